@@ -1,0 +1,39 @@
+//! `raw-client`: a byte-level MQTT client for conformance testing.
+//!
+//! A conformance scenario has to send what a normal client never would (reserved bits, lying
+//! lengths, invalid UTF-8, a second CONNECT) and then judge exactly what the peer answers, down
+//! to the byte, within explicit time limits. This crate gives it:
+//!
+//! - [`RawClient`]: one connection over any byte [`Stream`] (TCP via
+//!   [`RawClient::connect_tcp`]). It sends raw bytes ([`RawClient::send_bytes`]) or core packets
+//!   ([`RawClient::send`]), and reads only inside the expectation calls — [`RawClient::recv`],
+//!   [`RawClient::expect`], [`RawClient::expect_nothing`], [`RawClient::expect_close`] — each
+//!   with its own timeout. Frames are cut from the stream by their fixed header and then judged
+//!   by the core's decoder; a frame the core refuses is still returned, with the error.
+//! - [`Transcript`]: everything sent, received and noticed, timestamped, in hex and decoded; its
+//!   [`render`](Transcript::render) is the evidence a failed verdict carries.
+//! - [`build`]: packet builders that write bytes directly, with every field overridable, and
+//!   [`build::malformed`] for the usual malformations.
+//!
+//! # Layout
+//! - `client`: [`RawClient`], [`Received`], [`CloseInfo`], [`CloseKind`], [`ExpectError`],
+//!   [`RawError`], the [`Stream`] trait.
+//! - `frame`: frame boundaries from the fixed header alone (type byte + Remaining Length).
+//! - `decode`: the core's verdict on a frame and the lenient one-line rendering.
+//! - [`transcript`]: [`Transcript`], [`Entry`], [`Direction`].
+//! - [`build`]: byte-level builders ([`build::prop`] property ids, [`build::malformed`]).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod build;
+mod client;
+mod decode;
+mod frame;
+pub mod transcript;
+
+pub use client::{
+    CloseInfo, CloseKind, ExpectError, RawClient, RawError, Received, Stream, DEFAULT_MAX_FRAME,
+};
+pub use mqttref_core::codec::{DecodeError, EncodeError, Packet, PacketType, ProtocolVersion};
+pub use transcript::{Direction, Entry, Transcript};
