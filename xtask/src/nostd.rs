@@ -13,11 +13,26 @@ struct Build {
 }
 
 const BUILDS: &[Build] = &[
-    Build { target: "thumbv7em-none-eabihf", features: &[] },
-    Build { target: "thumbv7em-none-eabihf", features: &["alloc"] },
-    Build { target: "riscv32imc-unknown-none-elf", features: &[] },
-    Build { target: "riscv32imc-unknown-none-elf", features: &["alloc"] },
-    Build { target: "wasm32-unknown-unknown", features: &["alloc"] },
+    Build {
+        target: "thumbv7em-none-eabihf",
+        features: &[],
+    },
+    Build {
+        target: "thumbv7em-none-eabihf",
+        features: &["alloc"],
+    },
+    Build {
+        target: "riscv32imc-unknown-none-elf",
+        features: &[],
+    },
+    Build {
+        target: "riscv32imc-unknown-none-elf",
+        features: &["alloc"],
+    },
+    Build {
+        target: "wasm32-unknown-unknown",
+        features: &["alloc"],
+    },
 ];
 
 pub fn run() -> Result<()> {
@@ -69,7 +84,10 @@ pub fn run() -> Result<()> {
         }
     }
     if !failed.is_empty() {
-        bail!("the core does not build without std for: {}", failed.join("; "));
+        bail!(
+            "the core does not build without std for: {}",
+            failed.join("; ")
+        );
     }
     println!("nostd: all {} builds passed", BUILDS.len());
     Ok(())
