@@ -5,7 +5,10 @@
 //! (`#![no_std]`, without `alloc`) and wasm.
 //!
 //! # Layout
-//! (filled in as modules land)
+//! - [`codec`]: the MQTT 3.1.1 and 5.0 codec, one codec with the version as a parameter:
+//!   every control packet as a borrowed view ([`codec::Packet`]), incremental bounded decoding
+//!   ([`codec::decode`]), encoding into `&mut [u8]`, properties, reason codes, typed errors
+//!   mapped to reason codes; owned packets ([`codec::PacketBuf`]) with `alloc`.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -15,3 +18,5 @@
 extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
+
+pub mod codec;

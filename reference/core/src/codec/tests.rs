@@ -1,0 +1,1 @@
+//! Cross-packet tests: framing, malformed-input rules, property rules, round trips.
