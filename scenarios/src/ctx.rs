@@ -1,0 +1,715 @@
+//! `Ctx`, what a scenario body gets: the target, unique names, connections whose transcripts
+//! become evidence, recorded choices, retained-message cleanup, and the assertion helpers every
+//! scenario needs (on [`Client`]).
+
+use crate::caps::Capabilities;
+use crate::fail::Fail;
+use crate::target::TargetFile;
+use crate::wire::{self, Connack};
+use raw_client::build;
+use raw_client::ProtocolVersion;
+use raw_client::RawClient;
+use spec_manifest::Version;
+use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long helpers wait for a packet the target must send.
+pub const EXPECT: Duration = Duration::from_secs(2);
+/// How long helpers watch for a packet that must not come.
+pub const QUIET: Duration = Duration::from_millis(400);
+
+/// The transcript of one client, kept as evidence.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Evidence {
+    /// The label the scenario gave the client.
+    pub label: String,
+    /// The rendered transcript (hex and decoded, one entry per line).
+    pub transcript: String,
+}
+
+/// What a scenario run leaves behind besides its outcome; shared with its clients so a client
+/// dropped anywhere (end of body, timeout, panic) still files its transcript.
+#[derive(Debug, Default)]
+pub(crate) struct Record {
+    pub(crate) evidence: Mutex<Vec<Evidence>>,
+    pub(crate) choices: Mutex<Vec<String>>,
+}
+
+impl Record {
+    fn push_choice(&self, choice: String) {
+        lock(&self.choices).push(choice);
+    }
+}
+
+/// Locks ignoring poisoning: a panicking scenario must not hide its evidence.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What every scenario of one run shares: where the target is and what it can do.
+#[derive(Debug)]
+pub(crate) struct TargetInfo {
+    pub(crate) host_port: String,
+    pub(crate) file: TargetFile,
+    /// Capabilities per protocol version.
+    pub(crate) caps: BTreeMap<Version, Capabilities>,
+    /// A short token unique to this run (alphanumeric).
+    pub(crate) run_token: String,
+}
+
+/// The context of one scenario run.
+pub struct Ctx {
+    target: Arc<TargetInfo>,
+    version: Version,
+    /// Alphanumeric prefix unique to this scenario run: run token + scenario sequence number.
+    prefix: String,
+    client_ids: BTreeMap<String, String>,
+    retained: Vec<String>,
+    pub(crate) record: Arc<Record>,
+}
+
+impl Ctx {
+    pub(crate) fn new(target: Arc<TargetInfo>, version: Version, seq: usize) -> Ctx {
+        let prefix = format!("{}{}", target.run_token, base36(seq as u64, 3));
+        Ctx {
+            target,
+            version,
+            prefix,
+            client_ids: BTreeMap::new(),
+            retained: Vec::new(),
+            record: Arc::default(),
+        }
+    }
+
+    /// The protocol version this scenario speaks.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The same, as the core and the raw client name it.
+    pub fn protocol(&self) -> ProtocolVersion {
+        protocol(self.version)
+    }
+
+    /// Whether this is a 5.0 scenario.
+    pub fn is_v5(&self) -> bool {
+        self.version == Version::V5_0
+    }
+
+    /// `host:port` of the target.
+    pub fn address(&self) -> &str {
+        &self.target.host_port
+    }
+
+    /// The target's capabilities for this version (CONNACK probe + target file).
+    pub fn caps(&self) -> &Capabilities {
+        self.target
+            .caps
+            .get(&self.version)
+            .expect("the runner probes every version it runs")
+    }
+
+    /// The target file (limits, refused topic, credentials); empty when none was given.
+    pub fn target_file(&self) -> &TargetFile {
+        &self.target.file
+    }
+
+    /// A client identifier unique to this scenario run, the same for the same `label` (so a
+    /// scenario can reconnect as the same client). At most 23 characters of `[0-9a-zA-Z]`,
+    /// which every server must accept (MQTT-3.1.3-5 in 3.1.1 and 5.0).
+    pub fn client_id(&mut self, label: &str) -> String {
+        if let Some(id) = self.client_ids.get(label) {
+            return id.clone();
+        }
+        let n = base36(self.client_ids.len() as u64, 2);
+        let mut id = format!("{}{n}", self.prefix);
+        id.extend(
+            label
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(23 - id.len().min(23)),
+        );
+        self.client_ids.insert(label.to_string(), id.clone());
+        id
+    }
+
+    /// A topic (or filter) under a prefix unique to this scenario run: `topic("a/b")` gives
+    /// `mqttconf/<run>/a/b`. Wildcards in `path` stay wildcards.
+    pub fn topic(&self, path: &str) -> String {
+        format!("mqttconf/{}/{path}", self.prefix)
+    }
+
+    /// Registers a topic this scenario sets a retained message on; the runner clears it (an empty
+    /// retained PUBLISH) when the scenario ends, whatever the outcome.
+    pub fn retained(&mut self, topic: &str) {
+        if !self.retained.iter().any(|t| t == topic) {
+            self.retained.push(topic.to_string());
+        }
+    }
+
+    /// Records which of the options the spec allows the target took (a MAY, or "close, or
+    /// DISCONNECT then close"). Reported, never judged.
+    pub fn choice(&self, what: impl Into<String>) {
+        self.record.push_choice(what.into());
+    }
+
+    /// Ends the scenario as skipped: `return Err(ctx.skip("..."))`.
+    pub fn skip(&self, reason: impl Into<String>) -> Fail {
+        Fail::skip(reason)
+    }
+
+    /// Opens a TCP connection to the target, without sending anything. Its transcript becomes
+    /// evidence if the scenario fails.
+    pub async fn connect(&self, label: &str) -> Result<Client, Fail> {
+        let raw = RawClient::connect_tcp(&self.target.host_port, self.protocol(), label)
+            .await
+            .map_err(|e| {
+                Fail::new(
+                    format!("a TCP connection to {}", self.target.host_port),
+                    e.to_string(),
+                )
+            })?;
+        Ok(Client::new(raw, self.version, Some(self.record.clone())))
+    }
+
+    /// The CONNECT `ctx.connected` sends for `label`: this version, the label's client id, Clean
+    /// Start, keep alive 30 s, and the target file's credentials.
+    pub fn connect_packet(&mut self, label: &str) -> build::Connect {
+        let id = self.client_id(label);
+        let mut c = build::Connect::new(self.protocol(), id);
+        if let Some(cred) = &self.target.file.credentials {
+            if let Some(u) = &cred.username {
+                c = c.username(u);
+            }
+            if let Some(p) = &cred.password {
+                c = c.password(p);
+            }
+        }
+        c
+    }
+
+    /// Connects, sends the CONNECT of [`Ctx::connect_packet`] as changed by `edit`, and expects a
+    /// CONNACK with Success (5.0) / return code 0 (3.1.1). The CONNACK is in `client.connack`.
+    pub async fn connected(
+        &mut self,
+        label: &str,
+        edit: impl FnOnce(build::Connect) -> build::Connect,
+    ) -> Result<Client, Fail> {
+        let packet = edit(self.connect_packet(label)).build();
+        let mut client = self.connect(label).await?;
+        client.send_bytes(&packet).await?;
+        client
+            .expect_connack(0)
+            .await
+            .map_err(|f| f.context("after a valid CONNECT"))?;
+        Ok(client)
+    }
+
+    /// Clears the registered retained messages with a separate connection (not evidence).
+    pub(crate) async fn clear_retained(&mut self) -> Result<(), Fail> {
+        if self.retained.is_empty() {
+            return Ok(());
+        }
+        let packet = self.connect_packet("cleanup").build();
+        let raw = RawClient::connect_tcp(&self.target.host_port, self.protocol(), "cleanup")
+            .await
+            .map_err(|e| Fail::new("a cleanup connection", e.to_string()))?;
+        let mut client = Client::new(raw, self.version, None);
+        client.send_bytes(&packet).await?;
+        client.expect_connack(0).await?;
+        for topic in std::mem::take(&mut self.retained) {
+            client.publish(&topic, b"", 1, true).await?;
+        }
+        client.disconnect().await
+    }
+}
+
+/// The version as the core names it.
+pub fn protocol(v: Version) -> ProtocolVersion {
+    match v {
+        Version::V5_0 => ProtocolVersion::V5,
+        Version::V3_1_1 => ProtocolVersion::V3_1_1,
+    }
+}
+
+fn base36(mut n: u64, width: usize) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = vec![b'0'; width];
+    for slot in out.iter_mut().rev() {
+        *slot = DIGITS[(n % 36) as usize];
+        n /= 36;
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A short token for a run: base36 of the clock and the process id.
+pub(crate) fn run_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    base36(
+        nanos
+            .wrapping_mul(31)
+            .wrapping_add(u64::from(std::process::id())),
+        5,
+    )
+}
+
+/// How the target may end a connection, for [`Client::expect_closed`].
+///
+/// ```ignore
+/// Closing::silently()                               // close, nothing before it
+/// Closing::silently().or_disconnect(&[0x82])        // 5.0: or DISCONNECT 0x82 then close
+/// Closing::silently().or_connack(&[0x81, 0x82])     // 5.0: or CONNACK 0x81/0x82 then close
+/// Closing::disconnect(&[0x8E])                      // DISCONNECT 0x8E required
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Closing {
+    silent: bool,
+    disconnect: Vec<u8>,
+    connack: Vec<u8>,
+}
+
+impl Closing {
+    /// The connection closes with no packet before it.
+    pub fn silently() -> Closing {
+        Closing {
+            silent: true,
+            ..Closing::default()
+        }
+    }
+
+    /// A DISCONNECT with one of `reasons`, then the close.
+    pub fn disconnect(reasons: &[u8]) -> Closing {
+        Closing {
+            disconnect: reasons.to_vec(),
+            ..Closing::default()
+        }
+    }
+
+    /// A CONNACK with one of `codes`, then the close.
+    pub fn connack(codes: &[u8]) -> Closing {
+        Closing {
+            connack: codes.to_vec(),
+            ..Closing::default()
+        }
+    }
+
+    /// Also allows a DISCONNECT with one of `reasons` before the close.
+    #[must_use]
+    pub fn or_disconnect(mut self, reasons: &[u8]) -> Closing {
+        self.disconnect.extend_from_slice(reasons);
+        self
+    }
+
+    /// Also allows a CONNACK with one of `codes` before the close.
+    #[must_use]
+    pub fn or_connack(mut self, codes: &[u8]) -> Closing {
+        self.connack.extend_from_slice(codes);
+        self
+    }
+
+    fn options(&self) -> usize {
+        usize::from(self.silent) + self.disconnect.len() + self.connack.len()
+    }
+
+    fn describe(&self, v5: bool) -> String {
+        let mut parts = Vec::new();
+        if self.silent {
+            parts.push("the connection closed with no packet before it".to_string());
+        }
+        let codes = |list: &[u8], v5| {
+            list.iter()
+                .map(|&c| code_text(c, v5))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        if !self.connack.is_empty() {
+            parts.push(format!("CONNACK {} then close", codes(&self.connack, v5)));
+        }
+        if !self.disconnect.is_empty() {
+            parts.push(format!(
+                "DISCONNECT {} then close",
+                codes(&self.disconnect, true)
+            ));
+        }
+        parts.join(", or ")
+    }
+}
+
+fn code_text(code: u8, v5: bool) -> String {
+    if v5 {
+        format!("0x{code:02X} ({})", wire::reason_name(code))
+    } else {
+        format!("{code} ({})", wire::return_code_name(code))
+    }
+}
+
+/// A raw client whose transcript is filed as evidence when it is dropped, plus the helpers that
+/// check what the target sends. Derefs to [`RawClient`] for everything else (`send_bytes`,
+/// `recv`, `expect`, `expect_nothing`, ...).
+pub struct Client {
+    raw: Option<RawClient>,
+    v5: bool,
+    record: Option<Arc<Record>>,
+    next_packet_id: u16,
+    /// How long helpers wait for a packet (default [`EXPECT`]).
+    pub timeout: Duration,
+    /// How long "nothing arrives" helpers watch (default [`QUIET`]).
+    pub quiet: Duration,
+    /// The CONNACK received by `expect_connack` (or `ctx.connected`).
+    pub connack: Option<Connack>,
+}
+
+impl Deref for Client {
+    type Target = RawClient;
+    fn deref(&self) -> &RawClient {
+        self.raw.as_ref().expect("present until drop")
+    }
+}
+
+impl DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut RawClient {
+        self.raw.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let (Some(raw), Some(record)) = (self.raw.take(), &self.record) {
+            lock(&record.evidence).push(Evidence {
+                label: raw.label().to_string(),
+                transcript: raw.transcript().render(),
+            });
+        }
+    }
+}
+
+impl Client {
+    fn new(raw: RawClient, version: Version, record: Option<Arc<Record>>) -> Client {
+        Client {
+            raw: Some(raw),
+            v5: version == Version::V5_0,
+            record,
+            next_packet_id: 0,
+            timeout: EXPECT,
+            quiet: QUIET,
+            connack: None,
+        }
+    }
+
+    fn choice(&self, what: String) {
+        if let Some(r) = &self.record {
+            r.push_choice(what);
+        }
+    }
+
+    /// A fresh packet identifier (1, 2, ...; never 0).
+    pub fn packet_id(&mut self) -> u16 {
+        self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
+        self.next_packet_id
+    }
+
+    /// Waits for the next packet and requires a CONNACK with `code` (5.0 Reason Code, 3.1.1
+    /// return code). Keeps it in `self.connack`.
+    pub async fn expect_connack(&mut self, code: u8) -> Result<Connack, Fail> {
+        let v5 = self.v5;
+        let expected = format!("CONNACK {}", code_text(code, v5));
+        let got = self.raw_next(&expected).await?;
+        let ack = wire::connack(&got, v5)
+            .map_err(|e| Fail::new(expected.clone(), format!("{}: {e}", wire::describe(&got))))?;
+        if ack.code != code {
+            return Err(Fail::new(
+                expected,
+                format!("CONNACK {}", code_text(ack.code, v5)),
+            ));
+        }
+        self.connack = Some(ack.clone());
+        Ok(ack)
+    }
+
+    /// Waits for the next packet and requires its type to be `packet_type` (a
+    /// `raw_client::build::packet_type` constant); returns its bytes.
+    pub async fn expect_type(&mut self, packet_type: u8) -> Result<Vec<u8>, Fail> {
+        let expected = wire::type_name(packet_type << 4).to_string();
+        let got = self.raw_next(&expected).await?;
+        if got.first().map(|b| b >> 4) != Some(packet_type) {
+            return Err(Fail::new(expected, wire::describe(&got)));
+        }
+        Ok(got)
+    }
+
+    /// The next packet's bytes, within `self.timeout`.
+    async fn raw_next(&mut self, what: &str) -> Result<Vec<u8>, Fail> {
+        let timeout = self.timeout;
+        match self.recv(timeout).await {
+            Ok(r) => Ok(r.bytes),
+            Err(e) => Err(Fail::from(e).with_expected(what)),
+        }
+    }
+
+    /// Requires the target to close the connection (within `self.timeout`) in one of the ways
+    /// `how` allows. Where more than one way is allowed the one taken is recorded as a choice.
+    pub async fn expect_closed(&mut self, how: Closing) -> Result<(), Fail> {
+        let v5 = self.v5;
+        let expected = how.describe(v5);
+        let timeout = self.timeout;
+        let info = match self
+            .raw
+            .as_mut()
+            .expect("present")
+            .expect_close(timeout)
+            .await
+        {
+            Ok(info) => info,
+            Err(e) => return Err(Fail::from(e).with_expected(&expected)),
+        };
+        // Everything that came before the close, in order; the DISCONNECT may be reported apart.
+        let mut before: Vec<Vec<u8>> = info
+            .received_before
+            .iter()
+            .map(|r| r.bytes.clone())
+            .collect();
+        let mut taken = None;
+        if let Some(reason) = info.disconnect_reason {
+            if !before.iter().any(|b| b.first().map(|x| x >> 4) == Some(14)) {
+                before.push(vec![0xe0, 0x01, reason]);
+            }
+        }
+        match before.as_slice() {
+            [] if how.silent => {
+                taken = Some("closed the connection with no packet before it".to_string())
+            }
+            [one] => {
+                let ty = one.first().map_or(0, |b| b >> 4);
+                if ty == 2 {
+                    if let Ok(ack) = wire::connack(one, v5) {
+                        if how.connack.contains(&ack.code) {
+                            taken = Some(format!(
+                                "sent CONNACK {}, then closed",
+                                code_text(ack.code, v5)
+                            ));
+                        }
+                    }
+                } else if ty == 14 {
+                    if let Ok(reason) = wire::disconnect_reason(one) {
+                        if how.disconnect.contains(&reason) {
+                            taken = Some(format!(
+                                "sent DISCONNECT {}, then closed",
+                                code_text(reason, true)
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        match taken {
+            Some(choice) => {
+                if how.options() > 1 {
+                    self.choice(choice);
+                }
+                Ok(())
+            }
+            None => {
+                let got = if before.is_empty() {
+                    "the connection closed with no packet before it".to_string()
+                } else {
+                    let list: Vec<String> = before.iter().map(|b| wire::describe(b)).collect();
+                    format!("{} then close", list.join(", "))
+                };
+                Err(Fail::new(expected, got))
+            }
+        }
+    }
+
+    /// Requires that nothing arrives and the connection stays open for `self.quiet`.
+    pub async fn expect_silence(&mut self) -> Result<(), Fail> {
+        let quiet = self.quiet;
+        self.expect_nothing(quiet).await.map_err(Fail::from)
+    }
+
+    /// Subscribes to `filter` with `options` (the subscription options byte: QoS in bits 0-1),
+    /// waits for the SUBACK with the same packet identifier, and returns its codes.
+    pub async fn subscribe(&mut self, filter: &str, options: u8) -> Result<Vec<u8>, Fail> {
+        let id = self.packet_id();
+        let version = if self.v5 {
+            ProtocolVersion::V5
+        } else {
+            ProtocolVersion::V3_1_1
+        };
+        let packet = build::Subscribe::new(version, id)
+            .filter(filter, options)
+            .build();
+        self.send_bytes(&packet).await?;
+        let expected = format!("SUBACK for packet identifier {id}");
+        let got = self
+            .expect_type(9)
+            .await
+            .map_err(|f| f.with_expected(&expected))?;
+        let (got_id, codes) = wire::suback(&got, self.v5)
+            .map_err(|e| Fail::new(expected.clone(), format!("{}: {e}", wire::describe(&got))))?;
+        if got_id != id {
+            return Err(Fail::new(
+                expected,
+                format!("SUBACK for packet identifier {got_id}"),
+            ));
+        }
+        Ok(codes)
+    }
+
+    /// Like [`Client::subscribe`], and requires the subscription to be granted (code ≤ 2).
+    pub async fn subscribed(&mut self, filter: &str, qos: u8) -> Result<u8, Fail> {
+        let codes = self.subscribe(filter, qos).await?;
+        match codes.as_slice() {
+            [c] if *c <= 2 => Ok(*c),
+            other => Err(Fail::new(
+                format!("SUBACK granting {filter}"),
+                format!("SUBACK codes {other:02x?}"),
+            )),
+        }
+    }
+
+    /// Publishes and completes the QoS flow as the sender: QoS 1 waits for PUBACK, QoS 2 for
+    /// PUBREC, sends PUBREL and waits for PUBCOMP. Returns the final ack's reason code (0 for
+    /// QoS 0).
+    pub async fn publish(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+    ) -> Result<u8, Fail> {
+        let version = if self.v5 {
+            ProtocolVersion::V5
+        } else {
+            ProtocolVersion::V3_1_1
+        };
+        let mut p = build::Publish::new(version, topic, payload)
+            .qos(qos)
+            .retain(retain);
+        let id = if qos > 0 {
+            let id = self.packet_id();
+            p = p.packet_id(id);
+            id
+        } else {
+            0
+        };
+        self.send_bytes(&p.build()).await?;
+        match qos {
+            0 => Ok(0),
+            1 => self.expect_ack(4, id).await,
+            _ => {
+                let code = self.expect_ack(5, id).await?;
+                if code >= 0x80 {
+                    return Ok(code);
+                }
+                self.send_bytes(&build::Pubrel::new(version, id).build())
+                    .await?;
+                self.expect_ack(7, id).await
+            }
+        }
+    }
+
+    async fn expect_ack(&mut self, packet_type: u8, id: u16) -> Result<u8, Fail> {
+        let expected = format!(
+            "{} for packet identifier {id}",
+            wire::type_name(packet_type << 4)
+        );
+        let got = self
+            .expect_type(packet_type)
+            .await
+            .map_err(|f| f.with_expected(&expected))?;
+        let (got_id, code) = wire::ack(&got)
+            .map_err(|e| Fail::new(expected.clone(), format!("{}: {e}", wire::describe(&got))))?;
+        if got_id != id {
+            return Err(Fail::new(expected, wire::describe(&got)));
+        }
+        Ok(code)
+    }
+
+    /// Waits for a PUBLISH and returns it read; QoS 1 is acknowledged with PUBACK, QoS 2 with
+    /// PUBREC/PUBREL/PUBCOMP, so the flow does not linger.
+    pub async fn expect_publish(&mut self) -> Result<wire::Publish, Fail> {
+        let got = self.expect_type(3).await?;
+        let p = wire::publish(&got, self.v5).map_err(|e| {
+            Fail::new(
+                "a well-formed PUBLISH",
+                format!("{}: {e}", wire::describe(&got)),
+            )
+        })?;
+        let version = if self.v5 {
+            ProtocolVersion::V5
+        } else {
+            ProtocolVersion::V3_1_1
+        };
+        match (p.qos, p.packet_id) {
+            (1, Some(id)) => {
+                self.send_bytes(&build::Puback::new(version, id).build())
+                    .await?
+            }
+            (2, Some(id)) => {
+                self.send_bytes(&build::Pubrec::new(version, id).build())
+                    .await?;
+                self.expect_ack(6, id).await?;
+                self.send_bytes(&build::Pubcomp::new(version, id).build())
+                    .await?;
+            }
+            _ => {}
+        }
+        Ok(p)
+    }
+
+    /// Sends a normal DISCONNECT and closes our side.
+    pub async fn disconnect(&mut self) -> Result<(), Fail> {
+        let version = if self.v5 {
+            ProtocolVersion::V5
+        } else {
+            ProtocolVersion::V3_1_1
+        };
+        self.send_bytes(&build::Disconnect::new(version).build())
+            .await?;
+        self.close().await;
+        Ok(())
+    }
+}
+
+impl Fail {
+    /// Replaces the expectation of a low-level failure with the helper's own wording.
+    pub(crate) fn with_expected(mut self, what: &str) -> Fail {
+        if let crate::fail::FailKind::Failed { expected, .. } = &mut self.kind {
+            *expected = what.to_string();
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_are_short_alphanumeric_and_stable() {
+        let target = Arc::new(TargetInfo {
+            host_port: "127.0.0.1:1".into(),
+            file: TargetFile::default(),
+            caps: BTreeMap::new(),
+            run_token: "ab1cd".into(),
+        });
+        let mut ctx = Ctx::new(target, Version::V3_1_1, 1295);
+        let a = ctx.client_id("sub-scriber with a very long label");
+        let b = ctx.client_id("pub");
+        assert_eq!(a, ctx.client_id("sub-scriber with a very long label"));
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            assert!(
+                id.len() <= 23 && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{id}"
+            );
+        }
+        assert_eq!(b, "ab1cd0zz01pub");
+        assert_eq!(ctx.topic("a/+"), "mqttconf/ab1cd0zz/a/+");
+    }
+}

@@ -1,0 +1,73 @@
+//! `report.json`: run metadata and every selected statement with its verdict and scenarios;
+//! failing scenarios carry their transcripts.
+
+use crate::verdict::{RunReport, Verdict};
+use serde_json::{json, Value};
+
+/// The report as pretty JSON.
+pub fn render(report: &RunReport) -> String {
+    let mut summary = serde_json::Map::new();
+    for &v in &report.meta.versions {
+        let counts: serde_json::Map<String, Value> = report
+            .counts(Some(v))
+            .into_iter()
+            .map(|(k, n)| (k.as_str().to_string(), json!(n)))
+            .collect();
+        summary.insert(v.to_string(), Value::Object(counts));
+    }
+    let statements: Vec<Value> = report
+        .statements
+        .iter()
+        .map(|s| {
+            let st = &s.statement;
+            let scenarios: Vec<Value> = s
+                .scenarios
+                .iter()
+                .map(|&i| {
+                    let r = &report.scenarios[i];
+                    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+                    if r.failed() {
+                        v["evidence"] = serde_json::to_value(&r.evidence).unwrap_or(Value::Null);
+                    }
+                    v
+                })
+                .collect();
+            let skip_reasons: Vec<&str> = if s.verdict == Verdict::Skipped {
+                s.scenarios
+                    .iter()
+                    .filter_map(|&i| report.scenarios[i].skip_reason.as_deref())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let mut o = json!({
+                "id": st.id,
+                "version": s.version,
+                "section": st.section,
+                "title": st.title,
+                "level": st.level.as_str(),
+                "role": st.role.as_str(),
+                "summary": st.summary,
+                "observable": st.observable,
+                "verdict": s.verdict.as_str(),
+                "scenarios": scenarios,
+            });
+            if let Some(reason) = &st.reason {
+                o["not_observable_reason"] = json!(reason);
+            }
+            if !skip_reasons.is_empty() {
+                o["skip_reasons"] = json!(skip_reasons);
+            }
+            o
+        })
+        .collect();
+    let doc = json!({
+        "meta": report.meta,
+        "summary": summary,
+        "statements": statements,
+    });
+    let mut text =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
+}

@@ -1,0 +1,166 @@
+//! `report.md`: summary counts, a per-section table, every failure with its transcripts in a
+//! fenced block, skip reasons, then the choices the target made where the spec allows several.
+
+use super::top_section;
+use crate::verdict::{Outcome, RunReport, Verdict};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Escapes a table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// A fence longer than any backtick run in `text`.
+fn fence(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    "`".repeat(longest.max(2) + 1)
+}
+
+/// The report as Markdown.
+pub fn render(report: &RunReport) -> String {
+    let m = &report.meta;
+    let mut md = String::new();
+    let _ = writeln!(md, "# MQTT conformance: {}\n", m.target_name);
+    let _ = writeln!(
+        md,
+        "Target `{}`, started {}, {:.1} s, {} scenarios, jobs {}{}.\n",
+        m.target_address,
+        m.started_at,
+        m.duration.as_secs_f64(),
+        report.scenarios.len(),
+        m.jobs,
+        if m.only.is_empty() {
+            String::new()
+        } else {
+            format!(", only {}", m.only.join(" "))
+        }
+    );
+
+    md.push_str(
+        "## Summary\n\n| version | pass | fail | skipped | untested | not-observable | total |\n",
+    );
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    for &v in &m.versions {
+        let c = report.counts(Some(v));
+        let total: usize = c.values().sum();
+        let _ = write!(md, "| {v} |");
+        for verdict in Verdict::ALL {
+            let _ = write!(md, " {} |", c[&verdict]);
+        }
+        let _ = writeln!(md, " {total} |");
+    }
+
+    md.push_str("\n## Sections\n");
+    for &v in &m.versions {
+        let mut sections: BTreeMap<String, (String, BTreeMap<Verdict, usize>)> = BTreeMap::new();
+        for s in report.statements.iter().filter(|s| s.version == v) {
+            let key = top_section(&s.statement.section);
+            let entry = sections.entry(key.clone()).or_default();
+            if s.statement.section == key && entry.0.is_empty() {
+                entry.0 = s.statement.title.clone();
+            }
+            *entry.1.entry(s.verdict).or_default() += 1;
+        }
+        if sections.is_empty() {
+            continue;
+        }
+        let mut keys: Vec<&String> = sections.keys().collect();
+        keys.sort_by(|a, b| spec_manifest::model::section_cmp(a, b));
+        let _ = writeln!(md, "\n### MQTT {v}\n");
+        md.push_str("| section | title | pass | fail | skipped | untested | not-observable |\n");
+        md.push_str("|---|---|---:|---:|---:|---:|---:|\n");
+        for k in keys {
+            let (title, counts) = &sections[k];
+            let _ = write!(md, "| {k} | {} |", cell(title));
+            for verdict in Verdict::ALL {
+                let _ = write!(md, " {} |", counts.get(&verdict).copied().unwrap_or(0));
+            }
+            md.push('\n');
+        }
+    }
+
+    let failed: Vec<_> = report.scenarios.iter().filter(|r| r.failed()).collect();
+    let _ = writeln!(md, "\n## Failures ({})\n", failed.len());
+    if failed.is_empty() {
+        md.push_str("None.\n");
+    }
+    for r in failed {
+        let _ = writeln!(
+            md,
+            "### {} ({}){}\n",
+            r.name,
+            r.ids.join(", "),
+            if r.outcome == Outcome::Error {
+                " — runner error"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(md, "- expected: {}", r.expected.as_deref().unwrap_or(""));
+        let _ = writeln!(md, "- got: {}\n", r.got.as_deref().unwrap_or(""));
+        for e in &r.evidence {
+            let f = fence(&e.transcript);
+            let _ = writeln!(
+                md,
+                "Transcript of `{}`:\n\n{f}text\n{}\n{f}\n",
+                e.label,
+                e.transcript.trim_end()
+            );
+        }
+    }
+
+    let skipped: Vec<_> = report
+        .scenarios
+        .iter()
+        .filter(|r| r.outcome == Outcome::Skipped)
+        .collect();
+    if !skipped.is_empty() {
+        let _ = writeln!(md, "## Skipped ({})\n", skipped.len());
+        for r in skipped {
+            let _ = writeln!(
+                md,
+                "- `{}`: {}",
+                r.name,
+                r.skip_reason.as_deref().unwrap_or("")
+            );
+        }
+        md.push('\n');
+    }
+
+    let with_choices: Vec<_> = report
+        .scenarios
+        .iter()
+        .filter(|r| !r.choices.is_empty())
+        .collect();
+    let _ = writeln!(md, "## Choices the target made ({})\n", with_choices.len());
+    if with_choices.is_empty() {
+        md.push_str("None recorded.\n");
+    }
+    for r in with_choices {
+        let _ = writeln!(
+            md,
+            "- `{}` ({}): {}",
+            r.name,
+            r.ids.join(", "),
+            r.choices.join("; ")
+        );
+    }
+    let notes: Vec<_> = report
+        .scenarios
+        .iter()
+        .filter(|r| !r.notes.is_empty())
+        .collect();
+    if !notes.is_empty() {
+        md.push_str("\n## Notes\n\n");
+        for r in notes {
+            let _ = writeln!(md, "- `{}`: {}", r.name, r.notes.join("; "));
+        }
+    }
+    md
+}

@@ -1,0 +1,513 @@
+//! The runner: selects scenarios (`--version`, `--only`), probes the target's capabilities, runs
+//! the scenarios concurrently with a per-scenario timeout, catches panics, and joins the outcomes
+//! with the manifest into per-statement verdicts.
+
+use crate::caps::Capabilities;
+use crate::ctx::{self, lock, Ctx, Evidence, TargetInfo};
+use crate::fail::FailKind;
+use crate::scenario::{Role, Scenario};
+use crate::target::{TargetAddr, TargetFile};
+use crate::verdict::{self, Outcome, RunMeta, RunReport, ScenarioResult};
+use crate::wire;
+use raw_client::{build, RawClient};
+use spec_manifest::model::section_in;
+use spec_manifest::{Manifest, Version};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::IsTerminal;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// How a run is set up.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Where the broker is.
+    pub target: TargetAddr,
+    /// What the wire cannot tell (default: empty).
+    pub target_file: TargetFile,
+    /// Versions to run, in report order.
+    pub versions: Vec<Version>,
+    /// Filters: statement id, section prefix (`3.1` not matching `3.10`), scenario name or name
+    /// prefix (`v5.connect`). Empty: everything.
+    pub only: Vec<String>,
+    /// Scenarios in flight at once.
+    pub jobs: usize,
+    /// Overall limit for one scenario; past it the scenario fails with its transcripts.
+    pub scenario_timeout: Duration,
+    /// Progress on stderr: a bar on a terminal, plain lines otherwise, nothing when false.
+    pub progress: bool,
+}
+
+impl RunOptions {
+    /// Defaults for `target`: both versions, no filter, 16 jobs, 15 s per scenario, progress on.
+    pub fn new(target: TargetAddr) -> RunOptions {
+        RunOptions {
+            target,
+            target_file: TargetFile::default(),
+            versions: Version::ALL.to_vec(),
+            only: Vec::new(),
+            jobs: 16,
+            scenario_timeout: Duration::from_secs(15),
+            progress: true,
+        }
+    }
+
+    /// The name for titles and the report directory: the target file's, else `host_port`.
+    pub fn target_name(&self) -> String {
+        self.target_file
+            .name
+            .clone()
+            .unwrap_or_else(|| self.target.default_name())
+    }
+}
+
+/// Why a run could not be made at all (a scenario's failure is not one of these).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// A built-in manifest did not load.
+    #[error("the {version} manifest does not load: {message}")]
+    Manifest {
+        /// Which one.
+        version: Version,
+        /// The loader's error.
+        message: String,
+    },
+    /// An `--only` filter matches no statement, section or scenario.
+    #[error(
+        "--only {0:?} matches no statement id, section or scenario name of the selected versions"
+    )]
+    UnknownFilter(String),
+    /// The probe connection failed: the target is not there or refuses the version.
+    #[error("probing {address} with MQTT {version}: {message}")]
+    Probe {
+        /// `host:port`.
+        address: String,
+        /// The version probed.
+        version: Version,
+        /// What went wrong.
+        message: String,
+    },
+    /// `--jobs 0`.
+    #[error("--jobs must be at least 1")]
+    NoJobs,
+}
+
+/// Loads the built-in manifests of `versions`.
+pub fn manifests(versions: &[Version]) -> Result<BTreeMap<Version, Manifest>, RunError> {
+    versions
+        .iter()
+        .map(|&v| {
+            Manifest::builtin(v)
+                .map(|m| (v, m))
+                .map_err(|e| RunError::Manifest {
+                    version: v,
+                    message: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// Whether `scenario` matches filter `f` (id, section prefix, or name / name prefix).
+pub fn scenario_matches(scenario: &Scenario, manifest: &Manifest, f: &str) -> bool {
+    let name = scenario.name();
+    if name == f
+        || name
+            .strip_prefix(f)
+            .is_some_and(|rest| rest.starts_with('.'))
+    {
+        return true;
+    }
+    scenario.ids().iter().any(|id| match manifest.get(id) {
+        Some(s) => statement_matches(s, manifest, f),
+        None => *id == f,
+    })
+}
+
+/// Whether statement `s` matches filter `f` (its id, or its section under prefix `f`).
+fn statement_matches(s: &spec_manifest::Statement, manifest: &Manifest, f: &str) -> bool {
+    if f.starts_with("MQTT-") {
+        return manifest.get(f).is_some_and(|m| m.id == s.id);
+    }
+    spec_manifest::id::is_dotted_number(f) && section_in(&s.section, f)
+}
+
+/// The scenarios and statements a run covers.
+#[derive(Debug)]
+pub struct Selection {
+    /// Scenarios to run, in registration order.
+    pub scenarios: Vec<Scenario>,
+    /// Per version, the ids of the statements to report, in manifest order.
+    pub statements: BTreeMap<Version, Vec<String>>,
+}
+
+/// Applies `--version` and `--only` to `all`.
+pub fn select(
+    all: Vec<Scenario>,
+    manifests: &BTreeMap<Version, Manifest>,
+    only: &[String],
+) -> Result<Selection, RunError> {
+    let mut used = vec![false; only.len()];
+    let mut scenarios = Vec::new();
+    for s in all {
+        let Some(m) = manifests.get(&s.version()) else {
+            continue;
+        };
+        if s.role() != Role::Server {
+            continue; // client-role scenarios need a scripted server: not run yet
+        }
+        let hits: Vec<usize> = (0..only.len())
+            .filter(|&i| scenario_matches(&s, m, &only[i]))
+            .collect();
+        if only.is_empty() || !hits.is_empty() {
+            for i in hits {
+                used[i] = true;
+            }
+            scenarios.push(s);
+        }
+    }
+    let mut statements = BTreeMap::new();
+    for (&v, m) in manifests {
+        let checked: Vec<&str> = scenarios
+            .iter()
+            .filter(|s| s.version() == v)
+            .flat_map(|s| {
+                s.ids()
+                    .iter()
+                    .filter_map(|id| m.get(id).map(|st| st.id.as_str()))
+            })
+            .collect();
+        let ids = m
+            .iter()
+            .filter(|st| {
+                let by_filter: Vec<usize> = (0..only.len())
+                    .filter(|&i| statement_matches(st, m, &only[i]))
+                    .collect();
+                for &i in &by_filter {
+                    used[i] = true;
+                }
+                only.is_empty() || !by_filter.is_empty() || checked.contains(&st.id.as_str())
+            })
+            .map(|st| st.id.clone())
+            .collect();
+        statements.insert(v, ids);
+    }
+    if let Some(i) = used.iter().position(|u| !u) {
+        return Err(RunError::UnknownFilter(only[i].clone()));
+    }
+    Ok(Selection {
+        scenarios,
+        statements,
+    })
+}
+
+/// Runs every registered scenario selected by `opts` against the target.
+pub async fn run(opts: &RunOptions) -> Result<RunReport, RunError> {
+    run_scenarios(crate::all(), opts).await
+}
+
+/// Runs the given scenarios (after `opts`' filters) against the target. `run` with a chosen
+/// list: tests use it to run a few.
+pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunReport, RunError> {
+    if opts.jobs == 0 {
+        return Err(RunError::NoJobs);
+    }
+    let started = std::time::SystemTime::now();
+    let clock = Instant::now();
+    let manifests = manifests(&opts.versions)?;
+    let selection = select(all, &manifests, &opts.only)?;
+
+    let mut caps = BTreeMap::new();
+    for &v in &opts.versions {
+        if selection.scenarios.iter().any(|s| s.version() == v) {
+            caps.insert(v, probe(opts, v).await?);
+        }
+    }
+    let target = Arc::new(TargetInfo {
+        host_port: opts.target.host_port.clone(),
+        file: opts.target_file.clone(),
+        caps: caps.clone(),
+        run_token: ctx::run_token(),
+    });
+
+    let results = execute(&selection.scenarios, &target, opts).await;
+    let meta = RunMeta {
+        tool: "mqttref conformance".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        target_name: opts.target_name(),
+        target_address: format!("mqtt://{}", opts.target.host_port),
+        started_at: verdict::rfc3339(started),
+        duration: clock.elapsed(),
+        versions: opts.versions.clone(),
+        only: opts.only.clone(),
+        jobs: opts.jobs,
+        capabilities: caps,
+    };
+    Ok(verdict::join(
+        meta,
+        &manifests,
+        &selection.statements,
+        results,
+    ))
+}
+
+/// Connects once per version with a plain CONNECT to learn what the target announces.
+async fn probe(opts: &RunOptions, version: Version) -> Result<Capabilities, RunError> {
+    let err = |message: String| RunError::Probe {
+        address: opts.target.host_port.clone(),
+        version,
+        message,
+    };
+    let v5 = version == Version::V5_0;
+    let mut raw = RawClient::connect_tcp(&opts.target.host_port, ctx::protocol(version), "probe")
+        .await
+        .map_err(|e| err(format!("cannot connect: {e}")))?;
+    let id = format!("{}probe", ctx::run_token());
+    let mut connect = build::Connect::new(ctx::protocol(version), id);
+    if let Some(c) = &opts.target_file.credentials {
+        if let Some(u) = &c.username {
+            connect = connect.username(u);
+        }
+        if let Some(p) = &c.password {
+            connect = connect.password(p);
+        }
+    }
+    raw.send_bytes(&connect.build())
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let got = raw
+        .recv(Duration::from_secs(5))
+        .await
+        .map_err(|e| err(format!("no CONNACK: {e}")))?;
+    let ack = wire::connack(&got.bytes, v5)
+        .map_err(|e| err(format!("{}: {e}", wire::describe(&got.bytes))))?;
+    if ack.code != 0 {
+        return Err(err(format!(
+            "CONNACK refused the connection with code 0x{:02X} ({}){}",
+            ack.code,
+            if v5 {
+                wire::reason_name(ack.code)
+            } else {
+                wire::return_code_name(ack.code)
+            },
+            if opts.target_file.credentials.is_none() {
+                "; give credentials in a target file"
+            } else {
+                ""
+            }
+        )));
+    }
+    let _ = raw
+        .send_bytes(&build::Disconnect::new(ctx::protocol(version)).build())
+        .await;
+    raw.close().await;
+
+    let mut caps = Capabilities::default();
+    for (id, p) in &ack.properties {
+        if let wire::Prop::Int(v) = p {
+            caps.apply_connack_property(*id, *v);
+        }
+    }
+    caps.apply_overrides(&opts.target_file.capabilities);
+    caps.refused_topic = opts.target_file.refused_topic.clone();
+    caps.credentials = opts.target_file.credentials.is_some();
+    Ok(caps)
+}
+
+/// Progress output: a bar on a terminal, plain lines otherwise.
+enum Progress {
+    Off,
+    Lines { total: usize, done: usize },
+    Bar(indicatif::ProgressBar),
+}
+
+impl Progress {
+    fn new(enabled: bool, total: usize) -> Progress {
+        if !enabled {
+            Progress::Off
+        } else if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            Progress::Bar(bar)
+        } else {
+            Progress::Lines { total, done: 0 }
+        }
+    }
+
+    fn finished(&mut self, r: &ScenarioResult) {
+        match self {
+            Progress::Off => {}
+            Progress::Lines { total, done } => {
+                *done += 1;
+                eprintln!(
+                    "[{done}/{total}] {:<8} {} ({} ms)",
+                    r.outcome.as_str(),
+                    r.name,
+                    r.duration.as_millis()
+                );
+            }
+            Progress::Bar(bar) => {
+                if matches!(r.outcome, Outcome::Fail | Outcome::Error) {
+                    bar.println(format!("{:<8} {}", r.outcome.as_str(), r.name));
+                }
+                bar.set_message(r.name.clone());
+                bar.inc(1);
+            }
+        }
+    }
+
+    fn done(self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+async fn execute(
+    scenarios: &[Scenario],
+    target: &Arc<TargetInfo>,
+    opts: &RunOptions,
+) -> Vec<ScenarioResult> {
+    let semaphore = Arc::new(Semaphore::new(opts.jobs));
+    let mut set = JoinSet::new();
+    let mut index_of = BTreeMap::new();
+    for (seq, s) in scenarios.iter().enumerate() {
+        let (s, target, semaphore) = (s.clone(), target.clone(), semaphore.clone());
+        let timeout = opts.scenario_timeout;
+        let handle = set.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            run_one(&s, target, seq, timeout).await
+        });
+        index_of.insert(handle.id(), seq);
+    }
+    let mut results: Vec<Option<ScenarioResult>> = vec![None; scenarios.len()];
+    let mut progress = Progress::new(opts.progress, scenarios.len());
+    while let Some(joined) = set.join_next_with_id().await {
+        let (seq, result) = match joined {
+            Ok((id, r)) => (index_of[&id], r),
+            Err(e) => {
+                let seq = index_of[&e.id()];
+                (
+                    seq,
+                    runner_error(
+                        &scenarios[seq],
+                        format!("the scenario task ended abnormally: {e}"),
+                    ),
+                )
+            }
+        };
+        progress.finished(&result);
+        results[seq] = Some(result);
+    }
+    progress.done();
+    results.into_iter().flatten().collect()
+}
+
+fn runner_error(s: &Scenario, message: String) -> ScenarioResult {
+    let mut r = ScenarioResult::new(s);
+    r.outcome = Outcome::Error;
+    r.expected = Some("the scenario to run to completion".into());
+    r.got = Some(message);
+    r
+}
+
+/// Runs one scenario: capability check, body under timeout and panic guard, retained cleanup.
+pub(crate) async fn run_one(
+    s: &Scenario,
+    target: Arc<TargetInfo>,
+    seq: usize,
+    timeout: Duration,
+) -> ScenarioResult {
+    let mut result = ScenarioResult::new(s);
+    let caps = target.caps.get(&s.version()).cloned().unwrap_or_default();
+    let missing: Vec<String> = s
+        .needs_list()
+        .iter()
+        .filter_map(|&n| caps.check(n).err())
+        .collect();
+    if !missing.is_empty() {
+        result.outcome = Outcome::Skipped;
+        result.skip_reason = Some(missing.join("; "));
+        return result;
+    }
+    let mut ctx = Ctx::new(target, s.version(), seq);
+    let start = Instant::now();
+    let ended = {
+        let body = CatchUnwind(s.start(&mut ctx));
+        tokio::time::timeout(timeout, body).await
+        // The body is dropped here, and with it every client: their transcripts are filed.
+    };
+    result.duration = start.elapsed();
+    match ended {
+        Ok(Ok(Ok(()))) => result.outcome = Outcome::Pass,
+        Ok(Ok(Err(fail))) => match fail.kind {
+            FailKind::Failed { expected, got } => {
+                result.outcome = Outcome::Fail;
+                result.expected = Some(expected);
+                result.got = Some(got);
+            }
+            FailKind::Skipped { reason } => {
+                result.outcome = Outcome::Skipped;
+                result.skip_reason = Some(reason);
+            }
+        },
+        Ok(Err(panic)) => {
+            result.outcome = Outcome::Error;
+            result.expected = Some("the scenario to run to completion".into());
+            result.got = Some(format!("the scenario panicked: {panic}"));
+        }
+        Err(_) => {
+            result.outcome = Outcome::Fail;
+            result.expected = Some(format!(
+                "the scenario to complete within {} s",
+                timeout.as_secs_f32()
+            ));
+            result.got = Some("it was still waiting (see the transcripts)".into());
+        }
+    }
+    match tokio::time::timeout(Duration::from_secs(5), ctx.clear_retained()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(f)) => result
+            .notes
+            .push(format!("clearing retained messages failed: {f}")),
+        Err(_) => result
+            .notes
+            .push("clearing retained messages timed out".into()),
+    }
+    result.choices = std::mem::take(&mut *lock(&ctx.record.choices));
+    let evidence: Vec<Evidence> = std::mem::take(&mut *lock(&ctx.record.evidence));
+    result.evidence = evidence;
+    result
+}
+
+/// Polls a future, turning a panic into `Err(message)`.
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(payload) => {
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a non-string panic payload".into());
+                Poll::Ready(Err(msg))
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The scenario descriptor: what a scenario checks (statement ids), against which protocol
+//! version and role, what it needs from the target, and its async body.
+//!
+//! A body is a plain `async fn(&mut Ctx) -> Result<(), Fail>`; [`Scenario::server`] takes it as
+//! it is, so a section module is a list of constructor calls and the functions they name.
+
+use crate::caps::Capability;
+use crate::ctx::Ctx;
+use crate::fail::Fail;
+use spec_manifest::Version;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// The boxed future a scenario body returns once type-erased.
+pub type BodyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Fail>> + Send + 'a>>;
+
+/// A type-erased scenario body.
+type Body = Arc<dyn for<'a> Fn(&'a mut Ctx) -> BodyFuture<'a> + Send + Sync>;
+
+/// Which implementation the scenario puts under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The target is a broker; the scenario is a (raw) client of it.
+    Server,
+    /// The target is a client; the scenario plays a (scripted) server. Not run yet.
+    Client,
+}
+
+/// One conformance scenario. Cheap to clone (the body is shared).
+#[derive(Clone)]
+pub struct Scenario {
+    name: &'static str,
+    ids: &'static [&'static str],
+    version: Version,
+    role: Role,
+    needs: Vec<Capability>,
+    body: Body,
+}
+
+/// Lets [`Scenario::server`] accept an `async fn(&mut Ctx) -> Result<(), Fail>` directly: such a
+/// function returns a future that borrows the context, which a plain `Fn` bound cannot name.
+pub trait ScenarioFn<'a>: Fn(&'a mut Ctx) -> Self::Fut {
+    /// The future the body returns.
+    type Fut: Future<Output = Result<(), Fail>> + Send + 'a;
+}
+
+impl<'a, F, Fut> ScenarioFn<'a> for F
+where
+    F: Fn(&'a mut Ctx) -> Fut,
+    Fut: Future<Output = Result<(), Fail>> + Send + 'a,
+{
+    type Fut = Fut;
+}
+
+impl Scenario {
+    /// A scenario with the target as the server (broker).
+    ///
+    /// `name` is unique and starts with the version and section module
+    /// (`v5.connect.reserved_flag_closes`); `ids` are the statement ids it checks, all of which
+    /// must exist in the manifest of `version` (checked by the tidy test).
+    pub fn server<F>(
+        version: Version,
+        name: &'static str,
+        ids: &'static [&'static str],
+        body: F,
+    ) -> Scenario
+    where
+        F: for<'a> ScenarioFn<'a> + Send + Sync + 'static,
+    {
+        Scenario {
+            name,
+            ids,
+            version,
+            role: Role::Server,
+            needs: Vec::new(),
+            body: Arc::new(move |ctx: &mut Ctx| -> BodyFuture<'_> { Box::pin(body(ctx)) }),
+        }
+    }
+
+    /// Adds a capability the target must have; without it the scenario is skipped with the
+    /// reason.
+    #[must_use]
+    pub fn needs(mut self, capability: Capability) -> Scenario {
+        self.needs.push(capability);
+        self
+    }
+
+    /// The unique name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The statement ids it checks.
+    pub fn ids(&self) -> &'static [&'static str] {
+        self.ids
+    }
+
+    /// The protocol version it speaks.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Which side is under test.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The capabilities it needs.
+    pub fn needs_list(&self) -> &[Capability] {
+        &self.needs
+    }
+
+    /// Starts the body on `ctx`.
+    pub(crate) fn start<'a>(&self, ctx: &'a mut Ctx) -> BodyFuture<'a> {
+        (self.body)(ctx)
+    }
+}
+
+impl fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scenario")
+            .field("name", &self.name)
+            .field("ids", &self.ids)
+            .field("version", &self.version)
+            .field("role", &self.role)
+            .field("needs", &self.needs)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,370 @@
+//! The broker under test: its address (`mqtt://host:port`) and the optional target file that
+//! says what the wire cannot (credentials, capability overrides, limits it enforces without
+//! announcing them, a topic it refuses).
+//!
+//! ```toml
+//! name = "mosquitto-2.0"          # report directory and titles; default: host_port
+//!
+//! [credentials]                   # sent in every CONNECT made by `ctx.connected`
+//! username = "conformance"
+//! password = "secret"
+//!
+//! [capabilities]                  # overrides what the 5.0 CONNACK announces
+//! shared_subscriptions = false
+//! max_qos = 1
+//!
+//! [limits]                        # enforced but not announced
+//! max_client_id_len = 23
+//! max_topic_len = 65535
+//! max_keep_alive = 65535
+//!
+//! refused_topic = "forbidden/x"   # publishing or subscribing there is refused
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The transport and address of a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetAddr {
+    /// `host:port`, as given to the TCP connect.
+    pub host_port: String,
+}
+
+impl TargetAddr {
+    /// Parses `mqtt://host:port` (`tcp://` too; the port defaults to 1883).
+    pub fn parse(url: &str) -> Result<TargetAddr, String> {
+        let rest = if let Some(r) = url.strip_prefix("mqtt://") {
+            r
+        } else if let Some(r) = url.strip_prefix("tcp://") {
+            r
+        } else if let Some((scheme, _)) = url.split_once("://") {
+            return Err(format!(
+                "unsupported scheme `{scheme}://` in `{url}`: only mqtt:// (TCP) is supported yet"
+            ));
+        } else {
+            return Err(format!(
+                "`{url}` is not a target URL: expected mqtt://host:port"
+            ));
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.is_empty() || rest.contains('/') {
+            return Err(format!("`{url}`: expected mqtt://host:port with no path"));
+        }
+        let host_port = if rest.starts_with('[') {
+            // [v6]:port or [v6]
+            match rest.rsplit_once("]:") {
+                Some((_, port)) => {
+                    check_port(url, port)?;
+                    rest.to_string()
+                }
+                None => format!("{rest}:1883"),
+            }
+        } else {
+            match rest.rsplit_once(':') {
+                Some((host, port)) => {
+                    if host.is_empty() {
+                        return Err(format!("`{url}`: missing host"));
+                    }
+                    check_port(url, port)?;
+                    rest.to_string()
+                }
+                None => format!("{rest}:1883"),
+            }
+        };
+        Ok(TargetAddr { host_port })
+    }
+
+    /// A file-name-safe default name: `host_port`.
+    pub fn default_name(&self) -> String {
+        self.host_port
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>()
+            .trim_matches('_')
+            .to_string()
+    }
+}
+
+fn check_port(url: &str, port: &str) -> Result<(), String> {
+    port.parse::<u16>()
+        .map(|_| ())
+        .map_err(|_| format!("`{url}`: `{port}` is not a port number"))
+}
+
+/// The target file (`--target-file FILE.toml`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFile {
+    /// Name used for the report directory and titles.
+    pub name: Option<String>,
+    /// The address, if `--target` is not given.
+    pub target: Option<String>,
+    /// Credentials sent by `ctx.connected`.
+    pub credentials: Option<Credentials>,
+    /// Overrides of what the CONNACK announces.
+    #[serde(default)]
+    pub capabilities: CapabilityOverrides,
+    /// Limits the broker enforces but cannot announce.
+    #[serde(default)]
+    pub limits: Limits,
+    /// A topic the broker refuses to let this client publish or subscribe to.
+    pub refused_topic: Option<String>,
+}
+
+/// Username and password.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// User Name.
+    pub username: Option<String>,
+    /// Password (sent as bytes of this UTF-8 string).
+    pub password: Option<String>,
+}
+
+/// Capability overrides; an absent field keeps what the probe found.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityOverrides {
+    /// Retained messages.
+    pub retain: Option<bool>,
+    /// Wildcard subscriptions.
+    pub wildcard_subscriptions: Option<bool>,
+    /// Shared subscriptions.
+    pub shared_subscriptions: Option<bool>,
+    /// Subscription identifiers.
+    pub subscription_identifiers: Option<bool>,
+    /// Maximum QoS (0..=2).
+    pub max_qos: Option<u8>,
+    /// Topic Alias Maximum.
+    pub topic_alias_maximum: Option<u16>,
+    /// Receive Maximum.
+    pub receive_maximum: Option<u16>,
+    /// Maximum Packet Size.
+    pub maximum_packet_size: Option<u32>,
+}
+
+/// Limits a broker enforces without a way to say so on the wire.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Longest client identifier accepted.
+    pub max_client_id_len: Option<usize>,
+    /// Longest topic name accepted.
+    pub max_topic_len: Option<usize>,
+    /// Largest keep alive accepted without a Server Keep Alive override.
+    pub max_keep_alive: Option<u16>,
+    /// Most topic levels accepted.
+    pub max_topic_levels: Option<usize>,
+    /// Most concurrent connections from one test run.
+    pub max_connections: Option<usize>,
+}
+
+/// A target file that could not be read or parsed; names the file, line, column and field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetFileError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line and column, when the parser knows them.
+    pub position: Option<(usize, usize)>,
+    /// The field concerned, when known.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for TargetFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some((line, col)) = self.position {
+            write!(f, ":{line}:{col}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(field) = &self.field {
+            write!(f, "field `{field}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TargetFileError {}
+
+impl TargetFile {
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<TargetFile, TargetFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TargetFileError {
+            path: path.to_path_buf(),
+            position: None,
+            field: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        TargetFile::parse(path, &text)
+    }
+
+    /// Parses `text` (read from `path`, which only names it in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<TargetFile, TargetFileError> {
+        let file: TargetFile = toml::from_str(text).map_err(|e| {
+            let position = e.span().map(|s| line_col(text, s.start));
+            let field = e.span().and_then(|s| field_at(text, s.start));
+            TargetFileError {
+                path: path.to_path_buf(),
+                position,
+                field,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        file.validate(path, text)?;
+        Ok(file)
+    }
+
+    fn validate(&self, path: &Path, text: &str) -> Result<(), TargetFileError> {
+        let err = |field: &str, message: String| {
+            let key = field.rsplit('.').next().unwrap_or(field);
+            let position = find_key(text, key).map(|at| line_col(text, at));
+            TargetFileError {
+                path: path.to_path_buf(),
+                position,
+                field: Some(field.to_string()),
+                message,
+            }
+        };
+        if let Some(q) = self.capabilities.max_qos {
+            if q > 2 {
+                return Err(err(
+                    "capabilities.max_qos",
+                    format!("{q} is not a QoS (0, 1 or 2)"),
+                ));
+            }
+        }
+        if let Some(t) = &self.target {
+            TargetAddr::parse(t).map_err(|m| err("target", m))?;
+        }
+        if let Some(n) = &self.name {
+            if n.is_empty() || n.contains(['/', '\\']) || n == "." || n == ".." {
+                return Err(err("name", format!("`{n}` cannot name a report directory")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and column of byte offset `at`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let at = at.min(text.len());
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The `key` of a `key = value` line containing offset `at`, if any.
+fn field_at(text: &str, at: usize) -> Option<String> {
+    let at = at.min(text.len());
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+/// Offset of the first line that assigns `key`.
+fn find_key(text: &str, key: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some((k, _)) = line.split_once('=') {
+            if k.trim() == key {
+                return Some(offset + (line.len() - line.trim_start().len()));
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            TargetAddr::parse("mqtt://127.0.0.1:1884")
+                .unwrap()
+                .host_port,
+            "127.0.0.1:1884"
+        );
+        assert_eq!(
+            TargetAddr::parse("mqtt://broker").unwrap().host_port,
+            "broker:1883"
+        );
+        assert_eq!(
+            TargetAddr::parse("mqtt://[::1]:1900").unwrap().host_port,
+            "[::1]:1900"
+        );
+        assert!(TargetAddr::parse("mqtts://a:1")
+            .unwrap_err()
+            .contains("unsupported scheme"));
+        assert!(TargetAddr::parse("localhost:1883").is_err());
+        assert!(TargetAddr::parse("mqtt://a:99999")
+            .unwrap_err()
+            .contains("not a port"));
+        assert_eq!(
+            TargetAddr::parse("mqtt://127.0.0.1:1884")
+                .unwrap()
+                .default_name(),
+            "127.0.0.1_1884"
+        );
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let text = r#"
+name = "mosq"
+refused_topic = "no/way"
+[credentials]
+username = "u"
+password = "p"
+[capabilities]
+shared_subscriptions = false
+max_qos = 1
+[limits]
+max_client_id_len = 23
+"#;
+        let f = TargetFile::parse(Path::new("t.toml"), text).unwrap();
+        assert_eq!(f.name.as_deref(), Some("mosq"));
+        assert_eq!(f.capabilities.max_qos, Some(1));
+        assert_eq!(f.limits.max_client_id_len, Some(23));
+        assert_eq!(f.credentials.unwrap().username.as_deref(), Some("u"));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let text = "name = \"x\"\n[capabilities]\nmax_qos = \"two\"\n";
+        let e = TargetFile::parse(Path::new("t.toml"), text).unwrap_err();
+        assert_eq!(e.position, Some((3, 11)), "{e}");
+        assert_eq!(e.field.as_deref(), Some("max_qos"), "{e}");
+        assert!(
+            e.to_string().starts_with("t.toml:3:11: field `max_qos`: "),
+            "{e}"
+        );
+
+        let text = "[capabilities]\nretian = true\n";
+        let e = TargetFile::parse(Path::new("t.toml"), text).unwrap_err();
+        assert_eq!(e.position.map(|p| p.0), Some(2), "{e}");
+        assert!(e.to_string().contains("retian"), "{e}");
+
+        let text = "[capabilities]\nmax_qos = 3\n";
+        let e = TargetFile::parse(Path::new("t.toml"), text).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.toml:2:1: field `capabilities.max_qos`: 3 is not a QoS (0, 1 or 2)"
+        );
+    }
+}

@@ -1,0 +1,315 @@
+//! Outcomes of scenarios and verdicts of statements, and the rule that joins them:
+//! a statement `fail`s if any scenario checking it fails, `pass`es only when every one passes,
+//! is `skipped` when none failed but some were skipped, and is `untested` (or `not-observable`,
+//! from the manifest) when no scenario checks it.
+
+use crate::caps::Capabilities;
+use crate::ctx::Evidence;
+use crate::scenario::Scenario;
+use serde::Serialize;
+use spec_manifest::{Manifest, Statement, Version};
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+/// How one scenario ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every check held.
+    Pass,
+    /// A check did not hold (or the scenario timed out).
+    Fail,
+    /// A needed capability is missing.
+    Skipped,
+    /// The scenario itself broke (panic): a runner error, counted as a failure.
+    Error,
+}
+
+impl Outcome {
+    /// `pass`, `fail`, `skipped`, `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Skipped => "skipped",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// The verdict on one statement.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every scenario checking it passed.
+    Pass,
+    /// Some scenario checking it failed.
+    Fail,
+    /// None failed, some were skipped.
+    Skipped,
+    /// No scenario checks it.
+    Untested,
+    /// No scenario checks it, and the manifest says it cannot be seen on the wire.
+    NotObservable,
+}
+
+impl Verdict {
+    /// Every verdict, in report column order.
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Pass,
+        Verdict::Fail,
+        Verdict::Skipped,
+        Verdict::Untested,
+        Verdict::NotObservable,
+    ];
+
+    /// `pass`, `fail`, `skipped`, `untested`, `not-observable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Skipped => "skipped",
+            Verdict::Untested => "untested",
+            Verdict::NotObservable => "not-observable",
+        }
+    }
+
+    /// The verdict of a statement from the outcomes of the scenarios that check it.
+    pub fn of(outcomes: &[Outcome], observable: bool) -> Verdict {
+        if outcomes.is_empty() {
+            if observable {
+                Verdict::Untested
+            } else {
+                Verdict::NotObservable
+            }
+        } else if outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Fail | Outcome::Error))
+        {
+            Verdict::Fail
+        } else if outcomes.iter().all(|o| *o == Outcome::Pass) {
+            Verdict::Pass
+        } else {
+            Verdict::Skipped
+        }
+    }
+}
+
+/// What one scenario run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: Version,
+    /// The statement ids it declares.
+    pub ids: Vec<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How long the body ran.
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
+    pub duration: Duration,
+    /// The allowed options the target took.
+    pub choices: Vec<String>,
+    /// For a failure: what was expected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// For a failure: what happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub got: Option<String>,
+    /// For a skip: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
+    /// Remarks that do not change the outcome (e.g. cleanup trouble).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The transcripts of its clients (reports show them for failures).
+    #[serde(skip)]
+    pub evidence: Vec<Evidence>,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+impl ScenarioResult {
+    pub(crate) fn new(s: &Scenario) -> ScenarioResult {
+        ScenarioResult {
+            name: s.name().to_string(),
+            version: s.version(),
+            ids: s.ids().iter().map(|i| i.to_string()).collect(),
+            outcome: Outcome::Skipped,
+            duration: Duration::ZERO,
+            choices: Vec::new(),
+            expected: None,
+            got: None,
+            skip_reason: None,
+            notes: Vec::new(),
+            evidence: Vec::new(),
+        }
+    }
+
+    /// Whether it failed or broke.
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Fail | Outcome::Error)
+    }
+}
+
+/// The verdict on one statement with the scenarios behind it.
+#[derive(Debug, Clone)]
+pub struct StatementResult {
+    /// Its version.
+    pub version: Version,
+    /// The manifest entry.
+    pub statement: Statement,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Indexes into [`RunReport::scenarios`] of the scenarios that check it.
+    pub scenarios: Vec<usize>,
+}
+
+/// What a run was: for the report headers.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunMeta {
+    /// The tool's name.
+    pub tool: String,
+    /// The tool's version.
+    pub tool_version: String,
+    /// The target's name.
+    pub target_name: String,
+    /// The target's URL.
+    pub target_address: String,
+    /// When the run started, RFC 3339 UTC.
+    pub started_at: String,
+    /// How long the run took.
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
+    pub duration: Duration,
+    /// Versions selected.
+    pub versions: Vec<Version>,
+    /// `--only` filters.
+    pub only: Vec<String>,
+    /// Concurrency.
+    pub jobs: usize,
+    /// Capabilities per version, as probed and overridden.
+    pub capabilities: BTreeMap<Version, Capabilities>,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Run metadata.
+    pub meta: RunMeta,
+    /// Per statement, per version in run order then manifest order.
+    pub statements: Vec<StatementResult>,
+    /// Every scenario run, in registration order.
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+impl RunReport {
+    /// How many statements have each verdict.
+    pub fn counts(&self, version: Option<Version>) -> BTreeMap<Verdict, usize> {
+        let mut c: BTreeMap<Verdict, usize> = Verdict::ALL.iter().map(|v| (*v, 0)).collect();
+        for s in self
+            .statements
+            .iter()
+            .filter(|s| version.is_none_or(|v| v == s.version))
+        {
+            *c.entry(s.verdict).or_default() += 1;
+        }
+        c
+    }
+
+    /// Whether any statement failed.
+    pub fn any_failed(&self) -> bool {
+        self.statements.iter().any(|s| s.verdict == Verdict::Fail)
+    }
+}
+
+/// Joins scenario outcomes with the manifests into a report.
+pub fn join(
+    meta: RunMeta,
+    manifests: &BTreeMap<Version, Manifest>,
+    selected: &BTreeMap<Version, Vec<String>>,
+    scenarios: Vec<ScenarioResult>,
+) -> RunReport {
+    let mut statements = Vec::new();
+    for &v in &meta.versions {
+        let (Some(m), Some(ids)) = (manifests.get(&v), selected.get(&v)) else {
+            continue;
+        };
+        // id (canonical) -> scenario indexes
+        let mut by_id: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, r) in scenarios.iter().enumerate().filter(|(_, r)| r.version == v) {
+            for id in &r.ids {
+                if let Some(st) = m.get(id) {
+                    by_id.entry(st.id.as_str()).or_default().push(i);
+                }
+            }
+        }
+        for id in ids {
+            let Some(st) = m.get(id) else { continue };
+            let idx = by_id.get(st.id.as_str()).cloned().unwrap_or_default();
+            let outcomes: Vec<Outcome> = idx.iter().map(|&i| scenarios[i].outcome).collect();
+            statements.push(StatementResult {
+                version: v,
+                statement: st.clone(),
+                verdict: Verdict::of(&outcomes, st.observable),
+                scenarios: idx,
+            });
+        }
+    }
+    RunReport {
+        meta,
+        statements,
+        scenarios,
+    }
+}
+
+/// RFC 3339 UTC with seconds, e.g. `2026-05-01T12:00:00Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_rules() {
+        use Outcome::*;
+        assert_eq!(Verdict::of(&[], true), Verdict::Untested);
+        assert_eq!(Verdict::of(&[], false), Verdict::NotObservable);
+        assert_eq!(Verdict::of(&[Pass, Pass], true), Verdict::Pass);
+        assert_eq!(Verdict::of(&[Pass, Skipped], true), Verdict::Skipped);
+        assert_eq!(Verdict::of(&[Pass, Skipped, Fail], true), Verdict::Fail);
+        assert_eq!(Verdict::of(&[Error, Pass], false), Verdict::Fail);
+    }
+
+    #[test]
+    fn dates() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400 + 3661);
+        assert_eq!(rfc3339(t), "2000-02-29T01:01:01Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,211 @@
+//! `cargo xtask conformance`: runs the conformance scenarios against a broker and writes
+//! `report.json`, `report.xml`, `report.md` and `verdicts.json`; compares with a baseline.
+//!
+//! Exit codes: 0 all selected statements pass (or `--report-only`); 1 a statement fails or the
+//! verdicts differ from `--baseline`; 2 bad arguments, no target, or the target cannot be probed.
+
+use anyhow::Context as _;
+use clap::Args as ClapArgs;
+use scenarios::report::{self, Verdicts};
+use scenarios::run::RunOptions;
+use scenarios::target::{TargetAddr, TargetFile};
+use scenarios::{Verdict, Version};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Arguments of `cargo xtask conformance`.
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// The broker under test, `mqtt://host:port`. Without it (and without `target` in the target
+    /// file) the in-process reference broker would be used: it does not exist yet.
+    #[arg(long, value_name = "URL")]
+    target: Option<String>,
+    /// A TOML file with the target's name, credentials, capability overrides, limits and a
+    /// refused topic (see `scenarios/src/target.rs`).
+    #[arg(long, value_name = "FILE")]
+    target_file: Option<PathBuf>,
+    /// Which protocol version(s) to run: `5.0`, `3.1.1` or `all`.
+    #[arg(long, value_name = "VERSION", default_value = "all", value_parser = parse_versions)]
+    version: Versions,
+    /// Run only what matches: a statement id (`MQTT-3.1.2-3`), a section prefix (`3.1` matches
+    /// `3.1.2` but not `3.10`), or a scenario name or name prefix (`v5.connect`). Repeatable.
+    #[arg(long, value_name = "ID|SECTION|SCENARIO")]
+    only: Vec<String>,
+    /// How many scenarios run at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: u16,
+    /// Overall time limit of one scenario, in seconds; past it the scenario fails.
+    #[arg(long, value_name = "SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    scenario_timeout: u64,
+    /// Where to write the reports (default: reports/<target-name>/ in the workspace).
+    #[arg(long, value_name = "DIR")]
+    report_dir: Option<PathBuf>,
+    /// Exit 0 even when statements fail (the reports still say so).
+    #[arg(long)]
+    report_only: bool,
+    /// Compare the verdicts with DIR/verdicts.json; print every change; exit 1 on any.
+    #[arg(long, value_name = "DIR")]
+    baseline: Option<PathBuf>,
+    /// Write the new verdicts.json into the --baseline DIR instead of comparing.
+    #[arg(long, requires = "baseline")]
+    bless: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Versions(Vec<Version>);
+
+fn parse_versions(s: &str) -> Result<Versions, String> {
+    if s == "all" {
+        return Ok(Versions(Version::ALL.to_vec()));
+    }
+    s.parse::<Version>()
+        .map(|v| Versions(vec![v]))
+        .map_err(|_| format!("`{s}` is not a version: use 5.0, 3.1.1 or all"))
+}
+
+/// Runs the command and exits with its code (see the module doc).
+pub fn main(args: Args) -> anyhow::Result<()> {
+    let code = run(args)?;
+    if code != 0 {
+        std::process::exit(i32::from(code));
+    }
+    Ok(())
+}
+
+/// Runs the command; the result is the exit code.
+fn run(args: Args) -> anyhow::Result<u8> {
+    let target_file = match &args.target_file {
+        Some(path) => match TargetFile::load(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(2);
+            }
+        },
+        None => TargetFile::default(),
+    };
+    let Some(url) = args.target.clone().or_else(|| target_file.target.clone()) else {
+        eprintln!(
+            "error: no target. The in-process reference broker does not exist yet, so a broker to \
+             test is needed:\n  cargo xtask conformance --target mqtt://127.0.0.1:1883\n\
+             (or `target = \"mqtt://...\"` in a --target-file)"
+        );
+        return Ok(2);
+    };
+    let target = match TargetAddr::parse(&url) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: --target: {e}");
+            return Ok(2);
+        }
+    };
+
+    let mut opts = RunOptions::new(target);
+    opts.target_file = target_file;
+    opts.versions = args.version.0.clone();
+    opts.only = args.only.clone();
+    opts.jobs = usize::from(args.jobs);
+    opts.scenario_timeout = Duration::from_secs(args.scenario_timeout);
+    opts.progress = !args.quiet;
+    let report_dir = args.report_dir.clone().unwrap_or_else(|| {
+        crate::workspace_root()
+            .join("reports")
+            .join(opts.target_name())
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = match runtime.block_on(scenarios::run(&opts)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(2);
+        }
+    };
+    let written = report::write_all(&report, &report_dir)
+        .with_context(|| format!("writing the reports into {}", report_dir.display()))?;
+
+    // Summary.
+    for &v in &opts.versions {
+        let c = report.counts(Some(v));
+        if c.values().sum::<usize>() == 0 {
+            continue;
+        }
+        let parts: Vec<String> = Verdict::ALL
+            .iter()
+            .map(|verdict| format!("{} {}", c[verdict], verdict.as_str()))
+            .collect();
+        println!("MQTT {v}: {}", parts.join(", "));
+    }
+    let scenario_failures: Vec<_> = report.scenarios.iter().filter(|r| r.failed()).collect();
+    for r in &scenario_failures {
+        println!(
+            "FAIL {} ({}): expected {}; got {}",
+            r.name,
+            r.ids.join(", "),
+            r.expected.as_deref().unwrap_or(""),
+            r.got.as_deref().unwrap_or("")
+        );
+    }
+    println!(
+        "{} scenarios in {:.2} s; reports: {}",
+        report.scenarios.len(),
+        report.meta.duration.as_secs_f64(),
+        written
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let mut code = 0;
+    if let Some(dir) = &args.baseline {
+        let verdicts = Verdicts::of(&report);
+        if args.bless {
+            bless(dir, &verdicts)?;
+        } else if !compare_with_baseline(dir, &verdicts)? {
+            code = 1;
+        }
+    }
+    if report.any_failed() && !args.report_only {
+        code = 1;
+    }
+    Ok(code)
+}
+
+fn bless(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("verdicts.json");
+    std::fs::write(&path, verdicts.to_json())
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("baseline written: {}", path.display());
+    Ok(())
+}
+
+/// Prints every change against `dir/verdicts.json`; true when there is none.
+fn compare_with_baseline(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<bool> {
+    let path = dir.join("verdicts.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading the baseline {} (create it with --bless)",
+            path.display()
+        )
+    })?;
+    let baseline =
+        Verdicts::from_json(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let changes = report::compare(&baseline, verdicts);
+    if changes.is_empty() {
+        println!("baseline {}: no change", path.display());
+        return Ok(true);
+    }
+    println!("baseline {}: {} change(s)", path.display(), changes.len());
+    for c in &changes {
+        println!("  {c}");
+    }
+    Ok(false)
+}
