@@ -429,7 +429,8 @@ impl RawClient {
     }
 
     /// Closes our side: shuts down writing (the peer reads EOF) and stops reading. Later
-    /// expectations answer "closed".
+    /// expectations answer "closed" (after any frames already buffered). Cancel-safe in effect:
+    /// a cancelled shutdown leaves the stream open and the client usable.
     pub async fn close(&mut self) {
         let res = self.stream.shutdown().await;
         let at = self.elapsed();

@@ -15,6 +15,21 @@
 //! - [`build`]: packet builders that write bytes directly, with every field overridable, and
 //!   [`build::malformed`] for the usual malformations.
 //!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use raw_client::{build, PacketType, ProtocolVersion, RawClient};
+//!
+//! let mut c = RawClient::connect_tcp("127.0.0.1:1883", ProtocolVersion::V5, "c1").await?;
+//! c.send_bytes(&build::Connect::v5("c1").keep_alive(10).build()).await?;
+//! c.expect_kind(PacketType::ConnAck, Duration::from_secs(2)).await?;
+//! // QoS 3 is malformed [MQTT-3.3.1-4]: the server must close the connection.
+//! c.send_bytes(&build::malformed::publish_qos3(ProtocolVersion::V5, "t")).await?;
+//! let close = c.expect_close(Duration::from_secs(2)).await?;
+//! println!("{:?} {:?}\n{}", close.how, close.disconnect_reason, c.transcript().render());
+//! # Ok(()) }
+//! ```
+//!
 //! # Layout
 //! - `client`: [`RawClient`], [`Received`], [`CloseInfo`], [`CloseKind`], [`ExpectError`],
 //!   [`RawError`], the [`Stream`] trait.
