@@ -87,7 +87,12 @@ impl<'a> PacketBody<'a> for ConnAck<'a> {
         no_properties_in_v3(&self.properties, version)?;
         Ok(match version {
             ProtocolVersion::V5 => 2 + properties_len(&self.properties)?,
-            ProtocolVersion::V3_1_1 => 2,
+            ProtocolVersion::V3_1_1 => {
+                self.reason_code
+                    .to_connack_return_code()
+                    .ok_or(EncodeError::NotInVersion { what: "this CONNACK reason code", version })?;
+                2
+            }
         })
     }
 
@@ -114,3 +119,78 @@ impl<'a> PacketBody<'a> for ConnAck<'a> {
 }
 
 packet_encode_methods!(ConnAck);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::test_util::golden;
+    use crate::codec::{Packet, Property};
+
+    #[test]
+    fn golden_v311_accepted_session_present() {
+        let bytes = [
+            0x20, // CONNACK (2 << 4)
+            0x02, // Remaining Length 2
+            0x01, // Acknowledge Flags: Session Present
+            0x00, // Return Code 0 (accepted)
+        ];
+        let c = ConnAck { session_present: true, ..ConnAck::new(ReasonCode::Success) };
+        golden(&bytes, ProtocolVersion::V3_1_1, Packet::ConnAck(c));
+    }
+
+    #[test]
+    fn golden_v311_return_codes_map_to_reason_codes() {
+        for (rc, reason) in [
+            (1, ReasonCode::UnsupportedProtocolVersion),
+            (2, ReasonCode::ClientIdentifierNotValid),
+            (3, ReasonCode::ServerUnavailable),
+            (4, ReasonCode::BadUserNameOrPassword),
+            (5, ReasonCode::NotAuthorized),
+        ] {
+            let bytes = [
+                0x20, // CONNACK
+                0x02, // Remaining Length 2
+                0x00, // no Session Present
+                rc,   // 3.1.1 return code
+            ];
+            golden(&bytes, ProtocolVersion::V3_1_1, Packet::ConnAck(ConnAck::new(reason)));
+        }
+        let c = ConnAck::new(ReasonCode::Banned);
+        assert!(matches!(c.encoded_len(ProtocolVersion::V3_1_1), Err(EncodeError::NotInVersion { .. })));
+        let mut out = [0u8; 8];
+        assert!(matches!(c.encode(ProtocolVersion::V3_1_1, &mut out), Err(EncodeError::NotInVersion { .. })));
+    }
+
+    #[test]
+    fn golden_v5_with_properties() {
+        let props = [
+            Property::MaximumQoS(1),
+            Property::AssignedClientIdentifier("id"),
+            Property::UserProperty(("k", "v")),
+        ];
+        let bytes = [
+            0x20, // CONNACK
+            0x11, // Remaining Length 17
+            0x00, // Acknowledge Flags: no Session Present
+            0x00, // Reason Code Success
+            0x0E, // Property Length 14
+            0x24, 0x01, // Maximum QoS 1
+            0x12, 0x00, 0x02, b'i', b'd', // Assigned Client Identifier "id"
+            0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'v', // User Property ("k", "v")
+        ];
+        let c = ConnAck { properties: Properties::from(&props), ..ConnAck::new(ReasonCode::Success) };
+        golden(&bytes, ProtocolVersion::V5, Packet::ConnAck(c));
+    }
+
+    #[test]
+    fn golden_v5_refused() {
+        let bytes = [
+            0x20, // CONNACK
+            0x03, // Remaining Length 3
+            0x00, // no Session Present
+            0x84, // Reason Code Unsupported Protocol Version
+            0x00, // Property Length 0
+        ];
+        golden(&bytes, ProtocolVersion::V5, Packet::ConnAck(ConnAck::new(ReasonCode::UnsupportedProtocolVersion)));
+    }
+}

@@ -112,3 +112,56 @@ impl Default for Disconnect<'_> {
         Disconnect::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::test_util::{decode_err, decodes_to, golden};
+    use crate::codec::{Packet, Property, ProtocolViolation};
+
+    #[test]
+    fn golden_v311() {
+        let bytes = [
+            0xE0, // DISCONNECT (14 << 4), flags 0 [MQTT-3.14.1-1] (3.1.1)
+            0x00, // Remaining Length 0
+        ];
+        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Disconnect(Disconnect::new()));
+    }
+
+    #[test]
+    fn golden_v5_forms() {
+        // Remaining Length 0: Normal disconnection.
+        golden(&[0xE0, 0x00], ProtocolVersion::V5, Packet::Disconnect(Disconnect::new()));
+        let bytes = [
+            0xE0, // DISCONNECT
+            0x01, // Remaining Length 1: Reason Code only, no Property Length
+            0x04, // Disconnect with Will Message
+        ];
+        let d = Disconnect { reason_code: ReasonCode::DisconnectWithWillMessage, ..Disconnect::new() };
+        golden(&bytes, ProtocolVersion::V5, Packet::Disconnect(d));
+        decodes_to(&[0xE0, 0x02, 0x04, 0x00], ProtocolVersion::V5, Packet::Disconnect(d));
+        let props = [Property::SessionExpiryInterval(0)];
+        let bytes = [
+            0xE0, // DISCONNECT
+            0x07, // Remaining Length 7
+            0x00, // Normal disconnection
+            0x05, // Property Length 5
+            0x11, 0x00, 0x00, 0x00, 0x00, // Session Expiry Interval 0
+        ];
+        let d = Disconnect { properties: Properties::from(&props), ..Disconnect::new() };
+        golden(&bytes, ProtocolVersion::V5, Packet::Disconnect(d));
+    }
+
+    #[test]
+    fn reason_code_not_allowed() {
+        // [MQTT-3.14.2-1] (5.0): 0x84 Unsupported Protocol Version is CONNACK only.
+        let e = decode_err(&[0xE0, 0x01, 0x84], ProtocolVersion::V5);
+        assert_eq!(
+            e,
+            DecodeError::Protocol(ProtocolViolation::ReasonCodeNotAllowed {
+                code: ReasonCode::UnsupportedProtocolVersion,
+                packet_type: PacketType::Disconnect
+            })
+        );
+    }
+}

@@ -56,3 +56,28 @@ impl From<PingReq> for super::Packet<'_> {
         super::Packet::PingReq(p)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::test_util::{decode_err, golden};
+    use crate::codec::{Malformed, Packet};
+
+    #[test]
+    fn golden_both_versions() {
+        let bytes = [
+            0xC0, // PINGREQ, flags 0
+            0x00, // Remaining Length 0
+        ];
+        assert_eq!(bytes, PingReq::BYTES);
+        golden(&bytes, ProtocolVersion::V3_1_1, Packet::PingReq(PingReq));
+        golden(&bytes, ProtocolVersion::V5, Packet::PingReq(PingReq));
+    }
+
+    #[test]
+    fn remaining_length_too_long_is_malformed() {
+        for v in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            assert_eq!(decode_err(&[0xC0, 0x01, 0x00], v), DecodeError::Malformed(Malformed::TrailingBytes));
+        }
+    }
+}

@@ -56,3 +56,28 @@ impl From<PingResp> for super::Packet<'_> {
         super::Packet::PingResp(p)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::test_util::{decode_err, golden};
+    use crate::codec::{Malformed, Packet};
+
+    #[test]
+    fn golden_both_versions() {
+        let bytes = [
+            0xD0, // PINGRESP, flags 0
+            0x00, // Remaining Length 0
+        ];
+        assert_eq!(bytes, PingResp::BYTES);
+        golden(&bytes, ProtocolVersion::V3_1_1, Packet::PingResp(PingResp));
+        golden(&bytes, ProtocolVersion::V5, Packet::PingResp(PingResp));
+    }
+
+    #[test]
+    fn remaining_length_too_long_is_malformed() {
+        for v in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            assert_eq!(decode_err(&[0xD0, 0x01, 0x00], v), DecodeError::Malformed(Malformed::TrailingBytes));
+        }
+    }
+}

@@ -115,3 +115,67 @@ impl<'a> PacketBody<'a> for SubAck<'a> {
 }
 
 packet_encode_methods!(SubAck);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::test_util::{decode_err, golden};
+    use crate::codec::{Packet, Property, ProtocolViolation};
+
+    #[test]
+    fn golden_v311() {
+        let codes = [ReasonCode::GRANTED_QOS_0, ReasonCode::GrantedQoS2, ReasonCode::UnspecifiedError];
+        let bytes = [
+            0x90, // SUBACK (9 << 4)
+            0x05, // Remaining Length 5
+            0x00, 0x01, // Packet Identifier 1
+            0x00, // Return Code: Success - Maximum QoS 0
+            0x02, // Return Code: Success - Maximum QoS 2
+            0x80, // Return Code: Failure
+        ];
+        golden(&bytes, ProtocolVersion::V3_1_1, Packet::SubAck(SubAck::new(1, &codes)));
+    }
+
+    #[test]
+    fn golden_v5() {
+        let codes = [ReasonCode::GrantedQoS1, ReasonCode::SharedSubscriptionsNotSupported];
+        let props = [Property::ReasonString("x")];
+        let bytes = [
+            0x90, // SUBACK
+            0x09, // Remaining Length 9
+            0x00, 0x02, // Packet Identifier 2
+            0x04, // Property Length 4
+            0x1F, 0x00, 0x01, b'x', // Reason String "x"
+            0x01, // Granted QoS 1
+            0x9E, // Shared Subscriptions not supported
+        ];
+        let p = SubAck { properties: Properties::from(&props), ..SubAck::new(2, &codes) };
+        golden(&bytes, ProtocolVersion::V5, Packet::SubAck(p));
+    }
+
+    #[test]
+    fn v311_return_codes_limited() {
+        // [MQTT-3.9.3-2] (3.1.1): only 0x00, 0x01, 0x02, 0x80.
+        let e = decode_err(&[0x90, 0x03, 0x00, 0x01, 0x87], ProtocolVersion::V3_1_1);
+        assert_eq!(e, DecodeError::Malformed(Malformed::UnknownReasonCode(0x87)));
+        let codes = [ReasonCode::NotAuthorized];
+        assert!(matches!(
+            SubAck::new(1, &codes).encoded_len(ProtocolVersion::V3_1_1),
+            Err(EncodeError::NotInVersion { .. })
+        ));
+    }
+
+    #[test]
+    fn v5_reason_code_not_allowed() {
+        // [MQTT-3.9.3-2] (5.0): 0x10 No matching subscribers is not a SUBACK code.
+        let e = decode_err(&[0x90, 0x04, 0x00, 0x01, 0x00, 0x10], ProtocolVersion::V5);
+        assert_eq!(
+            e,
+            DecodeError::Protocol(ProtocolViolation::ReasonCodeNotAllowed {
+                code: ReasonCode::NoMatchingSubscribers,
+                packet_type: PacketType::SubAck
+            })
+        );
+        assert_eq!(e.reason_code(), ReasonCode::ProtocolError);
+    }
+}

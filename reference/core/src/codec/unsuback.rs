@@ -105,3 +105,51 @@ fn check_v3(p: &UnsubAck<'_>, version: ProtocolVersion) -> Result<(), EncodeErro
 }
 
 packet_encode_methods!(UnsubAck);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::test_util::{decode_err, golden};
+    use crate::codec::{DecodeError, Malformed, Packet, ProtocolViolation};
+
+    #[test]
+    fn golden_v311() {
+        let bytes = [
+            0xB0, // UNSUBACK (11 << 4)
+            0x02, // Remaining Length 2
+            0x00, 0x03, // Packet Identifier 3
+        ];
+        golden(&bytes, ProtocolVersion::V3_1_1, Packet::UnsubAck(UnsubAck::new(3, &[])));
+        assert_eq!(
+            decode_err(&[0xB0, 0x03, 0x00, 0x03, 0x00], ProtocolVersion::V3_1_1),
+            DecodeError::Malformed(Malformed::TrailingBytes)
+        );
+    }
+
+    #[test]
+    fn golden_v5() {
+        let codes = [ReasonCode::Success, ReasonCode::NoSubscriptionExisted];
+        let bytes = [
+            0xB0, // UNSUBACK
+            0x05, // Remaining Length 5
+            0x00, 0x03, // Packet Identifier 3
+            0x00, // Property Length 0
+            0x00, // Success
+            0x11, // No subscription existed
+        ];
+        golden(&bytes, ProtocolVersion::V5, Packet::UnsubAck(UnsubAck::new(3, &codes)));
+    }
+
+    #[test]
+    fn v5_reason_code_not_allowed() {
+        // [MQTT-3.11.3-2] (5.0): Granted QoS 1 is not an UNSUBACK code.
+        let e = decode_err(&[0xB0, 0x04, 0x00, 0x03, 0x00, 0x01], ProtocolVersion::V5);
+        assert_eq!(
+            e,
+            DecodeError::Protocol(ProtocolViolation::ReasonCodeNotAllowed {
+                code: ReasonCode::GrantedQoS1,
+                packet_type: PacketType::UnsubAck
+            })
+        );
+    }
+}

@@ -105,3 +105,47 @@ impl<'a> PacketBody<'a> for Unsubscribe<'a> {
 }
 
 packet_encode_methods!(Unsubscribe);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::test_util::{decode_err, golden};
+    use crate::codec::{Packet, Property, ReasonCode};
+    use crate::topic::TopicError;
+
+    #[test]
+    fn golden_v311() {
+        let filters = ["a/#", "b"];
+        let bytes = [
+            0xA2, // UNSUBSCRIBE (10 << 4), flags 0b0010 [MQTT-3.10.1-1]
+            0x0A, // Remaining Length 10
+            0x00, 0x03, // Packet Identifier 3
+            0x00, 0x03, b'a', b'/', b'#', // Topic Filter "a/#"
+            0x00, 0x01, b'b', // Topic Filter "b"
+        ];
+        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Unsubscribe(Unsubscribe::new(3, &filters)));
+    }
+
+    #[test]
+    fn golden_v5() {
+        let filters = ["t"];
+        let props = [Property::UserProperty(("a", "b"))];
+        let bytes = [
+            0xA2, // UNSUBSCRIBE
+            0x0D, // Remaining Length 13
+            0x00, 0x03, // Packet Identifier 3
+            0x07, // Property Length 7
+            0x26, 0x00, 0x01, b'a', 0x00, 0x01, b'b', // User Property ("a", "b")
+            0x00, 0x01, b't', // Topic Filter "t"
+        ];
+        let p = Unsubscribe { properties: Properties::from(&props), ..Unsubscribe::new(3, &filters) };
+        golden(&bytes, ProtocolVersion::V5, Packet::Unsubscribe(p));
+    }
+
+    #[test]
+    fn invalid_filter_is_topic_filter_invalid() {
+        let e = decode_err(&[0xA2, 0x07, 0x00, 0x01, 0x00, 0x03, b'a', b'#', b'b'], ProtocolVersion::V3_1_1);
+        assert_eq!(e, DecodeError::TopicFilterInvalid(TopicError::WildcardNotAlone));
+        assert_eq!(e.reason_code(), ReasonCode::TopicFilterInvalid);
+    }
+}
