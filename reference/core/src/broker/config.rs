@@ -1,0 +1,126 @@
+//! [`Config`]: every limit and policy of the engine, each with a default.
+//!
+//! The engine is bounded by these numbers alone: a client that never reads, publishes too fast or
+//! subscribes to everything can use at most `max_queued_messages` / `max_queued_bytes` of queue,
+//! `max_inflight` unacknowledged messages and `max_outbound_bytes` of bytes handed to the driver
+//! but not yet written.
+
+use alloc::string::String;
+
+/// What to do with a client PUBLISH to a topic starting with `$` (reserved for the server,
+/// MQTT 5.0 §4.7.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DollarPublish {
+    /// Do not forward; QoS 1/2 are acknowledged with 0x87 Not authorized (5.0) or a plain
+    /// acknowledgement (3.1.1, which has no way to say no).
+    NotAuthorized,
+    /// Do not forward; acknowledge as if it succeeded.
+    Drop,
+}
+
+/// Redirect every client elsewhere (MQTT 5.0 §4.11): CONNACK 0x9C / 0x9D with Server Reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The Server Reference sent to the client.
+    pub reference: String,
+    /// `true`: 0x9D Server moved; `false`: 0x9C Use another server.
+    pub permanent: bool,
+}
+
+/// Engine configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Seed of the engine's PRNG (assigned client ids, shared-subscription rotation).
+    pub seed: u64,
+    /// Connections that may be in the CONNECTED state at once; beyond it CONNACK 0x97 (5.0) /
+    /// return code 3 (3.1.1). The driver also caps sockets with a semaphore.
+    pub max_connections: usize,
+    /// Time a new connection has to send CONNECT before it is closed (ms).
+    pub connect_timeout_ms: u64,
+    /// Largest packet accepted from clients (bytes); sent as Maximum Packet Size when below the
+    /// protocol maximum. Also bounds the per-connection input buffer.
+    pub max_packet_size: u32,
+    /// Our Receive Maximum: QoS 2 messages a client may have unreleased at once; more is
+    /// DISCONNECT 0x93.
+    pub receive_maximum: u16,
+    /// Outbound QoS 1/2 messages in flight per session, further capped by the client's Receive
+    /// Maximum.
+    pub max_inflight: u16,
+    /// Messages queued per session (offline, or over the in-flight window).
+    pub max_queued_messages: usize,
+    /// Payload bytes queued per session.
+    pub max_queued_bytes: usize,
+    /// Whether QoS 0 messages are queued for a disconnected persistent session.
+    pub queue_qos0_offline: bool,
+    /// Bytes handed to the driver and not yet reported written ([`Broker::handle_written`]),
+    /// per connection, above which deliveries wait in the session queue. A connection whose
+    /// unwritten control traffic passes four times this is closed.
+    ///
+    /// [`Broker::handle_written`]: super::Broker::handle_written
+    pub max_outbound_bytes: usize,
+    /// Topic Alias Maximum offered to clients (0: no aliases).
+    pub topic_alias_maximum: u16,
+    /// Smallest keep alive accepted (seconds); a smaller non-zero one is raised (5.0 via Server
+    /// Keep Alive; 3.1.1 clients are held to their own value).
+    pub min_keep_alive: u16,
+    /// Largest keep alive accepted (seconds); 0 from a client counts as infinite.
+    pub max_keep_alive: u16,
+    /// Server Keep Alive imposed on every 5.0 client, if set.
+    pub server_keep_alive: Option<u16>,
+    /// Cap on the Session Expiry Interval a client asks for (seconds).
+    pub max_session_expiry: u32,
+    /// Session Expiry Interval given to 3.1.1 clients with Clean Session 0 (seconds;
+    /// `u32::MAX` is never).
+    pub v311_session_expiry: u32,
+    /// Maximum QoS the server supports (0, 1, 2).
+    pub maximum_qos: u8,
+    /// Whether retained messages are supported.
+    pub retain_available: bool,
+    /// Whether wildcard subscriptions are allowed.
+    pub wildcard_subscriptions: bool,
+    /// Whether subscription identifiers are supported.
+    pub subscription_identifiers: bool,
+    /// Whether shared subscriptions are supported.
+    pub shared_subscriptions: bool,
+    /// Policy for client publishes to `$` topics.
+    pub dollar_publish: DollarPublish,
+    /// Response Information returned when a client sets Request Response Information; the
+    /// client id is appended.
+    pub response_information: Option<String>,
+    /// Redirect every client (Server Reference), if set.
+    pub redirect: Option<Redirect>,
+    /// Most retained messages stored.
+    pub max_retained: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            seed: 0x6d71_7474_7265_6621,
+            max_connections: 10_000,
+            connect_timeout_ms: 10_000,
+            max_packet_size: 1024 * 1024,
+            receive_maximum: 1024,
+            max_inflight: 256,
+            max_queued_messages: 1000,
+            max_queued_bytes: 16 * 1024 * 1024,
+            queue_qos0_offline: false,
+            max_outbound_bytes: 1024 * 1024,
+            topic_alias_maximum: 64,
+            min_keep_alive: 0,
+            max_keep_alive: u16::MAX,
+            server_keep_alive: None,
+            max_session_expiry: u32::MAX,
+            v311_session_expiry: u32::MAX,
+            maximum_qos: 2,
+            retain_available: true,
+            wildcard_subscriptions: true,
+            subscription_identifiers: true,
+            shared_subscriptions: true,
+            dollar_publish: DollarPublish::NotAuthorized,
+            response_information: None,
+            redirect: None,
+            max_retained: 100_000,
+        }
+    }
+}

@@ -1,0 +1,1142 @@
+//! [`Broker`]: the engine itself. See the [module documentation](super) for the contract.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::auth::{AuthDecision, AuthRequest, Authenticator, NoAuth};
+use super::config::{Config, DollarPublish};
+use super::rng::SplitMix64;
+use super::storage::{InFlight, MemoryStorage, Message, OutState, Queued, Session, Storage, Subscription};
+use super::wire::{self, kind, ConnectError, Header, Packet, Props, Publish, SubOpts, Version};
+use crate::time::Instant;
+use crate::topic::{self, TopicTrie};
+
+/// Identifies one network connection; chosen by the driver, never reused while it is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionId(pub u64);
+
+/// What the driver must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Write `data` to the connection, in order, then report it with
+    /// [`Broker::handle_written`].
+    Transmit {
+        /// The connection.
+        conn: ConnectionId,
+        /// Bytes to write.
+        data: Vec<u8>,
+    },
+    /// Write everything transmitted before, then close the connection. The engine has already
+    /// forgotten it; later input for it is ignored.
+    Close {
+        /// The connection.
+        conn: ConnectionId,
+    },
+}
+
+/// Things worth logging; the engine's behaviour does not depend on whether they are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A CONNECT was accepted.
+    Connected {
+        /// The connection.
+        conn: ConnectionId,
+        /// Client identifier (assigned or given).
+        client_id: String,
+        /// Protocol version.
+        version: Version,
+        /// Whether an existing session was resumed.
+        session_present: bool,
+    },
+    /// A connection ended.
+    Closed {
+        /// The connection.
+        conn: ConnectionId,
+        /// Why, in a few words.
+        reason: &'static str,
+    },
+}
+
+/// The will of a connected client.
+#[derive(Debug, Clone)]
+struct Will {
+    msg: Message,
+    delay: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for CONNECT until the deadline.
+    AwaitConnect(Instant),
+    Connected,
+}
+
+/// Per-connection state.
+#[derive(Debug)]
+struct Conn {
+    state: State,
+    /// Version of the CONNECT; 3.1.1 until one arrives (only used for encoding after CONNECT).
+    version: Version,
+    client_id: String,
+    /// Bytes received and not yet a whole packet; bounded by the maximum packet size.
+    inbuf: Vec<u8>,
+    /// Keep alive in ms (0: none), and when the last packet arrived.
+    keep_alive_ms: u64,
+    last_rx: Instant,
+    /// The client's Receive Maximum and Maximum Packet Size.
+    recv_max: u16,
+    max_packet: u32,
+    /// Inbound topic aliases.
+    aliases: BTreeMap<u16, String>,
+    will: Option<Will>,
+    /// Bytes handed to the driver and not reported written.
+    unwritten: usize,
+    /// Session Expiry Interval from CONNECT (for the DISCONNECT rule [MQTT-3.14.2-2]).
+    connect_expiry: u32,
+}
+
+impl Conn {
+    fn new(now: Instant, deadline: Instant) -> Self {
+        Conn {
+            state: State::AwaitConnect(deadline),
+            version: Version::V311,
+            client_id: String::new(),
+            inbuf: Vec::new(),
+            keep_alive_ms: 0,
+            last_rx: now,
+            recv_max: u16::MAX,
+            max_packet: u32::MAX,
+            aliases: BTreeMap::new(),
+            will: None,
+            unwritten: 0,
+            connect_expiry: 0,
+        }
+    }
+
+    fn keep_alive_deadline(&self) -> Option<Instant> {
+        // [MQTT-3.1.2-22] (5.0) / [MQTT-3.1.2-24] (3.1.1): one and a half keep alive periods.
+        (self.keep_alive_ms > 0).then(|| self.last_rx.add_millis(self.keep_alive_ms + self.keep_alive_ms / 2))
+    }
+}
+
+/// A subscription as the trie holds it: who, with which options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SubEntry {
+    client: String,
+    share: Option<String>,
+    opts: SubOpts,
+    id: Option<u32>,
+}
+
+/// What a client is owed for one message, merged over its matching subscriptions.
+#[derive(Debug, Default)]
+struct Target {
+    qos: u8,
+    rap: bool,
+    ids: Vec<u32>,
+}
+
+/// How a connection ends, which decides what happens to its will.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WillFate {
+    /// Abnormal end, or DISCONNECT 0x04: publish (after the delay).
+    Publish,
+    /// Normal DISCONNECT: delete it ([MQTT-3.1.2-10] (5.0) / [MQTT-3.1.2-10] (3.1.1)).
+    Discard,
+}
+
+const PROTOCOL_MAX_PACKET: u32 = 268_435_460;
+
+/// The broker engine: every session, subscription, retained message and connection.
+///
+/// Inputs are the `handle_*` methods, each with the current time; outputs are read with
+/// [`poll_output`](Broker::poll_output) (bytes and closes, in order) and
+/// [`poll_event`](Broker::poll_event) (for logging), and the next timer with
+/// [`poll_timeout`](Broker::poll_timeout). After any input, drain `poll_output` and re-read
+/// `poll_timeout`.
+pub struct Broker<S: Storage = MemoryStorage> {
+    config: Config,
+    rng: SplitMix64,
+    auth: Box<dyn Authenticator + Send>,
+    store: S,
+    conns: BTreeMap<ConnectionId, Conn>,
+    /// Which connection a client id is on.
+    online: BTreeMap<String, ConnectionId>,
+    /// Subscription index over every session's subscriptions (inner filter for shared ones).
+    subs: TopicTrie<SubEntry>,
+    /// Rotation counter per (share name, inner filter).
+    share_next: BTreeMap<(String, String), u64>,
+    /// Offline sessions with a finite expiry, and when they expire.
+    expiries: BTreeMap<String, Instant>,
+    /// Wills waiting for their delay, by client id.
+    pending_wills: BTreeMap<String, (Instant, Message)>,
+    out: VecDeque<Output>,
+    events: VecDeque<Event>,
+    /// Connections in the Connected state.
+    connected: usize,
+}
+
+impl Broker<MemoryStorage> {
+    /// An engine with in-memory storage and no authentication.
+    pub fn new(config: Config) -> Self {
+        Self::with_parts(config, MemoryStorage::new(), Box::new(NoAuth))
+    }
+}
+
+impl<S: Storage> Broker<S> {
+    /// An engine over `store`, authenticating with `auth`.
+    pub fn with_parts(config: Config, store: S, auth: Box<dyn Authenticator + Send>) -> Self {
+        Broker {
+            rng: SplitMix64::new(config.seed),
+            config,
+            auth,
+            store,
+            conns: BTreeMap::new(),
+            online: BTreeMap::new(),
+            subs: TopicTrie::new(),
+            share_next: BTreeMap::new(),
+            expiries: BTreeMap::new(),
+            pending_wills: BTreeMap::new(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            connected: 0,
+        }
+    }
+
+    // ---- getters ----
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store.
+    pub fn storage(&self) -> &S {
+        &self.store
+    }
+
+    /// Open connections (connected or waiting for CONNECT).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Number of subscriptions in the index.
+    pub fn subscription_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    // ---- inputs ----
+
+    /// A new network connection was accepted. It must send CONNECT within
+    /// `connect_timeout_ms`.
+    pub fn handle_connect(&mut self, conn: ConnectionId, now: Instant) {
+        let deadline = now.add_millis(self.config.connect_timeout_ms);
+        self.conns.insert(conn, Conn::new(now, deadline));
+    }
+
+    /// Bytes arrived on `conn`.
+    pub fn handle_bytes(&mut self, conn: ConnectionId, now: Instant, data: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.inbuf.extend_from_slice(data);
+        c.last_rx = now;
+        let mut start = 0;
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else { return };
+            let version = matches!(c.state, State::Connected).then_some(c.version);
+            let buf = &c.inbuf[start..];
+            let h = match wire::parse_header(buf, version) {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                Err(e) => {
+                    self.fail(conn, now, e.reason_code(), e.what());
+                    return;
+                }
+            };
+            // [MQTT-3.1.2-24] (5.0, as server): a packet over our Maximum Packet Size is refused
+            // from its fixed header, before it is buffered.
+            if h.total() > self.config.max_packet_size as usize {
+                self.fail(conn, now, 0x95, "packet too large");
+                return;
+            }
+            if buf.len() < h.total() {
+                break;
+            }
+            let body = buf[h.header_len..h.total()].to_vec();
+            start += h.total();
+            self.handle_packet(conn, now, &h, &body);
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.inbuf.drain(..start);
+            if c.unwritten > self.config.max_outbound_bytes.saturating_mul(4) {
+                // The client sends but does not read: its acknowledgements pile up unwritten.
+                self.close(conn, now, WillFate::Publish, "peer not reading");
+            }
+        }
+    }
+
+    /// The driver wrote `n` bytes of earlier transmits to `conn`; more deliveries may follow.
+    pub fn handle_written(&mut self, conn: ConnectionId, now: Instant, n: usize) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.unwritten = c.unwritten.saturating_sub(n);
+            self.flush(conn, now);
+        }
+    }
+
+    /// The peer closed `conn`, or reading or writing it failed. An abnormal end: the will is
+    /// published.
+    pub fn handle_close(&mut self, conn: ConnectionId, now: Instant) {
+        if self.conns.contains_key(&conn) {
+            self.close_quiet(conn, now, WillFate::Publish, "closed by peer");
+        }
+    }
+
+    /// Time has passed: keep alive and CONNECT deadlines, will delays, session expiry.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        for (id, c) in &self.conns {
+            match c.state {
+                State::AwaitConnect(d) if d <= now => expired.push((*id, false)),
+                State::Connected if c.keep_alive_deadline().is_some_and(|d| d <= now) => expired.push((*id, true)),
+                _ => {}
+            }
+        }
+        for (id, connected) in expired {
+            if connected {
+                // 5.0 §4.13: DISCONNECT 0x8D Keep Alive timeout, then close; the will goes out.
+                self.fail(id, now, 0x8D, "keep alive timeout");
+            } else {
+                self.close(id, now, WillFate::Discard, "no CONNECT in time");
+            }
+        }
+        let due: Vec<String> = self
+            .pending_wills
+            .iter()
+            .filter(|(_, (t, _))| *t <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for client in due {
+            if let Some((_, msg)) = self.pending_wills.remove(&client) {
+                self.route(msg, now);
+            }
+        }
+        let gone: Vec<String> = self.expiries.iter().filter(|(_, t)| **t <= now).map(|(k, _)| k.clone()).collect();
+        for client in gone {
+            // [MQTT-3.1.2-8] (5.0): a will still waiting goes out when the session ends.
+            if let Some((_, msg)) = self.pending_wills.remove(&client) {
+                self.route(msg, now);
+            }
+            self.drop_session(&client);
+        }
+    }
+
+    /// Ends every connection: DISCONNECT 0x8B Server shutting down to 5.0 clients, then close.
+    pub fn shutdown(&mut self, now: Instant) {
+        let ids: Vec<ConnectionId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.fail(id, now, 0x8B, "server shutting down");
+        }
+    }
+
+    // ---- outputs ----
+
+    /// The next thing to do: bytes to write or a connection to close.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// The next event to log.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Broker::handle_timeout) should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let conns = self.conns.values().filter_map(|c| match c.state {
+            State::AwaitConnect(d) => Some(d),
+            State::Connected => c.keep_alive_deadline(),
+        });
+        let wills = self.pending_wills.values().map(|(t, _)| *t);
+        let sessions = self.expiries.values().copied();
+        conns.chain(wills).chain(sessions).min()
+    }
+
+    // ---- internals ----
+
+    fn send(&mut self, conn: ConnectionId, packet: &Packet) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            send_on(&mut self.out, conn, c, packet);
+        }
+    }
+
+    /// A protocol failure: DISCONNECT (5.0, after CONNACK) with `code`, then close; the will is
+    /// published. Before CONNACK, or for 3.1.1, just close.
+    fn fail(&mut self, conn: ConnectionId, now: Instant, code: u8, why: &'static str) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        if c.state == State::Connected && c.version.is_v5() {
+            self.send(conn, &Packet::Disconnect { code, props: Props::default() });
+        }
+        self.close(conn, now, WillFate::Publish, why);
+    }
+
+    fn close(&mut self, conn: ConnectionId, now: Instant, fate: WillFate, why: &'static str) {
+        self.close_quiet(conn, now, fate, why);
+        self.out.push_back(Output::Close { conn });
+    }
+
+    /// Forgets `conn`, deals with its will and session. Does not emit `Output::Close` (the
+    /// peer is already gone) — `close` does.
+    fn close_quiet(&mut self, conn: ConnectionId, now: Instant, fate: WillFate, why: &'static str) {
+        let Some(c) = self.conns.remove(&conn) else { return };
+        self.events.push_back(Event::Closed { conn, reason: why });
+        if c.state != State::Connected {
+            return;
+        }
+        self.connected -= 1;
+        if self.online.get(&c.client_id) == Some(&conn) {
+            self.online.remove(&c.client_id);
+        }
+        let expiry = self.store.session(&c.client_id).map_or(0, |s| s.expiry_interval);
+        if let (Some(w), WillFate::Publish) = (c.will, fate) {
+            if w.delay == 0 || expiry == 0 {
+                self.route(w.msg, now);
+            } else {
+                let at = now.add_secs(u64::from(w.delay.min(expiry)));
+                self.pending_wills.insert(c.client_id.clone(), (at, w.msg));
+            }
+        }
+        if expiry == 0 {
+            // [MQTT-3.1.2-23] (5.0) / [MQTT-3.1.2-6] (3.1.1): the session ends with the connection.
+            self.drop_session(&c.client_id);
+        } else if expiry != u32::MAX {
+            self.expiries.insert(c.client_id.clone(), now.add_secs(u64::from(expiry)));
+        }
+    }
+
+    fn drop_session(&mut self, client: &str) {
+        self.expiries.remove(client);
+        if let Some(s) = self.store.remove_session(client) {
+            for filter in s.subscriptions.keys() {
+                let (inner, share) = split_share(filter);
+                self.subs.remove(inner, |e| e.client == client && e.share.as_deref() == share);
+            }
+        }
+    }
+
+    fn handle_packet(&mut self, conn: ConnectionId, now: Instant, h: &Header, body: &[u8]) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        if let State::AwaitConnect(_) = c.state {
+            if h.kind != kind::CONNECT {
+                // [MQTT-3.1.0-1]: the first packet must be CONNECT.
+                self.close(conn, now, WillFate::Discard, "first packet not CONNECT");
+                return;
+            }
+            match wire::decode_connect(body) {
+                Ok(connect) => self.on_connect(conn, now, connect),
+                Err(ConnectError::UnsupportedVersion(_)) => {
+                    // [MQTT-3.1.2-2]: CONNACK return code 0x01 (the 3.1.1 form, which every
+                    // version's client can read), then close.
+                    self.out.push_back(Output::Transmit { conn, data: alloc::vec![0x20, 2, 0, 1] });
+                    self.close(conn, now, WillFate::Discard, "unsupported protocol version");
+                }
+                Err(ConnectError::Bad(Some(Version::V5), e)) => {
+                    // [MQTT-4.13.1-1]: a malformed CONNECT may be answered with CONNACK and the
+                    // decode error's reason code.
+                    let p = Packet::ConnAck { session_present: false, code: e.reason_code(), props: Props::default() };
+                    self.out.push_back(Output::Transmit { conn, data: wire::encode(&p, Version::V5) });
+                    self.close(conn, now, WillFate::Discard, e.what());
+                }
+                Err(ConnectError::Bad(_, e)) => self.close(conn, now, WillFate::Discard, e.what()),
+            }
+            return;
+        }
+        let version = c.version;
+        let packet = match wire::decode(h, body, version) {
+            Ok(p) => p,
+            Err(e) => {
+                self.fail(conn, now, e.reason_code(), e.what());
+                return;
+            }
+        };
+        match packet {
+            Packet::Publish(p) => self.on_publish(conn, now, p),
+            Packet::Ack { kind: k, pid, code, .. } => self.on_ack(conn, now, k, pid, code),
+            Packet::Subscribe { pid, props, filters } => self.on_subscribe(conn, now, pid, &props, filters),
+            Packet::Unsubscribe { pid, filters, .. } => self.on_unsubscribe(conn, pid, filters),
+            Packet::PingReq => self.send(conn, &Packet::PingResp),
+            Packet::Disconnect { code, props } => self.on_disconnect(conn, now, code, &props),
+            // Re-authentication is not offered: an AUTH is unexpected ([MQTT-4.12.0-6]).
+            Packet::Auth { .. } => self.fail(conn, now, 0x82, "unexpected AUTH"),
+            _ => self.fail(conn, now, 0x82, "unexpected packet"),
+        }
+    }
+
+    /// Refuses a CONNECT: CONNACK with `code` (5.0) or its 3.1.1 return code, then close.
+    fn refuse(&mut self, conn: ConnectionId, now: Instant, version: Version, code: u8, props: Props) {
+        let code = if version.is_v5() { code } else { v311_return_code(code) };
+        let p = Packet::ConnAck { session_present: false, code, props };
+        self.out.push_back(Output::Transmit { conn, data: wire::encode(&p, version) });
+        self.close(conn, now, WillFate::Discard, "CONNECT refused");
+    }
+
+    fn on_connect(&mut self, conn: ConnectionId, now: Instant, connect: wire::Connect) {
+        let v = connect.version;
+        let v5 = v.is_v5();
+        let cfg = &self.config;
+        if let Some(r) = &cfg.redirect {
+            // 5.0 §4.11: Server redirection.
+            let props = Props { server_reference: v5.then(|| r.reference.clone()), ..Props::default() };
+            let code = if r.permanent { 0x9D } else { 0x9C };
+            self.refuse(conn, now, v, code, props);
+            return;
+        }
+        // Authentication (5.0 §4.12): the authenticator decides; the default has no methods,
+        // so any Authentication Method gets 0x8C ([MQTT-4.12.0-1]).
+        let decision = self.auth.authenticate(&AuthRequest {
+            client_id: &connect.client_id,
+            username: connect.username.as_deref(),
+            password: connect.password.as_deref(),
+            method: if v5 { connect.props.auth_method.as_deref() } else { None },
+            data: connect.props.auth_data.as_deref(),
+        });
+        if let AuthDecision::Deny(code) = decision {
+            self.refuse(conn, now, v, code, Props::default());
+            return;
+        }
+        let cfg = &self.config;
+        if let Some(w) = &connect.will {
+            if topic::validate_topic_name(&w.topic).is_err() {
+                self.refuse(conn, now, v, 0x90, Props::default());
+                return;
+            }
+            if w.qos > cfg.maximum_qos {
+                self.refuse(conn, now, v, 0x9B, Props::default()); // [MQTT-3.2.2-12]
+                return;
+            }
+            if w.retain && !cfg.retain_available {
+                self.refuse(conn, now, v, 0x9A, Props::default()); // [MQTT-3.2.2-13]
+                return;
+            }
+        }
+        if self.connected >= cfg.max_connections {
+            self.refuse(conn, now, v, 0x97, Props::default());
+            return;
+        }
+        // Client identifier: [MQTT-3.1.3-6] (5.0) assign one for an empty id; 3.1.1 only with
+        // Clean Session 1 ([MQTT-3.1.3-8] (3.1.1): otherwise return code 0x02).
+        let mut assigned = None;
+        let client_id = if connect.client_id.is_empty() {
+            if !v5 && !connect.clean_start {
+                self.refuse(conn, now, v, 0x85, Props::default());
+                return;
+            }
+            let id = format!("mqttref-{:016x}", self.rng.next_u64());
+            assigned = Some(id.clone());
+            id
+        } else {
+            connect.client_id.clone()
+        };
+        let cfg = &self.config;
+        let requested_expiry = if v5 {
+            connect.props.session_expiry.unwrap_or(0)
+        } else if connect.clean_start {
+            0
+        } else {
+            cfg.v311_session_expiry
+        };
+        let expiry = requested_expiry.min(cfg.max_session_expiry);
+
+        // Session takeover: [MQTT-3.1.4-3] DISCONNECT 0x8E to the old 5.0 connection, close it.
+        if let Some(old) = self.online.get(&client_id).copied() {
+            if self.conns.get(&old).is_some_and(|c| c.version.is_v5()) {
+                self.send(old, &Packet::Disconnect { code: 0x8E, props: Props::default() });
+            }
+            self.close(old, now, WillFate::Publish, "session taken over");
+        }
+        // A will waiting for its delay: a new connection cancels it ([MQTT-3.1.3-9]), unless
+        // the session ends now (Clean Start), which publishes it.
+        if let Some((_, msg)) = self.pending_wills.remove(&client_id) {
+            if connect.clean_start {
+                self.route(msg, now);
+            }
+        }
+        let session_present = if connect.clean_start || self.store.session(&client_id).is_none() {
+            // [MQTT-3.1.2-4] (5.0) / [MQTT-3.1.2-6] (3.1.1): discard any existing session.
+            self.drop_session(&client_id);
+            self.store.put_session(Session::new(client_id.clone(), v, expiry));
+            false
+        } else {
+            // [MQTT-3.2.2-2] (5.0) / [MQTT-3.2.2-2] (3.1.1): resumed session, Session Present 1.
+            self.expiries.remove(&client_id);
+            if let Some(s) = self.store.session_mut(&client_id) {
+                s.expiry_interval = expiry;
+                s.version = v;
+            }
+            true
+        };
+
+        // Keep alive, clamped to the configured bounds ([MQTT-3.2.2-21] (5.0): the client must
+        // use the Server Keep Alive we send).
+        let cfg = &self.config;
+        let mut ka = connect.keep_alive;
+        if v5 {
+            if let Some(s) = cfg.server_keep_alive {
+                ka = s;
+            } else if ka == 0 || ka > cfg.max_keep_alive {
+                if cfg.max_keep_alive != u16::MAX {
+                    ka = cfg.max_keep_alive;
+                }
+            } else if ka < cfg.min_keep_alive {
+                ka = cfg.min_keep_alive;
+            }
+        }
+        let will = connect.will.map(|w| {
+            let props = Props {
+                payload_format: w.props.payload_format,
+                content_type: w.props.content_type,
+                response_topic: w.props.response_topic,
+                correlation_data: w.props.correlation_data,
+                user: w.props.user,
+                ..Props::default()
+            };
+            Will {
+                delay: w.props.will_delay.unwrap_or(0),
+                msg: Message {
+                    topic: w.topic,
+                    payload: w.payload.into(),
+                    qos: w.qos,
+                    retain: w.retain,
+                    expires_at: w.props.message_expiry.map(|e| now.add_secs(u64::from(e))),
+                    props,
+                    publisher: Some(client_id.clone()),
+                },
+            }
+        });
+
+        let mut props = Props::default();
+        if v5 {
+            if expiry != requested_expiry {
+                props.session_expiry = Some(expiry);
+            }
+            if cfg.receive_maximum != u16::MAX {
+                props.receive_maximum = Some(cfg.receive_maximum);
+            }
+            if cfg.maximum_qos < 2 {
+                props.maximum_qos = Some(cfg.maximum_qos);
+            }
+            if !cfg.retain_available {
+                props.retain_available = Some(0);
+            }
+            if cfg.max_packet_size < PROTOCOL_MAX_PACKET {
+                props.maximum_packet_size = Some(cfg.max_packet_size);
+            }
+            props.assigned_client_id = assigned;
+            if cfg.topic_alias_maximum > 0 {
+                props.topic_alias_maximum = Some(cfg.topic_alias_maximum);
+            }
+            if !cfg.wildcard_subscriptions {
+                props.wildcard_available = Some(0);
+            }
+            if !cfg.subscription_identifiers {
+                props.sub_ids_available = Some(0);
+            }
+            if !cfg.shared_subscriptions {
+                props.shared_available = Some(0);
+            }
+            if ka != connect.keep_alive {
+                props.server_keep_alive = Some(ka);
+            }
+            if connect.props.request_response_info == Some(1) {
+                props.response_info = cfg.response_information.as_ref().map(|r| format!("{r}{client_id}"));
+            }
+        }
+        let c = self.conns.get_mut(&conn).expect("connection exists while handling its packet");
+        c.state = State::Connected;
+        c.version = v;
+        c.client_id = client_id.clone();
+        c.keep_alive_ms = u64::from(ka) * 1000;
+        c.recv_max = connect.props.receive_maximum.unwrap_or(u16::MAX);
+        c.max_packet = connect.props.maximum_packet_size.unwrap_or(u32::MAX);
+        c.will = will;
+        c.connect_expiry = expiry;
+        self.connected += 1;
+        self.online.insert(client_id.clone(), conn);
+        self.send(conn, &Packet::ConnAck { session_present, code: 0, props });
+        self.events.push_back(Event::Connected { conn, client_id: client_id.clone(), version: v, session_present });
+
+        // [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP=1) and PUBREL, in original order.
+        if session_present {
+            let mut resend: Vec<(u64, u16, OutState, Queued)> = self
+                .store
+                .session(&client_id)
+                .map(|s| s.inflight.iter().map(|(pid, f)| (f.seq, *pid, f.state, f.item.clone())).collect())
+                .unwrap_or_default();
+            resend.sort_by_key(|r| r.0);
+            for (_, pid, state, item) in resend {
+                let p = match state {
+                    OutState::Released => Packet::Ack { kind: kind::PUBREL, pid, code: 0, props: Props::default() },
+                    _ => Packet::Publish(publish_for(&item, pid, true, now)),
+                };
+                self.send(conn, &p);
+            }
+        }
+        self.flush(conn, now);
+    }
+
+    fn on_disconnect(&mut self, conn: ConnectionId, now: Instant, code: u8, props: &Props) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        if let Some(e) = props.session_expiry {
+            // [MQTT-3.14.2-2]: no expiry at CONNECT cannot become one at DISCONNECT.
+            if c.connect_expiry == 0 && e != 0 {
+                self.fail(conn, now, 0x82, "session expiry set on DISCONNECT after 0");
+                return;
+            }
+            let e = e.min(self.config.max_session_expiry);
+            if let Some(s) = self.store.session_mut(&c.client_id) {
+                s.expiry_interval = e;
+            }
+        }
+        // 0x04 Disconnect with Will Message keeps the will; anything else deletes it.
+        let fate = if code == 0x04 { WillFate::Publish } else { WillFate::Discard };
+        self.close(conn, now, fate, "DISCONNECT");
+    }
+
+    fn on_publish(&mut self, conn: ConnectionId, now: Instant, mut p: Publish) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let v5 = c.version.is_v5();
+        if p.qos > self.config.maximum_qos {
+            self.fail(conn, now, 0x9B, "QoS not supported"); // [MQTT-3.2.2-11]
+            return;
+        }
+        if p.retain && !self.config.retain_available {
+            self.fail(conn, now, 0x9A, "retain not supported"); // [MQTT-3.2.2-14]
+            return;
+        }
+        if let Some(alias) = p.props.topic_alias.take() {
+            if alias == 0 || alias > self.config.topic_alias_maximum {
+                self.fail(conn, now, 0x94, "topic alias invalid"); // [MQTT-3.3.2-9], [MQTT-3.3.2-10]
+                return;
+            }
+            if p.topic.is_empty() {
+                match c.aliases.get(&alias) {
+                    Some(t) => p.topic = t.clone(),
+                    None => {
+                        self.fail(conn, now, 0x82, "unknown topic alias");
+                        return;
+                    }
+                }
+            } else {
+                c.aliases.insert(alias, p.topic.clone());
+            }
+        }
+        if topic::validate_topic_name(&p.topic).is_err() {
+            // [MQTT-3.3.2-2]: no wildcards in a topic name; 0x90 Topic Name invalid.
+            self.fail(conn, now, if p.topic.is_empty() { 0x82 } else { 0x90 }, "topic name invalid");
+            return;
+        }
+        let client = c.client_id.clone();
+        if p.qos == 2 {
+            let Some(s) = self.store.session_mut(&client) else { return };
+            if s.inbound_qos2.contains(&p.pid) {
+                // [MQTT-4.3.3-10]: already received; acknowledge again, do not forward again.
+                self.send(conn, &Packet::Ack { kind: kind::PUBREC, pid: p.pid, code: 0, props: Props::default() });
+                return;
+            }
+            if s.inbound_qos2.len() >= usize::from(self.config.receive_maximum) {
+                self.fail(conn, now, 0x93, "receive maximum exceeded"); // [MQTT-3.3.4-9]
+                return;
+            }
+        }
+        let code = if p.props.payload_format == Some(1) && core::str::from_utf8(&p.payload).is_err() {
+            0x99 // Payload format invalid (a MAY; the message is not forwarded).
+        } else if topic::is_system_topic(&p.topic) {
+            match self.config.dollar_publish {
+                DollarPublish::NotAuthorized if v5 => 0x87,
+                _ => 0,
+            }
+        } else {
+            let props = Props {
+                payload_format: p.props.payload_format,
+                content_type: p.props.content_type,
+                response_topic: p.props.response_topic,
+                correlation_data: p.props.correlation_data,
+                user: p.props.user,
+                ..Props::default()
+            };
+            let msg = Message {
+                topic: p.topic,
+                payload: p.payload,
+                qos: p.qos,
+                retain: p.retain,
+                expires_at: p.props.message_expiry.map(|e| now.add_secs(u64::from(e))),
+                props,
+                publisher: Some(client.clone()),
+            };
+            if self.route(msg, now) || !v5 {
+                0
+            } else {
+                0x10 // No matching subscribers.
+            }
+        };
+        match p.qos {
+            1 => self.send(conn, &Packet::Ack { kind: kind::PUBACK, pid: p.pid, code, props: Props::default() }),
+            2 => {
+                if code < 0x80 {
+                    if let Some(s) = self.store.session_mut(&client) {
+                        s.inbound_qos2.insert(p.pid);
+                    }
+                }
+                self.send(conn, &Packet::Ack { kind: kind::PUBREC, pid: p.pid, code, props: Props::default() });
+            }
+            _ => {}
+        }
+    }
+
+    fn on_ack(&mut self, conn: ConnectionId, now: Instant, k: u8, pid: u16, code: u8) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        let v5 = c.version.is_v5();
+        let Some(s) = self.store.session_mut(&c.client_id) else { return };
+        let reply = match k {
+            kind::PUBACK => {
+                if s.inflight.get(&pid).is_some_and(|f| f.state == OutState::Qos1Sent) {
+                    s.inflight.remove(&pid);
+                }
+                None
+            }
+            kind::PUBREC => match s.inflight.get_mut(&pid) {
+                Some(f) if f.state == OutState::Qos2Sent || f.state == OutState::Released => {
+                    if code >= 0x80 {
+                        // 5.0 §4.3.3: an error PUBREC ends the exchange.
+                        s.inflight.remove(&pid);
+                        None
+                    } else {
+                        f.state = OutState::Released;
+                        Some(Packet::Ack { kind: kind::PUBREL, pid, code: 0, props: Props::default() })
+                    }
+                }
+                _ => v5.then(|| Packet::Ack { kind: kind::PUBREL, pid, code: 0x92, props: Props::default() }),
+            },
+            kind::PUBCOMP => {
+                if s.inflight.get(&pid).is_some_and(|f| f.state == OutState::Released) {
+                    s.inflight.remove(&pid);
+                }
+                None
+            }
+            _ => {
+                // PUBREL: [MQTT-4.3.3-11] release the packet identifier, answer PUBCOMP.
+                let found = s.inbound_qos2.remove(&pid);
+                let code = if found || !v5 { 0 } else { 0x92 };
+                Some(Packet::Ack { kind: kind::PUBCOMP, pid, code, props: Props::default() })
+            }
+        };
+        if let Some(p) = reply {
+            self.send(conn, &p);
+        }
+        self.flush(conn, now);
+    }
+
+    fn on_subscribe(&mut self, conn: ConnectionId, now: Instant, pid: u16, props: &Props, filters: Vec<(String, SubOpts)>) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        let v5 = c.version.is_v5();
+        let client = c.client_id.clone();
+        let sub_id = props.subscription_ids.first().copied();
+        if sub_id.is_some() && !self.config.subscription_identifiers {
+            self.fail(conn, now, 0xA1, "subscription identifiers not supported");
+            return;
+        }
+        let mut codes = Vec::with_capacity(filters.len());
+        let mut retained_for: Vec<(String, u8, Option<u32>)> = Vec::new();
+        for (filter, opts) in filters {
+            let (inner, share) = match topic::parse_shared(&filter) {
+                Ok(Some(s)) => (String::from(s.filter), Some(String::from(s.share_name))),
+                Ok(None) => (filter.clone(), None),
+                Err(_) => {
+                    codes.push(if v5 { 0x8F } else { 0x80 });
+                    continue;
+                }
+            };
+            let code = if topic::validate_topic_filter(&inner).is_err() {
+                0x8F // [MQTT-3.8.3-1], 0x8F Topic Filter invalid.
+            } else if share.is_some() && !self.config.shared_subscriptions {
+                0x9E
+            } else if !self.config.wildcard_subscriptions && inner.contains(['+', '#']) {
+                0xA2
+            } else {
+                0
+            };
+            if code != 0 {
+                codes.push(if v5 { code } else { 0x80 });
+                continue;
+            }
+            if share.is_some() && opts.no_local {
+                self.fail(conn, now, 0x82, "No Local on a shared subscription"); // [MQTT-3.8.3-4]
+                return;
+            }
+            let granted = opts.qos.min(self.config.maximum_qos);
+            let opts = SubOpts { qos: granted, ..opts };
+            let Some(s) = self.store.session_mut(&client) else { return };
+            // [MQTT-3.8.4-3]: an identical filter replaces the existing subscription.
+            let existed = s.subscriptions.insert(filter.clone(), Subscription { opts, id: sub_id }).is_some();
+            self.store.session_updated(&client);
+            self.subs.remove(&inner, |e| e.client == client && e.share == share);
+            let entry = SubEntry { client: client.clone(), share: share.clone(), opts, id: sub_id };
+            if self.subs.insert(&inner, entry).is_err() {
+                codes.push(if v5 { 0x8F } else { 0x80 });
+                continue;
+            }
+            codes.push(granted);
+            // [MQTT-3.3.1-9..11] (5.0) Retain Handling; no retained messages for shared
+            // subscriptions ([MQTT-3.8.4-?] 5.0 §4.8.2).
+            let send = share.is_none() && (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed));
+            if send {
+                retained_for.push((inner, granted, sub_id));
+            }
+        }
+        self.send(conn, &Packet::SubAck { pid, props: Props::default(), codes });
+        for (filter, granted, id) in retained_for {
+            let mut found = Vec::new();
+            self.store.for_each_retained(&mut |m| {
+                if topic::matches(&filter, &m.topic) && !m.expired(now) {
+                    found.push(m.clone());
+                }
+            });
+            for msg in found {
+                let item = Queued {
+                    qos: msg.qos.min(granted),
+                    retain: true, // [MQTT-3.3.1-8] (3.1.1), 5.0 §3.3.1.3.
+                    sub_ids: id.into_iter().collect(),
+                    msg,
+                };
+                self.enqueue(&client, item);
+            }
+        }
+        self.flush(conn, now);
+    }
+
+    fn on_unsubscribe(&mut self, conn: ConnectionId, pid: u16, filters: Vec<String>) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        let client = c.client_id.clone();
+        let mut codes = Vec::new();
+        for filter in filters {
+            let existed = self.store.session_mut(&client).is_some_and(|s| s.subscriptions.remove(&filter).is_some());
+            if existed {
+                let (inner, share) = split_share(&filter);
+                self.subs.remove(inner, |e| e.client == client && e.share.as_deref() == share);
+            }
+            // [MQTT-3.11.3-?] 0x11 No subscription existed.
+            codes.push(if existed { 0 } else { 0x11 });
+        }
+        self.store.session_updated(&client);
+        self.send(conn, &Packet::UnsubAck { pid, props: Props::default(), codes });
+    }
+
+    /// Forwards `msg` to every matching subscription; returns whether any matched. Stores or
+    /// deletes the retained message first.
+    fn route(&mut self, msg: Message, now: Instant) -> bool {
+        if msg.expired(now) {
+            return false;
+        }
+        if msg.retain {
+            if msg.payload.is_empty() {
+                // [MQTT-3.3.1-6], [MQTT-3.3.1-7]: an empty retained message deletes.
+                self.store.set_retained(&msg.topic, None);
+            } else if self.store.retained(&msg.topic).is_some() || self.store.retained_count() < self.config.max_retained {
+                // [MQTT-3.3.1-5]: store, replacing any existing.
+                self.store.set_retained(&msg.topic, Some(msg.clone()));
+            }
+        }
+        let mut plain: BTreeMap<String, Target> = BTreeMap::new();
+        let mut shared: BTreeMap<(String, String), Vec<SubEntry>> = BTreeMap::new();
+        self.subs.matches(&msg.topic, |filter, e| {
+            if let Some(group) = &e.share {
+                shared.entry((group.clone(), String::from(filter))).or_default().push(e.clone());
+                return;
+            }
+            // [MQTT-3.8.3-3]: No Local — not back to the publisher's own subscription.
+            if e.opts.no_local && msg.publisher.as_deref() == Some(e.client.as_str()) {
+                return;
+            }
+            // [MQTT-3.3.4-2]: overlapping subscriptions: one copy with the highest QoS and
+            // every subscription identifier.
+            let t = plain.entry(e.client.clone()).or_default();
+            t.qos = t.qos.max(e.opts.qos);
+            t.rap |= e.opts.retain_as_published;
+            if let Some(id) = e.id {
+                t.ids.push(id);
+            }
+        });
+        let mut any = !plain.is_empty();
+        for (key, members) in shared {
+            // One member per group, rotating from a seeded start; online members first.
+            let online: Vec<&SubEntry> = members.iter().filter(|m| self.online.contains_key(&m.client)).collect();
+            let pool: Vec<&SubEntry> = if online.is_empty() { members.iter().collect() } else { online };
+            let rng = &mut self.rng;
+            let n = self.share_next.entry(key).or_insert_with(|| rng.next_u64());
+            let pick = pool[(*n % pool.len() as u64) as usize].clone();
+            *n = n.wrapping_add(1);
+            any = true;
+            let t = plain.entry(pick.client.clone()).or_default();
+            t.qos = t.qos.max(pick.opts.qos);
+            t.rap |= pick.opts.retain_as_published;
+            if let Some(id) = pick.id {
+                t.ids.push(id);
+            }
+        }
+        for (client, t) in plain {
+            let Some(v) = self.store.session(&client).map(|s| s.version) else { continue };
+            let item = Queued {
+                qos: msg.qos.min(t.qos), // [MQTT-3.8.4-8]: downgrade to the granted QoS.
+                // [MQTT-3.3.1-12], [MQTT-3.3.1-13] (5.0) Retain As Published; 3.1.1 clears it
+                // ([MQTT-3.3.1-9] (3.1.1)).
+                retain: v.is_v5() && t.rap && msg.retain,
+                sub_ids: t.ids,
+                msg: msg.clone(),
+            };
+            let online = self.online.get(&client).copied();
+            if online.is_none() && item.qos == 0 && !self.config.queue_qos0_offline {
+                continue;
+            }
+            self.enqueue(&client, item);
+            if let Some(conn) = online {
+                self.flush(conn, now);
+            }
+        }
+        any
+    }
+
+    /// Adds to a session's queue within its limits. Over a limit, room is made by dropping the
+    /// oldest QoS 0 message; with none, a new QoS 0 message is dropped, else the oldest message.
+    fn enqueue(&mut self, client: &str, item: Queued) {
+        let max_n = self.config.max_queued_messages;
+        let max_b = self.config.max_queued_bytes;
+        let Some(s) = self.store.session_mut(client) else { return };
+        let cost = item.msg.cost();
+        while !s.queue.is_empty() && (s.queue.len() >= max_n || s.queue_bytes + cost > max_b) {
+            let victim = match s.queue.iter().position(|q| q.qos == 0) {
+                Some(i) => i,
+                None if item.qos == 0 => {
+                    s.dropped += 1;
+                    return;
+                }
+                None => 0,
+            };
+            if let Some(q) = s.queue.remove(victim) {
+                s.queue_bytes -= q.msg.cost();
+            }
+            s.dropped += 1;
+        }
+        if max_n == 0 || cost > max_b {
+            s.dropped += 1;
+            return;
+        }
+        s.queue_bytes += cost;
+        s.queue.push_back(item);
+        self.store.session_updated(client);
+    }
+
+    /// Moves queued messages of `conn`'s session to the wire while the client's in-flight
+    /// window and the connection's unwritten-bytes budget allow.
+    fn flush(&mut self, conn: ConnectionId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.state != State::Connected {
+            return;
+        }
+        let Some(s) = self.store.session_mut(&c.client_id) else { return };
+        let window = usize::from(c.recv_max.min(self.config.max_inflight));
+        while let Some(front) = s.queue.front() {
+            if front.msg.expired(now) {
+                // [MQTT-3.3.2-5]: an expired message is not delivered.
+                if let Some(q) = s.queue.pop_front() {
+                    s.queue_bytes -= q.msg.cost();
+                }
+                continue;
+            }
+            if c.unwritten >= self.config.max_outbound_bytes {
+                break;
+            }
+            // [MQTT-3.3.4-7]: no more than Receive Maximum unacknowledged QoS 1/2 PUBLISH.
+            if front.qos > 0 && s.inflight.len() >= window {
+                break;
+            }
+            let Some(item) = s.queue.pop_front() else { break };
+            s.queue_bytes -= item.msg.cost();
+            let pid = if item.qos > 0 { next_pid(s) } else { 0 };
+            let p = publish_for(&item, pid, false, now);
+            if wire::publish_len(&p, c.version) > c.max_packet as usize {
+                // [MQTT-3.1.2-25] (5.0): too large for the client; discard it for this client.
+                s.dropped += 1;
+                continue;
+            }
+            if item.qos > 0 {
+                // [MQTT-2.2.1-3]: the identifier stays taken until the handshake completes.
+                let state = if item.qos == 1 { OutState::Qos1Sent } else { OutState::Qos2Sent };
+                let seq = s.next_seq;
+                s.next_seq += 1;
+                s.inflight.insert(pid, InFlight { item, state, seq });
+            }
+            send_on(&mut self.out, conn, c, &Packet::Publish(p));
+        }
+    }
+}
+
+fn send_on(out: &mut VecDeque<Output>, conn: ConnectionId, c: &mut Conn, packet: &Packet) {
+    let data = wire::encode(packet, c.version);
+    c.unwritten += data.len();
+    out.push_back(Output::Transmit { conn, data });
+}
+
+/// A packet identifier not in use by an in-flight message ([MQTT-2.2.1-3]).
+fn next_pid(s: &mut Session) -> u16 {
+    loop {
+        let pid = s.next_pid;
+        s.next_pid = if pid == u16::MAX { 1 } else { pid + 1 };
+        if pid != 0 && !s.inflight.contains_key(&pid) {
+            return pid;
+        }
+    }
+}
+
+/// The PUBLISH that delivers `item`.
+fn publish_for(item: &Queued, pid: u16, dup: bool, now: Instant) -> Publish {
+    let mut props = item.msg.props.clone();
+    props.subscription_ids.clone_from(&item.sub_ids);
+    // [MQTT-3.3.2-6]: forward the remaining lifetime.
+    props.message_expiry = item
+        .msg
+        .expires_at
+        .map(|t| u32::try_from(t.millis_since(now).div_ceil(1000)).unwrap_or(u32::MAX).max(1));
+    Publish {
+        dup,
+        qos: item.qos,
+        retain: item.retain,
+        topic: item.msg.topic.clone(),
+        pid,
+        props,
+        payload: item.msg.payload.clone(),
+    }
+}
+
+/// Splits a stored filter into (inner filter, share name).
+fn split_share(filter: &str) -> (&str, Option<&str>) {
+    match topic::parse_shared(filter) {
+        Ok(Some(s)) => (s.filter, Some(s.share_name)),
+        _ => (filter, None),
+    }
+}
+
+/// The 3.1.1 CONNACK return code closest to a 5.0 reason code (3.1.1 §3.2.2.3).
+fn v311_return_code(code: u8) -> u8 {
+    match code {
+        0 => 0,
+        0x84 => 1,
+        0x85 => 2,
+        0x86 => 4,
+        0x87 | 0x8C => 5,
+        _ => 3,
+    }
+}

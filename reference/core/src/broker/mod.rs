@@ -1,0 +1,51 @@
+//! The broker engine, sans-IO: every session, subscription, retained message and connection of
+//! an MQTT server, driven by inputs that carry the time and read through `poll_*` outputs.
+//!
+//! # Contract
+//! The driver owns the sockets and the clock and gives each accepted connection a
+//! [`ConnectionId`]. It calls:
+//! - [`Broker::handle_connect`] when a connection is accepted;
+//! - [`Broker::handle_bytes`] with whatever bytes arrived (any split; framing is the engine's);
+//! - [`Broker::handle_written`] after writing bytes the engine gave it (this is the flow control
+//!   that keeps a subscriber that never reads from growing memory: past
+//!   [`Config::max_outbound_bytes`] unwritten, deliveries wait in the bounded session queue);
+//! - [`Broker::handle_close`] when the peer closed or the socket failed;
+//! - [`Broker::handle_timeout`] when the instant from [`Broker::poll_timeout`] is reached.
+//!
+//! After each call it drains [`Broker::poll_output`] — [`Output::Transmit`] (write these bytes,
+//! in order) and [`Output::Close`] (write what was queued before, then close) — and re-arms
+//! its timer from [`Broker::poll_timeout`]. [`Broker::poll_event`] gives log-worthy events.
+//!
+//! # Determinism
+//! No clock, no global RNG ([`Config::seed`] drives assigned client ids and the rotation of
+//! shared subscriptions), only ordered maps: the same inputs give the same outputs, which the
+//! simulator's replays depend on.
+//!
+//! # Protocol
+//! MQTT 3.1.1 and 5.0 clients share sessions, subscriptions and retained messages; a message is
+//! encoded for each receiver in its own version. See `engine.rs` for which statement each rule
+//! enforces (the comments name them).
+//!
+//! # Layout
+//! - [`engine`](Broker): the state machine.
+//! - [`Config`]: limits and policies, each with a default.
+//! - [`Storage`], [`MemoryStorage`]: sessions and retained messages.
+//! - [`Authenticator`]: who may connect.
+//! - `wire`: the engine's packet codec (a stop-gap until the shared codec has packets).
+//! - `rng`: the seeded PRNG.
+
+mod auth;
+mod config;
+mod engine;
+mod rng;
+mod storage;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use auth::{AuthDecision, AuthRequest, Authenticator, NoAuth};
+pub use config::{Config, DollarPublish, Redirect};
+pub use engine::{Broker, ConnectionId, Event, Output};
+pub use rng::SplitMix64;
+pub use storage::{InFlight, MemoryStorage, Message, OutState, Queued, Session, Storage, Subscription};

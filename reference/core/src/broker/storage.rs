@@ -1,0 +1,217 @@
+//! Storage of broker state: sessions (with their subscriptions, queued and in-flight messages)
+//! and retained messages, behind the [`Storage`] trait; [`MemoryStorage`] keeps it in memory.
+//!
+//! The engine keeps its own subscription index (a [`TopicTrie`](crate::topic::TopicTrie)) built
+//! from the sessions' subscription lists, so a store only has to hold records, never answer
+//! topic queries. Everything is in `BTreeMap`s so iteration order, and with it behaviour, is
+//! deterministic.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::wire::{Props, SubOpts, Version};
+use crate::time::Instant;
+
+/// An application message as the broker stores and forwards it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Topic name.
+    pub topic: String,
+    /// Payload, shared between every subscriber it goes to.
+    pub payload: Arc<[u8]>,
+    /// QoS it was published with.
+    pub qos: u8,
+    /// RETAIN flag it was published with.
+    pub retain: bool,
+    /// Properties forwarded unchanged: payload format, content type, response topic,
+    /// correlation data, user properties (in order). Message expiry is recomputed on delivery.
+    pub props: Props,
+    /// When it expires, from the Message Expiry Interval.
+    pub expires_at: Option<Instant>,
+    /// Client id of the publisher (for No Local).
+    pub publisher: Option<String>,
+}
+
+impl Message {
+    /// Whether it has expired at `now`.
+    pub fn expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|t| now >= t)
+    }
+
+    /// Bytes counted against queue limits.
+    pub fn cost(&self) -> usize {
+        self.payload.len() + self.topic.len()
+    }
+}
+
+/// One subscription of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscription {
+    /// Options from SUBSCRIBE.
+    pub opts: SubOpts,
+    /// Subscription Identifier, if any.
+    pub id: Option<u32>,
+}
+
+/// A message waiting to be sent to a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// The message (its QoS already downgraded to the subscription's).
+    pub msg: Message,
+    /// Delivery QoS.
+    pub qos: u8,
+    /// RETAIN flag to send.
+    pub retain: bool,
+    /// Subscription identifiers to send.
+    pub sub_ids: Vec<u32>,
+}
+
+/// Where an outbound QoS 1/2 message is in its handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutState {
+    /// QoS 1 PUBLISH sent, waiting for PUBACK.
+    Qos1Sent,
+    /// QoS 2 PUBLISH sent, waiting for PUBREC.
+    Qos2Sent,
+    /// PUBREL sent, waiting for PUBCOMP.
+    Released,
+}
+
+/// An outbound message holding a packet identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    /// What was sent.
+    pub item: Queued,
+    /// Handshake state.
+    pub state: OutState,
+    /// Order it was first sent in, for resending in the same order.
+    pub seq: u64,
+}
+
+/// Everything the server keeps for one client identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Client identifier.
+    pub client_id: String,
+    /// Protocol version of the last connection.
+    pub version: Version,
+    /// Session Expiry Interval in seconds (`u32::MAX`: never).
+    pub expiry_interval: u32,
+    /// Subscriptions by full filter (including any `$share/{name}/` prefix).
+    pub subscriptions: BTreeMap<String, Subscription>,
+    /// Outbound messages with a packet identifier, by identifier.
+    pub inflight: BTreeMap<u16, InFlight>,
+    /// Next packet identifier to try.
+    pub next_pid: u16,
+    /// Sequence counter for `InFlight::seq`.
+    pub next_seq: u64,
+    /// Messages waiting for the connection or for room in the in-flight window.
+    pub queue: VecDeque<Queued>,
+    /// Bytes in `queue`, by [`Message::cost`].
+    pub queue_bytes: usize,
+    /// Inbound QoS 2 packet identifiers received and not yet released ([MQTT-4.3.3-10]).
+    pub inbound_qos2: BTreeSet<u16>,
+    /// Messages dropped because a queue limit was hit (for diagnostics).
+    pub dropped: u64,
+}
+
+impl Session {
+    /// A fresh session.
+    pub fn new(client_id: String, version: Version, expiry_interval: u32) -> Self {
+        Session {
+            client_id,
+            version,
+            expiry_interval,
+            subscriptions: BTreeMap::new(),
+            inflight: BTreeMap::new(),
+            next_pid: 1,
+            next_seq: 0,
+            queue: VecDeque::new(),
+            queue_bytes: 0,
+            inbound_qos2: BTreeSet::new(),
+            dropped: 0,
+        }
+    }
+}
+
+/// Where sessions and retained messages live.
+///
+/// The in-memory store hands out `&mut Session`; a persistent store would write back on the
+/// engine's calls to [`Storage::session_updated`].
+pub trait Storage {
+    /// The session of `client_id`.
+    fn session(&self, client_id: &str) -> Option<&Session>;
+    /// The session of `client_id`, mutable.
+    fn session_mut(&mut self, client_id: &str) -> Option<&mut Session>;
+    /// Stores (or replaces) a session.
+    fn put_session(&mut self, session: Session);
+    /// Removes and returns a session.
+    fn remove_session(&mut self, client_id: &str) -> Option<Session>;
+    /// Called after the engine changed a session through [`Storage::session_mut`].
+    fn session_updated(&mut self, _client_id: &str) {}
+    /// Number of sessions stored.
+    fn session_count(&self) -> usize;
+    /// The retained message of `topic`.
+    fn retained(&self, topic: &str) -> Option<&Message>;
+    /// Stores a retained message, or deletes it with `None`.
+    fn set_retained(&mut self, topic: &str, msg: Option<Message>);
+    /// Number of retained messages.
+    fn retained_count(&self) -> usize;
+    /// Calls `f` on every retained message, in topic order.
+    fn for_each_retained(&self, f: &mut dyn FnMut(&Message));
+}
+
+/// [`Storage`] in `BTreeMap`s.
+#[derive(Debug, Default)]
+pub struct MemoryStorage {
+    sessions: BTreeMap<String, Session>,
+    retained: BTreeMap<String, Message>,
+}
+
+impl MemoryStorage {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn session(&self, client_id: &str) -> Option<&Session> {
+        self.sessions.get(client_id)
+    }
+    fn session_mut(&mut self, client_id: &str) -> Option<&mut Session> {
+        self.sessions.get_mut(client_id)
+    }
+    fn put_session(&mut self, session: Session) {
+        self.sessions.insert(session.client_id.clone(), session);
+    }
+    fn remove_session(&mut self, client_id: &str) -> Option<Session> {
+        self.sessions.remove(client_id)
+    }
+    fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+    fn retained(&self, topic: &str) -> Option<&Message> {
+        self.retained.get(topic)
+    }
+    fn set_retained(&mut self, topic: &str, msg: Option<Message>) {
+        match msg {
+            Some(m) => {
+                self.retained.insert(String::from(topic), m);
+            }
+            None => {
+                self.retained.remove(topic);
+            }
+        }
+    }
+    fn retained_count(&self) -> usize {
+        self.retained.len()
+    }
+    fn for_each_retained(&self, f: &mut dyn FnMut(&Message)) {
+        for m in self.retained.values() {
+            f(m);
+        }
+    }
+}

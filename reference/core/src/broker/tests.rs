@@ -1,0 +1,900 @@
+//! Engine tests in the shape of quinn-proto's `Pair` harness: test clients and the engine wired
+//! through in-memory queues with virtual time. No sockets; `advance` steps from timeout to
+//! timeout; a fault is an edit to a queue (a client that stops reading, a dropped connection).
+
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::wire::{self, kind, Connect, Packet, Props, Publish, SubOpts, Version, WillMsg};
+use super::*;
+use crate::time::Instant;
+
+struct Client {
+    conn: ConnectionId,
+    version: Version,
+    /// Bytes from the engine not yet decoded.
+    raw: Vec<u8>,
+    inbox: VecDeque<Packet>,
+    closed: bool,
+    /// A stalled client does not read: its bytes are not reported written.
+    stalled: bool,
+    unreported: usize,
+}
+
+struct Pair {
+    broker: Broker,
+    now: Instant,
+    clients: Vec<Client>,
+    next_conn: u64,
+}
+
+fn v5() -> Version {
+    Version::V5
+}
+fn v3() -> Version {
+    Version::V311
+}
+
+fn connect_packet(version: Version, id: &str) -> Connect {
+    Connect {
+        version,
+        clean_start: true,
+        keep_alive: 0,
+        props: Props::default(),
+        client_id: id.to_string(),
+        will: None,
+        username: None,
+        password: None,
+    }
+}
+
+fn publish(topic: &str, qos: u8, pid: u16, payload: &[u8]) -> Packet {
+    Packet::Publish(Publish {
+        dup: false,
+        qos,
+        retain: false,
+        topic: topic.to_string(),
+        pid,
+        props: Props::default(),
+        payload: Arc::from(payload),
+    })
+}
+
+fn ack(k: u8, pid: u16) -> Packet {
+    Packet::Ack { kind: k, pid, code: 0, props: Props::default() }
+}
+
+fn sub(pid: u16, filter: &str, qos: u8) -> Packet {
+    Packet::Subscribe {
+        pid,
+        props: Props::default(),
+        filters: vec![(filter.to_string(), SubOpts { qos, ..SubOpts::default() })],
+    }
+}
+
+impl Pair {
+    fn new(config: Config) -> Self {
+        Pair { broker: Broker::new(config), now: Instant::from_secs(1000), clients: Vec::new(), next_conn: 1 }
+    }
+
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+
+    /// Opens a connection without sending anything.
+    fn open(&mut self, version: Version) -> usize {
+        let conn = ConnectionId(self.next_conn);
+        self.next_conn += 1;
+        self.broker.handle_connect(conn, self.now);
+        self.clients.push(Client {
+            conn,
+            version,
+            raw: Vec::new(),
+            inbox: VecDeque::new(),
+            closed: false,
+            stalled: false,
+            unreported: 0,
+        });
+        self.clients.len() - 1
+    }
+
+    /// Connects with a customised CONNECT; returns the client index and the CONNACK.
+    fn connect_with(&mut self, version: Version, id: &str, f: impl FnOnce(&mut Connect)) -> (usize, Packet) {
+        let i = self.open(version);
+        let mut c = connect_packet(version, id);
+        f(&mut c);
+        self.send(i, &Packet::Connect(c));
+        let ack = self.recv(i).expect("CONNACK");
+        (i, ack)
+    }
+
+    fn connect(&mut self, version: Version, id: &str) -> usize {
+        let (i, ack) = self.connect_with(version, id, |_| {});
+        assert!(matches!(ack, Packet::ConnAck { code: 0, .. }), "{ack:?}");
+        i
+    }
+
+    fn send(&mut self, i: usize, p: &Packet) {
+        let bytes = wire::encode(p, self.clients[i].version);
+        self.send_raw(i, &bytes);
+    }
+
+    fn send_raw(&mut self, i: usize, bytes: &[u8]) {
+        self.broker.handle_bytes(self.clients[i].conn, self.now, bytes);
+        self.drive();
+    }
+
+    /// Moves engine output to the clients, reporting bytes written for clients that read.
+    fn drive(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(o) = self.broker.poll_output() {
+                progressed = true;
+                match o {
+                    Output::Transmit { conn, data } => {
+                        let c = self.clients.iter_mut().find(|c| c.conn == conn).expect("client");
+                        assert!(!c.closed, "transmit after close");
+                        c.raw.extend_from_slice(&data);
+                        c.unreported += data.len();
+                    }
+                    Output::Close { conn } => {
+                        let c = self.clients.iter_mut().find(|c| c.conn == conn).expect("client");
+                        c.closed = true;
+                    }
+                }
+            }
+            let mut written = Vec::new();
+            for c in &mut self.clients {
+                while let Some((p, n)) = wire::decode_full(&c.raw, c.version).expect("engine sent a valid packet") {
+                    c.raw.drain(..n);
+                    c.inbox.push_back(p);
+                }
+                if !c.stalled && !c.closed && c.unreported > 0 {
+                    written.push((c.conn, c.unreported));
+                    c.unreported = 0;
+                }
+            }
+            for (conn, n) in written {
+                progressed = true;
+                self.broker.handle_written(conn, self.now, n);
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn recv(&mut self, i: usize) -> Option<Packet> {
+        self.clients[i].inbox.pop_front()
+    }
+
+    fn recv_publish(&mut self, i: usize) -> Publish {
+        match self.recv(i) {
+            Some(Packet::Publish(p)) => p,
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+
+    fn assert_empty(&mut self, i: usize) {
+        assert_eq!(self.clients[i].inbox.front(), None);
+    }
+
+    fn closed(&self, i: usize) -> bool {
+        self.clients[i].closed
+    }
+
+    /// The peer drops its connection.
+    fn drop_conn(&mut self, i: usize) {
+        self.clients[i].closed = true;
+        self.broker.handle_close(self.clients[i].conn, self.now);
+        self.drive();
+    }
+
+    /// Advances virtual time by `ms`, firing every timeout on the way.
+    fn advance(&mut self, ms: u64) {
+        let end = self.now.add_millis(ms);
+        while let Some(t) = self.broker.poll_timeout() {
+            if t > end {
+                break;
+            }
+            self.now = self.now.max(t);
+            self.broker.handle_timeout(self.now);
+            self.drive();
+        }
+        self.now = end;
+        self.broker.handle_timeout(self.now);
+        self.drive();
+    }
+
+    fn subscribe(&mut self, i: usize, filter: &str, qos: u8) {
+        self.send(i, &sub(1, filter, qos));
+        match self.recv(i) {
+            Some(Packet::SubAck { codes, .. }) => assert!(codes[0] < 0x80, "{codes:?}"),
+            other => panic!("expected SUBACK, got {other:?}"),
+        }
+    }
+}
+
+// ---- a. CONNECT / CONNACK / keep alive / DISCONNECT ----
+
+#[test]
+fn connect_both_versions() {
+    let mut p = Pair::default();
+    let (_, ack) = p.connect_with(v5(), "a", |_| {});
+    let Packet::ConnAck { session_present, code, props } = ack else { panic!() };
+    assert!(!session_present);
+    assert_eq!(code, 0);
+    assert_eq!(props.receive_maximum, Some(1024));
+    assert_eq!(props.topic_alias_maximum, Some(64));
+    let (_, ack) = p.connect_with(v3(), "b", |_| {});
+    assert_eq!(ack, Packet::ConnAck { session_present: false, code: 0, props: Props::default() });
+}
+
+#[test]
+fn first_packet_must_be_connect() {
+    let mut p = Pair::default();
+    let i = p.open(v5());
+    p.send(i, &Packet::PingReq);
+    assert!(p.closed(i));
+    assert_eq!(p.recv(i), None);
+}
+
+#[test]
+fn unsupported_protocol_level_gets_return_code_1() {
+    let mut p = Pair::default();
+    let i = p.open(v3());
+    // MQTT 3.1 (MQIsdp, level 3).
+    let mut body = vec![0, 6];
+    body.extend_from_slice(b"MQIsdp");
+    body.extend_from_slice(&[3, 2, 0, 60, 0, 1, b'x']);
+    let mut pkt = vec![0x10, body.len() as u8];
+    pkt.extend_from_slice(&body);
+    p.send_raw(i, &pkt);
+    assert_eq!(p.recv(i), Some(Packet::ConnAck { session_present: false, code: 1, props: Props::default() }));
+    assert!(p.closed(i));
+}
+
+#[test]
+fn malformed_v5_connect_gets_connack_0x81() {
+    let mut p = Pair::default();
+    let i = p.open(v5());
+    // Reserved connect flag bit 0 set.
+    let mut bytes = wire::encode(&Packet::Connect(connect_packet(v5(), "x")), v5());
+    bytes[9] |= 1;
+    p.send_raw(i, &bytes);
+    assert!(matches!(p.recv(i), Some(Packet::ConnAck { code: 0x81, .. })));
+    assert!(p.closed(i));
+}
+
+#[test]
+fn assigned_client_identifier() {
+    let mut p = Pair::default();
+    let (_, ack) = p.connect_with(v5(), "", |_| {});
+    let Packet::ConnAck { code: 0, props, .. } = ack else { panic!("{ack:?}") };
+    let id = props.assigned_client_id.expect("assigned id");
+    assert!(id.starts_with("mqttref-"));
+    // Same seed, same id.
+    let mut q = Pair::default();
+    let (_, ack2) = q.connect_with(v5(), "", |_| {});
+    let Packet::ConnAck { props: props2, .. } = ack2 else { panic!() };
+    assert_eq!(props2.assigned_client_id.as_deref(), Some(id.as_str()));
+}
+
+#[test]
+fn v311_empty_id_without_clean_session_is_rejected() {
+    let mut p = Pair::default();
+    let (i, ack) = p.connect_with(v3(), "", |c| c.clean_start = false);
+    assert!(matches!(ack, Packet::ConnAck { code: 2, .. }));
+    assert!(p.closed(i));
+    let (_, ack) = p.connect_with(v3(), "", |_| {});
+    assert!(matches!(ack, Packet::ConnAck { code: 0, .. }));
+}
+
+#[test]
+fn auth_method_without_authenticator_gets_0x8c() {
+    let mut p = Pair::default();
+    let (i, ack) = p.connect_with(v5(), "a", |c| c.props.auth_method = Some("SCRAM-SHA-1".into()));
+    assert!(matches!(ack, Packet::ConnAck { code: 0x8C, .. }));
+    assert!(p.closed(i));
+}
+
+#[test]
+fn session_present_and_expiry() {
+    let mut p = Pair::default();
+    let (i, _) = p.connect_with(v5(), "s", |c| c.props.session_expiry = Some(10));
+    p.subscribe(i, "t", 1);
+    p.send(i, &Packet::Disconnect { code: 0, props: Props::default() });
+    assert!(p.closed(i));
+    p.advance(5_000);
+    let (j, ack) = p.connect_with(v5(), "s", |c| {
+        c.clean_start = false;
+        c.props.session_expiry = Some(10);
+    });
+    assert!(matches!(ack, Packet::ConnAck { session_present: true, .. }), "{ack:?}");
+    p.drop_conn(j);
+    p.advance(11_000);
+    let (_, ack) = p.connect_with(v5(), "s", |c| c.clean_start = false);
+    assert!(matches!(ack, Packet::ConnAck { session_present: false, .. }), "expired: {ack:?}");
+}
+
+#[test]
+fn v311_clean_session_zero_persists() {
+    let mut p = Pair::default();
+    let (i, _) = p.connect_with(v3(), "c", |c| c.clean_start = false);
+    p.subscribe(i, "t/#", 1);
+    p.drop_conn(i);
+    let pb = p.connect(v5(), "pub");
+    p.send(pb, &publish("t/1", 1, 7, b"while away"));
+    assert_eq!(p.recv(pb), Some(ack(kind::PUBACK, 7)));
+    let (j, ack) = p.connect_with(v3(), "c", |c| c.clean_start = false);
+    assert!(matches!(ack, Packet::ConnAck { session_present: true, .. }));
+    let m = p.recv_publish(j);
+    assert_eq!(&*m.payload, b"while away");
+}
+
+#[test]
+fn session_takeover_sends_0x8e() {
+    let mut p = Pair::default();
+    let a = p.connect(v5(), "dup");
+    let b = p.connect(v5(), "dup");
+    assert_eq!(p.recv(a), Some(Packet::Disconnect { code: 0x8E, props: Props::default() }));
+    assert!(p.closed(a));
+    assert!(!p.closed(b));
+    // 3.1.1: just closed.
+    let c = p.connect(v3(), "dup3");
+    let _d = p.connect(v3(), "dup3");
+    assert_eq!(p.recv(c), None);
+    assert!(p.closed(c));
+}
+
+#[test]
+fn keep_alive_is_enforced_at_one_and_a_half() {
+    let mut p = Pair::default();
+    let (i, _) = p.connect_with(v5(), "k", |c| c.keep_alive = 10);
+    p.advance(14_000);
+    assert!(!p.closed(i));
+    p.send(i, &Packet::PingReq);
+    assert_eq!(p.recv(i), Some(Packet::PingResp));
+    p.advance(14_900);
+    assert!(!p.closed(i));
+    p.advance(200);
+    assert_eq!(p.recv(i), Some(Packet::Disconnect { code: 0x8D, props: Props::default() }));
+    assert!(p.closed(i));
+}
+
+#[test]
+fn server_keep_alive_from_config() {
+    let mut p = Pair::new(Config { server_keep_alive: Some(5), ..Config::default() });
+    let (i, ack) = p.connect_with(v5(), "k", |c| c.keep_alive = 100);
+    let Packet::ConnAck { props, .. } = ack else { panic!() };
+    assert_eq!(props.server_keep_alive, Some(5));
+    p.advance(7_600);
+    assert!(p.closed(i));
+}
+
+#[test]
+fn connect_timeout_closes_silent_connections() {
+    let mut p = Pair::default();
+    let i = p.open(v5());
+    p.advance(10_001);
+    assert!(p.closed(i));
+}
+
+#[test]
+fn malformed_packet_after_connect_gets_disconnect_0x81() {
+    let mut p = Pair::default();
+    let i = p.connect(v5(), "m");
+    // PUBLISH with QoS 3.
+    p.send_raw(i, &[0x36, 0x03, 0x00, 0x01, b'a']);
+    assert_eq!(p.recv(i), Some(Packet::Disconnect { code: 0x81, props: Props::default() }));
+    assert!(p.closed(i));
+    let j = p.connect(v3(), "m3");
+    p.send_raw(j, &[0x36, 0x03, 0x00, 0x01, b'a']);
+    assert_eq!(p.recv(j), None);
+    assert!(p.closed(j));
+}
+
+#[test]
+fn packet_too_large_is_refused_from_the_header() {
+    let mut p = Pair::new(Config { max_packet_size: 100, ..Config::default() });
+    let (i, ack) = p.connect_with(v5(), "big", |_| {});
+    let Packet::ConnAck { props, .. } = ack else { panic!() };
+    assert_eq!(props.maximum_packet_size, Some(100));
+    // Header only: Remaining Length 200.
+    p.send_raw(i, &[0x30, 0xC8, 0x01]);
+    assert_eq!(p.recv(i), Some(Packet::Disconnect { code: 0x95, props: Props::default() }));
+}
+
+#[test]
+fn second_connect_is_a_protocol_error() {
+    let mut p = Pair::default();
+    let i = p.connect(v5(), "twice");
+    p.send(i, &Packet::Connect(connect_packet(v5(), "twice")));
+    assert_eq!(p.recv(i), Some(Packet::Disconnect { code: 0x82, props: Props::default() }));
+}
+
+#[test]
+fn bytes_split_anywhere() {
+    let mut p = Pair::default();
+    let i = p.open(v5());
+    let bytes = wire::encode(&Packet::Connect(connect_packet(v5(), "split")), v5());
+    for b in &bytes {
+        p.send_raw(i, core::slice::from_ref(b));
+    }
+    assert!(matches!(p.recv(i), Some(Packet::ConnAck { code: 0, .. })));
+}
+
+// ---- b. PUBLISH ----
+
+#[test]
+fn qos0_1_2_delivery_across_versions() {
+    let mut p = Pair::default();
+    let s5 = p.connect(v5(), "s5");
+    let s3 = p.connect(v3(), "s3");
+    p.subscribe(s5, "a/+", 2);
+    p.subscribe(s3, "a/#", 2);
+    let pb = p.connect(v5(), "pub");
+    p.send(pb, &publish("a/b", 0, 0, b"zero"));
+    assert_eq!(&*p.recv_publish(s5).payload, b"zero");
+    assert_eq!(&*p.recv_publish(s3).payload, b"zero");
+
+    p.send(pb, &publish("a/b", 1, 1, b"one"));
+    assert_eq!(p.recv(pb), Some(ack(kind::PUBACK, 1)));
+    let m = p.recv_publish(s3);
+    assert_eq!((m.qos, &*m.payload), (1, &b"one"[..]));
+    p.send(s3, &ack(kind::PUBACK, m.pid));
+
+    p.send(pb, &publish("a/b", 2, 2, b"two"));
+    assert_eq!(p.recv(pb), Some(ack(kind::PUBREC, 2)));
+    // Resent before PUBREL: acknowledged, not forwarded again.
+    let mut dup = publish("a/b", 2, 2, b"two");
+    if let Packet::Publish(d) = &mut dup {
+        d.dup = true;
+    }
+    p.send(pb, &dup);
+    assert_eq!(p.recv(pb), Some(ack(kind::PUBREC, 2)));
+    p.send(pb, &ack(kind::PUBREL, 2));
+    assert_eq!(p.recv(pb), Some(ack(kind::PUBCOMP, 2)));
+
+    let _q1 = p.recv_publish(s5);
+    let m = p.recv_publish(s5);
+    assert_eq!((m.qos, &*m.payload), (2, &b"two"[..]));
+    p.assert_empty(s5);
+    p.send(s5, &ack(kind::PUBREC, m.pid));
+    assert_eq!(p.recv(s5), Some(ack(kind::PUBREL, m.pid)));
+    p.send(s5, &ack(kind::PUBCOMP, m.pid));
+    let m3 = p.recv_publish(s3);
+    assert_eq!(m3.qos, 2);
+    p.assert_empty(s3);
+}
+
+#[test]
+fn qos_downgraded_to_subscription() {
+    let mut p = Pair::default();
+    let s = p.connect(v5(), "s");
+    p.subscribe(s, "x", 0);
+    let pb = p.connect(v5(), "p");
+    p.send(pb, &publish("x", 2, 9, b"m"));
+    assert_eq!(p.recv_publish(s).qos, 0);
+}
+
+#[test]
+fn no_matching_subscribers_reason() {
+    let mut p = Pair::default();
+    let pb = p.connect(v5(), "p");
+    p.send(pb, &publish("nobody", 1, 3, b"m"));
+    assert_eq!(p.recv(pb), Some(Packet::Ack { kind: kind::PUBACK, pid: 3, code: 0x10, props: Props::default() }));
+}
+
+#[test]
+fn inflight_resent_with_dup_on_resume_and_ids_not_reused() {
+    let mut p = Pair::default();
+    let (s, _) = p.connect_with(v5(), "s", |c| c.props.session_expiry = Some(100));
+    p.subscribe(s, "t", 2);
+    let pb = p.connect(v5(), "p");
+    p.send(pb, &publish("t", 1, 1, b"a"));
+    p.send(pb, &publish("t", 2, 2, b"b"));
+    let a = p.recv_publish(s);
+    let b = p.recv_publish(s);
+    assert_ne!(a.pid, b.pid);
+    p.send(s, &ack(kind::PUBREC, b.pid));
+    assert_eq!(p.recv(s), Some(ack(kind::PUBREL, b.pid)));
+    p.drop_conn(s);
+    let (s2, ack0) = p.connect_with(v5(), "s", |c| {
+        c.clean_start = false;
+        c.props.session_expiry = Some(100);
+    });
+    assert!(matches!(ack0, Packet::ConnAck { session_present: true, .. }));
+    let again = p.recv_publish(s2);
+    assert!(again.dup);
+    assert_eq!(again.pid, a.pid);
+    assert_eq!(p.recv(s2), Some(ack(kind::PUBREL, b.pid)));
+    // A new message does not reuse an identifier in flight.
+    p.send(pb, &publish("t", 1, 3, b"c"));
+    let c = p.recv_publish(s2);
+    assert!(c.pid != a.pid && c.pid != b.pid);
+}
+
+#[test]
+fn receive_maximum_of_client_limits_inflight() {
+    let mut p = Pair::default();
+    let (s, _) = p.connect_with(v5(), "s", |c| c.props.receive_maximum = Some(2));
+    p.subscribe(s, "t", 1);
+    let pb = p.connect(v5(), "p");
+    for i in 1..=5u16 {
+        p.send(pb, &publish("t", 1, i, &[i as u8]));
+    }
+    let a = p.recv_publish(s);
+    let _b = p.recv_publish(s);
+    p.assert_empty(s);
+    p.send(s, &ack(kind::PUBACK, a.pid));
+    assert_eq!(&*p.recv_publish(s).payload, &[3]);
+    p.assert_empty(s);
+}
+
+#[test]
+fn receive_maximum_of_server_exceeded_is_0x93() {
+    let mut p = Pair::new(Config { receive_maximum: 2, ..Config::default() });
+    let s = p.connect(v5(), "s");
+    p.subscribe(s, "t", 0);
+    let pb = p.connect(v5(), "p");
+    p.send(pb, &publish("t", 2, 1, b""));
+    p.send(pb, &publish("t", 2, 2, b""));
+    p.send(pb, &publish("t", 2, 3, b""));
+    assert_eq!(p.recv(pb), Some(ack(kind::PUBREC, 1)));
+    assert_eq!(p.recv(pb), Some(ack(kind::PUBREC, 2)));
+    assert_eq!(p.recv(pb), Some(Packet::Disconnect { code: 0x93, props: Props::default() }));
+}
+
+#[test]
+fn too_large_for_subscriber_is_dropped() {
+    let mut p = Pair::default();
+    let (s, _) = p.connect_with(v5(), "s", |c| c.props.maximum_packet_size = Some(30));
+    p.subscribe(s, "t", 1);
+    let pb = p.connect(v5(), "p");
+    p.send(pb, &publish("t", 1, 1, &[0u8; 100]));
+    p.send(pb, &publish("t", 1, 2, b"small"));
+    assert_eq!(&*p.recv_publish(s).payload, b"small");
+    p.assert_empty(s);
+}
+
+#[test]
+fn retained_store_replace_delete_and_flags() {
+    let mut p = Pair::default();
+    let pb = p.connect(v5(), "p");
+    let mut r = publish("r/1", 1, 1, b"v1");
+    if let Packet::Publish(x) = &mut r {
+        x.retain = true;
+    }
+    p.send(pb, &r);
+    if let Packet::Publish(x) = &mut r {
+        x.payload = Arc::from(&b"v2"[..]);
+        x.pid = 2;
+    }
+    p.send(pb, &r);
+    let s = p.connect(v3(), "s");
+    p.subscribe(s, "r/#", 1);
+    let m = p.recv_publish(s);
+    assert!(m.retain);
+    assert_eq!(&*m.payload, b"v2");
+    p.assert_empty(s);
+    // Live delivery to an established subscription: retain cleared for 3.1.1.
+    p.send(pb, &r);
+    assert!(!p.recv_publish(s).retain);
+    // Delete.
+    if let Packet::Publish(x) = &mut r {
+        x.payload = Arc::from(&b""[..]);
+        x.pid = 3;
+    }
+    p.send(pb, &r);
+    let _ = p.recv_publish(s);
+    let s2 = p.connect(v5(), "s2");
+    p.subscribe(s2, "r/#", 1);
+    p.assert_empty(s2);
+}
+
+#[test]
+fn retain_handling_and_retain_as_published() {
+    let mut p = Pair::default();
+    let pb = p.connect(v5(), "p");
+    let mut r = publish("h", 0, 0, b"kept");
+    if let Packet::Publish(x) = &mut r {
+        x.retain = true;
+    }
+    p.send(pb, &r);
+    let s = p.connect(v5(), "s");
+    let sub_rh = |rh: u8, rap: bool| Packet::Subscribe {
+        pid: 1,
+        props: Props::default(),
+        filters: vec![("h".to_string(), SubOpts { qos: 0, retain_handling: rh, retain_as_published: rap, no_local: false })],
+    };
+    p.send(s, &sub_rh(2, false));
+    let _ = p.recv(s);
+    p.assert_empty(s);
+    p.send(s, &sub_rh(1, true));
+    let _ = p.recv(s);
+    p.assert_empty(s); // subscription existed
+    p.send(s, &sub_rh(0, true));
+    let _ = p.recv(s);
+    assert!(p.recv_publish(s).retain);
+    p.send(pb, &r);
+    assert!(p.recv_publish(s).retain, "retain as published");
+}
+
+#[test]
+fn will_on_abnormal_close_not_on_normal_disconnect() {
+    let mut p = Pair::default();
+    let s = p.connect(v3(), "watcher");
+    p.subscribe(s, "will/#", 1);
+    let will = |c: &mut Connect| {
+        c.will = Some(WillMsg { topic: "will/x".into(), payload: b"gone".to_vec(), qos: 1, retain: false, props: Props::default() })
+    };
+    let (a, _) = p.connect_with(v5(), "a", will);
+    p.send(a, &Packet::Disconnect { code: 0, props: Props::default() });
+    p.assert_empty(s);
+    let (b, _) = p.connect_with(v5(), "b", will);
+    p.drop_conn(b);
+    assert_eq!(&*p.recv_publish(s).payload, b"gone");
+    let (c, _) = p.connect_with(v5(), "c", will);
+    p.send(c, &Packet::Disconnect { code: 0x04, props: Props::default() });
+    assert_eq!(&*p.recv_publish(s).payload, b"gone");
+}
+
+#[test]
+fn will_delay_and_cancel_on_resume() {
+    let mut p = Pair::default();
+    let s = p.connect(v5(), "watcher");
+    p.subscribe(s, "will/#", 0);
+    let will = |c: &mut Connect| {
+        c.clean_start = false;
+        c.props.session_expiry = Some(60);
+        let props = Props { will_delay: Some(5), ..Props::default() };
+        c.will = Some(WillMsg { topic: "will/d".into(), payload: b"late".to_vec(), qos: 0, retain: false, props });
+    };
+    let (a, _) = p.connect_with(v5(), "d", will);
+    p.drop_conn(a);
+    p.advance(4_000);
+    p.assert_empty(s);
+    p.advance(1_100);
+    assert_eq!(&*p.recv_publish(s).payload, b"late");
+    // Resume within the delay cancels it.
+    let (b, _) = p.connect_with(v5(), "d", will);
+    p.drop_conn(b);
+    p.advance(2_000);
+    let _c = p.connect_with(v5(), "d", will);
+    p.advance(10_000);
+    p.assert_empty(s);
+}
+
+#[test]
+fn message_expiry_drops_and_forwards_remaining() {
+    let mut p = Pair::default();
+    let (s, _) = p.connect_with(v5(), "s", |c| c.props.session_expiry = Some(100));
+    p.subscribe(s, "e", 1);
+    p.drop_conn(s);
+    let pb = p.connect(v5(), "p");
+    let mut m = publish("e", 1, 1, b"short");
+    if let Packet::Publish(x) = &mut m {
+        x.props.message_expiry = Some(2);
+    }
+    p.send(pb, &m);
+    if let Packet::Publish(x) = &mut m {
+        x.props.message_expiry = Some(10);
+        x.payload = Arc::from(&b"long"[..]);
+        x.pid = 2;
+    }
+    p.send(pb, &m);
+    p.advance(3_000);
+    let (s2, _) = p.connect_with(v5(), "s", |c| c.clean_start = false);
+    let got = p.recv_publish(s2);
+    assert_eq!(&*got.payload, b"long");
+    assert_eq!(got.props.message_expiry, Some(7));
+    p.assert_empty(s2);
+}
+
+#[test]
+fn dollar_topics_not_matched_by_wildcards_and_not_publishable() {
+    let mut p = Pair::default();
+    let s = p.connect(v5(), "s");
+    p.subscribe(s, "#", 0);
+    p.subscribe(s, "$SYS/#", 0);
+    let pb = p.connect(v5(), "p");
+    p.send(pb, &publish("$SYS/x", 1, 1, b"no"));
+    assert_eq!(p.recv(pb), Some(Packet::Ack { kind: kind::PUBACK, pid: 1, code: 0x87, props: Props::default() }));
+    p.assert_empty(s);
+}
+
+#[test]
+fn properties_forwarded_unchanged() {
+    let mut p = Pair::default();
+    let s = p.connect(v5(), "s");
+    p.subscribe(s, "req", 0);
+    let pb = p.connect(v5(), "p");
+    let props = Props {
+        payload_format: Some(1),
+        content_type: Some("text/plain".into()),
+        response_topic: Some("resp".into()),
+        correlation_data: Some(vec![1, 2, 3]),
+        user: vec![("k".into(), "1".into()), ("a".into(), "2".into()), ("k".into(), "3".into())],
+        ..Props::default()
+    };
+    let mut m = publish("req", 0, 0, b"hi");
+    if let Packet::Publish(x) = &mut m {
+        x.props = props.clone();
+    }
+    p.send(pb, &m);
+    assert_eq!(p.recv_publish(s).props, props);
+}
+
+#[test]
+fn slow_subscriber_is_bounded() {
+    let mut p = Pair::new(Config { max_queued_messages: 10, max_outbound_bytes: 200, ..Config::default() });
+    let s = p.connect(v5(), "slow");
+    p.subscribe(s, "f", 0);
+    p.clients[s].stalled = true;
+    let pb = p.connect(v5(), "p");
+    for _ in 0..1000 {
+        p.send(pb, &publish("f", 0, 0, &[7u8; 50]));
+    }
+    let sess = p.broker.storage().session("slow").unwrap();
+    assert!(sess.queue.len() <= 10);
+    assert!(sess.dropped > 900);
+    assert!(p.clients[s].inbox.len() < 10);
+}
+
+// ---- c. SUBSCRIBE / UNSUBSCRIBE ----
+
+#[test]
+fn suback_codes_per_filter() {
+    let mut p = Pair::new(Config { maximum_qos: 1, ..Config::default() });
+    let s = p.connect(v5(), "s");
+    p.send(
+        s,
+        &Packet::Subscribe {
+            pid: 5,
+            props: Props::default(),
+            filters: vec![
+                ("ok/#".into(), SubOpts { qos: 2, ..SubOpts::default() }),
+                ("bad/#/x".into(), SubOpts::default()),
+                ("$share/g/y".into(), SubOpts { qos: 0, ..SubOpts::default() }),
+            ],
+        },
+    );
+    assert_eq!(p.recv(s), Some(Packet::SubAck { pid: 5, props: Props::default(), codes: vec![1, 0x8F, 0] }));
+    let s3 = p.connect(v3(), "s3");
+    p.send(s3, &Packet::Subscribe { pid: 6, props: Props::default(), filters: vec![("a+".into(), SubOpts::default())] });
+    assert_eq!(p.recv(s3), Some(Packet::SubAck { pid: 6, props: Props::default(), codes: vec![0x80] }));
+}
+
+#[test]
+fn shared_subscriptions_disabled_gives_0x9e() {
+    let mut p = Pair::new(Config { shared_subscriptions: false, ..Config::default() });
+    let s = p.connect(v5(), "s");
+    p.send(s, &sub(1, "$share/g/t", 0));
+    assert_eq!(p.recv(s), Some(Packet::SubAck { pid: 1, props: Props::default(), codes: vec![0x9E] }));
+}
+
+#[test]
+fn unsubscribe_codes() {
+    let mut p = Pair::default();
+    let s = p.connect(v5(), "s");
+    p.subscribe(s, "a", 0);
+    p.send(s, &Packet::Unsubscribe { pid: 2, props: Props::default(), filters: vec!["a".into(), "b".into()] });
+    assert_eq!(p.recv(s), Some(Packet::UnsubAck { pid: 2, props: Props::default(), codes: vec![0, 0x11] }));
+    let pb = p.connect(v5(), "p");
+    p.send(pb, &publish("a", 0, 0, b"x"));
+    p.assert_empty(s);
+}
+
+#[test]
+fn subscription_identifiers_and_overlap() {
+    let mut p = Pair::default();
+    let s = p.connect(v5(), "s");
+    let with_id = |filter: &str, id: u32, qos: u8| Packet::Subscribe {
+        pid: 1,
+        props: Props { subscription_ids: vec![id], ..Props::default() },
+        filters: vec![(filter.to_string(), SubOpts { qos, ..SubOpts::default() })],
+    };
+    p.send(s, &with_id("a/+", 7, 0));
+    let _ = p.recv(s);
+    p.send(s, &with_id("a/#", 9, 1));
+    let _ = p.recv(s);
+    let pb = p.connect(v5(), "p");
+    p.send(pb, &publish("a/b", 1, 1, b"x"));
+    let m = p.recv_publish(s);
+    assert_eq!(m.qos, 1);
+    let mut ids = m.props.subscription_ids.clone();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![7, 9]);
+    p.assert_empty(s);
+}
+
+#[test]
+fn no_local() {
+    let mut p = Pair::default();
+    let s = p.connect(v5(), "s");
+    p.send(
+        s,
+        &Packet::Subscribe {
+            pid: 1,
+            props: Props::default(),
+            filters: vec![("n".into(), SubOpts { no_local: true, ..SubOpts::default() })],
+        },
+    );
+    let _ = p.recv(s);
+    p.send(s, &publish("n", 0, 0, b"self"));
+    p.assert_empty(s);
+    let o = p.connect(v5(), "o");
+    p.send(o, &publish("n", 0, 0, b"other"));
+    assert_eq!(&*p.recv_publish(s).payload, b"other");
+}
+
+#[test]
+fn shared_subscription_round_robin() {
+    let mut p = Pair::default();
+    let a = p.connect(v5(), "a");
+    let b = p.connect(v5(), "b");
+    p.subscribe(a, "$share/g/w", 0);
+    p.subscribe(b, "$share/g/w", 0);
+    let pb = p.connect(v5(), "p");
+    for _ in 0..10 {
+        p.send(pb, &publish("w", 0, 0, b"job"));
+    }
+    let na = p.clients[a].inbox.len();
+    let nb = p.clients[b].inbox.len();
+    assert_eq!(na + nb, 10);
+    assert_eq!(na, 5);
+}
+
+#[test]
+fn inbound_topic_alias() {
+    let mut p = Pair::default();
+    let s = p.connect(v5(), "s");
+    p.subscribe(s, "long/topic", 0);
+    let pb = p.connect(v5(), "p");
+    let mut m = publish("long/topic", 0, 0, b"1");
+    if let Packet::Publish(x) = &mut m {
+        x.props.topic_alias = Some(3);
+    }
+    p.send(pb, &m);
+    if let Packet::Publish(x) = &mut m {
+        x.topic = String::new();
+    }
+    p.send(pb, &m);
+    assert_eq!(p.recv_publish(s).topic, "long/topic");
+    assert_eq!(p.recv_publish(s).topic, "long/topic");
+    if let Packet::Publish(x) = &mut m {
+        x.props.topic_alias = Some(65);
+    }
+    p.send(pb, &m);
+    assert_eq!(p.recv(pb), Some(Packet::Disconnect { code: 0x94, props: Props::default() }));
+}
+
+#[test]
+fn response_information_and_redirect() {
+    let mut p = Pair::new(Config { response_information: Some("resp/".into()), ..Config::default() });
+    let (_, ack) = p.connect_with(v5(), "r", |c| c.props.request_response_info = Some(1));
+    let Packet::ConnAck { props, .. } = ack else { panic!() };
+    assert_eq!(props.response_info.as_deref(), Some("resp/r"));
+    let mut q = Pair::new(Config {
+        redirect: Some(Redirect { reference: "other:1883".into(), permanent: false }),
+        ..Config::default()
+    });
+    let (i, ack) = q.connect_with(v5(), "r", |_| {});
+    let Packet::ConnAck { code, props, .. } = ack else { panic!() };
+    assert_eq!(code, 0x9C);
+    assert_eq!(props.server_reference.as_deref(), Some("other:1883"));
+    assert!(q.closed(i));
+}
+
+#[test]
+fn max_connections() {
+    let mut p = Pair::new(Config { max_connections: 1, ..Config::default() });
+    p.connect(v5(), "one");
+    let (i, ack) = p.connect_with(v5(), "two", |_| {});
+    assert!(matches!(ack, Packet::ConnAck { code: 0x97, .. }));
+    assert!(p.closed(i));
+}
