@@ -8,7 +8,7 @@ use crate::target::TargetFile;
 use crate::wire::{self, Connack};
 use raw_client::build;
 use raw_client::ProtocolVersion;
-use raw_client::RawClient;
+use raw_client::{ExpectError, RawClient};
 use spec_manifest::Version;
 use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
@@ -259,11 +259,12 @@ pub(crate) fn run_token() -> String {
 
 /// How the target may end a connection, for [`Client::expect_closed`].
 ///
-/// ```ignore
-/// Closing::silently()                               // close, nothing before it
-/// Closing::silently().or_disconnect(&[0x82])        // 5.0: or DISCONNECT 0x82 then close
-/// Closing::silently().or_connack(&[0x81, 0x82])     // 5.0: or CONNACK 0x81/0x82 then close
-/// Closing::disconnect(&[0x8E])                      // DISCONNECT 0x8E required
+/// ```
+/// use scenarios::Closing;
+/// let _ = Closing::silently(); // close, nothing before it
+/// let _ = Closing::silently().or_disconnect(&[0x82]); // 5.0: or DISCONNECT 0x82 then close
+/// let _ = Closing::silently().or_connack(&[0x81]); // 5.0: or CONNACK 0x81 then close
+/// let _ = Closing::disconnect(&[0x8E]); // DISCONNECT 0x8E required
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Closing {
@@ -456,28 +457,37 @@ impl Client {
         let v5 = self.v5;
         let expected = how.describe(v5);
         let timeout = self.timeout;
-        let info = match self
-            .raw
-            .as_mut()
-            .expect("present")
-            .expect_close(timeout)
-            .await
-        {
-            Ok(info) => info,
-            Err(e) => return Err(Fail::from(e).with_expected(&expected)),
-        };
-        // Everything that came before the close, in order; the DISCONNECT may be reported apart.
-        let mut before: Vec<Vec<u8>> = info
-            .received_before
-            .iter()
-            .map(|r| r.bytes.clone())
-            .collect();
-        let mut taken = None;
-        if let Some(reason) = info.disconnect_reason {
-            if !before.iter().any(|b| b.first().map(|x| x >> 4) == Some(14)) {
-                before.push(vec![0xe0, 0x01, reason]);
+        // Read packet by packet (rather than `expect_close`) so that a connection left open is
+        // reported with what did arrive.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut before: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv(left).await {
+                Ok(r) => before.push(r.bytes),
+                Err(ExpectError::Closed { .. }) => break,
+                Err(ExpectError::Timeout { .. }) => {
+                    let got = if before.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        before
+                            .iter()
+                            .map(|b| wire::describe(b))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    return Err(Fail::new(
+                        expected,
+                        format!(
+                            "{got}; the connection still open after {} ms",
+                            timeout.as_millis()
+                        ),
+                    ));
+                }
+                Err(e) => return Err(Fail::from(e).with_expected(&expected)),
             }
         }
+        let mut taken = None;
         match before.as_slice() {
             [] if how.silent => {
                 taken = Some("closed the connection with no packet before it".to_string())

@@ -100,8 +100,14 @@ impl From<RawError> for Fail {
 
 /// Returns `Err(Fail::new(expected, got))` unless `cond` holds.
 ///
-/// ```ignore
-/// ensure!(ack.session_present == false, "Session Present 0 after Clean Start", "Session Present 1");
+/// ```
+/// use scenarios::{ensure, Fail};
+///
+/// fn check(session_present: bool) -> Result<(), Fail> {
+///     ensure!(!session_present, "Session Present 0 after Clean Start", "Session Present 1");
+///     Ok(())
+/// }
+/// assert_eq!(check(true).unwrap_err().got(), "Session Present 1");
 /// ```
 #[macro_export]
 macro_rules! ensure {
