@@ -1,0 +1,121 @@
+//! `mqttref-broker`: the MQTT reference broker — a thin tokio driver around the sans-IO broker
+//! engine of `mqttref-core` ([`mqttref_core::broker::Broker`]).
+//!
+//! Every protocol decision is the engine's; this crate moves bytes between sockets and the
+//! engine, keeps the engine's timer, caps connections and shuts down cleanly.
+//!
+//! # Using it
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use mqttref_broker::{Broker, BrokerConfig};
+//! let config = BrokerConfig { listen: "127.0.0.1:0".into(), ..BrokerConfig::default() };
+//! let broker = Broker::bind(config).await?;
+//! let addr = broker.local_addr()?; // the port the OS picked
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let task = tokio::spawn(broker.run(async { let _ = stopped.await; }));
+//! // ... connect clients to `addr` ...
+//! let _ = stop.send(());
+//! task.await.expect("broker task")?;
+//! # Ok(()) }
+//! ```
+//! Any listener works through [`Listener`] (the simulator plugs turmoil's in); see [`run`].
+//!
+//! # Layout
+//! - [`config`]: [`BrokerConfig`] from TOML, errors with file, line and field.
+//! - [`Listener`] and its TCP implementation.
+//! - `server`: the engine task and the per-connection tasks (design notes there).
+
+pub mod config;
+mod server;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use config::{BrokerConfig, ConfigError, DEFAULT_LISTEN};
+
+/// A source of incoming connections: `tokio::net::TcpListener` in production, a turmoil
+/// listener in the simulator, TLS or WebSocket layers later.
+pub trait Listener: Send + 'static {
+    /// The connection stream.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// Waits for the next connection. Must be cancel-safe: [`run`] drops a pending `accept`
+    /// when shutdown starts.
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send;
+
+    /// The address it listens on.
+    ///
+    /// # Errors
+    /// Whatever the underlying listener reports.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+impl Listener for tokio::net::TcpListener {
+    type Stream = tokio::net::TcpStream;
+
+    async fn accept(&mut self) -> io::Result<(Self::Stream, SocketAddr)> {
+        let (stream, addr) = tokio::net::TcpListener::accept(self).await?;
+        // Small packets (acknowledgements, PINGRESP) should not wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        Ok((stream, addr))
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        tokio::net::TcpListener::local_addr(self)
+    }
+}
+
+/// Serves MQTT on `listener` until `shutdown` completes, then sends DISCONNECT 0x8B (Server
+/// shutting down) to 5.0 clients, closes every connection and waits (at most
+/// `shutdown_grace_secs`) for them to flush.
+///
+/// Not cancel-safe in the sense that dropping it drops every connection abruptly; complete
+/// `shutdown` for a graceful stop.
+///
+/// # Errors
+/// Only a failing `accept` that is not a per-connection error ends it early.
+pub async fn run<L: Listener>(listener: L, config: BrokerConfig, shutdown: impl Future<Output = ()> + Send) -> io::Result<()> {
+    server::serve(listener, config, shutdown).await
+}
+
+/// A broker bound to its TCP address, ready to [`run`](Broker::run). The entry point for
+/// embedding (the conformance runner starts one in-process).
+#[derive(Debug)]
+pub struct Broker {
+    listener: tokio::net::TcpListener,
+    config: BrokerConfig,
+}
+
+impl Broker {
+    /// Binds `config.listen` (use port 0 for any free port).
+    ///
+    /// # Errors
+    /// An unparsable address or a failed bind.
+    pub async fn bind(config: BrokerConfig) -> io::Result<Broker> {
+        let addr: SocketAddr = config
+            .listen
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("listen address {:?}: {e}", config.listen)))?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        Ok(Broker { listener, config })
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// As [`tokio::net::TcpListener::local_addr`].
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes; see [`run`](crate::run).
+    ///
+    /// # Errors
+    /// As [`run`](crate::run).
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> io::Result<()> {
+        run(self.listener, self.config, shutdown).await
+    }
+}

@@ -1,0 +1,95 @@
+//! `mqttref`: the command-line front end of the MQTT reference implementation.
+//!
+//! `mqttref broker [--listen ADDR] [--config FILE.toml]` runs the reference broker until Ctrl-C
+//! or SIGTERM, then shuts down gracefully (DISCONNECT 0x8B to 5.0 clients). Logs go to stderr
+//! through `tracing`; set `RUST_LOG` (default `info`).
+//!
+//! # Layout
+//! One `match` over subcommands; each subcommand is a function below.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use mqttref_broker::{Broker, BrokerConfig};
+
+/// The MQTT reference implementation.
+#[derive(Parser)]
+#[command(name = "mqttref", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the reference broker (MQTT 3.1.1 and 5.0 over TCP).
+    Broker {
+        /// Address to listen on; overrides `listen` in the config file [default: 127.0.0.1:1883].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// TOML configuration file; every key is optional, unknown keys are errors.
+        #[arg(long, value_name = "FILE.toml")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Broker { listen, config } => broker(listen, config),
+    }
+}
+
+fn broker(listen: Option<String>, config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut config = match &config_path {
+        Some(path) => BrokerConfig::from_file(path)?,
+        None => BrokerConfig::default(),
+    };
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let broker = Broker::bind(config.clone()).await.with_context(|| format!("binding {}", config.listen))?;
+        let addr = broker.local_addr()?;
+        tracing::info!(%addr, "mqttref broker listening");
+        broker.run(shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Completes on Ctrl-C or (on Unix) SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
