@@ -511,3 +511,68 @@ impl<F: Future + Unpin> Future for CatchUnwind<F> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn selection(versions: &[Version], only: &[&str]) -> Result<Selection, RunError> {
+        let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+        select(crate::all(), &manifests(versions).unwrap(), &only)
+    }
+
+    #[test]
+    fn no_filter_selects_every_statement_and_scenario_of_the_versions() {
+        let s = selection(&[Version::V5_0], &[]).unwrap();
+        assert_eq!(s.statements[&Version::V5_0].len(), 251);
+        assert!(s.scenarios.iter().all(|s| s.version() == Version::V5_0));
+        assert_eq!(
+            s.scenarios.len(),
+            crate::all()
+                .iter()
+                .filter(|s| s.version() == Version::V5_0)
+                .count()
+        );
+    }
+
+    #[test]
+    fn section_filter_respects_component_boundaries() {
+        let s = selection(&Version::ALL, &["3.1"]).unwrap();
+        for ids in s.statements.values() {
+            assert!(ids.contains(&"MQTT-3.1.2-3".to_string()));
+            assert!(
+                !ids.iter()
+                    .any(|id| id.starts_with("MQTT-3.10.") || id.starts_with("MQTT-3.12.")),
+                "{ids:?}"
+            );
+        }
+        assert!(s.scenarios.iter().all(|s| s.name().contains(".connect.")));
+    }
+
+    #[test]
+    fn id_and_name_filters() {
+        let s = selection(&Version::ALL, &["MQTT-3.12.4-1"]).unwrap();
+        assert_eq!(s.statements[&Version::V5_0], ["MQTT-3.12.4-1"]);
+        assert_eq!(s.scenarios.len(), 2, "one per version");
+
+        let s = selection(&Version::ALL, &["v5.connect"]).unwrap();
+        assert!(!s.scenarios.is_empty());
+        assert!(s
+            .scenarios
+            .iter()
+            .all(|s| s.name().starts_with("v5.connect.")));
+        assert!(s.statements[&Version::V3_1_1].is_empty());
+        // A name prefix matches whole components only.
+        assert!(
+            matches!(selection(&Version::ALL, &["v5.conn"]), Err(RunError::UnknownFilter(f)) if f == "v5.conn")
+        );
+    }
+
+    #[test]
+    fn unknown_filters_are_errors() {
+        for f in ["MQTT-9.9.9-9", "3.99", "nothing"] {
+            let e = selection(&Version::ALL, &["3.1", f]).unwrap_err();
+            assert_eq!(e.to_string(), format!("--only \"{f}\" matches no statement id, section or scenario name of the selected versions"));
+        }
+    }
+}

@@ -3,8 +3,8 @@
 //! scenario are reported as such with evidence, and the report files are well-formed.
 //!
 //! Needs `mosquitto` (Debian package `mosquitto`; `$MOSQUITTO` names another binary). Without it
-//! the tests say so on stderr and return, unless `MQTTREF_REQUIRE_MOSQUITTO=1`, which makes that
-//! a failure (CI sets it where Mosquitto is installed).
+//! the tests say so on stderr and return, unless `MQTTREF_REQUIRE_MOSQUITTO=1` or `CI=true`
+//! (`.ci/run` installs Mosquitto), which make that a failure.
 
 use scenarios::report::{self, Verdicts};
 use scenarios::run::RunOptions;

@@ -209,3 +209,56 @@ fn compare_with_baseline(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<bool
     }
     Ok(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
+        Cli::try_parse_from(std::iter::once("conformance").chain(argv.iter().copied()))
+            .map(|c| c.args)
+    }
+
+    #[test]
+    fn arguments() {
+        let a = parse(&[
+            "--target",
+            "mqtt://h:1",
+            "--version",
+            "3.1.1",
+            "--only",
+            "3.1",
+            "--only",
+            "MQTT-3.12.4-1",
+        ])
+        .unwrap();
+        assert_eq!(a.version.0, [Version::V3_1_1]);
+        assert_eq!(a.only, ["3.1", "MQTT-3.12.4-1"]);
+        assert_eq!(a.jobs, 16);
+        assert_eq!(parse(&[]).unwrap().version.0, Version::ALL);
+
+        let e = parse(&["--version", "4"]).unwrap_err().to_string();
+        assert!(
+            e.contains("`4` is not a version: use 5.0, 3.1.1 or all"),
+            "{e}"
+        );
+        assert!(parse(&["--jobs", "0"]).is_err());
+        assert!(parse(&["--bless"]).is_err(), "--bless needs --baseline");
+    }
+
+    #[test]
+    fn no_target_exits_2() {
+        assert_eq!(run(parse(&[]).unwrap()).unwrap(), 2);
+        assert_eq!(
+            run(parse(&["--target", "localhost:1883"]).unwrap()).unwrap(),
+            2
+        );
+    }
+}
