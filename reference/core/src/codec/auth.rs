@@ -111,8 +111,15 @@ mod tests {
 
     #[test]
     fn golden_v5() {
-        golden(&[0xF0, 0x00], ProtocolVersion::V5, Packet::Auth(Auth::new(ReasonCode::Success)));
-        let props = [Property::AuthenticationMethod("m"), Property::AuthenticationData(&[1, 2])];
+        golden(
+            &[0xF0, 0x00],
+            ProtocolVersion::V5,
+            Packet::Auth(Auth::new(ReasonCode::Success)),
+        );
+        let props = [
+            Property::AuthenticationMethod("m"),
+            Property::AuthenticationData(&[1, 2]),
+        ];
         let bytes = [
             0xF0, // AUTH (15 << 4), flags 0 [MQTT-3.15.1-1]
             0x0B, // Remaining Length 11
@@ -121,13 +128,19 @@ mod tests {
             0x15, 0x00, 0x01, b'm', // Authentication Method "m"
             0x16, 0x00, 0x02, 0x01, 0x02, // Authentication Data 01 02
         ];
-        let a = Auth { properties: Properties::from(&props), ..Auth::new(ReasonCode::ContinueAuthentication) };
+        let a = Auth {
+            properties: Properties::from(&props),
+            ..Auth::new(ReasonCode::ContinueAuthentication)
+        };
         golden(&bytes, ProtocolVersion::V5, Packet::Auth(a));
     }
 
     #[test]
     fn auth_does_not_exist_in_v311() {
-        assert_eq!(decode_err(&[0xF0, 0x00], ProtocolVersion::V3_1_1), DecodeError::Malformed(Malformed::ReservedPacketType(15)));
+        assert_eq!(
+            decode_err(&[0xF0, 0x00], ProtocolVersion::V3_1_1),
+            DecodeError::Malformed(Malformed::ReservedPacketType(15))
+        );
         let mut out = [0u8; 4];
         assert!(matches!(
             Auth::new(ReasonCode::Success).encode(ProtocolVersion::V3_1_1, &mut out),

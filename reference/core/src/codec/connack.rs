@@ -90,7 +90,10 @@ impl<'a> PacketBody<'a> for ConnAck<'a> {
             ProtocolVersion::V3_1_1 => {
                 self.reason_code
                     .to_connack_return_code()
-                    .ok_or(EncodeError::NotInVersion { what: "this CONNACK reason code", version })?;
+                    .ok_or(EncodeError::NotInVersion {
+                        what: "this CONNACK reason code",
+                        version,
+                    })?;
                 2
             }
         })
@@ -134,7 +137,10 @@ mod tests {
             0x01, // Acknowledge Flags: Session Present
             0x00, // Return Code 0 (accepted)
         ];
-        let c = ConnAck { session_present: true, ..ConnAck::new(ReasonCode::Success) };
+        let c = ConnAck {
+            session_present: true,
+            ..ConnAck::new(ReasonCode::Success)
+        };
         golden(&bytes, ProtocolVersion::V3_1_1, Packet::ConnAck(c));
     }
 
@@ -153,12 +159,22 @@ mod tests {
                 0x00, // no Session Present
                 rc,   // 3.1.1 return code
             ];
-            golden(&bytes, ProtocolVersion::V3_1_1, Packet::ConnAck(ConnAck::new(reason)));
+            golden(
+                &bytes,
+                ProtocolVersion::V3_1_1,
+                Packet::ConnAck(ConnAck::new(reason)),
+            );
         }
         let c = ConnAck::new(ReasonCode::Banned);
-        assert!(matches!(c.encoded_len(ProtocolVersion::V3_1_1), Err(EncodeError::NotInVersion { .. })));
+        assert!(matches!(
+            c.encoded_len(ProtocolVersion::V3_1_1),
+            Err(EncodeError::NotInVersion { .. })
+        ));
         let mut out = [0u8; 8];
-        assert!(matches!(c.encode(ProtocolVersion::V3_1_1, &mut out), Err(EncodeError::NotInVersion { .. })));
+        assert!(matches!(
+            c.encode(ProtocolVersion::V3_1_1, &mut out),
+            Err(EncodeError::NotInVersion { .. })
+        ));
     }
 
     #[test]
@@ -178,7 +194,10 @@ mod tests {
             0x12, 0x00, 0x02, b'i', b'd', // Assigned Client Identifier "id"
             0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'v', // User Property ("k", "v")
         ];
-        let c = ConnAck { properties: Properties::from(&props), ..ConnAck::new(ReasonCode::Success) };
+        let c = ConnAck {
+            properties: Properties::from(&props),
+            ..ConnAck::new(ReasonCode::Success)
+        };
         golden(&bytes, ProtocolVersion::V5, Packet::ConnAck(c));
     }
 
@@ -191,6 +210,10 @@ mod tests {
             0x84, // Reason Code Unsupported Protocol Version
             0x00, // Property Length 0
         ];
-        golden(&bytes, ProtocolVersion::V5, Packet::ConnAck(ConnAck::new(ReasonCode::UnsupportedProtocolVersion)));
+        golden(
+            &bytes,
+            ProtocolVersion::V5,
+            Packet::ConnAck(ConnAck::new(ReasonCode::UnsupportedProtocolVersion)),
+        );
     }
 }

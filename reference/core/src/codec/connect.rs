@@ -281,7 +281,11 @@ mod tests {
             0x00, 0x3C, // Keep Alive 60
             0x00, 0x02, b'c', b'1', // Client Identifier "c1"
         ];
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Connect(Connect::new(ProtocolVersion::V3_1_1, "c1")));
+        golden(
+            &bytes,
+            ProtocolVersion::V3_1_1,
+            Packet::Connect(Connect::new(ProtocolVersion::V3_1_1, "c1")),
+        );
     }
 
     #[test]
@@ -318,7 +322,10 @@ mod tests {
 
     #[test]
     fn golden_v5_with_properties_and_will() {
-        let props = [Property::SessionExpiryInterval(0x78), Property::ReceiveMaximum(20)];
+        let props = [
+            Property::SessionExpiryInterval(0x78),
+            Property::ReceiveMaximum(20),
+        ];
         let will_props = [Property::WillDelayInterval(5)];
         let bytes = [
             0x10, // CONNECT

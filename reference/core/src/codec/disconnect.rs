@@ -125,21 +125,36 @@ mod tests {
             0xE0, // DISCONNECT (14 << 4), flags 0 [MQTT-3.14.1-1] (3.1.1)
             0x00, // Remaining Length 0
         ];
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Disconnect(Disconnect::new()));
+        golden(
+            &bytes,
+            ProtocolVersion::V3_1_1,
+            Packet::Disconnect(Disconnect::new()),
+        );
     }
 
     #[test]
     fn golden_v5_forms() {
         // Remaining Length 0: Normal disconnection.
-        golden(&[0xE0, 0x00], ProtocolVersion::V5, Packet::Disconnect(Disconnect::new()));
+        golden(
+            &[0xE0, 0x00],
+            ProtocolVersion::V5,
+            Packet::Disconnect(Disconnect::new()),
+        );
         let bytes = [
             0xE0, // DISCONNECT
             0x01, // Remaining Length 1: Reason Code only, no Property Length
             0x04, // Disconnect with Will Message
         ];
-        let d = Disconnect { reason_code: ReasonCode::DisconnectWithWillMessage, ..Disconnect::new() };
+        let d = Disconnect {
+            reason_code: ReasonCode::DisconnectWithWillMessage,
+            ..Disconnect::new()
+        };
         golden(&bytes, ProtocolVersion::V5, Packet::Disconnect(d));
-        decodes_to(&[0xE0, 0x02, 0x04, 0x00], ProtocolVersion::V5, Packet::Disconnect(d));
+        decodes_to(
+            &[0xE0, 0x02, 0x04, 0x00],
+            ProtocolVersion::V5,
+            Packet::Disconnect(d),
+        );
         let props = [Property::SessionExpiryInterval(0)];
         let bytes = [
             0xE0, // DISCONNECT
@@ -148,7 +163,10 @@ mod tests {
             0x05, // Property Length 5
             0x11, 0x00, 0x00, 0x00, 0x00, // Session Expiry Interval 0
         ];
-        let d = Disconnect { properties: Properties::from(&props), ..Disconnect::new() };
+        let d = Disconnect {
+            properties: Properties::from(&props),
+            ..Disconnect::new()
+        };
         golden(&bytes, ProtocolVersion::V5, Packet::Disconnect(d));
     }
 

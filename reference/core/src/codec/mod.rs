@@ -74,6 +74,8 @@ pub mod unsubscribe;
 mod buf;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use auth::Auth;
@@ -503,10 +505,18 @@ pub(crate) mod test_util {
     /// encodes back to exactly `bytes` (with the right `encoded_len`).
     pub fn golden(bytes: &[u8], version: ProtocolVersion, expected: Packet<'_>) {
         let decoded = decode(bytes, version, u32::MAX).expect("golden bytes decode");
-        assert_eq!(decoded, Decoded::Complete { value: expected, consumed: bytes.len() });
+        assert_eq!(
+            decoded,
+            Decoded::Complete {
+                value: expected,
+                consumed: bytes.len()
+            }
+        );
         assert_eq!(expected.encoded_len(version), Ok(bytes.len()));
         let mut out = [0u8; 1024];
-        let n = expected.encode(version, &mut out).expect("golden packet encodes");
+        let n = expected
+            .encode(version, &mut out)
+            .expect("golden packet encodes");
         assert_eq!(out.get(..n), Some(bytes), "encoding of {expected:?}");
         // Every strict prefix is incomplete, never an error or a packet.
         for cut in 0..bytes.len() {
@@ -520,7 +530,13 @@ pub(crate) mod test_util {
     /// Checks that `bytes` decode only to equal `expected` (a non-canonical but valid form).
     pub fn decodes_to(bytes: &[u8], version: ProtocolVersion, expected: Packet<'_>) {
         let decoded = decode(bytes, version, u32::MAX).expect("bytes decode");
-        assert_eq!(decoded, Decoded::Complete { value: expected, consumed: bytes.len() });
+        assert_eq!(
+            decoded,
+            Decoded::Complete {
+                value: expected,
+                consumed: bytes.len()
+            }
+        );
     }
 
     /// The error decoding `bytes` gives.

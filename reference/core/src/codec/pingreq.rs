@@ -77,7 +77,10 @@ mod tests {
     #[test]
     fn remaining_length_too_long_is_malformed() {
         for v in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
-            assert_eq!(decode_err(&[0xC0, 0x01, 0x00], v), DecodeError::Malformed(Malformed::TrailingBytes));
+            assert_eq!(
+                decode_err(&[0xC0, 0x01, 0x00], v),
+                DecodeError::Malformed(Malformed::TrailingBytes)
+            );
         }
     }
 }

@@ -16,7 +16,10 @@ pub_response_packet!(
 mod tests {
     use super::*;
     use crate::codec::test_util::{decode_err, decodes_to, golden};
-    use crate::codec::{DecodeError, EncodeError, Packet, Properties, Property, ProtocolVersion, ProtocolViolation, ReasonCode};
+    use crate::codec::{
+        DecodeError, EncodeError, Packet, Properties, Property, ProtocolVersion, ProtocolViolation,
+        ReasonCode,
+    };
 
     #[test]
     fn golden_v311() {
@@ -25,7 +28,11 @@ mod tests {
             0x02, // Remaining Length 2
             0x00, 0x07, // Packet Identifier 7
         ];
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::PubAck(PubAck::new(7)));
+        golden(
+            &bytes,
+            ProtocolVersion::V3_1_1,
+            Packet::PubAck(PubAck::new(7)),
+        );
     }
 
     #[test]
@@ -46,12 +53,23 @@ mod tests {
             0x00, 0x07, // Packet Identifier 7
             0x10, // Reason Code NoMatchingSubscribers
         ];
-        let p = PubAck { reason_code: ReasonCode::NoMatchingSubscribers, ..PubAck::new(7) };
+        let p = PubAck {
+            reason_code: ReasonCode::NoMatchingSubscribers,
+            ..PubAck::new(7)
+        };
         golden(&bytes, ProtocolVersion::V5, Packet::PubAck(p));
         // The same with an explicit Property Length 0 decodes to the same packet.
-        decodes_to(&[0x40, 0x04, 0x00, 0x07, 0x10, 0x00], ProtocolVersion::V5, Packet::PubAck(p));
+        decodes_to(
+            &[0x40, 0x04, 0x00, 0x07, 0x10, 0x00],
+            ProtocolVersion::V5,
+            Packet::PubAck(p),
+        );
         // Success with Property Length 0 equals the short form.
-        decodes_to(&[0x40, 0x04, 0x00, 0x07, 0x00, 0x00], ProtocolVersion::V5, Packet::PubAck(PubAck::new(7)));
+        decodes_to(
+            &[0x40, 0x04, 0x00, 0x07, 0x00, 0x00],
+            ProtocolVersion::V5,
+            Packet::PubAck(PubAck::new(7)),
+        );
     }
 
     #[test]
@@ -65,14 +83,23 @@ mod tests {
             0x05, // Property Length 5
             0x1F, 0x00, 0x02, b'n', b'o', // Reason String "no"
         ];
-        let p = PubAck { properties: Properties::from(&props), ..PubAck::new(7) };
+        let p = PubAck {
+            properties: Properties::from(&props),
+            ..PubAck::new(7)
+        };
         golden(&bytes, ProtocolVersion::V5, Packet::PubAck(p));
     }
 
     #[test]
     fn v311_cannot_carry_reason_codes() {
-        let p = PubAck { reason_code: ReasonCode::NoMatchingSubscribers, ..PubAck::new(7) };
-        assert!(matches!(p.encoded_len(ProtocolVersion::V3_1_1), Err(EncodeError::NotInVersion { .. })));
+        let p = PubAck {
+            reason_code: ReasonCode::NoMatchingSubscribers,
+            ..PubAck::new(7)
+        };
+        assert!(matches!(
+            p.encoded_len(ProtocolVersion::V3_1_1),
+            Err(EncodeError::NotInVersion { .. })
+        ));
         // A third byte in 3.1.1 is a Remaining Length longer than the packet: malformed.
         assert_eq!(
             decode_err(&[0x40, 0x03, 0x00, 0x07, 0x00], ProtocolVersion::V3_1_1),
@@ -85,7 +112,10 @@ mod tests {
         // [MQTT-2.2.1-5] (5.0) / [MQTT-2.3.1-6] (3.1.1): the identifier answers a PUBLISH, never 0.
         for v in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
             let e = decode_err(&[0x40, 0x02, 0x00, 0x00], v);
-            assert_eq!(e, DecodeError::Protocol(ProtocolViolation::PacketIdentifierZero));
+            assert_eq!(
+                e,
+                DecodeError::Protocol(ProtocolViolation::PacketIdentifierZero)
+            );
             assert_eq!(e.reason_code(), ReasonCode::ProtocolError);
         }
     }

@@ -183,7 +183,11 @@ mod tests {
             0x00, 0x0A, // Packet Identifier 10
             b'h', b'i', // Payload "hi"
         ];
-        let p = Publish { qos: QoS::AtLeastOnce, packet_id: Some(10), ..Publish::new("a/b", b"hi") };
+        let p = Publish {
+            qos: QoS::AtLeastOnce,
+            packet_id: Some(10),
+            ..Publish::new("a/b", b"hi")
+        };
         golden(&bytes, ProtocolVersion::V3_1_1, Packet::Publish(p));
     }
 
@@ -194,7 +198,10 @@ mod tests {
             0x03, // Remaining Length 3
             0x00, 0x01, b't', // Topic Name "t"; no Packet Identifier with QoS 0
         ];
-        let p = Publish { retain: true, ..Publish::new("t", b"") };
+        let p = Publish {
+            retain: true,
+            ..Publish::new("t", b"")
+        };
         golden(&bytes, ProtocolVersion::V3_1_1, Packet::Publish(p));
     }
 
@@ -239,30 +246,54 @@ mod tests {
             0x23, 0x00, 0x01, // Topic Alias = 1
             b'x', // Payload
         ];
-        let p = Publish { properties: Properties::from(&props), ..Publish::new("", b"x") };
+        let p = Publish {
+            properties: Properties::from(&props),
+            ..Publish::new("", b"x")
+        };
         golden(&bytes, ProtocolVersion::V5, Packet::Publish(p));
         assert_eq!(p.topic_alias(), Some(1));
     }
 
     #[test]
     fn encode_rejects_packet_id_mismatch() {
-        let p = Publish { packet_id: Some(1), ..Publish::new("t", b"") };
-        assert_eq!(p.encoded_len(ProtocolVersion::V5), Err(EncodeError::PacketIdMismatch));
-        let p = Publish { qos: QoS::AtLeastOnce, ..Publish::new("t", b"") };
+        let p = Publish {
+            packet_id: Some(1),
+            ..Publish::new("t", b"")
+        };
+        assert_eq!(
+            p.encoded_len(ProtocolVersion::V5),
+            Err(EncodeError::PacketIdMismatch)
+        );
+        let p = Publish {
+            qos: QoS::AtLeastOnce,
+            ..Publish::new("t", b"")
+        };
         let mut out = [0u8; 16];
-        assert_eq!(p.encode(ProtocolVersion::V5, &mut out), Err(EncodeError::PacketIdMismatch));
+        assert_eq!(
+            p.encode(ProtocolVersion::V5, &mut out),
+            Err(EncodeError::PacketIdMismatch)
+        );
     }
 
     #[test]
     fn encode_rejects_properties_in_v311_and_small_buffer() {
         let props = [Property::TopicAlias(1)];
-        let p = Publish { properties: Properties::from(&props), ..Publish::new("t", b"") };
-        assert!(matches!(p.encoded_len(ProtocolVersion::V3_1_1), Err(EncodeError::NotInVersion { .. })));
+        let p = Publish {
+            properties: Properties::from(&props),
+            ..Publish::new("t", b"")
+        };
+        assert!(matches!(
+            p.encoded_len(ProtocolVersion::V3_1_1),
+            Err(EncodeError::NotInVersion { .. })
+        ));
         let p = Publish::new("t", b"payload");
         let mut out = [0u8; 4];
         assert_eq!(
             p.encode(ProtocolVersion::V3_1_1, &mut out),
-            Err(EncodeError::BufferTooSmall { needed: 12, available: 4 })
+            Err(EncodeError::BufferTooSmall {
+                needed: 12,
+                available: 4
+            })
         );
     }
 }

@@ -124,7 +124,11 @@ mod tests {
 
     #[test]
     fn golden_v311() {
-        let codes = [ReasonCode::GRANTED_QOS_0, ReasonCode::GrantedQoS2, ReasonCode::UnspecifiedError];
+        let codes = [
+            ReasonCode::GRANTED_QOS_0,
+            ReasonCode::GrantedQoS2,
+            ReasonCode::UnspecifiedError,
+        ];
         let bytes = [
             0x90, // SUBACK (9 << 4)
             0x05, // Remaining Length 5
@@ -133,12 +137,19 @@ mod tests {
             0x02, // Return Code: Success - Maximum QoS 2
             0x80, // Return Code: Failure
         ];
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::SubAck(SubAck::new(1, &codes)));
+        golden(
+            &bytes,
+            ProtocolVersion::V3_1_1,
+            Packet::SubAck(SubAck::new(1, &codes)),
+        );
     }
 
     #[test]
     fn golden_v5() {
-        let codes = [ReasonCode::GrantedQoS1, ReasonCode::SharedSubscriptionsNotSupported];
+        let codes = [
+            ReasonCode::GrantedQoS1,
+            ReasonCode::SharedSubscriptionsNotSupported,
+        ];
         let props = [Property::ReasonString("x")];
         let bytes = [
             0x90, // SUBACK
@@ -149,7 +160,10 @@ mod tests {
             0x01, // Granted QoS 1
             0x9E, // Shared Subscriptions not supported
         ];
-        let p = SubAck { properties: Properties::from(&props), ..SubAck::new(2, &codes) };
+        let p = SubAck {
+            properties: Properties::from(&props),
+            ..SubAck::new(2, &codes)
+        };
         golden(&bytes, ProtocolVersion::V5, Packet::SubAck(p));
     }
 
@@ -157,7 +171,10 @@ mod tests {
     fn v311_return_codes_limited() {
         // [MQTT-3.9.3-2] (3.1.1): only 0x00, 0x01, 0x02, 0x80.
         let e = decode_err(&[0x90, 0x03, 0x00, 0x01, 0x87], ProtocolVersion::V3_1_1);
-        assert_eq!(e, DecodeError::Malformed(Malformed::UnknownReasonCode(0x87)));
+        assert_eq!(
+            e,
+            DecodeError::Malformed(Malformed::UnknownReasonCode(0x87))
+        );
         let codes = [ReasonCode::NotAuthorized];
         assert!(matches!(
             SubAck::new(1, &codes).encoded_len(ProtocolVersion::V3_1_1),

@@ -238,7 +238,10 @@ mod tests {
 
     #[test]
     fn golden_v311() {
-        let subs = [Subscription::new("a/+", QoS::AtLeastOnce), Subscription::new("#", QoS::ExactlyOnce)];
+        let subs = [
+            Subscription::new("a/+", QoS::AtLeastOnce),
+            Subscription::new("#", QoS::ExactlyOnce),
+        ];
         let bytes = [
             0x82, // SUBSCRIBE (8 << 4), flags 0b0010 [MQTT-3.8.1-1]
             0x0C, // Remaining Length 12
@@ -248,7 +251,11 @@ mod tests {
             0x00, 0x01, b'#', // Topic Filter "#"
             0x02, // Requested QoS 2
         ];
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Subscribe(Subscribe::new(1, &subs)));
+        golden(
+            &bytes,
+            ProtocolVersion::V3_1_1,
+            Packet::Subscribe(Subscribe::new(1, &subs)),
+        );
     }
 
     #[test]
@@ -269,10 +276,14 @@ mod tests {
             0x00, 0x02, // Packet Identifier 2
             0x03, // Property Length 3
             0x0B, 0x80, 0x01, // Subscription Identifier 128 (VBI 0x80 0x01)
-            0x00, 0x0A, b'$', b's', b'h', b'a', b'r', b'e', b'/', b'g', b'/', b't', // "$share/g/t"
+            0x00, 0x0A, b'$', b's', b'h', b'a', b'r', b'e', b'/', b'g', b'/',
+            b't', // "$share/g/t"
             0x29, // Options: Retain Handling 2 (0b10 << 4), RAP 1 (bit 3), NL 0, QoS 1
         ];
-        let p = Subscribe { properties: Properties::from(&props), ..Subscribe::new(2, &subs) };
+        let p = Subscribe {
+            properties: Properties::from(&props),
+            ..Subscribe::new(2, &subs)
+        };
         golden(&bytes, ProtocolVersion::V5, Packet::Subscribe(p));
     }
 
@@ -280,13 +291,18 @@ mod tests {
     fn v5_options_cannot_be_sent_in_v311() {
         let subs = [Subscription {
             filter: "t",
-            options: SubscriptionOptions { no_local: true, ..SubscriptionOptions::qos(QoS::AtMostOnce) },
+            options: SubscriptionOptions {
+                no_local: true,
+                ..SubscriptionOptions::qos(QoS::AtMostOnce)
+            },
         }];
         assert!(matches!(
-            Subscribe::new(1, &subs).encoded_len(ProtocolVersion::V3_1_1).and_then(|_| {
-                let mut out = [0u8; 32];
-                Subscribe::new(1, &subs).encode(ProtocolVersion::V3_1_1, &mut out)
-            }),
+            Subscribe::new(1, &subs)
+                .encoded_len(ProtocolVersion::V3_1_1)
+                .and_then(|_| {
+                    let mut out = [0u8; 32];
+                    Subscribe::new(1, &subs).encode(ProtocolVersion::V3_1_1, &mut out)
+                }),
             Err(EncodeError::NotInVersion { .. })
         ));
     }
@@ -294,21 +310,48 @@ mod tests {
     #[test]
     fn subscription_options_rules() {
         // [MQTT-3.8.3-5] (5.0): reserved bits 6-7 set: malformed.
-        let e = decode_err(&[0x82, 0x06, 0x00, 0x01, 0x00, 0x00, 0x01, b't'], ProtocolVersion::V5);
+        let e = decode_err(
+            &[0x82, 0x06, 0x00, 0x01, 0x00, 0x00, 0x01, b't'],
+            ProtocolVersion::V5,
+        );
         assert_eq!(e, DecodeError::Malformed(Malformed::UnexpectedEnd));
-        let e = decode_err(&[0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, b't', 0x40], ProtocolVersion::V5);
-        assert_eq!(e, DecodeError::Malformed(Malformed::SubscriptionOptionsReserved(0x40)));
+        let e = decode_err(
+            &[0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, b't', 0x40],
+            ProtocolVersion::V5,
+        );
+        assert_eq!(
+            e,
+            DecodeError::Malformed(Malformed::SubscriptionOptionsReserved(0x40))
+        );
         assert_eq!(e.reason_code(), ReasonCode::MalformedPacket);
         // 5.0 §3.8.3.1: Retain Handling 3 and QoS 3 are Protocol Errors.
-        let e = decode_err(&[0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, b't', 0x30], ProtocolVersion::V5);
+        let e = decode_err(
+            &[0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, b't', 0x30],
+            ProtocolVersion::V5,
+        );
         assert_eq!(e, DecodeError::Protocol(ProtocolViolation::RetainHandling3));
         assert_eq!(e.reason_code(), ReasonCode::ProtocolError);
-        let e = decode_err(&[0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, b't', 0x03], ProtocolVersion::V5);
-        assert_eq!(e, DecodeError::Protocol(ProtocolViolation::SubscriptionQoS3));
+        let e = decode_err(
+            &[0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, b't', 0x03],
+            ProtocolVersion::V5,
+        );
+        assert_eq!(
+            e,
+            DecodeError::Protocol(ProtocolViolation::SubscriptionQoS3)
+        );
         // [MQTT-3.8.3-4] (3.1.1): reserved bits 2-7 and QoS 3 are malformed.
-        let e = decode_err(&[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b't', 0x04], ProtocolVersion::V3_1_1);
-        assert_eq!(e, DecodeError::Malformed(Malformed::SubscriptionOptionsReserved(0x04)));
-        let e = decode_err(&[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b't', 0x03], ProtocolVersion::V3_1_1);
+        let e = decode_err(
+            &[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b't', 0x04],
+            ProtocolVersion::V3_1_1,
+        );
+        assert_eq!(
+            e,
+            DecodeError::Malformed(Malformed::SubscriptionOptionsReserved(0x04))
+        );
+        let e = decode_err(
+            &[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b't', 0x03],
+            ProtocolVersion::V3_1_1,
+        );
         assert_eq!(e, DecodeError::Malformed(Malformed::SubscriptionQoS3));
     }
 }

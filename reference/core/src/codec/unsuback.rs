@@ -119,7 +119,11 @@ mod tests {
             0x02, // Remaining Length 2
             0x00, 0x03, // Packet Identifier 3
         ];
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::UnsubAck(UnsubAck::new(3, &[])));
+        golden(
+            &bytes,
+            ProtocolVersion::V3_1_1,
+            Packet::UnsubAck(UnsubAck::new(3, &[])),
+        );
         assert_eq!(
             decode_err(&[0xB0, 0x03, 0x00, 0x03, 0x00], ProtocolVersion::V3_1_1),
             DecodeError::Malformed(Malformed::TrailingBytes)
@@ -137,7 +141,11 @@ mod tests {
             0x00, // Success
             0x11, // No subscription existed
         ];
-        golden(&bytes, ProtocolVersion::V5, Packet::UnsubAck(UnsubAck::new(3, &codes)));
+        golden(
+            &bytes,
+            ProtocolVersion::V5,
+            Packet::UnsubAck(UnsubAck::new(3, &codes)),
+        );
     }
 
     #[test]

@@ -123,7 +123,11 @@ mod tests {
             0x00, 0x03, b'a', b'/', b'#', // Topic Filter "a/#"
             0x00, 0x01, b'b', // Topic Filter "b"
         ];
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Unsubscribe(Unsubscribe::new(3, &filters)));
+        golden(
+            &bytes,
+            ProtocolVersion::V3_1_1,
+            Packet::Unsubscribe(Unsubscribe::new(3, &filters)),
+        );
     }
 
     #[test]
@@ -138,14 +142,23 @@ mod tests {
             0x26, 0x00, 0x01, b'a', 0x00, 0x01, b'b', // User Property ("a", "b")
             0x00, 0x01, b't', // Topic Filter "t"
         ];
-        let p = Unsubscribe { properties: Properties::from(&props), ..Unsubscribe::new(3, &filters) };
+        let p = Unsubscribe {
+            properties: Properties::from(&props),
+            ..Unsubscribe::new(3, &filters)
+        };
         golden(&bytes, ProtocolVersion::V5, Packet::Unsubscribe(p));
     }
 
     #[test]
     fn invalid_filter_is_topic_filter_invalid() {
-        let e = decode_err(&[0xA2, 0x07, 0x00, 0x01, 0x00, 0x03, b'a', b'#', b'b'], ProtocolVersion::V3_1_1);
-        assert_eq!(e, DecodeError::TopicFilterInvalid(TopicError::WildcardNotAlone));
+        let e = decode_err(
+            &[0xA2, 0x07, 0x00, 0x01, 0x00, 0x03, b'a', b'#', b'b'],
+            ProtocolVersion::V3_1_1,
+        );
+        assert_eq!(
+            e,
+            DecodeError::TopicFilterInvalid(TopicError::WildcardNotAlone)
+        );
         assert_eq!(e.reason_code(), ReasonCode::TopicFilterInvalid);
     }
 }
