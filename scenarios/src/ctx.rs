@@ -686,16 +686,6 @@ impl Client {
     }
 }
 
-impl Fail {
-    /// Replaces the expectation of a low-level failure with the helper's own wording.
-    pub(crate) fn with_expected(mut self, what: &str) -> Fail {
-        if let crate::fail::FailKind::Failed { expected, .. } = &mut self.kind {
-            *expected = what.to_string();
-        }
-        self
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

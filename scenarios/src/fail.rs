@@ -68,6 +68,16 @@ impl Fail {
     }
 }
 
+impl Fail {
+    /// Replaces the expectation of a low-level failure with the helper's own wording.
+    pub(crate) fn with_expected(mut self, what: &str) -> Fail {
+        if let FailKind::Failed { expected, .. } = &mut self.kind {
+            *expected = what.to_string();
+        }
+        self
+    }
+}
+
 impl fmt::Display for Fail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
