@@ -161,7 +161,10 @@ impl BrokerConfig {
     /// # Errors
     /// [`ConfigError`] naming the file, and the line and field where it can.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::from_toml(&text, path)
     }
 
@@ -172,16 +175,28 @@ impl BrokerConfig {
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let config: BrokerConfig = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
-            ConfigError::Parse { path: path.to_owned(), line, column, message: e.message().trim().to_owned() }
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
         })?;
         config.validate(path)?;
         Ok(config)
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |field, message: &str| ConfigError::Invalid { path: path.to_owned(), field, message: message.to_owned() };
+        let invalid = |field, message: &str| ConfigError::Invalid {
+            path: path.to_owned(),
+            field,
+            message: message.to_owned(),
+        };
         if self.listen.parse::<SocketAddr>().is_err() {
-            return Err(invalid("listen", "not a socket address like 127.0.0.1:1883"));
+            return Err(invalid(
+                "listen",
+                "not a socket address like 127.0.0.1:1883",
+            ));
         }
         if self.maximum_qos > 2 {
             return Err(invalid("maximum_qos", "must be 0, 1 or 2"));
@@ -233,7 +248,10 @@ impl BrokerConfig {
                 DollarPolicy::Drop => DollarPublish::Drop,
             },
             response_information: self.response_information.clone(),
-            redirect: self.redirect.as_ref().map(|r| Redirect { reference: r.reference.clone(), permanent: r.permanent }),
+            redirect: self.redirect.as_ref().map(|r| Redirect {
+                reference: r.reference.clone(),
+                permanent: r.permanent,
+            }),
             max_retained: self.max_retained,
         }
     }
@@ -252,7 +270,10 @@ impl fmt::Display for DollarPolicy {
 fn line_col(text: &str, at: usize) -> (usize, usize) {
     let before = &text[..at.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
     (line, column)
 }
 
@@ -262,17 +283,31 @@ mod tests {
 
     #[test]
     fn defaults_and_overrides() {
-        let c = BrokerConfig::from_toml("max_connections = 5\n[redirect]\nreference = \"x:1\"\n", Path::new("b.toml")).unwrap();
+        let c = BrokerConfig::from_toml(
+            "max_connections = 5\n[redirect]\nreference = \"x:1\"\n",
+            Path::new("b.toml"),
+        )
+        .unwrap();
         assert_eq!(c.max_connections, 5);
         assert_eq!(c.listen, DEFAULT_LISTEN);
         let e = c.engine_config();
-        assert_eq!(e.redirect, Some(Redirect { reference: "x:1".into(), permanent: false }));
+        assert_eq!(
+            e.redirect,
+            Some(Redirect {
+                reference: "x:1".into(),
+                permanent: false
+            })
+        );
         assert_eq!(e.max_packet_size, Config::default().max_packet_size);
     }
 
     #[test]
     fn unknown_field_names_file_line_and_field() {
-        let err = BrokerConfig::from_toml("listen = \"127.0.0.1:1\"\nmax_conections = 5\n", Path::new("b.toml")).unwrap_err();
+        let err = BrokerConfig::from_toml(
+            "listen = \"127.0.0.1:1\"\nmax_conections = 5\n",
+            Path::new("b.toml"),
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("b.toml:2:1: "), "{text}");
         assert!(text.contains("max_conections"), "{text}");
@@ -280,13 +315,17 @@ mod tests {
 
     #[test]
     fn wrong_type_names_line() {
-        let err = BrokerConfig::from_toml("\n\nmaximum_qos = \"two\"\n", Path::new("c.toml")).unwrap_err();
+        let err = BrokerConfig::from_toml("\n\nmaximum_qos = \"two\"\n", Path::new("c.toml"))
+            .unwrap_err();
         assert!(err.to_string().starts_with("c.toml:3:"), "{err}");
     }
 
     #[test]
     fn out_of_range_names_field() {
         let err = BrokerConfig::from_toml("maximum_qos = 3\n", Path::new("d.toml")).unwrap_err();
-        assert_eq!(err.to_string(), "d.toml: field `maximum_qos`: must be 0, 1 or 2");
+        assert_eq!(
+            err.to_string(),
+            "d.toml: field `maximum_qos`: must be 0, 1 or 2"
+        );
     }
 }

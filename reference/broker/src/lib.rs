@@ -77,7 +77,11 @@ impl Listener for tokio::net::TcpListener {
 ///
 /// # Errors
 /// Only a failing `accept` that is not a per-connection error ends it early.
-pub async fn run<L: Listener>(listener: L, config: BrokerConfig, shutdown: impl Future<Output = ()> + Send) -> io::Result<()> {
+pub async fn run<L: Listener>(
+    listener: L,
+    config: BrokerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
     server::serve(listener, config, shutdown).await
 }
 
@@ -95,10 +99,12 @@ impl Broker {
     /// # Errors
     /// An unparsable address or a failed bind.
     pub async fn bind(config: BrokerConfig) -> io::Result<Broker> {
-        let addr: SocketAddr = config
-            .listen
-            .parse()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("listen address {:?}: {e}", config.listen)))?;
+        let addr: SocketAddr = config.listen.parse().map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("listen address {:?}: {e}", config.listen),
+            )
+        })?;
         let listener = tokio::net::TcpListener::bind(addr).await?;
         Ok(Broker { listener, config })
     }

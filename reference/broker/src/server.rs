@@ -48,10 +48,21 @@ const READ_BUF: usize = 16 * 1024;
 
 /// Input to the engine task.
 enum Event {
-    Accepted { id: ConnectionId, tx: mpsc::UnboundedSender<Cmd> },
-    Bytes { id: ConnectionId, data: Vec<u8> },
-    Written { id: ConnectionId, n: usize },
-    Closed { id: ConnectionId },
+    Accepted {
+        id: ConnectionId,
+        tx: mpsc::UnboundedSender<Cmd>,
+    },
+    Bytes {
+        id: ConnectionId,
+        data: Vec<u8>,
+    },
+    Written {
+        id: ConnectionId,
+        n: usize,
+    },
+    Closed {
+        id: ConnectionId,
+    },
     Shutdown,
 }
 
@@ -128,18 +139,24 @@ pub(crate) async fn serve<L: Listener>(
 fn is_per_connection(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
     )
 }
 
 /// Owns the engine: applies events, hands outputs to connections, keeps the timer.
 async fn engine_loop(mut engine: Broker, mut rx: mpsc::Receiver<Event>) {
     let epoch = tokio::time::Instant::now();
-    let now = move || Instant::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX));
+    let now = move || {
+        Instant::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
+    };
     let mut conns: BTreeMap<ConnectionId, mpsc::UnboundedSender<Cmd>> = BTreeMap::new();
     let mut shutting_down = false;
     loop {
-        let deadline = engine.poll_timeout().map(|t| epoch + Duration::from_millis(t.as_millis()));
+        let deadline = engine
+            .poll_timeout()
+            .map(|t| epoch + Duration::from_millis(t.as_millis()));
         let event = tokio::select! {
             biased;
             ev = rx.recv() => ev,
@@ -199,17 +216,28 @@ fn drain(engine: &mut Broker, conns: &mut BTreeMap<ConnectionId, mpsc::Unbounded
     }
     while let Some(ev) = engine.poll_event() {
         match ev {
-            EngineEvent::Connected { conn, client_id, version, session_present } => {
+            EngineEvent::Connected {
+                conn,
+                client_id,
+                version,
+                session_present,
+            } => {
                 tracing::info!(conn = conn.0, %client_id, ?version, session_present, "client connected");
             }
-            EngineEvent::Closed { conn, reason } => tracing::info!(conn = conn.0, reason, "connection closed"),
+            EngineEvent::Closed { conn, reason } => {
+                tracing::info!(conn = conn.0, reason, "connection closed")
+            }
         }
     }
 }
 
 /// One connection: a reader feeding the engine and a writer draining its commands.
-async fn connection<S>(id: ConnectionId, stream: S, events: mpsc::Sender<Event>, mut cmds: mpsc::UnboundedReceiver<Cmd>)
-where
+async fn connection<S>(
+    id: ConnectionId,
+    stream: S,
+    events: mpsc::Sender<Event>,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);

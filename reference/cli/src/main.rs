@@ -37,7 +37,8 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -57,7 +58,9 @@ fn broker(listen: Option<String>, config_path: Option<PathBuf>) -> anyhow::Resul
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
-        let broker = Broker::bind(config.clone()).await.with_context(|| format!("binding {}", config.listen))?;
+        let broker = Broker::bind(config.clone())
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
         let addr = broker.local_addr()?;
         tracing::info!(%addr, "mqttref broker listening");
         broker.run(shutdown_signal()).await?;

@@ -9,7 +9,9 @@ use alloc::vec::Vec;
 use super::auth::{AuthDecision, AuthRequest, Authenticator, NoAuth};
 use super::config::{Config, DollarPublish};
 use super::rng::SplitMix64;
-use super::storage::{InFlight, MemoryStorage, Message, OutState, Queued, Session, Storage, Subscription};
+use super::storage::{
+    InFlight, MemoryStorage, Message, OutState, Queued, Session, Storage, Subscription,
+};
 use super::wire::{self, kind, ConnectError, Header, Packet, Props, Publish, SubOpts, Version};
 use crate::time::Instant;
 use crate::topic::{self, TopicTrie};
@@ -118,7 +120,10 @@ impl Conn {
 
     fn keep_alive_deadline(&self) -> Option<Instant> {
         // [MQTT-3.1.2-22] (5.0) / [MQTT-3.1.2-24] (3.1.1): one and a half keep alive periods.
-        (self.keep_alive_ms > 0).then(|| self.last_rx.add_millis(self.keep_alive_ms + self.keep_alive_ms / 2))
+        (self.keep_alive_ms > 0).then(|| {
+            self.last_rx
+                .add_millis(self.keep_alive_ms + self.keep_alive_ms / 2)
+        })
     }
 }
 
@@ -239,12 +244,16 @@ impl<S: Storage> Broker<S> {
 
     /// Bytes arrived on `conn`.
     pub fn handle_bytes(&mut self, conn: ConnectionId, now: Instant, data: &[u8]) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.inbuf.extend_from_slice(data);
         c.last_rx = now;
         let mut start = 0;
         loop {
-            let Some(c) = self.conns.get_mut(&conn) else { return };
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
             let version = matches!(c.state, State::Connected).then_some(c.version);
             let buf = &c.inbuf[start..];
             let h = match wire::parse_header(buf, version) {
@@ -299,7 +308,9 @@ impl<S: Storage> Broker<S> {
         for (id, c) in &self.conns {
             match c.state {
                 State::AwaitConnect(d) if d <= now => expired.push((*id, false)),
-                State::Connected if c.keep_alive_deadline().is_some_and(|d| d <= now) => expired.push((*id, true)),
+                State::Connected if c.keep_alive_deadline().is_some_and(|d| d <= now) => {
+                    expired.push((*id, true))
+                }
                 _ => {}
             }
         }
@@ -322,7 +333,12 @@ impl<S: Storage> Broker<S> {
                 self.route(msg, now);
             }
         }
-        let gone: Vec<String> = self.expiries.iter().filter(|(_, t)| **t <= now).map(|(k, _)| k.clone()).collect();
+        let gone: Vec<String> = self
+            .expiries
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
         for client in gone {
             // [MQTT-3.1.2-8] (5.0): a will still waiting goes out when the session ends.
             if let Some((_, msg)) = self.pending_wills.remove(&client) {
@@ -377,9 +393,17 @@ impl<S: Storage> Broker<S> {
     /// A protocol failure: DISCONNECT (5.0, after CONNACK) with `code`, then close; the will is
     /// published. Before CONNACK, or for 3.1.1, just close.
     fn fail(&mut self, conn: ConnectionId, now: Instant, code: u8, why: &'static str) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         if c.state == State::Connected && c.version.is_v5() {
-            self.send(conn, &Packet::Disconnect { code, props: Props::default() });
+            self.send(
+                conn,
+                &Packet::Disconnect {
+                    code,
+                    props: Props::default(),
+                },
+            );
         }
         self.close(conn, now, WillFate::Publish, why);
     }
@@ -392,7 +416,9 @@ impl<S: Storage> Broker<S> {
     /// Forgets `conn`, deals with its will and session. Does not emit `Output::Close` (the
     /// peer is already gone) — `close` does.
     fn close_quiet(&mut self, conn: ConnectionId, now: Instant, fate: WillFate, why: &'static str) {
-        let Some(c) = self.conns.remove(&conn) else { return };
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
         self.events.push_back(Event::Closed { conn, reason: why });
         if c.state != State::Connected {
             return;
@@ -401,7 +427,10 @@ impl<S: Storage> Broker<S> {
         if self.online.get(&c.client_id) == Some(&conn) {
             self.online.remove(&c.client_id);
         }
-        let expiry = self.store.session(&c.client_id).map_or(0, |s| s.expiry_interval);
+        let expiry = self
+            .store
+            .session(&c.client_id)
+            .map_or(0, |s| s.expiry_interval);
         if let (Some(w), WillFate::Publish) = (c.will, fate) {
             if w.delay == 0 || expiry == 0 {
                 self.route(w.msg, now);
@@ -414,7 +443,8 @@ impl<S: Storage> Broker<S> {
             // [MQTT-3.1.2-23] (5.0) / [MQTT-3.1.2-6] (3.1.1): the session ends with the connection.
             self.drop_session(&c.client_id);
         } else if expiry != u32::MAX {
-            self.expiries.insert(c.client_id.clone(), now.add_secs(u64::from(expiry)));
+            self.expiries
+                .insert(c.client_id.clone(), now.add_secs(u64::from(expiry)));
         }
     }
 
@@ -423,13 +453,16 @@ impl<S: Storage> Broker<S> {
         if let Some(s) = self.store.remove_session(client) {
             for filter in s.subscriptions.keys() {
                 let (inner, share) = split_share(filter);
-                self.subs.remove(inner, |e| e.client == client && e.share.as_deref() == share);
+                self.subs
+                    .remove(inner, |e| e.client == client && e.share.as_deref() == share);
             }
         }
     }
 
     fn handle_packet(&mut self, conn: ConnectionId, now: Instant, h: &Header, body: &[u8]) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         if let State::AwaitConnect(_) = c.state {
             if h.kind != kind::CONNECT {
                 // [MQTT-3.1.0-1]: the first packet must be CONNECT.
@@ -441,14 +474,24 @@ impl<S: Storage> Broker<S> {
                 Err(ConnectError::UnsupportedVersion(_)) => {
                     // [MQTT-3.1.2-2]: CONNACK return code 0x01 (the 3.1.1 form, which every
                     // version's client can read), then close.
-                    self.out.push_back(Output::Transmit { conn, data: alloc::vec![0x20, 2, 0, 1] });
+                    self.out.push_back(Output::Transmit {
+                        conn,
+                        data: alloc::vec![0x20, 2, 0, 1],
+                    });
                     self.close(conn, now, WillFate::Discard, "unsupported protocol version");
                 }
                 Err(ConnectError::Bad(Some(Version::V5), e)) => {
                     // [MQTT-4.13.1-1]: a malformed CONNECT may be answered with CONNACK and the
                     // decode error's reason code.
-                    let p = Packet::ConnAck { session_present: false, code: e.reason_code(), props: Props::default() };
-                    self.out.push_back(Output::Transmit { conn, data: wire::encode(&p, Version::V5) });
+                    let p = Packet::ConnAck {
+                        session_present: false,
+                        code: e.reason_code(),
+                        props: Props::default(),
+                    };
+                    self.out.push_back(Output::Transmit {
+                        conn,
+                        data: wire::encode(&p, Version::V5),
+                    });
                     self.close(conn, now, WillFate::Discard, e.what());
                 }
                 Err(ConnectError::Bad(_, e)) => self.close(conn, now, WillFate::Discard, e.what()),
@@ -465,8 +508,14 @@ impl<S: Storage> Broker<S> {
         };
         match packet {
             Packet::Publish(p) => self.on_publish(conn, now, p),
-            Packet::Ack { kind: k, pid, code, .. } => self.on_ack(conn, now, k, pid, code),
-            Packet::Subscribe { pid, props, filters } => self.on_subscribe(conn, now, pid, &props, filters),
+            Packet::Ack {
+                kind: k, pid, code, ..
+            } => self.on_ack(conn, now, k, pid, code),
+            Packet::Subscribe {
+                pid,
+                props,
+                filters,
+            } => self.on_subscribe(conn, now, pid, &props, filters),
             Packet::Unsubscribe { pid, filters, .. } => self.on_unsubscribe(conn, pid, filters),
             Packet::PingReq => self.send(conn, &Packet::PingResp),
             Packet::Disconnect { code, props } => self.on_disconnect(conn, now, code, &props),
@@ -477,10 +526,28 @@ impl<S: Storage> Broker<S> {
     }
 
     /// Refuses a CONNECT: CONNACK with `code` (5.0) or its 3.1.1 return code, then close.
-    fn refuse(&mut self, conn: ConnectionId, now: Instant, version: Version, code: u8, props: Props) {
-        let code = if version.is_v5() { code } else { v311_return_code(code) };
-        let p = Packet::ConnAck { session_present: false, code, props };
-        self.out.push_back(Output::Transmit { conn, data: wire::encode(&p, version) });
+    fn refuse(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        version: Version,
+        code: u8,
+        props: Props,
+    ) {
+        let code = if version.is_v5() {
+            code
+        } else {
+            v311_return_code(code)
+        };
+        let p = Packet::ConnAck {
+            session_present: false,
+            code,
+            props,
+        };
+        self.out.push_back(Output::Transmit {
+            conn,
+            data: wire::encode(&p, version),
+        });
         self.close(conn, now, WillFate::Discard, "CONNECT refused");
     }
 
@@ -490,7 +557,10 @@ impl<S: Storage> Broker<S> {
         let cfg = &self.config;
         if let Some(r) = &cfg.redirect {
             // 5.0 §4.11: Server redirection.
-            let props = Props { server_reference: v5.then(|| r.reference.clone()), ..Props::default() };
+            let props = Props {
+                server_reference: v5.then(|| r.reference.clone()),
+                ..Props::default()
+            };
             let code = if r.permanent { 0x9D } else { 0x9C };
             self.refuse(conn, now, v, code, props);
             return;
@@ -501,7 +571,11 @@ impl<S: Storage> Broker<S> {
             client_id: &connect.client_id,
             username: connect.username.as_deref(),
             password: connect.password.as_deref(),
-            method: if v5 { connect.props.auth_method.as_deref() } else { None },
+            method: if v5 {
+                connect.props.auth_method.as_deref()
+            } else {
+                None
+            },
             data: connect.props.auth_data.as_deref(),
         });
         if let AuthDecision::Deny(code) = decision {
@@ -554,7 +628,13 @@ impl<S: Storage> Broker<S> {
         // Session takeover: [MQTT-3.1.4-3] DISCONNECT 0x8E to the old 5.0 connection, close it.
         if let Some(old) = self.online.get(&client_id).copied() {
             if self.conns.get(&old).is_some_and(|c| c.version.is_v5()) {
-                self.send(old, &Packet::Disconnect { code: 0x8E, props: Props::default() });
+                self.send(
+                    old,
+                    &Packet::Disconnect {
+                        code: 0x8E,
+                        props: Props::default(),
+                    },
+                );
             }
             self.close(old, now, WillFate::Publish, "session taken over");
         }
@@ -568,7 +648,8 @@ impl<S: Storage> Broker<S> {
         let session_present = if connect.clean_start || self.store.session(&client_id).is_none() {
             // [MQTT-3.1.2-4] (5.0) / [MQTT-3.1.2-6] (3.1.1): discard any existing session.
             self.drop_session(&client_id);
-            self.store.put_session(Session::new(client_id.clone(), v, expiry));
+            self.store
+                .put_session(Session::new(client_id.clone(), v, expiry));
             false
         } else {
             // [MQTT-3.2.2-2] (5.0) / [MQTT-3.2.2-2] (3.1.1): resumed session, Session Present 1.
@@ -652,10 +733,16 @@ impl<S: Storage> Broker<S> {
                 props.server_keep_alive = Some(ka);
             }
             if connect.props.request_response_info == Some(1) {
-                props.response_info = cfg.response_information.as_ref().map(|r| format!("{r}{client_id}"));
+                props.response_info = cfg
+                    .response_information
+                    .as_ref()
+                    .map(|r| format!("{r}{client_id}"));
             }
         }
-        let c = self.conns.get_mut(&conn).expect("connection exists while handling its packet");
+        let c = self
+            .conns
+            .get_mut(&conn)
+            .expect("connection exists while handling its packet");
         c.state = State::Connected;
         c.version = v;
         c.client_id = client_id.clone();
@@ -666,20 +753,42 @@ impl<S: Storage> Broker<S> {
         c.connect_expiry = expiry;
         self.connected += 1;
         self.online.insert(client_id.clone(), conn);
-        self.send(conn, &Packet::ConnAck { session_present, code: 0, props });
-        self.events.push_back(Event::Connected { conn, client_id: client_id.clone(), version: v, session_present });
+        self.send(
+            conn,
+            &Packet::ConnAck {
+                session_present,
+                code: 0,
+                props,
+            },
+        );
+        self.events.push_back(Event::Connected {
+            conn,
+            client_id: client_id.clone(),
+            version: v,
+            session_present,
+        });
 
         // [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP=1) and PUBREL, in original order.
         if session_present {
             let mut resend: Vec<(u64, u16, OutState, Queued)> = self
                 .store
                 .session(&client_id)
-                .map(|s| s.inflight.iter().map(|(pid, f)| (f.seq, *pid, f.state, f.item.clone())).collect())
+                .map(|s| {
+                    s.inflight
+                        .iter()
+                        .map(|(pid, f)| (f.seq, *pid, f.state, f.item.clone()))
+                        .collect()
+                })
                 .unwrap_or_default();
             resend.sort_by_key(|r| r.0);
             for (_, pid, state, item) in resend {
                 let p = match state {
-                    OutState::Released => Packet::Ack { kind: kind::PUBREL, pid, code: 0, props: Props::default() },
+                    OutState::Released => Packet::Ack {
+                        kind: kind::PUBREL,
+                        pid,
+                        code: 0,
+                        props: Props::default(),
+                    },
                     _ => Packet::Publish(publish_for(&item, pid, true, now)),
                 };
                 self.send(conn, &p);
@@ -689,7 +798,9 @@ impl<S: Storage> Broker<S> {
     }
 
     fn on_disconnect(&mut self, conn: ConnectionId, now: Instant, code: u8, props: &Props) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         if let Some(e) = props.session_expiry {
             // [MQTT-3.14.2-2]: no expiry at CONNECT cannot become one at DISCONNECT.
             if c.connect_expiry == 0 && e != 0 {
@@ -702,12 +813,18 @@ impl<S: Storage> Broker<S> {
             }
         }
         // 0x04 Disconnect with Will Message keeps the will; anything else deletes it.
-        let fate = if code == 0x04 { WillFate::Publish } else { WillFate::Discard };
+        let fate = if code == 0x04 {
+            WillFate::Publish
+        } else {
+            WillFate::Discard
+        };
         self.close(conn, now, fate, "DISCONNECT");
     }
 
     fn on_publish(&mut self, conn: ConnectionId, now: Instant, mut p: Publish) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let v5 = c.version.is_v5();
         if p.qos > self.config.maximum_qos {
             self.fail(conn, now, 0x9B, "QoS not supported"); // [MQTT-3.2.2-11]
@@ -736,15 +853,30 @@ impl<S: Storage> Broker<S> {
         }
         if topic::validate_topic_name(&p.topic).is_err() {
             // [MQTT-3.3.2-2]: no wildcards in a topic name; 0x90 Topic Name invalid.
-            self.fail(conn, now, if p.topic.is_empty() { 0x82 } else { 0x90 }, "topic name invalid");
+            self.fail(
+                conn,
+                now,
+                if p.topic.is_empty() { 0x82 } else { 0x90 },
+                "topic name invalid",
+            );
             return;
         }
         let client = c.client_id.clone();
         if p.qos == 2 {
-            let Some(s) = self.store.session_mut(&client) else { return };
+            let Some(s) = self.store.session_mut(&client) else {
+                return;
+            };
             if s.inbound_qos2.contains(&p.pid) {
                 // [MQTT-4.3.3-10]: already received; acknowledge again, do not forward again.
-                self.send(conn, &Packet::Ack { kind: kind::PUBREC, pid: p.pid, code: 0, props: Props::default() });
+                self.send(
+                    conn,
+                    &Packet::Ack {
+                        kind: kind::PUBREC,
+                        pid: p.pid,
+                        code: 0,
+                        props: Props::default(),
+                    },
+                );
                 return;
             }
             if s.inbound_qos2.len() >= usize::from(self.config.receive_maximum) {
@@ -752,7 +884,8 @@ impl<S: Storage> Broker<S> {
                 return;
             }
         }
-        let code = if p.props.payload_format == Some(1) && core::str::from_utf8(&p.payload).is_err() {
+        let code = if p.props.payload_format == Some(1) && core::str::from_utf8(&p.payload).is_err()
+        {
             0x99 // Payload format invalid (a MAY; the message is not forwarded).
         } else if topic::is_system_topic(&p.topic) {
             match self.config.dollar_publish {
@@ -784,26 +917,49 @@ impl<S: Storage> Broker<S> {
             }
         };
         match p.qos {
-            1 => self.send(conn, &Packet::Ack { kind: kind::PUBACK, pid: p.pid, code, props: Props::default() }),
+            1 => self.send(
+                conn,
+                &Packet::Ack {
+                    kind: kind::PUBACK,
+                    pid: p.pid,
+                    code,
+                    props: Props::default(),
+                },
+            ),
             2 => {
                 if code < 0x80 {
                     if let Some(s) = self.store.session_mut(&client) {
                         s.inbound_qos2.insert(p.pid);
                     }
                 }
-                self.send(conn, &Packet::Ack { kind: kind::PUBREC, pid: p.pid, code, props: Props::default() });
+                self.send(
+                    conn,
+                    &Packet::Ack {
+                        kind: kind::PUBREC,
+                        pid: p.pid,
+                        code,
+                        props: Props::default(),
+                    },
+                );
             }
             _ => {}
         }
     }
 
     fn on_ack(&mut self, conn: ConnectionId, now: Instant, k: u8, pid: u16, code: u8) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         let v5 = c.version.is_v5();
-        let Some(s) = self.store.session_mut(&c.client_id) else { return };
+        let Some(s) = self.store.session_mut(&c.client_id) else {
+            return;
+        };
         let reply = match k {
             kind::PUBACK => {
-                if s.inflight.get(&pid).is_some_and(|f| f.state == OutState::Qos1Sent) {
+                if s.inflight
+                    .get(&pid)
+                    .is_some_and(|f| f.state == OutState::Qos1Sent)
+                {
                     s.inflight.remove(&pid);
                 }
                 None
@@ -816,13 +972,26 @@ impl<S: Storage> Broker<S> {
                         None
                     } else {
                         f.state = OutState::Released;
-                        Some(Packet::Ack { kind: kind::PUBREL, pid, code: 0, props: Props::default() })
+                        Some(Packet::Ack {
+                            kind: kind::PUBREL,
+                            pid,
+                            code: 0,
+                            props: Props::default(),
+                        })
                     }
                 }
-                _ => v5.then(|| Packet::Ack { kind: kind::PUBREL, pid, code: 0x92, props: Props::default() }),
+                _ => v5.then(|| Packet::Ack {
+                    kind: kind::PUBREL,
+                    pid,
+                    code: 0x92,
+                    props: Props::default(),
+                }),
             },
             kind::PUBCOMP => {
-                if s.inflight.get(&pid).is_some_and(|f| f.state == OutState::Released) {
+                if s.inflight
+                    .get(&pid)
+                    .is_some_and(|f| f.state == OutState::Released)
+                {
                     s.inflight.remove(&pid);
                 }
                 None
@@ -831,7 +1000,12 @@ impl<S: Storage> Broker<S> {
                 // PUBREL: [MQTT-4.3.3-11] release the packet identifier, answer PUBCOMP.
                 let found = s.inbound_qos2.remove(&pid);
                 let code = if found || !v5 { 0 } else { 0x92 };
-                Some(Packet::Ack { kind: kind::PUBCOMP, pid, code, props: Props::default() })
+                Some(Packet::Ack {
+                    kind: kind::PUBCOMP,
+                    pid,
+                    code,
+                    props: Props::default(),
+                })
             }
         };
         if let Some(p) = reply {
@@ -840,8 +1014,17 @@ impl<S: Storage> Broker<S> {
         self.flush(conn, now);
     }
 
-    fn on_subscribe(&mut self, conn: ConnectionId, now: Instant, pid: u16, props: &Props, filters: Vec<(String, SubOpts)>) {
-        let Some(c) = self.conns.get(&conn) else { return };
+    fn on_subscribe(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        pid: u16,
+        props: &Props,
+        filters: Vec<(String, SubOpts)>,
+    ) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         let v5 = c.version.is_v5();
         let client = c.client_id.clone();
         let sub_id = props.subscription_ids.first().copied();
@@ -878,13 +1061,27 @@ impl<S: Storage> Broker<S> {
                 return;
             }
             let granted = opts.qos.min(self.config.maximum_qos);
-            let opts = SubOpts { qos: granted, ..opts };
-            let Some(s) = self.store.session_mut(&client) else { return };
+            let opts = SubOpts {
+                qos: granted,
+                ..opts
+            };
+            let Some(s) = self.store.session_mut(&client) else {
+                return;
+            };
             // [MQTT-3.8.4-3]: an identical filter replaces the existing subscription.
-            let existed = s.subscriptions.insert(filter.clone(), Subscription { opts, id: sub_id }).is_some();
+            let existed = s
+                .subscriptions
+                .insert(filter.clone(), Subscription { opts, id: sub_id })
+                .is_some();
             self.store.session_updated(&client);
-            self.subs.remove(&inner, |e| e.client == client && e.share == share);
-            let entry = SubEntry { client: client.clone(), share: share.clone(), opts, id: sub_id };
+            self.subs
+                .remove(&inner, |e| e.client == client && e.share == share);
+            let entry = SubEntry {
+                client: client.clone(),
+                share: share.clone(),
+                opts,
+                id: sub_id,
+            };
             if self.subs.insert(&inner, entry).is_err() {
                 codes.push(if v5 { 0x8F } else { 0x80 });
                 continue;
@@ -892,12 +1089,20 @@ impl<S: Storage> Broker<S> {
             codes.push(granted);
             // [MQTT-3.3.1-9..11] (5.0) Retain Handling; no retained messages for shared
             // subscriptions ([MQTT-3.8.4-?] 5.0 §4.8.2).
-            let send = share.is_none() && (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed));
+            let send = share.is_none()
+                && (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed));
             if send {
                 retained_for.push((inner, granted, sub_id));
             }
         }
-        self.send(conn, &Packet::SubAck { pid, props: Props::default(), codes });
+        self.send(
+            conn,
+            &Packet::SubAck {
+                pid,
+                props: Props::default(),
+                codes,
+            },
+        );
         for (filter, granted, id) in retained_for {
             let mut found = Vec::new();
             self.store.for_each_retained(&mut |m| {
@@ -919,20 +1124,33 @@ impl<S: Storage> Broker<S> {
     }
 
     fn on_unsubscribe(&mut self, conn: ConnectionId, pid: u16, filters: Vec<String>) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         let client = c.client_id.clone();
         let mut codes = Vec::new();
         for filter in filters {
-            let existed = self.store.session_mut(&client).is_some_and(|s| s.subscriptions.remove(&filter).is_some());
+            let existed = self
+                .store
+                .session_mut(&client)
+                .is_some_and(|s| s.subscriptions.remove(&filter).is_some());
             if existed {
                 let (inner, share) = split_share(&filter);
-                self.subs.remove(inner, |e| e.client == client && e.share.as_deref() == share);
+                self.subs
+                    .remove(inner, |e| e.client == client && e.share.as_deref() == share);
             }
             // [MQTT-3.11.3-?] 0x11 No subscription existed.
             codes.push(if existed { 0 } else { 0x11 });
         }
         self.store.session_updated(&client);
-        self.send(conn, &Packet::UnsubAck { pid, props: Props::default(), codes });
+        self.send(
+            conn,
+            &Packet::UnsubAck {
+                pid,
+                props: Props::default(),
+                codes,
+            },
+        );
     }
 
     /// Forwards `msg` to every matching subscription; returns whether any matched. Stores or
@@ -945,7 +1163,9 @@ impl<S: Storage> Broker<S> {
             if msg.payload.is_empty() {
                 // [MQTT-3.3.1-6], [MQTT-3.3.1-7]: an empty retained message deletes.
                 self.store.set_retained(&msg.topic, None);
-            } else if self.store.retained(&msg.topic).is_some() || self.store.retained_count() < self.config.max_retained {
+            } else if self.store.retained(&msg.topic).is_some()
+                || self.store.retained_count() < self.config.max_retained
+            {
                 // [MQTT-3.3.1-5]: store, replacing any existing.
                 self.store.set_retained(&msg.topic, Some(msg.clone()));
             }
@@ -954,7 +1174,10 @@ impl<S: Storage> Broker<S> {
         let mut shared: BTreeMap<(String, String), Vec<SubEntry>> = BTreeMap::new();
         self.subs.matches(&msg.topic, |filter, e| {
             if let Some(group) = &e.share {
-                shared.entry((group.clone(), String::from(filter))).or_default().push(e.clone());
+                shared
+                    .entry((group.clone(), String::from(filter)))
+                    .or_default()
+                    .push(e.clone());
                 return;
             }
             // [MQTT-3.8.3-3]: No Local — not back to the publisher's own subscription.
@@ -973,8 +1196,15 @@ impl<S: Storage> Broker<S> {
         let mut any = !plain.is_empty();
         for (key, members) in shared {
             // One member per group, rotating from a seeded start; online members first.
-            let online: Vec<&SubEntry> = members.iter().filter(|m| self.online.contains_key(&m.client)).collect();
-            let pool: Vec<&SubEntry> = if online.is_empty() { members.iter().collect() } else { online };
+            let online: Vec<&SubEntry> = members
+                .iter()
+                .filter(|m| self.online.contains_key(&m.client))
+                .collect();
+            let pool: Vec<&SubEntry> = if online.is_empty() {
+                members.iter().collect()
+            } else {
+                online
+            };
             let rng = &mut self.rng;
             let n = self.share_next.entry(key).or_insert_with(|| rng.next_u64());
             let pick = pool[(*n % pool.len() as u64) as usize].clone();
@@ -988,7 +1218,9 @@ impl<S: Storage> Broker<S> {
             }
         }
         for (client, t) in plain {
-            let Some(v) = self.store.session(&client).map(|s| s.version) else { continue };
+            let Some(v) = self.store.session(&client).map(|s| s.version) else {
+                continue;
+            };
             let item = Queued {
                 qos: msg.qos.min(t.qos), // [MQTT-3.8.4-8]: downgrade to the granted QoS.
                 // [MQTT-3.3.1-12], [MQTT-3.3.1-13] (5.0) Retain As Published; 3.1.1 clears it
@@ -1014,7 +1246,9 @@ impl<S: Storage> Broker<S> {
     fn enqueue(&mut self, client: &str, item: Queued) {
         let max_n = self.config.max_queued_messages;
         let max_b = self.config.max_queued_bytes;
-        let Some(s) = self.store.session_mut(client) else { return };
+        let Some(s) = self.store.session_mut(client) else {
+            return;
+        };
         let cost = item.msg.cost();
         while !s.queue.is_empty() && (s.queue.len() >= max_n || s.queue_bytes + cost > max_b) {
             let victim = match s.queue.iter().position(|q| q.qos == 0) {
@@ -1042,11 +1276,15 @@ impl<S: Storage> Broker<S> {
     /// Moves queued messages of `conn`'s session to the wire while the client's in-flight
     /// window and the connection's unwritten-bytes budget allow.
     fn flush(&mut self, conn: ConnectionId, now: Instant) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if c.state != State::Connected {
             return;
         }
-        let Some(s) = self.store.session_mut(&c.client_id) else { return };
+        let Some(s) = self.store.session_mut(&c.client_id) else {
+            return;
+        };
         let window = usize::from(c.recv_max.min(self.config.max_inflight));
         while let Some(front) = s.queue.front() {
             if front.msg.expired(now) {
@@ -1063,7 +1301,9 @@ impl<S: Storage> Broker<S> {
             if front.qos > 0 && s.inflight.len() >= window {
                 break;
             }
-            let Some(item) = s.queue.pop_front() else { break };
+            let Some(item) = s.queue.pop_front() else {
+                break;
+            };
             s.queue_bytes -= item.msg.cost();
             let pid = if item.qos > 0 { next_pid(s) } else { 0 };
             let p = publish_for(&item, pid, false, now);
@@ -1074,7 +1314,11 @@ impl<S: Storage> Broker<S> {
             }
             if item.qos > 0 {
                 // [MQTT-2.2.1-3]: the identifier stays taken until the handshake completes.
-                let state = if item.qos == 1 { OutState::Qos1Sent } else { OutState::Qos2Sent };
+                let state = if item.qos == 1 {
+                    OutState::Qos1Sent
+                } else {
+                    OutState::Qos2Sent
+                };
                 let seq = s.next_seq;
                 s.next_seq += 1;
                 s.inflight.insert(pid, InFlight { item, state, seq });
@@ -1106,10 +1350,11 @@ fn publish_for(item: &Queued, pid: u16, dup: bool, now: Instant) -> Publish {
     let mut props = item.msg.props.clone();
     props.subscription_ids.clone_from(&item.sub_ids);
     // [MQTT-3.3.2-6]: forward the remaining lifetime.
-    props.message_expiry = item
-        .msg
-        .expires_at
-        .map(|t| u32::try_from(t.millis_since(now).div_ceil(1000)).unwrap_or(u32::MAX).max(1));
+    props.message_expiry = item.msg.expires_at.map(|t| {
+        u32::try_from(t.millis_since(now).div_ceil(1000))
+            .unwrap_or(u32::MAX)
+            .max(1)
+    });
     Publish {
         dup,
         qos: item.qos,

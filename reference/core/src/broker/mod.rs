@@ -48,4 +48,6 @@ pub use auth::{AuthDecision, AuthRequest, Authenticator, NoAuth};
 pub use config::{Config, DollarPublish, Redirect};
 pub use engine::{Broker, ConnectionId, Event, Output};
 pub use rng::SplitMix64;
-pub use storage::{InFlight, MemoryStorage, Message, OutState, Queued, Session, Storage, Subscription};
+pub use storage::{
+    InFlight, MemoryStorage, Message, OutState, Queued, Session, Storage, Subscription,
+};

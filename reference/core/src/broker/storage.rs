@@ -8,10 +8,9 @@
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use super::wire::{Props, SubOpts, Version};
+use super::wire::{Payload, Props, SubOpts, Version};
 use crate::time::Instant;
 
 /// An application message as the broker stores and forwards it.
@@ -20,7 +19,7 @@ pub struct Message {
     /// Topic name.
     pub topic: String,
     /// Payload, shared between every subscriber it goes to.
-    pub payload: Arc<[u8]>,
+    pub payload: Payload,
     /// QoS it was published with.
     pub qos: u8,
     /// RETAIN flag it was published with.

@@ -64,20 +64,36 @@ fn publish(topic: &str, qos: u8, pid: u16, payload: &[u8]) -> Packet {
 }
 
 fn ack(k: u8, pid: u16) -> Packet {
-    Packet::Ack { kind: k, pid, code: 0, props: Props::default() }
+    Packet::Ack {
+        kind: k,
+        pid,
+        code: 0,
+        props: Props::default(),
+    }
 }
 
 fn sub(pid: u16, filter: &str, qos: u8) -> Packet {
     Packet::Subscribe {
         pid,
         props: Props::default(),
-        filters: vec![(filter.to_string(), SubOpts { qos, ..SubOpts::default() })],
+        filters: vec![(
+            filter.to_string(),
+            SubOpts {
+                qos,
+                ..SubOpts::default()
+            },
+        )],
     }
 }
 
 impl Pair {
     fn new(config: Config) -> Self {
-        Pair { broker: Broker::new(config), now: Instant::from_secs(1000), clients: Vec::new(), next_conn: 1 }
+        Pair {
+            broker: Broker::new(config),
+            now: Instant::from_secs(1000),
+            clients: Vec::new(),
+            next_conn: 1,
+        }
     }
 
     fn default() -> Self {
@@ -102,7 +118,12 @@ impl Pair {
     }
 
     /// Connects with a customised CONNECT; returns the client index and the CONNACK.
-    fn connect_with(&mut self, version: Version, id: &str, f: impl FnOnce(&mut Connect)) -> (usize, Packet) {
+    fn connect_with(
+        &mut self,
+        version: Version,
+        id: &str,
+        f: impl FnOnce(&mut Connect),
+    ) -> (usize, Packet) {
         let i = self.open(version);
         let mut c = connect_packet(version, id);
         f(&mut c);
@@ -123,7 +144,8 @@ impl Pair {
     }
 
     fn send_raw(&mut self, i: usize, bytes: &[u8]) {
-        self.broker.handle_bytes(self.clients[i].conn, self.now, bytes);
+        self.broker
+            .handle_bytes(self.clients[i].conn, self.now, bytes);
         self.drive();
     }
 
@@ -135,20 +157,30 @@ impl Pair {
                 progressed = true;
                 match o {
                     Output::Transmit { conn, data } => {
-                        let c = self.clients.iter_mut().find(|c| c.conn == conn).expect("client");
+                        let c = self
+                            .clients
+                            .iter_mut()
+                            .find(|c| c.conn == conn)
+                            .expect("client");
                         assert!(!c.closed, "transmit after close");
                         c.raw.extend_from_slice(&data);
                         c.unreported += data.len();
                     }
                     Output::Close { conn } => {
-                        let c = self.clients.iter_mut().find(|c| c.conn == conn).expect("client");
+                        let c = self
+                            .clients
+                            .iter_mut()
+                            .find(|c| c.conn == conn)
+                            .expect("client");
                         c.closed = true;
                     }
                 }
             }
             let mut written = Vec::new();
             for c in &mut self.clients {
-                while let Some((p, n)) = wire::decode_full(&c.raw, c.version).expect("engine sent a valid packet") {
+                while let Some((p, n)) =
+                    wire::decode_full(&c.raw, c.version).expect("engine sent a valid packet")
+                {
                     c.raw.drain(..n);
                     c.inbox.push_back(p);
                 }
@@ -224,13 +256,27 @@ impl Pair {
 fn connect_both_versions() {
     let mut p = Pair::default();
     let (_, ack) = p.connect_with(v5(), "a", |_| {});
-    let Packet::ConnAck { session_present, code, props } = ack else { panic!() };
+    let Packet::ConnAck {
+        session_present,
+        code,
+        props,
+    } = ack
+    else {
+        panic!()
+    };
     assert!(!session_present);
     assert_eq!(code, 0);
     assert_eq!(props.receive_maximum, Some(1024));
     assert_eq!(props.topic_alias_maximum, Some(64));
     let (_, ack) = p.connect_with(v3(), "b", |_| {});
-    assert_eq!(ack, Packet::ConnAck { session_present: false, code: 0, props: Props::default() });
+    assert_eq!(
+        ack,
+        Packet::ConnAck {
+            session_present: false,
+            code: 0,
+            props: Props::default()
+        }
+    );
 }
 
 #[test]
@@ -253,7 +299,14 @@ fn unsupported_protocol_level_gets_return_code_1() {
     let mut pkt = vec![0x10, body.len() as u8];
     pkt.extend_from_slice(&body);
     p.send_raw(i, &pkt);
-    assert_eq!(p.recv(i), Some(Packet::ConnAck { session_present: false, code: 1, props: Props::default() }));
+    assert_eq!(
+        p.recv(i),
+        Some(Packet::ConnAck {
+            session_present: false,
+            code: 1,
+            props: Props::default()
+        })
+    );
     assert!(p.closed(i));
 }
 
@@ -265,7 +318,10 @@ fn malformed_v5_connect_gets_connack_0x81() {
     let mut bytes = wire::encode(&Packet::Connect(connect_packet(v5(), "x")), v5());
     bytes[9] |= 1;
     p.send_raw(i, &bytes);
-    assert!(matches!(p.recv(i), Some(Packet::ConnAck { code: 0x81, .. })));
+    assert!(matches!(
+        p.recv(i),
+        Some(Packet::ConnAck { code: 0x81, .. })
+    ));
     assert!(p.closed(i));
 }
 
@@ -273,13 +329,17 @@ fn malformed_v5_connect_gets_connack_0x81() {
 fn assigned_client_identifier() {
     let mut p = Pair::default();
     let (_, ack) = p.connect_with(v5(), "", |_| {});
-    let Packet::ConnAck { code: 0, props, .. } = ack else { panic!("{ack:?}") };
+    let Packet::ConnAck { code: 0, props, .. } = ack else {
+        panic!("{ack:?}")
+    };
     let id = props.assigned_client_id.expect("assigned id");
     assert!(id.starts_with("mqttref-"));
     // Same seed, same id.
     let mut q = Pair::default();
     let (_, ack2) = q.connect_with(v5(), "", |_| {});
-    let Packet::ConnAck { props: props2, .. } = ack2 else { panic!() };
+    let Packet::ConnAck { props: props2, .. } = ack2 else {
+        panic!()
+    };
     assert_eq!(props2.assigned_client_id.as_deref(), Some(id.as_str()));
 }
 
@@ -296,7 +356,9 @@ fn v311_empty_id_without_clean_session_is_rejected() {
 #[test]
 fn auth_method_without_authenticator_gets_0x8c() {
     let mut p = Pair::default();
-    let (i, ack) = p.connect_with(v5(), "a", |c| c.props.auth_method = Some("SCRAM-SHA-1".into()));
+    let (i, ack) = p.connect_with(v5(), "a", |c| {
+        c.props.auth_method = Some("SCRAM-SHA-1".into())
+    });
     assert!(matches!(ack, Packet::ConnAck { code: 0x8C, .. }));
     assert!(p.closed(i));
 }
@@ -306,18 +368,42 @@ fn session_present_and_expiry() {
     let mut p = Pair::default();
     let (i, _) = p.connect_with(v5(), "s", |c| c.props.session_expiry = Some(10));
     p.subscribe(i, "t", 1);
-    p.send(i, &Packet::Disconnect { code: 0, props: Props::default() });
+    p.send(
+        i,
+        &Packet::Disconnect {
+            code: 0,
+            props: Props::default(),
+        },
+    );
     assert!(p.closed(i));
     p.advance(5_000);
     let (j, ack) = p.connect_with(v5(), "s", |c| {
         c.clean_start = false;
         c.props.session_expiry = Some(10);
     });
-    assert!(matches!(ack, Packet::ConnAck { session_present: true, .. }), "{ack:?}");
+    assert!(
+        matches!(
+            ack,
+            Packet::ConnAck {
+                session_present: true,
+                ..
+            }
+        ),
+        "{ack:?}"
+    );
     p.drop_conn(j);
     p.advance(11_000);
     let (_, ack) = p.connect_with(v5(), "s", |c| c.clean_start = false);
-    assert!(matches!(ack, Packet::ConnAck { session_present: false, .. }), "expired: {ack:?}");
+    assert!(
+        matches!(
+            ack,
+            Packet::ConnAck {
+                session_present: false,
+                ..
+            }
+        ),
+        "expired: {ack:?}"
+    );
 }
 
 #[test]
@@ -330,7 +416,13 @@ fn v311_clean_session_zero_persists() {
     p.send(pb, &publish("t/1", 1, 7, b"while away"));
     assert_eq!(p.recv(pb), Some(ack(kind::PUBACK, 7)));
     let (j, ack) = p.connect_with(v3(), "c", |c| c.clean_start = false);
-    assert!(matches!(ack, Packet::ConnAck { session_present: true, .. }));
+    assert!(matches!(
+        ack,
+        Packet::ConnAck {
+            session_present: true,
+            ..
+        }
+    ));
     let m = p.recv_publish(j);
     assert_eq!(&*m.payload, b"while away");
 }
@@ -340,7 +432,13 @@ fn session_takeover_sends_0x8e() {
     let mut p = Pair::default();
     let a = p.connect(v5(), "dup");
     let b = p.connect(v5(), "dup");
-    assert_eq!(p.recv(a), Some(Packet::Disconnect { code: 0x8E, props: Props::default() }));
+    assert_eq!(
+        p.recv(a),
+        Some(Packet::Disconnect {
+            code: 0x8E,
+            props: Props::default()
+        })
+    );
     assert!(p.closed(a));
     assert!(!p.closed(b));
     // 3.1.1: just closed.
@@ -361,15 +459,26 @@ fn keep_alive_is_enforced_at_one_and_a_half() {
     p.advance(14_900);
     assert!(!p.closed(i));
     p.advance(200);
-    assert_eq!(p.recv(i), Some(Packet::Disconnect { code: 0x8D, props: Props::default() }));
+    assert_eq!(
+        p.recv(i),
+        Some(Packet::Disconnect {
+            code: 0x8D,
+            props: Props::default()
+        })
+    );
     assert!(p.closed(i));
 }
 
 #[test]
 fn server_keep_alive_from_config() {
-    let mut p = Pair::new(Config { server_keep_alive: Some(5), ..Config::default() });
+    let mut p = Pair::new(Config {
+        server_keep_alive: Some(5),
+        ..Config::default()
+    });
     let (i, ack) = p.connect_with(v5(), "k", |c| c.keep_alive = 100);
-    let Packet::ConnAck { props, .. } = ack else { panic!() };
+    let Packet::ConnAck { props, .. } = ack else {
+        panic!()
+    };
     assert_eq!(props.server_keep_alive, Some(5));
     p.advance(7_600);
     assert!(p.closed(i));
@@ -389,7 +498,13 @@ fn malformed_packet_after_connect_gets_disconnect_0x81() {
     let i = p.connect(v5(), "m");
     // PUBLISH with QoS 3.
     p.send_raw(i, &[0x36, 0x03, 0x00, 0x01, b'a']);
-    assert_eq!(p.recv(i), Some(Packet::Disconnect { code: 0x81, props: Props::default() }));
+    assert_eq!(
+        p.recv(i),
+        Some(Packet::Disconnect {
+            code: 0x81,
+            props: Props::default()
+        })
+    );
     assert!(p.closed(i));
     let j = p.connect(v3(), "m3");
     p.send_raw(j, &[0x36, 0x03, 0x00, 0x01, b'a']);
@@ -399,13 +514,24 @@ fn malformed_packet_after_connect_gets_disconnect_0x81() {
 
 #[test]
 fn packet_too_large_is_refused_from_the_header() {
-    let mut p = Pair::new(Config { max_packet_size: 100, ..Config::default() });
+    let mut p = Pair::new(Config {
+        max_packet_size: 100,
+        ..Config::default()
+    });
     let (i, ack) = p.connect_with(v5(), "big", |_| {});
-    let Packet::ConnAck { props, .. } = ack else { panic!() };
+    let Packet::ConnAck { props, .. } = ack else {
+        panic!()
+    };
     assert_eq!(props.maximum_packet_size, Some(100));
     // Header only: Remaining Length 200.
     p.send_raw(i, &[0x30, 0xC8, 0x01]);
-    assert_eq!(p.recv(i), Some(Packet::Disconnect { code: 0x95, props: Props::default() }));
+    assert_eq!(
+        p.recv(i),
+        Some(Packet::Disconnect {
+            code: 0x95,
+            props: Props::default()
+        })
+    );
 }
 
 #[test]
@@ -413,7 +539,13 @@ fn second_connect_is_a_protocol_error() {
     let mut p = Pair::default();
     let i = p.connect(v5(), "twice");
     p.send(i, &Packet::Connect(connect_packet(v5(), "twice")));
-    assert_eq!(p.recv(i), Some(Packet::Disconnect { code: 0x82, props: Props::default() }));
+    assert_eq!(
+        p.recv(i),
+        Some(Packet::Disconnect {
+            code: 0x82,
+            props: Props::default()
+        })
+    );
 }
 
 #[test]
@@ -486,7 +618,15 @@ fn no_matching_subscribers_reason() {
     let mut p = Pair::default();
     let pb = p.connect(v5(), "p");
     p.send(pb, &publish("nobody", 1, 3, b"m"));
-    assert_eq!(p.recv(pb), Some(Packet::Ack { kind: kind::PUBACK, pid: 3, code: 0x10, props: Props::default() }));
+    assert_eq!(
+        p.recv(pb),
+        Some(Packet::Ack {
+            kind: kind::PUBACK,
+            pid: 3,
+            code: 0x10,
+            props: Props::default()
+        })
+    );
 }
 
 #[test]
@@ -507,7 +647,13 @@ fn inflight_resent_with_dup_on_resume_and_ids_not_reused() {
         c.clean_start = false;
         c.props.session_expiry = Some(100);
     });
-    assert!(matches!(ack0, Packet::ConnAck { session_present: true, .. }));
+    assert!(matches!(
+        ack0,
+        Packet::ConnAck {
+            session_present: true,
+            ..
+        }
+    ));
     let again = p.recv_publish(s2);
     assert!(again.dup);
     assert_eq!(again.pid, a.pid);
@@ -537,7 +683,10 @@ fn receive_maximum_of_client_limits_inflight() {
 
 #[test]
 fn receive_maximum_of_server_exceeded_is_0x93() {
-    let mut p = Pair::new(Config { receive_maximum: 2, ..Config::default() });
+    let mut p = Pair::new(Config {
+        receive_maximum: 2,
+        ..Config::default()
+    });
     let s = p.connect(v5(), "s");
     p.subscribe(s, "t", 0);
     let pb = p.connect(v5(), "p");
@@ -546,7 +695,13 @@ fn receive_maximum_of_server_exceeded_is_0x93() {
     p.send(pb, &publish("t", 2, 3, b""));
     assert_eq!(p.recv(pb), Some(ack(kind::PUBREC, 1)));
     assert_eq!(p.recv(pb), Some(ack(kind::PUBREC, 2)));
-    assert_eq!(p.recv(pb), Some(Packet::Disconnect { code: 0x93, props: Props::default() }));
+    assert_eq!(
+        p.recv(pb),
+        Some(Packet::Disconnect {
+            code: 0x93,
+            props: Props::default()
+        })
+    );
 }
 
 #[test]
@@ -609,7 +764,15 @@ fn retain_handling_and_retain_as_published() {
     let sub_rh = |rh: u8, rap: bool| Packet::Subscribe {
         pid: 1,
         props: Props::default(),
-        filters: vec![("h".to_string(), SubOpts { qos: 0, retain_handling: rh, retain_as_published: rap, no_local: false })],
+        filters: vec![(
+            "h".to_string(),
+            SubOpts {
+                qos: 0,
+                retain_handling: rh,
+                retain_as_published: rap,
+                no_local: false,
+            },
+        )],
     };
     p.send(s, &sub_rh(2, false));
     let _ = p.recv(s);
@@ -630,16 +793,34 @@ fn will_on_abnormal_close_not_on_normal_disconnect() {
     let s = p.connect(v3(), "watcher");
     p.subscribe(s, "will/#", 1);
     let will = |c: &mut Connect| {
-        c.will = Some(WillMsg { topic: "will/x".into(), payload: b"gone".to_vec(), qos: 1, retain: false, props: Props::default() })
+        c.will = Some(WillMsg {
+            topic: "will/x".into(),
+            payload: b"gone".to_vec(),
+            qos: 1,
+            retain: false,
+            props: Props::default(),
+        })
     };
     let (a, _) = p.connect_with(v5(), "a", will);
-    p.send(a, &Packet::Disconnect { code: 0, props: Props::default() });
+    p.send(
+        a,
+        &Packet::Disconnect {
+            code: 0,
+            props: Props::default(),
+        },
+    );
     p.assert_empty(s);
     let (b, _) = p.connect_with(v5(), "b", will);
     p.drop_conn(b);
     assert_eq!(&*p.recv_publish(s).payload, b"gone");
     let (c, _) = p.connect_with(v5(), "c", will);
-    p.send(c, &Packet::Disconnect { code: 0x04, props: Props::default() });
+    p.send(
+        c,
+        &Packet::Disconnect {
+            code: 0x04,
+            props: Props::default(),
+        },
+    );
     assert_eq!(&*p.recv_publish(s).payload, b"gone");
 }
 
@@ -651,8 +832,17 @@ fn will_delay_and_cancel_on_resume() {
     let will = |c: &mut Connect| {
         c.clean_start = false;
         c.props.session_expiry = Some(60);
-        let props = Props { will_delay: Some(5), ..Props::default() };
-        c.will = Some(WillMsg { topic: "will/d".into(), payload: b"late".to_vec(), qos: 0, retain: false, props });
+        let props = Props {
+            will_delay: Some(5),
+            ..Props::default()
+        };
+        c.will = Some(WillMsg {
+            topic: "will/d".into(),
+            payload: b"late".to_vec(),
+            qos: 0,
+            retain: false,
+            props,
+        });
     };
     let (a, _) = p.connect_with(v5(), "d", will);
     p.drop_conn(a);
@@ -703,7 +893,15 @@ fn dollar_topics_not_matched_by_wildcards_and_not_publishable() {
     p.subscribe(s, "$SYS/#", 0);
     let pb = p.connect(v5(), "p");
     p.send(pb, &publish("$SYS/x", 1, 1, b"no"));
-    assert_eq!(p.recv(pb), Some(Packet::Ack { kind: kind::PUBACK, pid: 1, code: 0x87, props: Props::default() }));
+    assert_eq!(
+        p.recv(pb),
+        Some(Packet::Ack {
+            kind: kind::PUBACK,
+            pid: 1,
+            code: 0x87,
+            props: Props::default()
+        })
+    );
     p.assert_empty(s);
 }
 
@@ -718,7 +916,11 @@ fn properties_forwarded_unchanged() {
         content_type: Some("text/plain".into()),
         response_topic: Some("resp".into()),
         correlation_data: Some(vec![1, 2, 3]),
-        user: vec![("k".into(), "1".into()), ("a".into(), "2".into()), ("k".into(), "3".into())],
+        user: vec![
+            ("k".into(), "1".into()),
+            ("a".into(), "2".into()),
+            ("k".into(), "3".into()),
+        ],
         ..Props::default()
     };
     let mut m = publish("req", 0, 0, b"hi");
@@ -731,7 +933,11 @@ fn properties_forwarded_unchanged() {
 
 #[test]
 fn slow_subscriber_is_bounded() {
-    let mut p = Pair::new(Config { max_queued_messages: 10, max_outbound_bytes: 200, ..Config::default() });
+    let mut p = Pair::new(Config {
+        max_queued_messages: 10,
+        max_outbound_bytes: 200,
+        ..Config::default()
+    });
     let s = p.connect(v5(), "slow");
     p.subscribe(s, "f", 0);
     p.clients[s].stalled = true;
@@ -749,7 +955,10 @@ fn slow_subscriber_is_bounded() {
 
 #[test]
 fn suback_codes_per_filter() {
-    let mut p = Pair::new(Config { maximum_qos: 1, ..Config::default() });
+    let mut p = Pair::new(Config {
+        maximum_qos: 1,
+        ..Config::default()
+    });
     let s = p.connect(v5(), "s");
     p.send(
         s,
@@ -757,24 +966,67 @@ fn suback_codes_per_filter() {
             pid: 5,
             props: Props::default(),
             filters: vec![
-                ("ok/#".into(), SubOpts { qos: 2, ..SubOpts::default() }),
+                (
+                    "ok/#".into(),
+                    SubOpts {
+                        qos: 2,
+                        ..SubOpts::default()
+                    },
+                ),
                 ("bad/#/x".into(), SubOpts::default()),
-                ("$share/g/y".into(), SubOpts { qos: 0, ..SubOpts::default() }),
+                (
+                    "$share/g/y".into(),
+                    SubOpts {
+                        qos: 0,
+                        ..SubOpts::default()
+                    },
+                ),
             ],
         },
     );
-    assert_eq!(p.recv(s), Some(Packet::SubAck { pid: 5, props: Props::default(), codes: vec![1, 0x8F, 0] }));
+    assert_eq!(
+        p.recv(s),
+        Some(Packet::SubAck {
+            pid: 5,
+            props: Props::default(),
+            codes: vec![1, 0x8F, 0]
+        })
+    );
     let s3 = p.connect(v3(), "s3");
-    p.send(s3, &Packet::Subscribe { pid: 6, props: Props::default(), filters: vec![("a+".into(), SubOpts::default())] });
-    assert_eq!(p.recv(s3), Some(Packet::SubAck { pid: 6, props: Props::default(), codes: vec![0x80] }));
+    p.send(
+        s3,
+        &Packet::Subscribe {
+            pid: 6,
+            props: Props::default(),
+            filters: vec![("a+".into(), SubOpts::default())],
+        },
+    );
+    assert_eq!(
+        p.recv(s3),
+        Some(Packet::SubAck {
+            pid: 6,
+            props: Props::default(),
+            codes: vec![0x80]
+        })
+    );
 }
 
 #[test]
 fn shared_subscriptions_disabled_gives_0x9e() {
-    let mut p = Pair::new(Config { shared_subscriptions: false, ..Config::default() });
+    let mut p = Pair::new(Config {
+        shared_subscriptions: false,
+        ..Config::default()
+    });
     let s = p.connect(v5(), "s");
     p.send(s, &sub(1, "$share/g/t", 0));
-    assert_eq!(p.recv(s), Some(Packet::SubAck { pid: 1, props: Props::default(), codes: vec![0x9E] }));
+    assert_eq!(
+        p.recv(s),
+        Some(Packet::SubAck {
+            pid: 1,
+            props: Props::default(),
+            codes: vec![0x9E]
+        })
+    );
 }
 
 #[test]
@@ -782,8 +1034,22 @@ fn unsubscribe_codes() {
     let mut p = Pair::default();
     let s = p.connect(v5(), "s");
     p.subscribe(s, "a", 0);
-    p.send(s, &Packet::Unsubscribe { pid: 2, props: Props::default(), filters: vec!["a".into(), "b".into()] });
-    assert_eq!(p.recv(s), Some(Packet::UnsubAck { pid: 2, props: Props::default(), codes: vec![0, 0x11] }));
+    p.send(
+        s,
+        &Packet::Unsubscribe {
+            pid: 2,
+            props: Props::default(),
+            filters: vec!["a".into(), "b".into()],
+        },
+    );
+    assert_eq!(
+        p.recv(s),
+        Some(Packet::UnsubAck {
+            pid: 2,
+            props: Props::default(),
+            codes: vec![0, 0x11]
+        })
+    );
     let pb = p.connect(v5(), "p");
     p.send(pb, &publish("a", 0, 0, b"x"));
     p.assert_empty(s);
@@ -795,8 +1061,17 @@ fn subscription_identifiers_and_overlap() {
     let s = p.connect(v5(), "s");
     let with_id = |filter: &str, id: u32, qos: u8| Packet::Subscribe {
         pid: 1,
-        props: Props { subscription_ids: vec![id], ..Props::default() },
-        filters: vec![(filter.to_string(), SubOpts { qos, ..SubOpts::default() })],
+        props: Props {
+            subscription_ids: vec![id],
+            ..Props::default()
+        },
+        filters: vec![(
+            filter.to_string(),
+            SubOpts {
+                qos,
+                ..SubOpts::default()
+            },
+        )],
     };
     p.send(s, &with_id("a/+", 7, 0));
     let _ = p.recv(s);
@@ -821,7 +1096,13 @@ fn no_local() {
         &Packet::Subscribe {
             pid: 1,
             props: Props::default(),
-            filters: vec![("n".into(), SubOpts { no_local: true, ..SubOpts::default() })],
+            filters: vec![(
+                "n".into(),
+                SubOpts {
+                    no_local: true,
+                    ..SubOpts::default()
+                },
+            )],
         },
     );
     let _ = p.recv(s);
@@ -870,21 +1151,37 @@ fn inbound_topic_alias() {
         x.props.topic_alias = Some(65);
     }
     p.send(pb, &m);
-    assert_eq!(p.recv(pb), Some(Packet::Disconnect { code: 0x94, props: Props::default() }));
+    assert_eq!(
+        p.recv(pb),
+        Some(Packet::Disconnect {
+            code: 0x94,
+            props: Props::default()
+        })
+    );
 }
 
 #[test]
 fn response_information_and_redirect() {
-    let mut p = Pair::new(Config { response_information: Some("resp/".into()), ..Config::default() });
+    let mut p = Pair::new(Config {
+        response_information: Some("resp/".into()),
+        ..Config::default()
+    });
     let (_, ack) = p.connect_with(v5(), "r", |c| c.props.request_response_info = Some(1));
-    let Packet::ConnAck { props, .. } = ack else { panic!() };
+    let Packet::ConnAck { props, .. } = ack else {
+        panic!()
+    };
     assert_eq!(props.response_info.as_deref(), Some("resp/r"));
     let mut q = Pair::new(Config {
-        redirect: Some(Redirect { reference: "other:1883".into(), permanent: false }),
+        redirect: Some(Redirect {
+            reference: "other:1883".into(),
+            permanent: false,
+        }),
         ..Config::default()
     });
     let (i, ack) = q.connect_with(v5(), "r", |_| {});
-    let Packet::ConnAck { code, props, .. } = ack else { panic!() };
+    let Packet::ConnAck { code, props, .. } = ack else {
+        panic!()
+    };
     assert_eq!(code, 0x9C);
     assert_eq!(props.server_reference.as_deref(), Some("other:1883"));
     assert!(q.closed(i));
@@ -892,7 +1189,10 @@ fn response_information_and_redirect() {
 
 #[test]
 fn max_connections() {
-    let mut p = Pair::new(Config { max_connections: 1, ..Config::default() });
+    let mut p = Pair::new(Config {
+        max_connections: 1,
+        ..Config::default()
+    });
     p.connect(v5(), "one");
     let (i, ack) = p.connect_with(v5(), "two", |_| {});
     assert!(matches!(ack, Packet::ConnAck { code: 0x97, .. }));

@@ -12,7 +12,15 @@
 //! [`WireError::Protocol`] (0x82), which is the reason code the spec asks for.
 
 use alloc::string::String;
-use alloc::sync::Arc;
+
+/// Shared payload bytes: one copy for every subscriber a message goes to. `Arc` where the target
+/// has pointer-sized atomics (so a driver can move the engine between threads), `Rc` on targets
+/// without them (riscv32imc), where there are no threads to move to.
+#[cfg(target_has_atomic = "ptr")]
+pub type Payload = alloc::sync::Arc<[u8]>;
+/// Shared payload bytes (see the atomic-target definition).
+#[cfg(not(target_has_atomic = "ptr"))]
+pub type Payload = alloc::rc::Rc<[u8]>;
 use alloc::vec::Vec;
 
 /// MQTT protocol version of a connection.
@@ -131,7 +139,7 @@ pub struct Publish {
     pub topic: String,
     pub pid: u16,
     pub props: Props,
-    pub payload: Arc<[u8]>,
+    pub payload: Payload,
 }
 
 /// Subscription options of one SUBSCRIBE entry.
@@ -150,18 +158,49 @@ pub struct SubOpts {
 #[allow(clippy::large_enum_variant)]
 pub enum Packet {
     Connect(Connect),
-    ConnAck { session_present: bool, code: u8, props: Props },
+    ConnAck {
+        session_present: bool,
+        code: u8,
+        props: Props,
+    },
     Publish(Publish),
     /// PUBACK (4), PUBREC (5), PUBREL (6), PUBCOMP (7): `kind` is the packet type.
-    Ack { kind: u8, pid: u16, code: u8, props: Props },
-    Subscribe { pid: u16, props: Props, filters: Vec<(String, SubOpts)> },
-    SubAck { pid: u16, props: Props, codes: Vec<u8> },
-    Unsubscribe { pid: u16, props: Props, filters: Vec<String> },
-    UnsubAck { pid: u16, props: Props, codes: Vec<u8> },
+    Ack {
+        kind: u8,
+        pid: u16,
+        code: u8,
+        props: Props,
+    },
+    Subscribe {
+        pid: u16,
+        props: Props,
+        filters: Vec<(String, SubOpts)>,
+    },
+    SubAck {
+        pid: u16,
+        props: Props,
+        codes: Vec<u8>,
+    },
+    Unsubscribe {
+        pid: u16,
+        props: Props,
+        filters: Vec<String>,
+    },
+    UnsubAck {
+        pid: u16,
+        props: Props,
+        codes: Vec<u8>,
+    },
     PingReq,
     PingResp,
-    Disconnect { code: u8, props: Props },
-    Auth { code: u8, props: Props },
+    Disconnect {
+        code: u8,
+        props: Props,
+    },
+    Auth {
+        code: u8,
+        props: Props,
+    },
 }
 
 /// Packet type numbers.
@@ -207,7 +246,9 @@ impl Header {
 /// Parses the fixed header at the start of `buf`: `Ok(None)` when more bytes are needed.
 /// [MQTT-2.1.3-1] (5.0) / [MQTT-2.2.2-2] (3.1.1): reserved flags checked here.
 pub fn parse_header(buf: &[u8], version: Option<Version>) -> R<Option<Header>> {
-    let Some(&b0) = buf.first() else { return Ok(None) };
+    let Some(&b0) = buf.first() else {
+        return Ok(None);
+    };
     let kind = b0 >> 4;
     let flags = b0 & 0x0F;
     match kind {
@@ -235,13 +276,20 @@ pub fn parse_header(buf: &[u8], version: Option<Version>) -> R<Option<Header>> {
     }
     let mut value: usize = 0;
     for i in 0..4 {
-        let Some(&b) = buf.get(1 + i) else { return Ok(None) };
+        let Some(&b) = buf.get(1 + i) else {
+            return Ok(None);
+        };
         value |= usize::from(b & 0x7F) << (7 * i);
         if b & 0x80 == 0 {
             if i > 0 && b == 0 {
                 return Err(mal("non-minimal remaining length"));
             }
-            return Ok(Some(Header { kind, flags, header_len: 2 + i, remaining: value }));
+            return Ok(Some(Header {
+                kind,
+                flags,
+                header_len: 2 + i,
+                remaining: value,
+            }));
         }
     }
     Err(mal("remaining length longer than four bytes"))
@@ -520,20 +568,47 @@ pub fn decode_connect(body: &[u8]) -> Result<Connect, ConnectError> {
             return Err(mal("password without user name")); // [MQTT-3.1.2-22] (3.1.1)
         }
         let keep_alive = r.u16()?;
-        let props = if version.is_v5() { props_checked(&mut r, kind::CONNECT, false)? } else { Props::default() };
+        let props = if version.is_v5() {
+            props_checked(&mut r, kind::CONNECT, false)?
+        } else {
+            Props::default()
+        };
         let client_id = r.str()?;
         let will = if will_flag {
-            let props = if version.is_v5() { props_checked(&mut r, 0, true)? } else { Props::default() };
+            let props = if version.is_v5() {
+                props_checked(&mut r, 0, true)?
+            } else {
+                Props::default()
+            };
             let topic = r.str()?;
             let payload = r.bin()?.to_vec();
-            Some(WillMsg { topic, payload, qos: will_qos, retain: will_retain, props })
+            Some(WillMsg {
+                topic,
+                payload,
+                qos: will_qos,
+                retain: will_retain,
+                props,
+            })
         } else {
             None
         };
         let username = if username_flag { Some(r.str()?) } else { None };
-        let password = if password_flag { Some(r.bin()?.to_vec()) } else { None };
+        let password = if password_flag {
+            Some(r.bin()?.to_vec())
+        } else {
+            None
+        };
         r.expect_empty()?;
-        Ok(Connect { version, clean_start, keep_alive, props, client_id, will, username, password })
+        Ok(Connect {
+            version,
+            clean_start,
+            keep_alive,
+            props,
+            client_id,
+            will,
+            username,
+            password,
+        })
     };
     inner().map_err(|e| bad(v, e))
 }
@@ -552,12 +627,18 @@ fn decode_inner(h: &Header, body: &[u8], version: Version, from_client: bool) ->
             let qos = (h.flags >> 1) & 3;
             let topic = r.str()?;
             let pid = if qos > 0 { nonzero_pid(&mut r)? } else { 0 };
-            let props = if v5 { props_checked(&mut r, kind::PUBLISH, false)? } else { Props::default() };
+            let props = if v5 {
+                props_checked(&mut r, kind::PUBLISH, false)?
+            } else {
+                Props::default()
+            };
             if from_client && !props.subscription_ids.is_empty() {
                 // [MQTT-3.3.4-6]: a client must not send a Subscription Identifier.
-                return Err(WireError::Protocol("subscription identifier in client PUBLISH"));
+                return Err(WireError::Protocol(
+                    "subscription identifier in client PUBLISH",
+                ));
             }
-            let payload: Arc<[u8]> = Arc::from(r.take(r.0.len())?);
+            let payload = Payload::from(r.take(r.0.len())?);
             Packet::Publish(Publish {
                 dup: h.flags & 8 != 0,
                 qos,
@@ -581,11 +662,20 @@ fn decode_inner(h: &Header, body: &[u8], version: Version, from_client: bool) ->
                 }
             }
             r.expect_empty()?;
-            Packet::Ack { kind: h.kind, pid, code, props }
+            Packet::Ack {
+                kind: h.kind,
+                pid,
+                code,
+                props,
+            }
         }
         kind::SUBSCRIBE => {
             let pid = nonzero_pid(&mut r)?;
-            let props = if v5 { props_checked(&mut r, kind::SUBSCRIBE, false)? } else { Props::default() };
+            let props = if v5 {
+                props_checked(&mut r, kind::SUBSCRIBE, false)?
+            } else {
+                Props::default()
+            };
             let mut filters = Vec::new();
             while !r.empty() {
                 let f = r.str()?;
@@ -611,11 +701,19 @@ fn decode_inner(h: &Header, body: &[u8], version: Version, from_client: bool) ->
             if filters.is_empty() {
                 return Err(WireError::Protocol("SUBSCRIBE without filters")); // [MQTT-3.8.3-2]
             }
-            Packet::Subscribe { pid, props, filters }
+            Packet::Subscribe {
+                pid,
+                props,
+                filters,
+            }
         }
         kind::UNSUBSCRIBE => {
             let pid = nonzero_pid(&mut r)?;
-            let props = if v5 { props_checked(&mut r, kind::UNSUBSCRIBE, false)? } else { Props::default() };
+            let props = if v5 {
+                props_checked(&mut r, kind::UNSUBSCRIBE, false)?
+            } else {
+                Props::default()
+            };
             let mut filters = Vec::new();
             while !r.empty() {
                 filters.push(r.str()?);
@@ -623,7 +721,11 @@ fn decode_inner(h: &Header, body: &[u8], version: Version, from_client: bool) ->
             if filters.is_empty() {
                 return Err(WireError::Protocol("UNSUBSCRIBE without filters")); // [MQTT-3.10.3-2]
             }
-            Packet::Unsubscribe { pid, props, filters }
+            Packet::Unsubscribe {
+                pid,
+                props,
+                filters,
+            }
         }
         kind::PINGREQ => {
             r.expect_empty()?;
@@ -811,7 +913,11 @@ pub fn encode(packet: &Packet, version: Version) -> Vec<u8> {
             }
             frame(0x10, b)
         }
-        Packet::ConnAck { session_present, code, props } => {
+        Packet::ConnAck {
+            session_present,
+            code,
+            props,
+        } => {
             b.push(u8::from(*session_present));
             b.push(*code);
             if v5 {
@@ -831,7 +937,12 @@ pub fn encode(packet: &Packet, version: Version) -> Vec<u8> {
             let first = 0x30 | (u8::from(p.dup) << 3) | (p.qos << 1) | u8::from(p.retain);
             frame(first, b)
         }
-        Packet::Ack { kind, pid, code, props } => {
+        Packet::Ack {
+            kind,
+            pid,
+            code,
+            props,
+        } => {
             b.extend_from_slice(&pid.to_be_bytes());
             if v5 && (*code != 0 || *props != Props::default()) {
                 b.push(*code);
@@ -842,7 +953,11 @@ pub fn encode(packet: &Packet, version: Version) -> Vec<u8> {
             let flags = if *kind == kind::PUBREL { 2 } else { 0 };
             frame((kind << 4) | flags, b)
         }
-        Packet::Subscribe { pid, props, filters } => {
+        Packet::Subscribe {
+            pid,
+            props,
+            filters,
+        } => {
             b.extend_from_slice(&pid.to_be_bytes());
             if v5 {
                 write_props(&mut b, props);
@@ -866,7 +981,11 @@ pub fn encode(packet: &Packet, version: Version) -> Vec<u8> {
             b.extend_from_slice(codes);
             frame(0x90, b)
         }
-        Packet::Unsubscribe { pid, props, filters } => {
+        Packet::Unsubscribe {
+            pid,
+            props,
+            filters,
+        } => {
             b.extend_from_slice(&pid.to_be_bytes());
             if v5 {
                 write_props(&mut b, props);
@@ -919,7 +1038,9 @@ pub fn publish_len(p: &Publish, version: Version) -> usize {
 
 /// Convenience for the engine and tests: decodes one whole packet (header and body).
 pub fn decode_full(buf: &[u8], version: Version) -> R<Option<(Packet, usize)>> {
-    let Some(h) = parse_header(buf, Some(version))? else { return Ok(None) };
+    let Some(h) = parse_header(buf, Some(version))? else {
+        return Ok(None);
+    };
     if buf.len() < h.total() {
         return Ok(None);
     }
@@ -929,7 +1050,11 @@ pub fn decode_full(buf: &[u8], version: Version) -> R<Option<(Packet, usize)>> {
             ConnectError::UnsupportedVersion(_) => mal("unsupported protocol version"),
             ConnectError::Bad(_, e) => e,
         })?)
-    } else if h.kind == kind::CONNACK || h.kind == kind::SUBACK || h.kind == kind::UNSUBACK || h.kind == kind::PINGRESP {
+    } else if h.kind == kind::CONNACK
+        || h.kind == kind::SUBACK
+        || h.kind == kind::UNSUBACK
+        || h.kind == kind::PINGRESP
+    {
         decode_server_packet(&h, body, version)?
     } else {
         decode_inner(&h, body, version, false)?
@@ -945,12 +1070,24 @@ fn decode_server_packet(h: &Header, body: &[u8], version: Version) -> R<Packet> 
         kind::CONNACK => {
             let sp = r.u8()? & 1 != 0;
             let code = r.u8()?;
-            let props = if v5 { read_props(&mut r)? } else { Props::default() };
-            Packet::ConnAck { session_present: sp, code, props }
+            let props = if v5 {
+                read_props(&mut r)?
+            } else {
+                Props::default()
+            };
+            Packet::ConnAck {
+                session_present: sp,
+                code,
+                props,
+            }
         }
         kind::SUBACK | kind::UNSUBACK => {
             let pid = r.u16()?;
-            let props = if v5 { read_props(&mut r)? } else { Props::default() };
+            let props = if v5 {
+                read_props(&mut r)?
+            } else {
+                Props::default()
+            };
             let codes = r.take(r.0.len())?.to_vec();
             if h.kind == kind::SUBACK {
                 Packet::SubAck { pid, props, codes }

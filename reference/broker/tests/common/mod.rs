@@ -1,0 +1,112 @@
+//! Shared helpers for the driver tests: an in-process broker on a free port and a tiny raw
+//! client built on the engine's wire module.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mqttref_broker::{Broker, BrokerConfig};
+use mqttref_core::broker::wire::{self, Connect, Packet, Props, Version};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("broker task").expect("broker run");
+        }
+    }
+}
+
+pub async fn start(config: BrokerConfig) -> Running {
+    let config = BrokerConfig {
+        listen: "127.0.0.1:0".into(),
+        ..config
+    };
+    let broker = Broker::bind(config).await.expect("bind");
+    let addr = broker.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(broker.run(async {
+        let _ = stopped.await;
+    }));
+    Running {
+        addr,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+pub struct Raw {
+    pub stream: TcpStream,
+    pub version: Version,
+    buf: Vec<u8>,
+}
+
+pub fn connect_packet(version: Version, id: &str) -> Connect {
+    Connect {
+        version,
+        clean_start: true,
+        keep_alive: 0,
+        props: Props::default(),
+        client_id: id.into(),
+        will: None,
+        username: None,
+        password: None,
+    }
+}
+
+impl Raw {
+    pub async fn open(addr: SocketAddr, version: Version) -> Raw {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        Raw {
+            stream,
+            version,
+            buf: Vec::new(),
+        }
+    }
+
+    pub async fn connect(addr: SocketAddr, c: Connect) -> (Raw, Packet) {
+        let mut r = Raw::open(addr, c.version).await;
+        r.send(&Packet::Connect(c)).await;
+        let ack = r.recv().await.expect("CONNACK");
+        (r, ack)
+    }
+
+    pub async fn send(&mut self, p: &Packet) {
+        let bytes = wire::encode(p, self.version);
+        self.stream.write_all(&bytes).await.expect("write");
+    }
+
+    /// The next packet, or `None` when the connection closes or 5 s pass.
+    pub async fn recv(&mut self) -> Option<Packet> {
+        self.recv_within(Duration::from_secs(5)).await
+    }
+
+    pub async fn recv_within(&mut self, d: Duration) -> Option<Packet> {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            if let Some((p, n)) = wire::decode_full(&self.buf, self.version).expect("valid packet")
+            {
+                self.buf.drain(..n);
+                return Some(p);
+            }
+            let mut chunk = [0u8; 4096];
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
+                Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}

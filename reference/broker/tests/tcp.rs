@@ -1,0 +1,152 @@
+//! Driver tests over real TCP: the engine behind sockets, timers from tokio, shutdown.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{connect_packet, start, Raw};
+use mqttref_broker::BrokerConfig;
+use mqttref_core::broker::wire::{kind, Packet, Props, Publish, SubOpts, Version, WillMsg};
+
+fn publish(topic: &str, qos: u8, pid: u16, payload: &[u8]) -> Packet {
+    Packet::Publish(Publish {
+        dup: false,
+        qos,
+        retain: false,
+        topic: topic.into(),
+        pid,
+        props: Props::default(),
+        payload: Arc::from(payload),
+    })
+}
+
+async fn subscribe(c: &mut Raw, filter: &str, qos: u8) {
+    c.send(&Packet::Subscribe {
+        pid: 1,
+        props: Props::default(),
+        filters: vec![(
+            filter.into(),
+            SubOpts {
+                qos,
+                ..SubOpts::default()
+            },
+        )],
+    })
+    .await;
+    assert!(matches!(c.recv().await, Some(Packet::SubAck { .. })));
+}
+
+#[tokio::test]
+async fn publish_and_subscribe_over_tcp_across_versions() {
+    let b = start(BrokerConfig::default()).await;
+    let (mut sub3, ack) = Raw::connect(b.addr, connect_packet(Version::V311, "sub3")).await;
+    assert!(matches!(ack, Packet::ConnAck { code: 0, .. }));
+    subscribe(&mut sub3, "t/#", 1).await;
+    let (mut pb, _) = Raw::connect(b.addr, connect_packet(Version::V5, "pub5")).await;
+    pb.send(&publish("t/1", 1, 10, b"hello")).await;
+    assert_eq!(
+        pb.recv().await,
+        Some(Packet::Ack {
+            kind: kind::PUBACK,
+            pid: 10,
+            code: 0,
+            props: Props::default()
+        })
+    );
+    let Some(Packet::Publish(m)) = sub3.recv().await else {
+        panic!("no delivery")
+    };
+    assert_eq!(&*m.payload, b"hello");
+    assert_eq!(m.qos, 1);
+    sub3.send(&Packet::Ack {
+        kind: kind::PUBACK,
+        pid: m.pid,
+        code: 0,
+        props: Props::default(),
+    })
+    .await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_sends_disconnect_0x8b() {
+    let b = start(BrokerConfig::default()).await;
+    let (mut c, _) = Raw::connect(b.addr, connect_packet(Version::V5, "c")).await;
+    b.stop().await;
+    assert_eq!(
+        c.recv().await,
+        Some(Packet::Disconnect {
+            code: 0x8B,
+            props: Props::default()
+        })
+    );
+    assert_eq!(c.recv().await, None);
+}
+
+#[tokio::test]
+async fn will_published_when_socket_drops() {
+    let b = start(BrokerConfig::default()).await;
+    let (mut w, _) = Raw::connect(b.addr, connect_packet(Version::V5, "watch")).await;
+    subscribe(&mut w, "will/#", 0).await;
+    let mut c = connect_packet(Version::V311, "dies");
+    c.will = Some(WillMsg {
+        topic: "will/dies".into(),
+        payload: b"bye".to_vec(),
+        qos: 0,
+        retain: false,
+        props: Props::default(),
+    });
+    let (dying, _) = Raw::connect(b.addr, c).await;
+    drop(dying);
+    let Some(Packet::Publish(m)) = w.recv().await else {
+        panic!("no will")
+    };
+    assert_eq!(&*m.payload, b"bye");
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn keep_alive_timeout_over_tcp() {
+    let b = start(BrokerConfig::default()).await;
+    let mut c = connect_packet(Version::V5, "ka");
+    c.keep_alive = 1;
+    let (mut c, _) = Raw::connect(b.addr, c).await;
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        c.recv().await,
+        Some(Packet::Disconnect {
+            code: 0x8D,
+            props: Props::default()
+        })
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1400) && waited < Duration::from_millis(3000),
+        "{waited:?}"
+    );
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_refused() {
+    let b = start(BrokerConfig {
+        max_connections: 2,
+        ..BrokerConfig::default()
+    })
+    .await;
+    let (_a, _) = Raw::connect(b.addr, connect_packet(Version::V5, "a")).await;
+    let (_b, _) = Raw::connect(b.addr, connect_packet(Version::V5, "b")).await;
+    // The third socket is accepted by the OS but not served until a permit frees up.
+    let mut third = Raw::open(b.addr, Version::V5).await;
+    third
+        .send(&Packet::Connect(connect_packet(Version::V5, "c")))
+        .await;
+    assert_eq!(third.recv_within(Duration::from_millis(300)).await, None);
+    drop(_a);
+    assert!(matches!(
+        third.recv().await,
+        Some(Packet::ConnAck { code: 0, .. })
+    ));
+    b.stop().await;
+}
