@@ -28,7 +28,11 @@ fn bench_packet(c: &mut Criterion, name: &str, packet: Packet<'_>) {
     });
     let mut out = vec![0u8; bytes.len()];
     group.bench_function("encode", |b| {
-        b.iter(|| black_box(&packet).encode(V, black_box(&mut out)).expect("fits"))
+        b.iter(|| {
+            black_box(&packet)
+                .encode(V, black_box(&mut out))
+                .expect("fits")
+        })
     });
     group.finish();
 }
@@ -49,7 +53,11 @@ fn codec(c: &mut Criterion) {
         Packet::Publish(Publish {
             qos: QoS::AtLeastOnce,
             packet_id: Some(42),
-            properties: if with_props { Properties::from(leaked) } else { Properties::empty() },
+            properties: if with_props {
+                Properties::from(leaked)
+            } else {
+                Properties::empty()
+            },
             ..Publish::new("sensors/site3/building7/device42/temperature", payload)
         })
     };
@@ -66,7 +74,10 @@ fn codec(c: &mut Criterion) {
         Property::MaximumPacketSize(1 << 20),
         Property::TopicAliasMaximum(16),
     ];
-    let will_props = [Property::WillDelayInterval(10), Property::ContentType("text/plain")];
+    let will_props = [
+        Property::WillDelayInterval(10),
+        Property::ContentType("text/plain"),
+    ];
     let connect = Connect {
         properties: Properties::from(&connect_props),
         will: Some(Will {
@@ -89,7 +100,10 @@ fn codec(c: &mut Criterion) {
         Subscription::new("config/site3/building7", QoS::AtMostOnce),
     ];
     let sub_props = [Property::SubscriptionIdentifier(7)];
-    let subscribe = Subscribe { properties: Properties::from(&sub_props), ..Subscribe::new(7, &subs) };
+    let subscribe = Subscribe {
+        properties: Properties::from(&sub_props),
+        ..Subscribe::new(7, &subs)
+    };
     bench_packet(c, "subscribe", Packet::Subscribe(subscribe));
 }
 

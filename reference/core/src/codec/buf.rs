@@ -99,6 +99,18 @@ pub enum PacketBufError {
     Decode(DecodeError),
 }
 
+impl core::fmt::Display for PacketBufError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PacketBufError::Encode(e) => write!(f, "cannot encode packet: {e}"),
+            PacketBufError::Decode(e) => write!(f, "encoded packet is invalid: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for PacketBufError {}
+
 /// Splits a byte stream into [`PacketBuf`]s: push bytes as they arrive, pull whole packets.
 ///
 /// The Maximum Packet Size is checked from each fixed header before its body is buffered into
