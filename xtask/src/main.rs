@@ -2,6 +2,7 @@
 //!
 //! Every subcommand's doc comment is its `--help` text.
 
+mod conformance;
 mod coverage;
 mod manifest;
 mod nostd;
@@ -22,6 +23,11 @@ enum Command {
     /// Build the protocol core for embedded and wasm targets, without std; fails if any build
     /// needs std. Adds missing targets with `rustup target add`.
     Nostd,
+    /// Run the conformance scenarios against a broker (`--target mqtt://host:port`) and write
+    /// report.json, report.xml (JUnit), report.md and verdicts.json into the report directory.
+    /// Exits 1 when a statement fails (unless --report-only) or the verdicts differ from
+    /// --baseline, 2 on bad arguments or an unreachable target.
+    Conformance(conformance::Args),
     /// Work with the spec manifests (spec-manifest/mqtt-v5.0.toml, mqtt-v3.1.1.toml).
     Manifest {
         #[command(subcommand)]
@@ -36,6 +42,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Nostd => nostd::run(),
+        Command::Conformance(args) => conformance::main(args),
         Command::Manifest { command } => manifest::run(command),
         Command::Coverage(args) => coverage::run(args),
     }

@@ -9,6 +9,9 @@
 //!   every control packet as a borrowed view ([`codec::Packet`]), incremental bounded decoding
 //!   ([`codec::decode`]), encoding into `&mut [u8]`, properties, reason codes, typed errors
 //!   mapped to reason codes; owned packets ([`codec::PacketBuf`]) with `alloc`.
+//! - [`topic`]: topic name and filter validation, `$share/` parsing, matching, the subscription trie.
+//! - [`broker`] (`alloc`): the sans-IO broker engine: sessions, subscriptions, retained messages.
+//! - [`time`]: the core's millisecond [`time::Instant`], supplied by drivers.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -19,4 +22,10 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod topic;
+
 pub mod codec;
+
+#[cfg(feature = "alloc")]
+pub mod broker;
+pub mod time;
