@@ -1,13 +1,48 @@
 //! MQTT 3.1.1 scenarios, one module per section of the specification.
 
+mod data;
+mod packet_format;
 mod connect;
+mod connack;
+mod publish;
+mod pubrel;
+mod subscribe;
+mod suback;
+mod unsubscribe;
 mod pingreq;
+mod disconnect;
+mod sessions;
+mod qos;
+mod delivery;
+mod ordering;
+mod topic_names;
+mod errors;
+mod websocket;
+mod conformance;
 
 use crate::Scenario;
 
 /// Every 3.1.1 scenario, in section order.
 pub(crate) fn scenarios() -> Vec<Scenario> {
-    let mut all = connect::scenarios();
+    let mut all = Vec::new();
+    all.extend(data::scenarios());
+    all.extend(packet_format::scenarios());
+    all.extend(connect::scenarios());
+    all.extend(connack::scenarios());
+    all.extend(publish::scenarios());
+    all.extend(pubrel::scenarios());
+    all.extend(subscribe::scenarios());
+    all.extend(suback::scenarios());
+    all.extend(unsubscribe::scenarios());
     all.extend(pingreq::scenarios());
+    all.extend(disconnect::scenarios());
+    all.extend(sessions::scenarios());
+    all.extend(qos::scenarios());
+    all.extend(delivery::scenarios());
+    all.extend(ordering::scenarios());
+    all.extend(topic_names::scenarios());
+    all.extend(errors::scenarios());
+    all.extend(websocket::scenarios());
+    all.extend(conformance::scenarios());
     all
 }

@@ -1,0 +1,7 @@
+//! MQTT 3.1.1 section 4.4-4.5: Message delivery retry and receipt.
+
+use crate::Scenario;
+
+pub(crate) fn scenarios() -> Vec<Scenario> {
+    Vec::new()
+}

@@ -1,0 +1,7 @@
+//! MQTT 3.1.1 section 3.6: PUBREL.
+
+use crate::Scenario;
+
+pub(crate) fn scenarios() -> Vec<Scenario> {
+    Vec::new()
+}

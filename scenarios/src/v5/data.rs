@@ -1,0 +1,7 @@
+//! MQTT 5.0 section 1.5: Data representation.
+
+use crate::Scenario;
+
+pub(crate) fn scenarios() -> Vec<Scenario> {
+    Vec::new()
+}

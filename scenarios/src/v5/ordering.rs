@@ -1,0 +1,7 @@
+//! MQTT 5.0 section 4.6: Message ordering.
+
+use crate::Scenario;
+
+pub(crate) fn scenarios() -> Vec<Scenario> {
+    Vec::new()
+}

@@ -1,0 +1,7 @@
+//! MQTT 5.0 section 4.7: Topic Names and Topic Filters.
+
+use crate::Scenario;
+
+pub(crate) fn scenarios() -> Vec<Scenario> {
+    Vec::new()
+}
