@@ -1,24 +1,24 @@
 //! MQTT 3.1.1 scenarios, one module per section of the specification.
 
-mod data;
-mod packet_format;
-mod connect;
+mod conformance;
 mod connack;
+mod connect;
+mod data;
+mod delivery;
+mod disconnect;
+mod errors;
+mod ordering;
+mod packet_format;
+mod pingreq;
 mod publish;
 mod pubrel;
-mod subscribe;
-mod suback;
-mod unsubscribe;
-mod pingreq;
-mod disconnect;
-mod sessions;
 mod qos;
-mod delivery;
-mod ordering;
+mod sessions;
+mod suback;
+mod subscribe;
 mod topic_names;
-mod errors;
+mod unsubscribe;
 mod websocket;
-mod conformance;
 
 use crate::Scenario;
 
