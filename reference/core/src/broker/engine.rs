@@ -12,7 +12,8 @@ use super::rng::SplitMix64;
 use super::storage::{
     InFlight, MemoryStorage, Message, OutState, Queued, Session, Storage, Subscription,
 };
-use super::wire::{self, kind, ConnectError, Header, Packet, Props, Publish, SubOpts, Version};
+use super::wire::{self, kind, Packet, Props, Publish, SubOpts, Version};
+use crate::codec::{self, DecodeError, Decoded, ProtocolVersion};
 use crate::time::Instant;
 use crate::topic::{self, TopicTrie};
 
@@ -58,7 +59,7 @@ pub enum Event {
         /// The connection.
         conn: ConnectionId,
         /// Why, in a few words.
-        reason: &'static str,
+        reason: String,
     },
 }
 
@@ -254,27 +255,33 @@ impl<S: Storage> Broker<S> {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            let version = matches!(c.state, State::Connected).then_some(c.version);
+            // Before CONNECT the version is unknown; only CONNECT is accepted then, whose
+            // header reads the same in both versions.
+            let version = match c.state {
+                State::Connected => c.version.into(),
+                State::AwaitConnect(_) => ProtocolVersion::V5,
+            };
             let buf = &c.inbuf[start..];
-            let h = match wire::parse_header(buf, version) {
-                Ok(Some(h)) => h,
-                Ok(None) => break,
+            let h = match codec::FixedHeader::decode(buf, version) {
+                Ok(Decoded::Complete { value, .. }) => value,
+                Ok(Decoded::Incomplete(_)) => break,
                 Err(e) => {
-                    self.fail(conn, now, e.reason_code(), e.what());
+                    self.fail(conn, now, e.reason_code().as_u8(), &format!("{e}"));
                     return;
                 }
             };
             // [MQTT-3.1.2-24] (5.0, as server): a packet over our Maximum Packet Size is refused
             // from its fixed header, before it is buffered.
-            if h.total() > self.config.max_packet_size as usize {
+            if h.packet_len() > u64::from(self.config.max_packet_size) {
                 self.fail(conn, now, 0x95, "packet too large");
                 return;
             }
-            if buf.len() < h.total() {
+            let total = usize::try_from(h.packet_len()).unwrap_or(usize::MAX);
+            if buf.len() < total {
                 break;
             }
-            let body = buf[h.header_len..h.total()].to_vec();
-            start += h.total();
+            let body = buf[h.header_len..total].to_vec();
+            start += total;
             self.handle_packet(conn, now, &h, &body);
         }
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -392,7 +399,7 @@ impl<S: Storage> Broker<S> {
 
     /// A protocol failure: DISCONNECT (5.0, after CONNACK) with `code`, then close; the will is
     /// published. Before CONNACK, or for 3.1.1, just close.
-    fn fail(&mut self, conn: ConnectionId, now: Instant, code: u8, why: &'static str) {
+    fn fail(&mut self, conn: ConnectionId, now: Instant, code: u8, why: &str) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
@@ -408,18 +415,21 @@ impl<S: Storage> Broker<S> {
         self.close(conn, now, WillFate::Publish, why);
     }
 
-    fn close(&mut self, conn: ConnectionId, now: Instant, fate: WillFate, why: &'static str) {
+    fn close(&mut self, conn: ConnectionId, now: Instant, fate: WillFate, why: &str) {
         self.close_quiet(conn, now, fate, why);
         self.out.push_back(Output::Close { conn });
     }
 
     /// Forgets `conn`, deals with its will and session. Does not emit `Output::Close` (the
     /// peer is already gone) — `close` does.
-    fn close_quiet(&mut self, conn: ConnectionId, now: Instant, fate: WillFate, why: &'static str) {
+    fn close_quiet(&mut self, conn: ConnectionId, now: Instant, fate: WillFate, why: &str) {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
-        self.events.push_back(Event::Closed { conn, reason: why });
+        self.events.push_back(Event::Closed {
+            conn,
+            reason: String::from(why),
+        });
         if c.state != State::Connected {
             return;
         }
@@ -459,50 +469,58 @@ impl<S: Storage> Broker<S> {
         }
     }
 
-    fn handle_packet(&mut self, conn: ConnectionId, now: Instant, h: &Header, body: &[u8]) {
+    fn handle_packet(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        h: &codec::FixedHeader,
+        body: &[u8],
+    ) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
         if let State::AwaitConnect(_) = c.state {
-            if h.kind != kind::CONNECT {
+            if h.packet_type != codec::PacketType::Connect {
                 // [MQTT-3.1.0-1]: the first packet must be CONNECT.
                 self.close(conn, now, WillFate::Discard, "first packet not CONNECT");
                 return;
             }
-            match wire::decode_connect(body) {
-                Ok(connect) => self.on_connect(conn, now, connect),
-                Err(ConnectError::UnsupportedVersion(_)) => {
-                    // [MQTT-3.1.2-2]: CONNACK return code 0x01 (the 3.1.1 form, which every
-                    // version's client can read), then close.
+            match wire::decode_with_codec(h, body, Version::V5) {
+                Ok(Packet::Connect(connect)) => self.on_connect(conn, now, connect),
+                Ok(_) => self.close(conn, now, WillFate::Discard, "first packet not CONNECT"),
+                Err(DecodeError::UnsupportedProtocolVersion { .. }) => {
+                    // [MQTT-3.1.2-2] (3.1.1) / 5.0 §3.1.2.2: CONNACK return code 0x01 in the
+                    // 3.1.1 form, which a client of any version can read, then close.
                     self.out.push_back(Output::Transmit {
                         conn,
                         data: alloc::vec![0x20, 2, 0, 1],
                     });
                     self.close(conn, now, WillFate::Discard, "unsupported protocol version");
                 }
-                Err(ConnectError::Bad(Some(Version::V5), e)) => {
-                    // [MQTT-4.13.1-1]: a malformed CONNECT may be answered with CONNACK and the
-                    // decode error's reason code.
-                    let p = Packet::ConnAck {
-                        session_present: false,
-                        code: e.reason_code(),
-                        props: Props::default(),
-                    };
-                    self.out.push_back(Output::Transmit {
-                        conn,
-                        data: wire::encode(&p, Version::V5),
-                    });
-                    self.close(conn, now, WillFate::Discard, e.what());
+                Err(e) => {
+                    if wire::connect_version(body) == Some(Version::V5) {
+                        // [MQTT-4.13.1-1] 5.0 §4.13: a bad CONNECT may be answered with
+                        // CONNACK and the error's reason code before closing.
+                        let code = e.reason_code().as_u8();
+                        let p = Packet::ConnAck {
+                            session_present: false,
+                            code,
+                            props: Props::default(),
+                        };
+                        self.out.push_back(Output::Transmit {
+                            conn,
+                            data: wire::encode(&p, Version::V5),
+                        });
+                    }
+                    self.close(conn, now, WillFate::Discard, &format!("{e}"));
                 }
-                Err(ConnectError::Bad(_, e)) => self.close(conn, now, WillFate::Discard, e.what()),
             }
             return;
         }
-        let version = c.version;
-        let packet = match wire::decode(h, body, version) {
+        let packet = match wire::decode_with_codec(h, body, c.version) {
             Ok(p) => p,
             Err(e) => {
-                self.fail(conn, now, e.reason_code(), e.what());
+                self.fail(conn, now, e.reason_code().as_u8(), &format!("{e}"));
                 return;
             }
         };

@@ -957,6 +957,7 @@ fn slow_subscriber_is_bounded() {
 fn suback_codes_per_filter() {
     let mut p = Pair::new(Config {
         maximum_qos: 1,
+        wildcard_subscriptions: false,
         ..Config::default()
     });
     let s = p.connect(v5(), "s");
@@ -967,13 +968,13 @@ fn suback_codes_per_filter() {
             props: Props::default(),
             filters: vec![
                 (
-                    "ok/#".into(),
+                    "ok".into(),
                     SubOpts {
                         qos: 2,
                         ..SubOpts::default()
                     },
                 ),
-                ("bad/#/x".into(), SubOpts::default()),
+                ("wild/#".into(), SubOpts::default()),
                 (
                     "$share/g/y".into(),
                     SubOpts {
@@ -989,7 +990,7 @@ fn suback_codes_per_filter() {
         Some(Packet::SubAck {
             pid: 5,
             props: Props::default(),
-            codes: vec![1, 0x8F, 0]
+            codes: vec![1, 0xA2, 0]
         })
     );
     let s3 = p.connect(v3(), "s3");
@@ -998,7 +999,7 @@ fn suback_codes_per_filter() {
         &Packet::Subscribe {
             pid: 6,
             props: Props::default(),
-            filters: vec![("a+".into(), SubOpts::default())],
+            filters: vec![("a/+".into(), SubOpts::default())],
         },
     );
     assert_eq!(
@@ -1009,6 +1010,27 @@ fn suback_codes_per_filter() {
             codes: vec![0x80]
         })
     );
+}
+
+#[test]
+fn malformed_topic_filter_is_a_decode_error() {
+    // The shared codec rejects a filter that breaks the wildcard rules while decoding the
+    // SUBSCRIBE (as Mosquitto does): DISCONNECT with its reason code 0x8F, then close.
+    let mut p = Pair::default();
+    let s = p.connect(v5(), "s");
+    p.send(s, &sub(1, "bad/#/x", 0));
+    assert_eq!(
+        p.recv(s),
+        Some(Packet::Disconnect {
+            code: 0x8F,
+            props: Props::default()
+        })
+    );
+    assert!(p.closed(s));
+    let s3 = p.connect(v3(), "s3");
+    p.send(s3, &sub(1, "a+", 0));
+    assert_eq!(p.recv(s3), None);
+    assert!(p.closed(s3));
 }
 
 #[test]

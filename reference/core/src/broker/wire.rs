@@ -1,15 +1,14 @@
-//! The broker engine's own packet representation and its encode/decode, both versions.
+//! The engine's owned packets: what it keeps in sessions and queues, decoded from client input
+//! by the shared [`codec`](crate::codec) and encoded for each receiver in its own version.
 //!
-//! FIXME(codec): this is a stop-gap. The crate's shared codec (`codec`, borrowed views,
-//! `DecodeError` → `ReasonCode`) was being written at the same time as the engine and had no
-//! packet API yet, so the engine carries this small owned codec. It is deliberately private to
-//! the engine and shaped like the packets the engine needs; replacing it with the shared codec
-//! touches only this file and the `decode_*`/`encode` call sites in `engine.rs`.
+//! Decoding goes through the codec ([`decode_with_codec`], [`decode_full`]): one codec for the
+//! project, with its bounded reader, its typed [`DecodeError`]s and their reason codes. The
+//! borrowed views are copied into the owned [`Packet`] here because a message outlives the
+//! input buffer it arrived in (it waits in queues, is retained, is resent).
 //!
-//! Decoding is bounded: every read goes through [`Rd`], which never reads past the Remaining
-//! Length, and the fixed header (with the Maximum Packet Size check) is judged before the body is
-//! buffered. Errors are split by cause into [`WireError::Malformed`] (0x81) and
-//! [`WireError::Protocol`] (0x82), which is the reason code the spec asks for.
+//! FIXME(codec): encoding is still done here from the owned packets (a small writer below)
+//! rather than by building codec views; moving it over means building `Properties` slices for
+//! every outgoing packet, and is the next step.
 
 use alloc::string::String;
 
@@ -37,38 +36,6 @@ impl Version {
     pub fn is_v5(self) -> bool {
         self == Version::V5
     }
-}
-
-/// Why a packet could not be decoded; the variant is the reason code to report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WireError {
-    /// The bytes do not follow the packet grammar: reason code 0x81.
-    Malformed(&'static str),
-    /// Well-formed, but against a protocol rule (duplicate property, packet id 0): 0x82.
-    Protocol(&'static str),
-}
-
-impl WireError {
-    /// The MQTT 5.0 reason code for this error.
-    pub fn reason_code(self) -> u8 {
-        match self {
-            WireError::Malformed(_) => 0x81,
-            WireError::Protocol(_) => 0x82,
-        }
-    }
-
-    /// A short description.
-    pub fn what(self) -> &'static str {
-        match self {
-            WireError::Malformed(s) | WireError::Protocol(s) => s,
-        }
-    }
-}
-
-type R<T> = Result<T, WireError>;
-
-const fn mal(s: &'static str) -> WireError {
-    WireError::Malformed(s)
 }
 
 /// MQTT 5.0 properties, the union of what any packet may carry. `None`/empty when absent.
@@ -221,544 +188,6 @@ pub mod kind {
     pub const PINGRESP: u8 = 13;
     pub const DISCONNECT: u8 = 14;
     pub const AUTH: u8 = 15;
-}
-
-/// A fixed header that has been checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
-    /// Packet type (1..=15).
-    pub kind: u8,
-    /// The flag nibble.
-    pub flags: u8,
-    /// Bytes of the fixed header.
-    pub header_len: usize,
-    /// Remaining Length.
-    pub remaining: usize,
-}
-
-impl Header {
-    /// Whole packet size.
-    pub fn total(&self) -> usize {
-        self.header_len + self.remaining
-    }
-}
-
-/// Parses the fixed header at the start of `buf`: `Ok(None)` when more bytes are needed.
-/// [MQTT-2.1.3-1] (5.0) / [MQTT-2.2.2-2] (3.1.1): reserved flags checked here.
-pub fn parse_header(buf: &[u8], version: Option<Version>) -> R<Option<Header>> {
-    let Some(&b0) = buf.first() else {
-        return Ok(None);
-    };
-    let kind = b0 >> 4;
-    let flags = b0 & 0x0F;
-    match kind {
-        0 => return Err(mal("reserved packet type 0")),
-        kind::AUTH if version == Some(Version::V311) => return Err(mal("reserved packet type 15")),
-        kind::PUBLISH => {
-            let qos = (flags >> 1) & 3;
-            if qos == 3 {
-                return Err(mal("PUBLISH QoS 3")); // [MQTT-3.3.1-4]
-            }
-            if qos == 0 && flags & 8 != 0 {
-                return Err(mal("DUP set with QoS 0")); // [MQTT-3.3.1-2]
-            }
-        }
-        kind::PUBREL | kind::SUBSCRIBE | kind::UNSUBSCRIBE => {
-            if flags != 2 {
-                return Err(mal("reserved flags"));
-            }
-        }
-        _ => {
-            if flags != 0 {
-                return Err(mal("reserved flags"));
-            }
-        }
-    }
-    let mut value: usize = 0;
-    for i in 0..4 {
-        let Some(&b) = buf.get(1 + i) else {
-            return Ok(None);
-        };
-        value |= usize::from(b & 0x7F) << (7 * i);
-        if b & 0x80 == 0 {
-            if i > 0 && b == 0 {
-                return Err(mal("non-minimal remaining length"));
-            }
-            return Ok(Some(Header {
-                kind,
-                flags,
-                header_len: 2 + i,
-                remaining: value,
-            }));
-        }
-    }
-    Err(mal("remaining length longer than four bytes"))
-}
-
-/// A bounded reader.
-struct Rd<'a>(&'a [u8]);
-
-impl<'a> Rd<'a> {
-    fn take(&mut self, n: usize) -> R<&'a [u8]> {
-        if n > self.0.len() {
-            return Err(mal("unexpected end of packet"));
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn u8(&mut self) -> R<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> R<u16> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-    fn u32(&mut self) -> R<u32> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn vbi(&mut self) -> R<u32> {
-        let mut value: u32 = 0;
-        for i in 0..4 {
-            let b = self.u8()?;
-            value |= u32::from(b & 0x7F) << (7 * i);
-            if b & 0x80 == 0 {
-                if i > 0 && b == 0 {
-                    return Err(mal("non-minimal variable byte integer"));
-                }
-                return Ok(value);
-            }
-        }
-        Err(mal("variable byte integer longer than four bytes"))
-    }
-    fn bin(&mut self) -> R<&'a [u8]> {
-        let n = self.u16()?;
-        self.take(usize::from(n))
-    }
-    /// [MQTT-1.5.4-1], [MQTT-1.5.4-2] (5.0) / [MQTT-1.5.3-1], [MQTT-1.5.3-2] (3.1.1).
-    fn str(&mut self) -> R<String> {
-        let b = self.bin()?;
-        let s = core::str::from_utf8(b).map_err(|_| mal("invalid UTF-8"))?;
-        if s.contains('\0') {
-            return Err(mal("U+0000 in string"));
-        }
-        Ok(String::from(s))
-    }
-    fn empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    fn expect_empty(&self) -> R<()> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(mal("trailing bytes"))
-        }
-    }
-}
-
-fn set_once<T>(slot: &mut Option<T>, v: T) -> R<()> {
-    if slot.is_some() {
-        return Err(WireError::Protocol("duplicate property"));
-    }
-    *slot = Some(v);
-    Ok(())
-}
-
-fn byte01(v: u8) -> R<u8> {
-    if v > 1 {
-        Err(WireError::Protocol("property value not 0 or 1"))
-    } else {
-        Ok(v)
-    }
-}
-
-fn read_props(r: &mut Rd<'_>) -> R<Props> {
-    let len = r.vbi()? as usize;
-    let mut r = Rd(r.take(len)?);
-    let mut p = Props::default();
-    while !r.empty() {
-        let id = r.vbi()?;
-        match id {
-            0x01 => set_once(&mut p.payload_format, byte01(r.u8()?)?)?,
-            0x02 => set_once(&mut p.message_expiry, r.u32()?)?,
-            0x03 => set_once(&mut p.content_type, r.str()?)?,
-            0x08 => set_once(&mut p.response_topic, r.str()?)?,
-            0x09 => set_once(&mut p.correlation_data, r.bin()?.to_vec())?,
-            0x0B => {
-                let v = r.vbi()?;
-                if v == 0 {
-                    return Err(WireError::Protocol("subscription identifier 0"));
-                }
-                p.subscription_ids.push(v);
-            }
-            0x11 => set_once(&mut p.session_expiry, r.u32()?)?,
-            0x12 => set_once(&mut p.assigned_client_id, r.str()?)?,
-            0x13 => set_once(&mut p.server_keep_alive, r.u16()?)?,
-            0x15 => set_once(&mut p.auth_method, r.str()?)?,
-            0x16 => set_once(&mut p.auth_data, r.bin()?.to_vec())?,
-            0x17 => set_once(&mut p.request_problem_info, byte01(r.u8()?)?)?,
-            0x18 => set_once(&mut p.will_delay, r.u32()?)?,
-            0x19 => set_once(&mut p.request_response_info, byte01(r.u8()?)?)?,
-            0x1A => set_once(&mut p.response_info, r.str()?)?,
-            0x1C => set_once(&mut p.server_reference, r.str()?)?,
-            0x1F => set_once(&mut p.reason_string, r.str()?)?,
-            0x21 => {
-                let v = r.u16()?;
-                if v == 0 {
-                    return Err(WireError::Protocol("receive maximum 0"));
-                }
-                set_once(&mut p.receive_maximum, v)?;
-            }
-            0x22 => set_once(&mut p.topic_alias_maximum, r.u16()?)?,
-            0x23 => set_once(&mut p.topic_alias, r.u16()?)?,
-            0x24 => set_once(&mut p.maximum_qos, byte01(r.u8()?)?)?,
-            0x25 => set_once(&mut p.retain_available, byte01(r.u8()?)?)?,
-            0x26 => {
-                let k = r.str()?;
-                let v = r.str()?;
-                p.user.push((k, v));
-            }
-            0x27 => {
-                let v = r.u32()?;
-                if v == 0 {
-                    return Err(WireError::Protocol("maximum packet size 0"));
-                }
-                set_once(&mut p.maximum_packet_size, v)?;
-            }
-            0x28 => set_once(&mut p.wildcard_available, byte01(r.u8()?)?)?,
-            0x29 => set_once(&mut p.sub_ids_available, byte01(r.u8()?)?)?,
-            0x2A => set_once(&mut p.shared_available, byte01(r.u8()?)?)?,
-            _ => return Err(mal("unknown property identifier")),
-        }
-    }
-    Ok(p)
-}
-
-/// Which properties a packet may carry, as bit `id` of a u64 mask (ids are below 64).
-fn allowed_props(kind: u8, will: bool) -> u64 {
-    const fn m(ids: &[u8]) -> u64 {
-        let mut out = 0u64;
-        let mut i = 0;
-        while i < ids.len() {
-            out |= 1 << ids[i];
-            i += 1;
-        }
-        out
-    }
-    const USER: u8 = 0x26;
-    const REASON: u8 = 0x1F;
-    if will {
-        return m(&[0x01, 0x02, 0x03, 0x08, 0x09, 0x18, USER]);
-    }
-    match kind {
-        kind::CONNECT => m(&[0x11, 0x15, 0x16, 0x17, 0x19, 0x21, 0x22, USER, 0x27]),
-        kind::PUBLISH => m(&[0x01, 0x02, 0x03, 0x08, 0x09, 0x0B, 0x23, USER]),
-        kind::PUBACK | kind::PUBREC | kind::PUBREL | kind::PUBCOMP => m(&[REASON, USER]),
-        kind::SUBSCRIBE => m(&[0x0B, USER]),
-        kind::UNSUBSCRIBE => m(&[USER]),
-        kind::DISCONNECT => m(&[0x11, 0x1C, REASON, USER]),
-        kind::AUTH => m(&[0x15, 0x16, REASON, USER]),
-        _ => u64::MAX,
-    }
-}
-
-fn check_allowed(p: &Props, kind: u8, will: bool) -> R<()> {
-    let allowed = allowed_props(kind, will);
-    let mut present = 0u64;
-    let mut mark = |id: u8, is: bool| {
-        if is {
-            present |= 1 << id;
-        }
-    };
-    mark(0x01, p.payload_format.is_some());
-    mark(0x02, p.message_expiry.is_some());
-    mark(0x03, p.content_type.is_some());
-    mark(0x08, p.response_topic.is_some());
-    mark(0x09, p.correlation_data.is_some());
-    mark(0x0B, !p.subscription_ids.is_empty());
-    mark(0x11, p.session_expiry.is_some());
-    mark(0x12, p.assigned_client_id.is_some());
-    mark(0x13, p.server_keep_alive.is_some());
-    mark(0x15, p.auth_method.is_some());
-    mark(0x16, p.auth_data.is_some());
-    mark(0x17, p.request_problem_info.is_some());
-    mark(0x18, p.will_delay.is_some());
-    mark(0x19, p.request_response_info.is_some());
-    mark(0x1A, p.response_info.is_some());
-    mark(0x1C, p.server_reference.is_some());
-    mark(0x1F, p.reason_string.is_some());
-    mark(0x21, p.receive_maximum.is_some());
-    mark(0x22, p.topic_alias_maximum.is_some());
-    mark(0x23, p.topic_alias.is_some());
-    mark(0x24, p.maximum_qos.is_some());
-    mark(0x25, p.retain_available.is_some());
-    mark(0x26, !p.user.is_empty());
-    mark(0x27, p.maximum_packet_size.is_some());
-    mark(0x28, p.wildcard_available.is_some());
-    mark(0x29, p.sub_ids_available.is_some());
-    mark(0x2A, p.shared_available.is_some());
-    if present & !allowed != 0 {
-        return Err(WireError::Protocol("property not allowed in this packet"));
-    }
-    if kind == kind::SUBSCRIBE && p.subscription_ids.len() > 1 {
-        return Err(WireError::Protocol("more than one subscription identifier"));
-    }
-    Ok(())
-}
-
-fn props_checked(r: &mut Rd<'_>, kind: u8, will: bool) -> R<Props> {
-    let p = read_props(r)?;
-    check_allowed(&p, kind, will)?;
-    Ok(p)
-}
-
-fn nonzero_pid(r: &mut Rd<'_>) -> R<u16> {
-    let pid = r.u16()?;
-    if pid == 0 {
-        // [MQTT-2.2.1-3] (5.0) / [MQTT-2.3.1-1] (3.1.1): non-zero packet identifier.
-        return Err(WireError::Protocol("packet identifier 0"));
-    }
-    Ok(pid)
-}
-
-/// Outcome of decoding a CONNECT: the protocol level matters even when the rest fails, because
-/// it decides whether the refusal is a 5.0 or a 3.1.1 CONNACK.
-#[derive(Debug)]
-pub enum ConnectError {
-    /// Protocol name or level not spoken here: CONNACK 0x84 / return code 0x01.
-    UnsupportedVersion(Option<Version>),
-    /// The CONNECT is bad; the version is known when the level byte was readable.
-    Bad(Option<Version>, WireError),
-}
-
-/// Decodes a CONNECT body (the bytes after the fixed header).
-pub fn decode_connect(body: &[u8]) -> Result<Connect, ConnectError> {
-    let mut r = Rd(body);
-    let bad = |v, e| ConnectError::Bad(v, e);
-    let name = r.bin().map_err(|e| bad(None, e))?;
-    let level = r.u8().map_err(|e| bad(None, e))?;
-    let version = match (name, level) {
-        (b"MQTT", 4) => Version::V311,
-        (b"MQTT", 5) => Version::V5,
-        (b"MQTT", _) | (b"MQIsdp", _) => return Err(ConnectError::UnsupportedVersion(None)),
-        // [MQTT-3.1.2-1]: another protocol name; the server MAY answer with CONNACK 0x84.
-        _ => return Err(ConnectError::Bad(None, mal("protocol name"))),
-    };
-    let v = Some(version);
-    let mut inner = || -> R<Connect> {
-        let flags = r.u8()?;
-        // [MQTT-3.1.2-3]: the reserved flag must be 0.
-        if flags & 1 != 0 {
-            return Err(mal("CONNECT reserved flag set"));
-        }
-        let clean_start = flags & 0x02 != 0;
-        let will_flag = flags & 0x04 != 0;
-        let will_qos = (flags >> 3) & 3;
-        let will_retain = flags & 0x20 != 0;
-        let password_flag = flags & 0x40 != 0;
-        let username_flag = flags & 0x80 != 0;
-        if will_qos == 3 {
-            return Err(mal("will QoS 3")); // [MQTT-3.1.2-12]
-        }
-        if !will_flag && (will_qos != 0 || will_retain) {
-            return Err(mal("will QoS/retain without will flag")); // [MQTT-3.1.2-11], [MQTT-3.1.2-13]
-        }
-        if version == Version::V311 && password_flag && !username_flag {
-            return Err(mal("password without user name")); // [MQTT-3.1.2-22] (3.1.1)
-        }
-        let keep_alive = r.u16()?;
-        let props = if version.is_v5() {
-            props_checked(&mut r, kind::CONNECT, false)?
-        } else {
-            Props::default()
-        };
-        let client_id = r.str()?;
-        let will = if will_flag {
-            let props = if version.is_v5() {
-                props_checked(&mut r, 0, true)?
-            } else {
-                Props::default()
-            };
-            let topic = r.str()?;
-            let payload = r.bin()?.to_vec();
-            Some(WillMsg {
-                topic,
-                payload,
-                qos: will_qos,
-                retain: will_retain,
-                props,
-            })
-        } else {
-            None
-        };
-        let username = if username_flag { Some(r.str()?) } else { None };
-        let password = if password_flag {
-            Some(r.bin()?.to_vec())
-        } else {
-            None
-        };
-        r.expect_empty()?;
-        Ok(Connect {
-            version,
-            clean_start,
-            keep_alive,
-            props,
-            client_id,
-            will,
-            username,
-            password,
-        })
-    };
-    inner().map_err(|e| bad(v, e))
-}
-
-/// Decodes any packet other than CONNECT, for a connection speaking `version`.
-pub fn decode(h: &Header, body: &[u8], version: Version) -> R<Packet> {
-    decode_inner(h, body, version, true)
-}
-
-fn decode_inner(h: &Header, body: &[u8], version: Version, from_client: bool) -> R<Packet> {
-    let mut r = Rd(body);
-    let v5 = version.is_v5();
-    let p = match h.kind {
-        kind::CONNECT => return Err(WireError::Protocol("second CONNECT")), // [MQTT-3.1.0-2]
-        kind::PUBLISH => {
-            let qos = (h.flags >> 1) & 3;
-            let topic = r.str()?;
-            let pid = if qos > 0 { nonzero_pid(&mut r)? } else { 0 };
-            let props = if v5 {
-                props_checked(&mut r, kind::PUBLISH, false)?
-            } else {
-                Props::default()
-            };
-            if from_client && !props.subscription_ids.is_empty() {
-                // [MQTT-3.3.4-6]: a client must not send a Subscription Identifier.
-                return Err(WireError::Protocol(
-                    "subscription identifier in client PUBLISH",
-                ));
-            }
-            let payload = Payload::from(r.take(r.0.len())?);
-            Packet::Publish(Publish {
-                dup: h.flags & 8 != 0,
-                qos,
-                retain: h.flags & 1 != 0,
-                topic,
-                pid,
-                props,
-                payload,
-            })
-        }
-        kind::PUBACK | kind::PUBREC | kind::PUBREL | kind::PUBCOMP => {
-            let pid = nonzero_pid(&mut r)?;
-            let mut code = 0;
-            let mut props = Props::default();
-            if v5 {
-                if !r.empty() {
-                    code = r.u8()?;
-                }
-                if !r.empty() {
-                    props = props_checked(&mut r, h.kind, false)?;
-                }
-            }
-            r.expect_empty()?;
-            Packet::Ack {
-                kind: h.kind,
-                pid,
-                code,
-                props,
-            }
-        }
-        kind::SUBSCRIBE => {
-            let pid = nonzero_pid(&mut r)?;
-            let props = if v5 {
-                props_checked(&mut r, kind::SUBSCRIBE, false)?
-            } else {
-                Props::default()
-            };
-            let mut filters = Vec::new();
-            while !r.empty() {
-                let f = r.str()?;
-                let o = r.u8()?;
-                let opts = SubOpts {
-                    qos: o & 3,
-                    no_local: o & 4 != 0,
-                    retain_as_published: o & 8 != 0,
-                    retain_handling: (o >> 4) & 3,
-                };
-                if opts.qos == 3 {
-                    return Err(mal("subscription QoS 3")); // [MQTT-3.8.3-4] (3.1.1)
-                }
-                if v5 {
-                    if opts.retain_handling == 3 || o & 0xC0 != 0 {
-                        return Err(mal("reserved subscription option bits")); // [MQTT-3.8.3-5]
-                    }
-                } else if o & 0xFC != 0 {
-                    return Err(mal("reserved subscription option bits")); // [MQTT-3-8.3-4]
-                }
-                filters.push((f, opts));
-            }
-            if filters.is_empty() {
-                return Err(WireError::Protocol("SUBSCRIBE without filters")); // [MQTT-3.8.3-2]
-            }
-            Packet::Subscribe {
-                pid,
-                props,
-                filters,
-            }
-        }
-        kind::UNSUBSCRIBE => {
-            let pid = nonzero_pid(&mut r)?;
-            let props = if v5 {
-                props_checked(&mut r, kind::UNSUBSCRIBE, false)?
-            } else {
-                Props::default()
-            };
-            let mut filters = Vec::new();
-            while !r.empty() {
-                filters.push(r.str()?);
-            }
-            if filters.is_empty() {
-                return Err(WireError::Protocol("UNSUBSCRIBE without filters")); // [MQTT-3.10.3-2]
-            }
-            Packet::Unsubscribe {
-                pid,
-                props,
-                filters,
-            }
-        }
-        kind::PINGREQ => {
-            r.expect_empty()?;
-            Packet::PingReq
-        }
-        kind::DISCONNECT => {
-            let mut code = 0;
-            let mut props = Props::default();
-            if v5 {
-                if !r.empty() {
-                    code = r.u8()?;
-                }
-                if !r.empty() {
-                    props = props_checked(&mut r, kind::DISCONNECT, false)?;
-                }
-            }
-            r.expect_empty()?;
-            Packet::Disconnect { code, props }
-        }
-        kind::AUTH => {
-            let mut code = 0;
-            let mut props = Props::default();
-            if !r.empty() {
-                code = r.u8()?;
-                props = props_checked(&mut r, kind::AUTH, false)?;
-            }
-            r.expect_empty()?;
-            Packet::Auth { code, props }
-        }
-        // Server-to-client packets sent by a client.
-        _ => return Err(WireError::Protocol("packet type not sent by clients")),
-    };
-    Ok(p)
 }
 
 // ---- encoding ----
@@ -1036,65 +465,214 @@ pub fn publish_len(p: &Publish, version: Version) -> usize {
     1 + vbi_len(body as u32) + body
 }
 
-/// Convenience for the engine and tests: decodes one whole packet (header and body).
-pub fn decode_full(buf: &[u8], version: Version) -> R<Option<(Packet, usize)>> {
-    let Some(h) = parse_header(buf, Some(version))? else {
-        return Ok(None);
-    };
-    if buf.len() < h.total() {
-        return Ok(None);
+/// Decodes one whole packet from the start of `buf` with the shared codec (for test clients,
+/// which decode what the server sends): `Ok(None)` when more bytes are needed.
+///
+/// # Errors
+/// The codec's [`DecodeError`].
+pub fn decode_full(buf: &[u8], version: Version) -> Result<Option<(Packet, usize)>, DecodeError> {
+    match codec::decode(buf, version.into(), u32::MAX)? {
+        codec::Decoded::Complete { value, consumed } => {
+            let mut p = from_view(&value);
+            if let (codec::Packet::ConnAck(c), Packet::ConnAck { code, .. }) = (&value, &mut p) {
+                // Show a 3.1.1 CONNACK with its own return code, not the 5.0 equivalent.
+                if version == Version::V311 {
+                    *code = c.reason_code.to_connack_return_code().unwrap_or(*code);
+                }
+            }
+            Ok(Some((p, consumed)))
+        }
+        codec::Decoded::Incomplete(_) => Ok(None),
     }
-    let body = &buf[h.header_len..h.total()];
-    let p = if h.kind == kind::CONNECT {
-        Packet::Connect(decode_connect(body).map_err(|e| match e {
-            ConnectError::UnsupportedVersion(_) => mal("unsupported protocol version"),
-            ConnectError::Bad(_, e) => e,
-        })?)
-    } else if h.kind == kind::CONNACK
-        || h.kind == kind::SUBACK
-        || h.kind == kind::UNSUBACK
-        || h.kind == kind::PINGRESP
-    {
-        decode_server_packet(&h, body, version)?
-    } else {
-        decode_inner(&h, body, version, false)?
-    };
-    Ok(Some((p, h.total())))
 }
 
-/// Decodes the server-to-client packets, for test clients.
-fn decode_server_packet(h: &Header, body: &[u8], version: Version) -> R<Packet> {
-    let mut r = Rd(body);
-    let v5 = version.is_v5();
-    Ok(match h.kind {
-        kind::CONNACK => {
-            let sp = r.u8()? & 1 != 0;
-            let code = r.u8()?;
-            let props = if v5 {
-                read_props(&mut r)?
-            } else {
-                Props::default()
-            };
-            Packet::ConnAck {
-                session_present: sp,
-                code,
-                props,
-            }
+// ---- decoding through the shared codec ----
+
+use crate::codec::{self, DecodeError, Properties, Property, ProtocolVersion};
+
+impl From<ProtocolVersion> for Version {
+    fn from(v: ProtocolVersion) -> Self {
+        match v {
+            ProtocolVersion::V3_1_1 => Version::V311,
+            ProtocolVersion::V5 => Version::V5,
         }
-        kind::SUBACK | kind::UNSUBACK => {
-            let pid = r.u16()?;
-            let props = if v5 {
-                read_props(&mut r)?
-            } else {
-                Props::default()
-            };
-            let codes = r.take(r.0.len())?.to_vec();
-            if h.kind == kind::SUBACK {
-                Packet::SubAck { pid, props, codes }
-            } else {
-                Packet::UnsubAck { pid, props, codes }
-            }
+    }
+}
+
+impl From<Version> for ProtocolVersion {
+    fn from(v: Version) -> Self {
+        match v {
+            Version::V311 => ProtocolVersion::V3_1_1,
+            Version::V5 => ProtocolVersion::V5,
         }
-        _ => Packet::PingResp,
-    })
+    }
+}
+
+/// Owned copy of a codec property list.
+pub fn props_from(p: &Properties<'_>) -> Props {
+    let mut out = Props::default();
+    for prop in p.iter() {
+        match prop {
+            Property::PayloadFormatIndicator(v) => out.payload_format = Some(v),
+            Property::MessageExpiryInterval(v) => out.message_expiry = Some(v),
+            Property::ContentType(v) => out.content_type = Some(String::from(v)),
+            Property::ResponseTopic(v) => out.response_topic = Some(String::from(v)),
+            Property::CorrelationData(v) => out.correlation_data = Some(v.to_vec()),
+            Property::SubscriptionIdentifier(v) => out.subscription_ids.push(v),
+            Property::SessionExpiryInterval(v) => out.session_expiry = Some(v),
+            Property::AssignedClientIdentifier(v) => out.assigned_client_id = Some(String::from(v)),
+            Property::ServerKeepAlive(v) => out.server_keep_alive = Some(v),
+            Property::AuthenticationMethod(v) => out.auth_method = Some(String::from(v)),
+            Property::AuthenticationData(v) => out.auth_data = Some(v.to_vec()),
+            Property::RequestProblemInformation(v) => out.request_problem_info = Some(v),
+            Property::WillDelayInterval(v) => out.will_delay = Some(v),
+            Property::RequestResponseInformation(v) => out.request_response_info = Some(v),
+            Property::ResponseInformation(v) => out.response_info = Some(String::from(v)),
+            Property::ServerReference(v) => out.server_reference = Some(String::from(v)),
+            Property::ReasonString(v) => out.reason_string = Some(String::from(v)),
+            Property::ReceiveMaximum(v) => out.receive_maximum = Some(v),
+            Property::TopicAliasMaximum(v) => out.topic_alias_maximum = Some(v),
+            Property::TopicAlias(v) => out.topic_alias = Some(v),
+            Property::MaximumQoS(v) => out.maximum_qos = Some(v),
+            Property::RetainAvailable(v) => out.retain_available = Some(v),
+            Property::UserProperty((k, v)) => out.user.push((String::from(k), String::from(v))),
+            Property::MaximumPacketSize(v) => out.maximum_packet_size = Some(v),
+            Property::WildcardSubscriptionAvailable(v) => out.wildcard_available = Some(v),
+            Property::SubscriptionIdentifierAvailable(v) => out.sub_ids_available = Some(v),
+            Property::SharedSubscriptionAvailable(v) => out.shared_available = Some(v),
+        }
+    }
+    out
+}
+
+/// The protocol level a CONNECT body announces, read without decoding the rest, so that a bad
+/// CONNECT can be refused in the right version's CONNACK.
+pub fn connect_version(body: &[u8]) -> Option<Version> {
+    match body {
+        [0, 4, b'M', b'Q', b'T', b'T', 5, ..] => Some(Version::V5),
+        [0, 4, b'M', b'Q', b'T', b'T', 4, ..] => Some(Version::V311),
+        _ => None,
+    }
+}
+
+/// Decodes one client packet body with the shared codec. `version` is ignored for CONNECT,
+/// which carries its own.
+///
+/// # Errors
+/// The codec's [`DecodeError`]; its `reason_code()` is what goes on the wire.
+pub fn decode_with_codec(
+    h: &codec::FixedHeader,
+    body: &[u8],
+    version: Version,
+) -> Result<Packet, DecodeError> {
+    let view = codec::decode_body(h.packet_type, h.flags, body, version.into())?;
+    Ok(from_view(&view))
+}
+
+fn ack_from(kind: u8, pid: u16, code: codec::ReasonCode, props: &Properties<'_>) -> Packet {
+    Packet::Ack {
+        kind,
+        pid,
+        code: code.as_u8(),
+        props: props_from(props),
+    }
+}
+
+/// Owned copy of a codec packet view.
+pub fn from_view(view: &codec::Packet<'_>) -> Packet {
+    match view {
+        codec::Packet::Connect(c) => Packet::Connect(Connect {
+            version: c.version.into(),
+            clean_start: c.clean_start,
+            keep_alive: c.keep_alive,
+            props: props_from(&c.properties),
+            client_id: String::from(c.client_id),
+            will: c.will.map(|w| WillMsg {
+                topic: String::from(w.topic),
+                payload: w.payload.to_vec(),
+                qos: w.qos.as_u8(),
+                retain: w.retain,
+                props: props_from(&w.properties),
+            }),
+            username: c.username.map(String::from),
+            password: c.password.map(<[u8]>::to_vec),
+        }),
+        codec::Packet::ConnAck(c) => Packet::ConnAck {
+            session_present: c.session_present,
+            code: c.reason_code.as_u8(),
+            props: props_from(&c.properties),
+        },
+        codec::Packet::Publish(p) => Packet::Publish(Publish {
+            dup: p.dup,
+            qos: p.qos.as_u8(),
+            retain: p.retain,
+            topic: String::from(p.topic),
+            pid: p.packet_id.unwrap_or(0),
+            props: props_from(&p.properties),
+            payload: Payload::from(p.payload),
+        }),
+        codec::Packet::PubAck(a) => {
+            ack_from(kind::PUBACK, a.packet_id, a.reason_code, &a.properties)
+        }
+        codec::Packet::PubRec(a) => {
+            ack_from(kind::PUBREC, a.packet_id, a.reason_code, &a.properties)
+        }
+        codec::Packet::PubRel(a) => {
+            ack_from(kind::PUBREL, a.packet_id, a.reason_code, &a.properties)
+        }
+        codec::Packet::PubComp(a) => {
+            ack_from(kind::PUBCOMP, a.packet_id, a.reason_code, &a.properties)
+        }
+        codec::Packet::Subscribe(s) => Packet::Subscribe {
+            pid: s.packet_id,
+            props: props_from(&s.properties),
+            filters: s
+                .subscriptions
+                .iter()
+                .map(|sub| {
+                    let o = sub.options;
+                    let opts = SubOpts {
+                        qos: o.qos.as_u8(),
+                        no_local: o.no_local,
+                        retain_as_published: o.retain_as_published,
+                        retain_handling: o.retain_handling as u8,
+                    };
+                    (String::from(sub.filter), opts)
+                })
+                .collect(),
+        },
+        codec::Packet::SubAck(s) => Packet::SubAck {
+            pid: s.packet_id,
+            props: props_from(&s.properties),
+            codes: s
+                .reason_codes
+                .iter()
+                .map(codec::ReasonCode::as_u8)
+                .collect(),
+        },
+        codec::Packet::Unsubscribe(u) => Packet::Unsubscribe {
+            pid: u.packet_id,
+            props: props_from(&u.properties),
+            filters: u.filters.iter().map(String::from).collect(),
+        },
+        codec::Packet::UnsubAck(u) => Packet::UnsubAck {
+            pid: u.packet_id,
+            props: props_from(&u.properties),
+            codes: u
+                .reason_codes
+                .iter()
+                .map(codec::ReasonCode::as_u8)
+                .collect(),
+        },
+        codec::Packet::PingReq(_) => Packet::PingReq,
+        codec::Packet::PingResp(_) => Packet::PingResp,
+        codec::Packet::Disconnect(d) => Packet::Disconnect {
+            code: d.reason_code.as_u8(),
+            props: props_from(&d.properties),
+        },
+        codec::Packet::Auth(a) => Packet::Auth {
+            code: a.reason_code.as_u8(),
+            props: props_from(&a.properties),
+        },
+    }
 }
