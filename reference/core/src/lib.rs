@@ -12,6 +12,8 @@
 //! - [`topic`]: topic name and filter validation, `$share/` parsing, matching, the subscription trie.
 //! - [`broker`] (`alloc`): the sans-IO broker engine: sessions, subscriptions, retained messages.
 //! - [`time`]: the core's millisecond [`time::Instant`], supplied by drivers.
+//! - [`client`] (`alloc`): the sans-IO client session: packet identifiers, QoS 1/2 flows both
+//!   ways, session resume, Receive Maximum, topic aliases, keep alive.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -29,3 +31,6 @@ pub mod codec;
 #[cfg(feature = "alloc")]
 pub mod broker;
 pub mod time;
+
+#[cfg(feature = "alloc")]
+pub mod client;

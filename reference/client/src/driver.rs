@@ -1,0 +1,593 @@
+//! The driver task: moves bytes between a stream and the core's [`ClientSession`], arms its
+//! timer, forwards its events, and reconnects with backoff.
+//!
+//! Protocol decisions (what to resend, when to ping, what a packet means) are the session's;
+//! the driver only decides *when to dial again* and *which waiter gets which outcome*.
+//!
+//! Cancellation discipline (rumqtt lost acknowledgements by writing inside `select!`): the
+//! `select!` below only waits for things whose futures are cancel-safe — a command
+//! (`mpsc::Receiver::recv`), a channel permit (`mpsc::Sender::reserve`), a socket read
+//! (`AsyncReadExt::read`), a timer. Every socket write happens outside it, to completion.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use mqttref_core::client::{
+    AckProperties, ClientSession, ConnAckInfo, DisconnectReason, Event, Message, OutgoingMessage,
+    RequestId, SubscribeFilter, SubscribeProperties, UserProperty,
+};
+use mqttref_core::codec::{ProtocolVersion, QoS, ReasonCode};
+use mqttref_core::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::auth::Authenticator;
+use crate::backoff::{ReconnectPolicy, SplitMix64};
+use crate::client::{ConnectionState, PublishOutcome, SubscribeOutcome};
+use crate::dialer::Dialer;
+use crate::error::ClientError;
+use crate::options::ClientOptions;
+
+/// Messages the driver buffers beyond the channel before it stops reading the socket.
+const MAX_PENDING_MESSAGES: usize = 64;
+
+type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
+
+/// What a [`Client`](crate::Client) asks the driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Publish(OutgoingMessage, Reply<PublishOutcome>),
+    Subscribe(
+        Vec<SubscribeFilter>,
+        SubscribeProperties,
+        Reply<SubscribeOutcome>,
+    ),
+    Unsubscribe(Vec<String>, Vec<UserProperty>, Reply<SubscribeOutcome>),
+    Request(OutgoingMessage, Reply<Message>),
+    Disconnect {
+        reason_code: ReasonCode,
+        session_expiry: Option<u32>,
+        reply: Reply<()>,
+    },
+}
+
+/// What woke the connection loop.
+enum Wake {
+    Command(Option<Command>),
+    Nothing,
+    NoReader,
+    Read(std::io::Result<usize>),
+    Timer,
+}
+
+/// Why one connection ended, as far as reconnecting is concerned.
+enum Ended {
+    /// Try again (after backoff) if the policy allows.
+    Retry(String),
+    /// Stop for good with this error.
+    Stop(ClientError),
+}
+
+pub(crate) struct Driver<D: Dialer> {
+    dialer: D,
+    host: String,
+    port: u16,
+    session: ClientSession,
+    reconnect: ReconnectPolicy,
+    retry_initial_connect: bool,
+    rng: SplitMix64,
+    authenticator: Option<Box<dyn Authenticator>>,
+    /// Epoch of the session's clock; only `tokio::time` is read (so paused time and the
+    /// simulator's clock work).
+    epoch: tokio::time::Instant,
+
+    commands: mpsc::Receiver<Command>,
+    /// All `Client` handles were dropped.
+    commands_closed: bool,
+    messages: mpsc::Sender<Message>,
+    /// Received messages not yet accepted by the channel (bounded by `MAX_PENDING_MESSAGES`:
+    /// beyond it the socket is not read).
+    pending_messages: VecDeque<Message>,
+    state: watch::Sender<ConnectionState>,
+    /// Completed by the first CONNACK (or the first failure).
+    first_connect: Option<oneshot::Sender<Result<ConnAckInfo, ClientError>>>,
+
+    publishes: BTreeMap<RequestId, Reply<PublishOutcome>>,
+    subscribes: BTreeMap<RequestId, Reply<SubscribeOutcome>>,
+    unsubscribes: BTreeMap<RequestId, Reply<SubscribeOutcome>>,
+    /// Request/response waiters by Correlation Data.
+    requests: BTreeMap<Vec<u8>, Reply<Message>>,
+    /// The response topic of this client, once subscribed.
+    response_topic: Option<String>,
+    next_correlation: u64,
+    /// Disconnect waiters, answered when the driver stops.
+    disconnect_replies: Vec<Reply<()>>,
+    /// The application asked to disconnect.
+    user_disconnect: bool,
+    /// An error to stop with, decided while handling events (refusal, auth failure).
+    stop: Option<ClientError>,
+    /// A CONNACK Success came since the last dial (resets the backoff).
+    connected_this_round: bool,
+}
+
+impl<D: Dialer> Driver<D> {
+    pub(crate) fn new(
+        mut options: ClientOptions,
+        dialer: D,
+        commands: mpsc::Receiver<Command>,
+        messages: mpsc::Sender<Message>,
+        state: watch::Sender<ConnectionState>,
+        first_connect: oneshot::Sender<Result<ConnAckInfo, ClientError>>,
+    ) -> Self {
+        if let Some(a) = &options.authenticator {
+            options.session.authentication_method = Some(a.method());
+        }
+        Driver {
+            dialer,
+            host: options.host,
+            port: options.port,
+            session: ClientSession::new(options.session),
+            reconnect: options.reconnect,
+            retry_initial_connect: options.retry_initial_connect,
+            rng: SplitMix64::new(options.seed),
+            authenticator: options.authenticator,
+            epoch: tokio::time::Instant::now(),
+            commands,
+            commands_closed: false,
+            messages,
+            pending_messages: VecDeque::new(),
+            state,
+            first_connect: Some(first_connect),
+            publishes: BTreeMap::new(),
+            subscribes: BTreeMap::new(),
+            unsubscribes: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            response_topic: None,
+            next_correlation: 0,
+            disconnect_replies: Vec::new(),
+            user_disconnect: false,
+            stop: None,
+            connected_this_round: false,
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_millis(u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn deadline(&self, t: Instant) -> tokio::time::Instant {
+        self.epoch + Duration::from_millis(t.as_millis())
+    }
+
+    /// Runs until the client stops: dial, run the connection, back off, again.
+    pub(crate) async fn run(mut self) {
+        let mut attempt: u32 = 0;
+        let final_error = loop {
+            let connect_timeout = Duration::from_millis(self.session.config().connect_timeout_ms);
+            let dialled =
+                tokio::time::timeout(connect_timeout, self.dialer.dial(&self.host, self.port))
+                    .await;
+            let ended = match dialled {
+                Ok(Ok(stream)) => self.run_connection(stream).await,
+                Ok(Err(e)) => {
+                    let err = ClientError::Connect {
+                        addr: format!("{}:{}", self.host, self.port),
+                        message: e.to_string(),
+                        kind: e.kind(),
+                    };
+                    if self.first_connect.is_some() && !self.retry_initial_connect {
+                        Ended::Stop(err)
+                    } else {
+                        Ended::Retry(err.to_string())
+                    }
+                }
+                Err(_) => {
+                    if self.first_connect.is_some() && !self.retry_initial_connect {
+                        Ended::Stop(ClientError::ConnectTimeout)
+                    } else {
+                        Ended::Retry("timed out connecting".into())
+                    }
+                }
+            };
+            if !self.session.is_idle() {
+                self.session.handle_connection_lost(self.now());
+                self.drain_events();
+            }
+            if std::mem::take(&mut self.connected_this_round) {
+                attempt = 0;
+            }
+            let reason = match ended {
+                Ended::Stop(e) => break e,
+                Ended::Retry(reason) => reason,
+            };
+            if let Some(e) = self.stop.take() {
+                break e;
+            }
+            if self.user_disconnect || self.commands_closed {
+                break ClientError::Disconnected("disconnected by the client".into());
+            }
+            let never_connected = self.first_connect.is_some();
+            if !self.reconnect.enabled || (never_connected && !self.retry_initial_connect) {
+                break ClientError::Disconnected(reason);
+            }
+            if self
+                .reconnect
+                .max_attempts
+                .is_some_and(|max| attempt >= max)
+            {
+                break ClientError::Disconnected(format!(
+                    "{reason}; gave up after {attempt} attempts"
+                ));
+            }
+            let delay = self.reconnect.delay(attempt, &mut self.rng);
+            attempt = attempt.saturating_add(1);
+            tracing::debug!(?delay, attempt, %reason, "reconnecting");
+            let _ = self.state.send(ConnectionState::Reconnecting { reason });
+            if !self.backoff(delay).await {
+                break ClientError::Disconnected("disconnected by the client".into());
+            }
+            let _ = self.state.send(ConnectionState::Connecting);
+        };
+        self.finish(final_error);
+    }
+
+    /// Waits `delay`, still taking commands (they queue in the session). Returns false if the
+    /// application asked to stop meanwhile.
+    async fn backoff(&mut self, delay: Duration) -> bool {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                biased;
+                cmd = self.commands.recv(), if !self.commands_closed => match cmd {
+                    Some(cmd) => {
+                        self.handle_command(cmd);
+                        if self.user_disconnect {
+                            return false;
+                        }
+                    }
+                    None => {
+                        self.commands_closed = true;
+                        return false;
+                    }
+                },
+                () = &mut sleep => return true,
+            }
+        }
+    }
+
+    /// One network connection, from CONNECT to close.
+    async fn run_connection(&mut self, stream: D::Stream) -> Ended {
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let now = self.now();
+        if let Some(a) = self.authenticator.as_mut() {
+            self.session.config_mut().authentication_data = a.initial_data();
+        }
+        self.session.connect(now);
+        let mut rbuf = vec![0u8; 16 * 1024];
+        let mut out = Vec::with_capacity(16 * 1024);
+        loop {
+            // 1. Write everything the session has, to completion, outside any select!.
+            out.clear();
+            if self.session.poll_transmit(self.now(), &mut out) {
+                if let Err(e) = write_all(&mut wr, &out).await {
+                    return Ended::Retry(format!("write failed: {e}"));
+                }
+            }
+            // 2. Events (after the transmit, so a QoS 0 completion means "written").
+            self.drain_events();
+            if self.session.is_closing() {
+                let _ = wr.shutdown().await;
+                return match self.stop.take() {
+                    Some(e) => Ended::Stop(e),
+                    None => Ended::Retry(self.last_reason()),
+                };
+            }
+            if self.commands_closed && !self.user_disconnect {
+                // Every handle dropped: leave politely.
+                self.user_disconnect = true;
+                self.session
+                    .disconnect(ReasonCode::Success, None, AckProperties::default());
+                continue;
+            }
+            // 3. Wait for input: command, room for a message, bytes, or the timer.
+            let timer = self.session.poll_timeout().map(|t| self.deadline(t));
+            let can_read = self.pending_messages.len() < MAX_PENDING_MESSAGES;
+            let has_pending = !self.pending_messages.is_empty();
+            let woke = tokio::select! {
+                biased;
+                cmd = self.commands.recv(), if !self.commands_closed => Wake::Command(cmd),
+                permit = self.messages.reserve(), if has_pending => match permit {
+                    Ok(permit) => {
+                        if let Some(m) = self.pending_messages.pop_front() {
+                            permit.send(m);
+                        }
+                        Wake::Nothing
+                    }
+                    // Nobody reads messages any more: drop them.
+                    Err(_) => Wake::NoReader,
+                },
+                r = rd.read(&mut rbuf), if can_read => Wake::Read(r),
+                () = sleep_until_opt(timer) => Wake::Timer,
+            };
+            match woke {
+                Wake::Command(Some(cmd)) => self.handle_command(cmd),
+                Wake::Command(None) => self.commands_closed = true,
+                Wake::Nothing => {}
+                Wake::NoReader => self.pending_messages.clear(),
+                Wake::Read(Ok(0)) => {
+                    return Ended::Retry("the server closed the connection".into())
+                }
+                Wake::Read(Ok(n)) => {
+                    let now = self.now();
+                    self.session.handle_bytes(now, rbuf.get(..n).unwrap_or(&[]));
+                }
+                Wake::Read(Err(e)) => return Ended::Retry(format!("read failed: {e}")),
+                Wake::Timer => {
+                    let now = self.now();
+                    self.session.handle_timeout(now);
+                }
+            }
+        }
+    }
+
+    fn last_reason(&self) -> String {
+        match &*self.state.borrow() {
+            ConnectionState::Reconnecting { reason } | ConnectionState::Closed { reason } => {
+                reason.clone()
+            }
+            _ => "connection closed".into(),
+        }
+    }
+
+    fn handle_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Publish(msg, reply) => match self.session.publish(msg) {
+                Ok(id) => {
+                    self.publishes.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Command::Subscribe(filters, props, reply) => {
+                match self.session.subscribe(filters, props) {
+                    Ok(id) => {
+                        self.subscribes.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Unsubscribe(filters, user, reply) => {
+                match self.session.unsubscribe(filters, user) {
+                    Ok(id) => {
+                        self.unsubscribes.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Request(msg, reply) => self.start_request(msg, reply),
+            Command::Disconnect {
+                reason_code,
+                session_expiry,
+                reply,
+            } => {
+                self.user_disconnect = true;
+                self.disconnect_replies.push(reply);
+                self.session
+                    .disconnect(reason_code, session_expiry, AckProperties::default());
+            }
+        }
+    }
+
+    fn start_request(&mut self, mut msg: OutgoingMessage, reply: Reply<Message>) {
+        if self.session.config().version != ProtocolVersion::V5 {
+            let _ = reply.send(Err(ClientError::Unsupported(
+                "request/response needs MQTT 5.0",
+            )));
+            return;
+        }
+        let topic = match &self.response_topic {
+            Some(t) => t.clone(),
+            None => {
+                let t = format!("mqttref/response/{:016x}", self.rng.next_u64());
+                // Subscribed before the request goes out: the server handles our packets in
+                // order, so the response cannot overtake the subscription.
+                let filter = SubscribeFilter::new(t.clone(), QoS::AtLeastOnce);
+                if let Err(e) = self
+                    .session
+                    .subscribe(vec![filter], SubscribeProperties::default())
+                {
+                    let _ = reply.send(Err(e.into()));
+                    return;
+                }
+                self.response_topic = Some(t.clone());
+                t
+            }
+        };
+        self.next_correlation += 1;
+        let correlation = self.next_correlation.to_be_bytes().to_vec();
+        msg.properties.response_topic = Some(topic);
+        msg.properties.correlation_data = Some(correlation.clone());
+        match self.session.publish(msg) {
+            Ok(_) => {
+                self.requests.insert(correlation, reply);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+            }
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Connected(info) => {
+                    tracing::debug!(session_present = info.session_present, "connected");
+                    self.connected_this_round = true;
+                    if let Some(first) = self.first_connect.take() {
+                        let _ = first.send(Ok(info.clone()));
+                    }
+                    let _ = self.state.send(ConnectionState::Connected(Box::new(info)));
+                }
+                Event::Message(m) => {
+                    let correlated = m
+                        .properties
+                        .correlation_data
+                        .as_ref()
+                        .and_then(|c| self.requests.remove(c));
+                    match correlated {
+                        Some(reply) => {
+                            let _ = reply.send(Ok(m));
+                        }
+                        None => self.pending_messages.push_back(m),
+                    }
+                }
+                Event::PublishComplete {
+                    id,
+                    reason_code,
+                    properties,
+                } => {
+                    if let Some(reply) = self.publishes.remove(&id) {
+                        let _ = reply.send(Ok(PublishOutcome {
+                            reason_code,
+                            properties,
+                        }));
+                    }
+                }
+                Event::SubscribeComplete {
+                    id,
+                    reason_codes,
+                    properties,
+                } => {
+                    if let Some(reply) = self.subscribes.remove(&id) {
+                        let _ = reply.send(Ok(SubscribeOutcome {
+                            reason_codes,
+                            properties,
+                        }));
+                    }
+                }
+                Event::UnsubscribeComplete {
+                    id,
+                    reason_codes,
+                    properties,
+                } => {
+                    if let Some(reply) = self.unsubscribes.remove(&id) {
+                        let _ = reply.send(Ok(SubscribeOutcome {
+                            reason_codes,
+                            properties,
+                        }));
+                    }
+                }
+                Event::AuthChallenge { data, .. } => {
+                    let answer = match self.authenticator.as_mut() {
+                        Some(a) => a.step(data.as_deref()),
+                        None => Err("no authenticator configured".into()),
+                    };
+                    match answer {
+                        Ok(response) => {
+                            let _ = self.session.auth_continue(response);
+                        }
+                        Err(e) => {
+                            self.stop = Some(ClientError::Auth(e));
+                            self.session.disconnect(
+                                ReasonCode::NotAuthorized,
+                                None,
+                                AckProperties::default(),
+                            );
+                        }
+                    }
+                }
+                Event::Reauthenticated => {}
+                Event::Disconnected(reason) => self.on_disconnected(&reason),
+                other => tracing::debug!(?other, "unhandled session event"),
+            }
+        }
+    }
+
+    fn on_disconnected(&mut self, reason: &DisconnectReason) {
+        let text = ClientError::describe(reason);
+        tracing::debug!(%text, "connection ended");
+        if let DisconnectReason::Refused {
+            reason_code,
+            connack,
+        } = reason
+        {
+            let retryable = matches!(
+                reason_code,
+                ReasonCode::ServerUnavailable
+                    | ReasonCode::ServerBusy
+                    | ReasonCode::ConnectionRateExceeded
+                    | ReasonCode::QuotaExceeded
+                    | ReasonCode::UnspecifiedError
+            );
+            if self.first_connect.is_some() || !retryable {
+                self.stop.get_or_insert(ClientError::Refused {
+                    reason_code: *reason_code,
+                    reason_string: connack.reason_string.clone(),
+                });
+            }
+        }
+        if matches!(reason, DisconnectReason::ConnectTimeout)
+            && self.first_connect.is_some()
+            && !self.retry_initial_connect
+        {
+            self.stop.get_or_insert(ClientError::ConnectTimeout);
+        }
+        let _ = self
+            .state
+            .send(ConnectionState::Reconnecting { reason: text });
+    }
+
+    /// The client stops: every waiter gets an answer, the state says closed.
+    fn finish(mut self, error: ClientError) {
+        tracing::debug!(%error, "client stopped");
+        if let Some(first) = self.first_connect.take() {
+            let _ = first.send(Err(error.clone()));
+        }
+        fn lost<T>(error: &ClientError) -> Result<T, ClientError> {
+            Err(ClientError::Disconnected(error.to_string()))
+        }
+        for (_, r) in std::mem::take(&mut self.publishes) {
+            let _ = r.send(lost(&error));
+        }
+        for (_, r) in std::mem::take(&mut self.subscribes) {
+            let _ = r.send(lost(&error));
+        }
+        for (_, r) in std::mem::take(&mut self.unsubscribes) {
+            let _ = r.send(lost(&error));
+        }
+        for (_, r) in std::mem::take(&mut self.requests) {
+            let _ = r.send(lost(&error));
+        }
+        for r in self.disconnect_replies.drain(..) {
+            let _ = r.send(Ok(()));
+        }
+        // Hand over what was received; a reader that is not there loses nothing it wanted.
+        for m in self.pending_messages.drain(..) {
+            if self.messages.try_send(m).is_err() {
+                break;
+            }
+        }
+        let _ = self.state.send(ConnectionState::Closed {
+            reason: error.to_string(),
+        });
+        // Commands still queued get `Closed` when their reply sender drops with `self`.
+    }
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes).await?;
+    w.flush().await
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

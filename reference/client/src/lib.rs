@@ -1,0 +1,59 @@
+//! `mqttref-client`: the MQTT reference client, a thin tokio driver of the core's sans-IO
+//! [`ClientSession`](mqttref_core::client::ClientSession).
+//!
+//! ```no_run
+//! use mqttref_client::{Client, ClientOptions, QoS};
+//!
+//! # async fn demo() -> Result<(), mqttref_client::ClientError> {
+//! let (client, mut incoming) = Client::connect(ClientOptions::new("127.0.0.1", 1883, "demo")).await?;
+//! client.subscribe_one("sensors/#", QoS::AtLeastOnce).await?;
+//! client.publish("sensors/t1", "21.5", QoS::ExactlyOnce, false, Default::default()).await?;
+//! if let Some(msg) = incoming.recv().await {
+//!     println!("{}: {}", msg.topic, String::from_utf8_lossy(&msg.payload));
+//! }
+//! client.disconnect().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The protocol (packet identifiers, QoS flows, resends on resume, keep alive, topic aliases)
+//! lives in the core; this crate opens connections through a [`Dialer`], feeds the session,
+//! writes what it gives, arms its timer, reconnects with exponential backoff and jitter from a
+//! seeded PRNG, and turns session events into the results of [`Client`] calls. Time comes only
+//! from `tokio::time`.
+//!
+//! # Layout
+//! - [`client`]: [`Client`] (the handle), [`Incoming`] (received messages), outcomes.
+//! - `driver`: the task that owns the session and the connection.
+//! - [`dialer`]: [`Dialer`], [`TcpDialer`].
+//! - [`options`]: [`ClientOptions`]; [`backoff`]: [`ReconnectPolicy`].
+//! - [`auth`]: [`Authenticator`] for MQTT 5.0 enhanced authentication.
+//! - [`url`]: `mqtt://` URLs.
+//! - [`error`]: [`ClientError`], every failure by cause.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod backoff;
+pub mod client;
+pub mod dialer;
+mod driver;
+pub mod error;
+pub mod options;
+pub mod url;
+
+pub use auth::Authenticator;
+pub use backoff::ReconnectPolicy;
+pub use client::{Client, ConnectionState, Incoming, PublishOutcome, SubscribeOutcome};
+pub use dialer::{Dialer, TcpDialer};
+pub use error::ClientError;
+pub use options::ClientOptions;
+pub use url::MqttUrl;
+
+pub use mqttref_core::client::{
+    AckProperties, ConnAckInfo, Message, OutgoingMessage, PublishProperties, SubscribeFilter,
+    SubscribeProperties, UserProperty, Will,
+};
+pub use mqttref_core::codec::{
+    ProtocolVersion, QoS, ReasonCode, RetainHandling, SubscriptionOptions,
+};
