@@ -1,7 +1,14 @@
-//! [`Authenticator`]: who may connect. The engine asks it once per CONNECT.
+//! [`Authenticator`]: who may connect, and the challenge/response exchanges of enhanced
+//! authentication (MQTT 5.0 §4.12).
 //!
-//! Extended authentication (AUTH exchanges, 5.0 §4.12) is not offered yet: an authenticator
-//! either accepts or refuses from the CONNECT alone.
+//! The engine asks [`Authenticator::authenticate`] once per CONNECT. With an Authentication
+//! Method, the answer may be [`AuthDecision::Continue`]: the engine sends AUTH 0x18 with the
+//! data, and each AUTH 0x18 the client answers with goes to [`Authenticator::continue_auth`],
+//! until it allows (CONNACK 0x00 carrying the method) or denies (CONNACK with the code).
+//! After CONNACK a client may re-authenticate (AUTH 0x19) with the same method; a denial then
+//! is DISCONNECT with the code.
+
+use alloc::vec::Vec;
 
 /// What a CONNECT presents.
 #[derive(Debug, Clone, Copy)]
@@ -19,10 +26,14 @@ pub struct AuthRequest<'a> {
 }
 
 /// The authenticator's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthDecision {
-    /// Accept the connection.
-    Allow,
+    /// Accept; with enhanced authentication, the optional data goes in CONNACK (or the final
+    /// AUTH 0x00 of a re-authentication).
+    Allow(Option<Vec<u8>>),
+    /// Another round: send AUTH 0x18 Continue authentication with this data. Only meaningful
+    /// with an Authentication Method.
+    Continue(Vec<u8>),
     /// Refuse with this 5.0 reason code (0x86 Bad User Name or Password, 0x87 Not authorized,
     /// 0x8C Bad authentication method, ...); 3.1.1 clients get the closest return code.
     Deny(u8),
@@ -32,6 +43,19 @@ pub enum AuthDecision {
 pub trait Authenticator {
     /// Judges one CONNECT.
     fn authenticate(&mut self, req: &AuthRequest<'_>) -> AuthDecision;
+
+    /// Judges one AUTH from the client (0x18 during CONNECT, 0x18 or 0x19 afterwards) for the
+    /// method it started with. The default refuses: an authenticator that never answers
+    /// `Continue` never gets here, except for a client that starts a re-authentication.
+    fn continue_auth(
+        &mut self,
+        client_id: &str,
+        method: &str,
+        data: Option<&[u8]>,
+    ) -> AuthDecision {
+        let _ = (client_id, method, data);
+        AuthDecision::Deny(0x87)
+    }
 }
 
 /// Accepts everyone without an Authentication Method; a CONNECT with one gets 0x8C Bad
@@ -44,7 +68,7 @@ impl Authenticator for NoAuth {
         if req.method.is_some() {
             AuthDecision::Deny(0x8C)
         } else {
-            AuthDecision::Allow
+            AuthDecision::Allow(None)
         }
     }
 }

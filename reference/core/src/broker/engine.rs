@@ -74,6 +74,8 @@ struct Will {
 enum State {
     /// Waiting for CONNECT until the deadline.
     AwaitConnect(Instant),
+    /// Enhanced authentication in progress (AUTH exchanges before CONNACK), until the deadline.
+    Authenticating(Instant),
     Connected,
 }
 
@@ -99,6 +101,10 @@ struct Conn {
     unwritten: usize,
     /// Session Expiry Interval from CONNECT (for the DISCONNECT rule [MQTT-3.14.2-2]).
     connect_expiry: u32,
+    /// Authentication Method of CONNECT, for AUTH exchanges.
+    auth_method: Option<String>,
+    /// The CONNECT waiting for enhanced authentication to finish.
+    pending_connect: Option<alloc::boxed::Box<wire::Connect>>,
 }
 
 impl Conn {
@@ -116,6 +122,8 @@ impl Conn {
             will: None,
             unwritten: 0,
             connect_expiry: 0,
+            auth_method: None,
+            pending_connect: None,
         }
     }
 
@@ -259,7 +267,7 @@ impl<S: Storage> Broker<S> {
             // header reads the same in both versions.
             let version = match c.state {
                 State::Connected => c.version.into(),
-                State::AwaitConnect(_) => ProtocolVersion::V5,
+                State::AwaitConnect(_) | State::Authenticating(_) => ProtocolVersion::V5,
             };
             let buf = &c.inbuf[start..];
             let h = match codec::FixedHeader::decode(buf, version) {
@@ -314,7 +322,9 @@ impl<S: Storage> Broker<S> {
         let mut expired = Vec::new();
         for (id, c) in &self.conns {
             match c.state {
-                State::AwaitConnect(d) if d <= now => expired.push((*id, false)),
+                State::AwaitConnect(d) | State::Authenticating(d) if d <= now => {
+                    expired.push((*id, false))
+                }
                 State::Connected if c.keep_alive_deadline().is_some_and(|d| d <= now) => {
                     expired.push((*id, true))
                 }
@@ -381,7 +391,7 @@ impl<S: Storage> Broker<S> {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let conns = self.conns.values().filter_map(|c| match c.state {
-            State::AwaitConnect(d) => Some(d),
+            State::AwaitConnect(d) | State::Authenticating(d) => Some(d),
             State::Connected => c.keep_alive_deadline(),
         });
         let wills = self.pending_wills.values().map(|(t, _)| *t);
@@ -517,13 +527,33 @@ impl<S: Storage> Broker<S> {
             }
             return;
         }
+        let authenticating = matches!(c.state, State::Authenticating(_));
         let packet = match wire::decode_with_codec(h, body, c.version) {
             Ok(p) => p,
             Err(e) => {
-                self.fail(conn, now, e.reason_code().as_u8(), &format!("{e}"));
+                if authenticating {
+                    let code = e.reason_code().as_u8();
+                    self.refuse(conn, now, Version::V5, code, Props::default());
+                } else {
+                    self.fail(conn, now, e.reason_code().as_u8(), &format!("{e}"));
+                }
                 return;
             }
         };
+        if authenticating {
+            match packet {
+                Packet::Auth { code, props } => self.on_auth(conn, now, code, &props),
+                Packet::Disconnect { .. } => self.close(
+                    conn,
+                    now,
+                    WillFate::Discard,
+                    "DISCONNECT during authentication",
+                ),
+                // [MQTT-4.12.0-?] 5.0 §4.12: only AUTH or DISCONNECT until CONNACK.
+                _ => self.refuse(conn, now, Version::V5, 0x82, Props::default()),
+            }
+            return;
+        }
         match packet {
             Packet::Publish(p) => self.on_publish(conn, now, p),
             Packet::Ack {
@@ -537,8 +567,7 @@ impl<S: Storage> Broker<S> {
             Packet::Unsubscribe { pid, filters, .. } => self.on_unsubscribe(conn, pid, filters),
             Packet::PingReq => self.send(conn, &Packet::PingResp),
             Packet::Disconnect { code, props } => self.on_disconnect(conn, now, code, &props),
-            // Re-authentication is not offered: an AUTH is unexpected ([MQTT-4.12.0-6]).
-            Packet::Auth { .. } => self.fail(conn, now, 0x82, "unexpected AUTH"),
+            Packet::Auth { code, props } => self.on_auth(conn, now, code, &props),
             _ => self.fail(conn, now, 0x82, "unexpected packet"),
         }
     }
@@ -585,21 +614,135 @@ impl<S: Storage> Broker<S> {
         }
         // Authentication (5.0 §4.12): the authenticator decides; the default has no methods,
         // so any Authentication Method gets 0x8C ([MQTT-4.12.0-1]).
+        let method = if v5 {
+            connect.props.auth_method.clone()
+        } else {
+            None
+        };
         let decision = self.auth.authenticate(&AuthRequest {
             client_id: &connect.client_id,
             username: connect.username.as_deref(),
             password: connect.password.as_deref(),
-            method: if v5 {
-                connect.props.auth_method.as_deref()
-            } else {
-                None
-            },
+            method: method.as_deref(),
             data: connect.props.auth_data.as_deref(),
         });
-        if let AuthDecision::Deny(code) = decision {
-            self.refuse(conn, now, v, code, Props::default());
+        let auth_data = match decision {
+            AuthDecision::Deny(code) => {
+                self.refuse(conn, now, v, code, Props::default());
+                return;
+            }
+            AuthDecision::Continue(data) => {
+                let Some(method) = method else {
+                    // Continue makes no sense without a method: treat as a refusal.
+                    self.refuse(conn, now, v, 0x87, Props::default());
+                    return;
+                };
+                let props = Props {
+                    auth_method: Some(method.clone()),
+                    auth_data: Some(data),
+                    ..Props::default()
+                };
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    let deadline = match c.state {
+                        State::AwaitConnect(d) => d,
+                        _ => now.add_millis(self.config.connect_timeout_ms),
+                    };
+                    c.state = State::Authenticating(deadline);
+                    c.version = v;
+                    c.auth_method = Some(method);
+                    c.pending_connect = Some(alloc::boxed::Box::new(connect));
+                }
+                self.send(conn, &Packet::Auth { code: 0x18, props });
+                return;
+            }
+            AuthDecision::Allow(data) => data,
+        };
+        self.accept_connect(conn, now, connect, method.map(|m| (m, auth_data)));
+    }
+
+    /// An AUTH from the client: during CONNECT (0x18) or a re-authentication (0x19, then 0x18).
+    fn on_auth(&mut self, conn: ConnectionId, now: Instant, code: u8, props: &Props) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let connected = c.state == State::Connected;
+        let Some(method) = c.auth_method.clone() else {
+            // [MQTT-4.12.0-7]: no AUTH without an Authentication Method in CONNECT.
+            self.fail(conn, now, 0x82, "AUTH without authentication method");
+            return;
+        };
+        // [MQTT-4.12.0-5]: the same method throughout; 0x18 or (connected) 0x19.
+        let code_ok = code == 0x18 || (connected && code == 0x19);
+        if props.auth_method.as_deref() != Some(method.as_str()) || !code_ok {
+            if connected {
+                self.fail(conn, now, 0x82, "bad AUTH");
+            } else {
+                self.refuse(conn, now, Version::V5, 0x82, Props::default());
+            }
             return;
         }
+        let client = c.client_id.clone();
+        let decision = self
+            .auth
+            .continue_auth(&client, &method, props.auth_data.as_deref());
+        match (decision, connected) {
+            (AuthDecision::Continue(data), _) => {
+                let p = Props {
+                    auth_method: Some(method),
+                    auth_data: Some(data),
+                    ..Props::default()
+                };
+                self.send(
+                    conn,
+                    &Packet::Auth {
+                        code: 0x18,
+                        props: p,
+                    },
+                );
+            }
+            (AuthDecision::Allow(data), true) => {
+                let p = Props {
+                    auth_method: Some(method),
+                    auth_data: data,
+                    ..Props::default()
+                };
+                self.send(
+                    conn,
+                    &Packet::Auth {
+                        code: 0x00,
+                        props: p,
+                    },
+                );
+            }
+            (AuthDecision::Allow(data), false) => {
+                let Some(connect) = self
+                    .conns
+                    .get_mut(&conn)
+                    .and_then(|c| c.pending_connect.take())
+                else {
+                    return;
+                };
+                self.accept_connect(conn, now, *connect, Some((method, data)));
+            }
+            (AuthDecision::Deny(code), true) => {
+                self.fail(conn, now, code, "re-authentication failed")
+            }
+            (AuthDecision::Deny(code), false) => {
+                self.refuse(conn, now, Version::V5, code, Props::default())
+            }
+        }
+    }
+
+    /// Finishes a CONNECT that passed authentication: session, keep alive, CONNACK, resends.
+    fn accept_connect(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        connect: wire::Connect,
+        auth: Option<(String, Option<Vec<u8>>)>,
+    ) {
+        let v = connect.version;
+        let v5 = v.is_v5();
         let cfg = &self.config;
         if let Some(w) = &connect.will {
             if topic::validate_topic_name(&w.topic).is_err() {
@@ -710,8 +853,13 @@ impl<S: Storage> Broker<S> {
                     payload: w.payload.into(),
                     qos: w.qos,
                     retain: w.retain,
-                    expires_at: w.props.message_expiry.map(|e| now.add_secs(u64::from(e))),
-                    props,
+                    // The Message Expiry Interval runs from publication ([MQTT-3.1.3-?]
+                    // 5.0 §3.1.3.2.4): `route` starts it.
+                    expires_at: None,
+                    props: Props {
+                        message_expiry: w.props.message_expiry,
+                        ..props
+                    },
                     publisher: Some(client_id.clone()),
                 },
             }
@@ -750,6 +898,11 @@ impl<S: Storage> Broker<S> {
             if ka != connect.keep_alive {
                 props.server_keep_alive = Some(ka);
             }
+            if let Some((method, data)) = &auth {
+                // [MQTT-4.12.0-?] 5.0 §4.12: CONNACK carries the Authentication Method.
+                props.auth_method = Some(method.clone());
+                props.auth_data.clone_from(data);
+            }
             if connect.props.request_response_info == Some(1) {
                 props.response_info = cfg
                     .response_information
@@ -769,6 +922,7 @@ impl<S: Storage> Broker<S> {
         c.max_packet = connect.props.maximum_packet_size.unwrap_or(u32::MAX);
         c.will = will;
         c.connect_expiry = expiry;
+        c.auth_method = auth.map(|(m, _)| m);
         self.connected += 1;
         self.online.insert(client_id.clone(), conn);
         self.send(
@@ -1173,7 +1327,13 @@ impl<S: Storage> Broker<S> {
 
     /// Forwards `msg` to every matching subscription; returns whether any matched. Stores or
     /// deletes the retained message first.
-    fn route(&mut self, msg: Message, now: Instant) -> bool {
+    fn route(&mut self, mut msg: Message, now: Instant) -> bool {
+        if msg.expires_at.is_none() {
+            // A will carries its interval until it is published.
+            if let Some(e) = msg.props.message_expiry.take() {
+                msg.expires_at = Some(now.add_secs(u64::from(e)));
+            }
+        }
         if msg.expired(now) {
             return false;
         }

@@ -100,6 +100,16 @@ impl Pair {
         Self::new(Config::default())
     }
 
+    fn with_auth(auth: impl Authenticator + Send + 'static) -> Self {
+        let mut p = Self::default();
+        p.broker = Broker::with_parts(
+            Config::default(),
+            MemoryStorage::new(),
+            alloc::boxed::Box::new(auth),
+        );
+        p
+    }
+
     /// Opens a connection without sending anything.
     fn open(&mut self, version: Version) -> usize {
         let conn = ConnectionId(self.next_conn);
@@ -1219,4 +1229,137 @@ fn max_connections() {
     let (i, ack) = p.connect_with(v5(), "two", |_| {});
     assert!(matches!(ack, Packet::ConnAck { code: 0x97, .. }));
     assert!(p.closed(i));
+}
+
+// ---- enhanced authentication ----
+
+/// Method "TEST": challenge "c", expects "r"; re-authentication the same way.
+struct ChallengeAuth;
+
+impl Authenticator for ChallengeAuth {
+    fn authenticate(&mut self, req: &AuthRequest<'_>) -> AuthDecision {
+        match req.method {
+            Some("TEST") => AuthDecision::Continue(b"c".to_vec()),
+            Some(_) => AuthDecision::Deny(0x8C),
+            None if req.username == Some("bad") => AuthDecision::Deny(0x86),
+            None => AuthDecision::Allow(None),
+        }
+    }
+
+    fn continue_auth(&mut self, _client: &str, _method: &str, data: Option<&[u8]>) -> AuthDecision {
+        match data {
+            Some(b"r") => AuthDecision::Allow(Some(b"ok".to_vec())),
+            Some(b"again") => AuthDecision::Continue(b"c".to_vec()),
+            _ => AuthDecision::Deny(0x87),
+        }
+    }
+}
+
+fn auth(code: u8, data: &[u8]) -> Packet {
+    Packet::Auth {
+        code,
+        props: Props {
+            auth_method: Some("TEST".into()),
+            auth_data: Some(data.to_vec()),
+            ..Props::default()
+        },
+    }
+}
+
+#[test]
+fn enhanced_auth_challenge_response() {
+    let mut p = Pair::with_auth(ChallengeAuth);
+    let i = p.open(v5());
+    let mut c = connect_packet(v5(), "a");
+    c.props.auth_method = Some("TEST".into());
+    p.send(i, &Packet::Connect(c));
+    assert_eq!(p.recv(i), Some(auth(0x18, b"c")));
+    p.send(i, &auth(0x18, b"r"));
+    let Some(Packet::ConnAck { code: 0, props, .. }) = p.recv(i) else {
+        panic!("no CONNACK")
+    };
+    assert_eq!(props.auth_method.as_deref(), Some("TEST"));
+    assert_eq!(props.auth_data.as_deref(), Some(&b"ok"[..]));
+    // Re-authentication.
+    p.send(i, &auth(0x19, b"again"));
+    assert_eq!(p.recv(i), Some(auth(0x18, b"c")));
+    p.send(i, &auth(0x18, b"r"));
+    assert_eq!(p.recv(i), Some(auth(0x00, b"ok")));
+    // A failed re-authentication disconnects.
+    p.send(i, &auth(0x19, b"wrong"));
+    assert_eq!(
+        p.recv(i),
+        Some(Packet::Disconnect {
+            code: 0x87,
+            props: Props::default()
+        })
+    );
+    assert!(p.closed(i));
+}
+
+#[test]
+fn enhanced_auth_failure_and_misuse() {
+    let mut p = Pair::with_auth(ChallengeAuth);
+    let i = p.open(v5());
+    let mut c = connect_packet(v5(), "a");
+    c.props.auth_method = Some("TEST".into());
+    p.send(i, &Packet::Connect(c.clone()));
+    let _ = p.recv(i);
+    p.send(i, &auth(0x18, b"wrong"));
+    assert!(matches!(
+        p.recv(i),
+        Some(Packet::ConnAck { code: 0x87, .. })
+    ));
+    assert!(p.closed(i));
+    // Anything but AUTH during the exchange is a protocol error.
+    let j = p.open(v5());
+    p.send(j, &Packet::Connect(c));
+    let _ = p.recv(j);
+    p.send(j, &Packet::PingReq);
+    assert!(matches!(
+        p.recv(j),
+        Some(Packet::ConnAck { code: 0x82, .. })
+    ));
+    // AUTH without a method in CONNECT.
+    let k = p.connect(v5(), "plain");
+    p.send(k, &auth(0x19, b"x"));
+    assert_eq!(
+        p.recv(k),
+        Some(Packet::Disconnect {
+            code: 0x82,
+            props: Props::default()
+        })
+    );
+    // Bad user name (3.1.1 return code 4).
+    let (l, ack) = p.connect_with(v3(), "u", |c| {
+        c.username = Some("bad".into());
+        c.password = Some(b"x".to_vec());
+    });
+    assert!(matches!(ack, Packet::ConnAck { code: 4, .. }), "{ack:?}");
+    assert!(p.closed(l));
+}
+
+#[test]
+fn will_message_expiry_runs_from_publication() {
+    let mut p = Pair::default();
+    let s = p.connect(v5(), "watcher");
+    p.subscribe(s, "will/#", 0);
+    let (a, _) = p.connect_with(v5(), "w", |c| {
+        let props = Props {
+            message_expiry: Some(30),
+            ..Props::default()
+        };
+        c.will = Some(WillMsg {
+            topic: "will/e".into(),
+            payload: b"x".to_vec(),
+            qos: 0,
+            retain: false,
+            props,
+        });
+    });
+    p.advance(60_000);
+    p.send(s, &Packet::PingReq);
+    let _ = p.recv(s);
+    p.drop_conn(a);
+    assert_eq!(p.recv_publish(s).props.message_expiry, Some(30));
 }
