@@ -191,6 +191,9 @@ pub struct Broker<S: Storage = MemoryStorage> {
     events: VecDeque<Event>,
     /// Connections in the Connected state.
     connected: usize,
+    /// Planted bugs (test-only, see `faults`), and how many QoS 2 duplicates were planted.
+    #[cfg(feature = "fault-injection")]
+    faults: (super::faults::Faults, u32),
 }
 
 impl Broker<MemoryStorage> {
@@ -217,6 +220,8 @@ impl<S: Storage> Broker<S> {
             out: VecDeque::new(),
             events: VecDeque::new(),
             connected: 0,
+            #[cfg(feature = "fault-injection")]
+            faults: (super::faults::thread_faults(), 0),
         }
     }
 
@@ -501,10 +506,13 @@ impl<S: Storage> Broker<S> {
                 Err(DecodeError::UnsupportedProtocolVersion { .. }) => {
                     // [MQTT-3.1.2-2] (3.1.1) / 5.0 §3.1.2.2: CONNACK return code 0x01 in the
                     // 3.1.1 form, which a client of any version can read, then close.
-                    self.out.push_back(Output::Transmit {
-                        conn,
-                        data: alloc::vec![0x20, 2, 0, 1],
-                    });
+                    let p = Packet::ConnAck {
+                        session_present: false,
+                        code: 0x84,
+                        props: Props::default(),
+                    };
+                    let data = wire::encode(&p, Version::V311);
+                    self.out.push_back(Output::Transmit { conn, data });
                     self.close(conn, now, WillFate::Discard, "unsupported protocol version");
                 }
                 Err(e) => {
@@ -584,7 +592,7 @@ impl<S: Storage> Broker<S> {
         let code = if version.is_v5() {
             code
         } else {
-            v311_return_code(code)
+            v311_refusal(code)
         };
         let p = Packet::ConnAck {
             session_present: false,
@@ -953,6 +961,16 @@ impl<S: Storage> Broker<S> {
                 })
                 .unwrap_or_default();
             resend.sort_by_key(|r| r.0);
+            #[cfg(feature = "fault-injection")]
+            if self.faults.0.drop_qos1_on_resume {
+                // Planted bug: forget the oldest unacknowledged QoS 1 message.
+                if let Some(i) = resend.iter().position(|r| r.2 == OutState::Qos1Sent) {
+                    let pid = resend.remove(i).1;
+                    if let Some(s) = self.store.session_mut(&client_id) {
+                        s.inflight.remove(&pid);
+                    }
+                }
+            }
             for (_, pid, state, item) in resend {
                 let p = match state {
                     OutState::Released => Packet::Ack {
@@ -1483,6 +1501,13 @@ impl<S: Storage> Broker<S> {
                 break;
             };
             s.queue_bytes -= item.msg.cost();
+            #[cfg(feature = "fault-injection")]
+            if self.faults.0.duplicate_qos2 && item.qos == 2 && self.faults.1 == 0 {
+                // Planted bug: the first QoS 2 delivery goes out twice.
+                self.faults.1 += 1;
+                s.queue.push_front(item.clone());
+                s.queue_bytes += item.msg.cost();
+            }
             let pid = if item.qos > 0 { next_pid(s) } else { 0 };
             let p = publish_for(&item, pid, false, now);
             if wire::publish_len(&p, c.version) > c.max_packet as usize {
@@ -1552,14 +1577,12 @@ fn split_share(filter: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// The 3.1.1 CONNACK return code closest to a 5.0 reason code (3.1.1 §3.2.2.3).
-fn v311_return_code(code: u8) -> u8 {
+/// The 5.0 reason code with a 3.1.1 CONNACK return code (3.1.1 §3.2.2.3) closest to `code`;
+/// the codec writes its return code.
+fn v311_refusal(code: u8) -> u8 {
     match code {
-        0 => 0,
-        0x84 => 1,
-        0x85 => 2,
-        0x86 => 4,
-        0x87 | 0x8C => 5,
-        _ => 3,
+        0 | 0x84..=0x87 => code,
+        0x8C => 0x87, // bad authentication method → not authorized
+        _ => 0x88,    // → 3, server unavailable
     }
 }

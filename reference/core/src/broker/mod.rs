@@ -31,12 +31,14 @@
 //! - [`Config`]: limits and policies, each with a default.
 //! - [`Storage`], [`MemoryStorage`]: sessions and retained messages.
 //! - [`Authenticator`]: who may connect.
-//! - `wire`: the engine's packet codec (a stop-gap until the shared codec has packets).
+//! - [`wire`]: the owned packets the engine keeps, converted to and from the shared codec.
 //! - `rng`: the seeded PRNG.
 
 mod auth;
 mod config;
 mod engine;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
 mod rng;
 mod storage;
 pub mod wire;

@@ -6,9 +6,8 @@
 //! borrowed views are copied into the owned [`Packet`] here because a message outlives the
 //! input buffer it arrived in (it waits in queues, is retained, is resent).
 //!
-//! FIXME(codec): encoding is still done here from the owned packets (a small writer below)
-//! rather than by building codec views; moving it over means building `Properties` slices for
-//! every outgoing packet, and is the next step.
+//! Encoding builds codec views over the owned packets ([`encode`]), so bytes on the wire in
+//! both directions come from the one codec.
 
 use alloc::string::String;
 
@@ -190,279 +189,328 @@ pub mod kind {
     pub const AUTH: u8 = 15;
 }
 
-// ---- encoding ----
+// ---- encoding through the shared codec ----
 
-fn put_vbi(out: &mut Vec<u8>, mut v: u32) {
-    loop {
-        let mut b = (v & 0x7F) as u8;
-        v >>= 7;
-        if v > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if v == 0 {
-            break;
-        }
+fn props_vec(p: &Props) -> Vec<Property<'_>> {
+    let mut v = Vec::new();
+    if let Some(x) = p.payload_format {
+        v.push(Property::PayloadFormatIndicator(x));
     }
-}
-
-fn vbi_len(v: u32) -> usize {
-    match v {
-        0..=127 => 1,
-        128..=16_383 => 2,
-        16_384..=2_097_151 => 3,
-        _ => 4,
+    if let Some(x) = p.message_expiry {
+        v.push(Property::MessageExpiryInterval(x));
     }
-}
-
-fn put_bin(out: &mut Vec<u8>, b: &[u8]) {
-    let n = b.len().min(usize::from(u16::MAX));
-    out.extend_from_slice(&(n as u16).to_be_bytes());
-    out.extend_from_slice(&b[..n]);
-}
-
-fn write_props(out: &mut Vec<u8>, p: &Props) {
-    let mut b = Vec::new();
-    let byte = |b: &mut Vec<u8>, id: u8, v: Option<u8>| {
-        if let Some(v) = v {
-            b.push(id);
-            b.push(v);
-        }
-    };
-    let u16p = |b: &mut Vec<u8>, id: u8, v: Option<u16>| {
-        if let Some(v) = v {
-            b.push(id);
-            b.extend_from_slice(&v.to_be_bytes());
-        }
-    };
-    let u32p = |b: &mut Vec<u8>, id: u8, v: Option<u32>| {
-        if let Some(v) = v {
-            b.push(id);
-            b.extend_from_slice(&v.to_be_bytes());
-        }
-    };
-    let strp = |b: &mut Vec<u8>, id: u8, v: &Option<String>| {
-        if let Some(v) = v {
-            b.push(id);
-            put_bin(b, v.as_bytes());
-        }
-    };
-    let binp = |b: &mut Vec<u8>, id: u8, v: &Option<Vec<u8>>| {
-        if let Some(v) = v {
-            b.push(id);
-            put_bin(b, v);
-        }
-    };
-    byte(&mut b, 0x01, p.payload_format);
-    u32p(&mut b, 0x02, p.message_expiry);
-    strp(&mut b, 0x03, &p.content_type);
-    strp(&mut b, 0x08, &p.response_topic);
-    binp(&mut b, 0x09, &p.correlation_data);
+    if let Some(x) = &p.content_type {
+        v.push(Property::ContentType(x));
+    }
+    if let Some(x) = &p.response_topic {
+        v.push(Property::ResponseTopic(x));
+    }
+    if let Some(x) = &p.correlation_data {
+        v.push(Property::CorrelationData(x));
+    }
     for id in &p.subscription_ids {
-        b.push(0x0B);
-        put_vbi(&mut b, *id);
+        v.push(Property::SubscriptionIdentifier(*id));
     }
-    u32p(&mut b, 0x11, p.session_expiry);
-    strp(&mut b, 0x12, &p.assigned_client_id);
-    u16p(&mut b, 0x13, p.server_keep_alive);
-    strp(&mut b, 0x15, &p.auth_method);
-    binp(&mut b, 0x16, &p.auth_data);
-    byte(&mut b, 0x17, p.request_problem_info);
-    u32p(&mut b, 0x18, p.will_delay);
-    byte(&mut b, 0x19, p.request_response_info);
-    strp(&mut b, 0x1A, &p.response_info);
-    strp(&mut b, 0x1C, &p.server_reference);
-    strp(&mut b, 0x1F, &p.reason_string);
-    u16p(&mut b, 0x21, p.receive_maximum);
-    u16p(&mut b, 0x22, p.topic_alias_maximum);
-    u16p(&mut b, 0x23, p.topic_alias);
-    byte(&mut b, 0x24, p.maximum_qos);
-    byte(&mut b, 0x25, p.retain_available);
-    for (k, v) in &p.user {
-        b.push(0x26);
-        put_bin(&mut b, k.as_bytes());
-        put_bin(&mut b, v.as_bytes());
+    if let Some(x) = p.session_expiry {
+        v.push(Property::SessionExpiryInterval(x));
     }
-    u32p(&mut b, 0x27, p.maximum_packet_size);
-    byte(&mut b, 0x28, p.wildcard_available);
-    byte(&mut b, 0x29, p.sub_ids_available);
-    byte(&mut b, 0x2A, p.shared_available);
-    put_vbi(out, b.len() as u32);
-    out.extend_from_slice(&b);
+    if let Some(x) = &p.assigned_client_id {
+        v.push(Property::AssignedClientIdentifier(x));
+    }
+    if let Some(x) = p.server_keep_alive {
+        v.push(Property::ServerKeepAlive(x));
+    }
+    if let Some(x) = &p.auth_method {
+        v.push(Property::AuthenticationMethod(x));
+    }
+    if let Some(x) = &p.auth_data {
+        v.push(Property::AuthenticationData(x));
+    }
+    if let Some(x) = p.request_problem_info {
+        v.push(Property::RequestProblemInformation(x));
+    }
+    if let Some(x) = p.will_delay {
+        v.push(Property::WillDelayInterval(x));
+    }
+    if let Some(x) = p.request_response_info {
+        v.push(Property::RequestResponseInformation(x));
+    }
+    if let Some(x) = &p.response_info {
+        v.push(Property::ResponseInformation(x));
+    }
+    if let Some(x) = &p.server_reference {
+        v.push(Property::ServerReference(x));
+    }
+    if let Some(x) = &p.reason_string {
+        v.push(Property::ReasonString(x));
+    }
+    if let Some(x) = p.receive_maximum {
+        v.push(Property::ReceiveMaximum(x));
+    }
+    if let Some(x) = p.topic_alias_maximum {
+        v.push(Property::TopicAliasMaximum(x));
+    }
+    if let Some(x) = p.topic_alias {
+        v.push(Property::TopicAlias(x));
+    }
+    if let Some(x) = p.maximum_qos {
+        v.push(Property::MaximumQoS(x));
+    }
+    if let Some(x) = p.retain_available {
+        v.push(Property::RetainAvailable(x));
+    }
+    for (k, val) in &p.user {
+        v.push(Property::UserProperty((k, val)));
+    }
+    if let Some(x) = p.maximum_packet_size {
+        v.push(Property::MaximumPacketSize(x));
+    }
+    if let Some(x) = p.wildcard_available {
+        v.push(Property::WildcardSubscriptionAvailable(x));
+    }
+    if let Some(x) = p.sub_ids_available {
+        v.push(Property::SubscriptionIdentifierAvailable(x));
+    }
+    if let Some(x) = p.shared_available {
+        v.push(Property::SharedSubscriptionAvailable(x));
+    }
+    v
 }
 
-fn frame(first: u8, body: Vec<u8>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + 5);
-    out.push(first);
-    put_vbi(&mut out, body.len() as u32);
-    out.extend_from_slice(&body);
-    out
+fn rc(code: u8) -> codec::ReasonCode {
+    codec::ReasonCode::from_u8(code).unwrap_or(codec::ReasonCode::UnspecifiedError)
 }
 
-/// Encodes `packet` for a connection speaking `version`. Properties are left out for 3.1.1.
+fn qos(q: u8) -> codec::QoS {
+    codec::QoS::from_u8(q).unwrap_or(codec::QoS::AtMostOnce)
+}
+
+/// The codec view of an owned PUBLISH; `props` must be `props_vec(&p.props)` (or empty).
+fn publish_view<'a>(p: &'a Publish, props: &'a [Property<'a>]) -> codec::Publish<'a> {
+    codec::Publish {
+        dup: p.dup,
+        qos: qos(p.qos),
+        retain: p.retain,
+        topic: &p.topic,
+        packet_id: (p.qos > 0).then_some(p.pid),
+        properties: Properties::Slice(props),
+        payload: &p.payload,
+    }
+}
+
+fn props_for(v5: bool, p: &Props) -> Vec<Property<'_>> {
+    if v5 {
+        props_vec(p)
+    } else {
+        Vec::new()
+    }
+}
+
+/// Encodes `packet` with the shared codec for a connection speaking `version`. Properties are
+/// left out for 3.1.1 (which has none), so the engine can build one packet for both.
+///
+/// The engine only builds packets the codec can represent; should one not be (an engine bug),
+/// nothing is sent rather than something malformed (and debug builds panic).
 pub fn encode(packet: &Packet, version: Version) -> Vec<u8> {
+    let pv: ProtocolVersion = version.into();
     let v5 = version.is_v5();
-    let mut b = Vec::new();
-    match packet {
+    let result = match packet {
         Packet::Connect(c) => {
-            put_bin(&mut b, b"MQTT");
-            b.push(if c.version.is_v5() { 5 } else { 4 });
-            let mut flags = 0u8;
-            if c.clean_start {
-                flags |= 2;
-            }
-            if let Some(w) = &c.will {
-                flags |= 4 | (w.qos << 3) | if w.retain { 0x20 } else { 0 };
-            }
-            if c.password.is_some() {
-                flags |= 0x40;
-            }
-            if c.username.is_some() {
-                flags |= 0x80;
-            }
-            b.push(flags);
-            b.extend_from_slice(&c.keep_alive.to_be_bytes());
-            let cv5 = c.version.is_v5();
-            if cv5 {
-                write_props(&mut b, &c.props);
-            }
-            put_bin(&mut b, c.client_id.as_bytes());
-            if let Some(w) = &c.will {
-                if cv5 {
-                    write_props(&mut b, &w.props);
-                }
-                put_bin(&mut b, w.topic.as_bytes());
-                put_bin(&mut b, &w.payload);
-            }
-            if let Some(u) = &c.username {
-                put_bin(&mut b, u.as_bytes());
-            }
-            if let Some(p) = &c.password {
-                put_bin(&mut b, p);
-            }
-            frame(0x10, b)
+            let cv: ProtocolVersion = c.version.into();
+            let props = if c.version.is_v5() {
+                props_vec(&c.props)
+            } else {
+                Vec::new()
+            };
+            let will_props = match (&c.will, c.version.is_v5()) {
+                (Some(w), true) => props_vec(&w.props),
+                _ => Vec::new(),
+            };
+            let view = codec::Connect {
+                version: cv,
+                clean_start: c.clean_start,
+                keep_alive: c.keep_alive,
+                properties: Properties::Slice(&props),
+                client_id: &c.client_id,
+                will: c.will.as_ref().map(|w| codec::Will {
+                    qos: qos(w.qos),
+                    retain: w.retain,
+                    properties: Properties::Slice(&will_props),
+                    topic: &w.topic,
+                    payload: &w.payload,
+                }),
+                username: c.username.as_deref(),
+                password: c.password.as_deref(),
+            };
+            codec::Packet::Connect(view).encode_to_vec(cv)
         }
         Packet::ConnAck {
             session_present,
             code,
             props,
         } => {
-            b.push(u8::from(*session_present));
-            b.push(*code);
-            if v5 {
-                write_props(&mut b, props);
-            }
-            frame(0x20, b)
+            let props = props_for(v5, props);
+            let view = codec::ConnAck {
+                session_present: *session_present,
+                reason_code: rc(*code),
+                properties: Properties::Slice(&props),
+            };
+            codec::Packet::ConnAck(view).encode_to_vec(pv)
         }
         Packet::Publish(p) => {
-            put_bin(&mut b, p.topic.as_bytes());
-            if p.qos > 0 {
-                b.extend_from_slice(&p.pid.to_be_bytes());
-            }
-            if v5 {
-                write_props(&mut b, &p.props);
-            }
-            b.extend_from_slice(&p.payload);
-            let first = 0x30 | (u8::from(p.dup) << 3) | (p.qos << 1) | u8::from(p.retain);
-            frame(first, b)
+            let props = props_for(v5, &p.props);
+            codec::Packet::Publish(publish_view(p, &props)).encode_to_vec(pv)
         }
         Packet::Ack {
-            kind,
+            kind: k,
             pid,
             code,
             props,
         } => {
-            b.extend_from_slice(&pid.to_be_bytes());
-            if v5 && (*code != 0 || *props != Props::default()) {
-                b.push(*code);
-                if *props != Props::default() {
-                    write_props(&mut b, props);
-                }
-            }
-            let flags = if *kind == kind::PUBREL { 2 } else { 0 };
-            frame((kind << 4) | flags, b)
+            let props = props_for(v5, props);
+            let (packet_id, reason_code, properties) = (
+                *pid,
+                if v5 {
+                    rc(*code)
+                } else {
+                    codec::ReasonCode::Success
+                },
+                Properties::Slice(&props),
+            );
+            let view = match *k {
+                kind::PUBACK => codec::Packet::PubAck(codec::PubAck {
+                    packet_id,
+                    reason_code,
+                    properties,
+                }),
+                kind::PUBREC => codec::Packet::PubRec(codec::PubRec {
+                    packet_id,
+                    reason_code,
+                    properties,
+                }),
+                kind::PUBREL => codec::Packet::PubRel(codec::PubRel {
+                    packet_id,
+                    reason_code,
+                    properties,
+                }),
+                _ => codec::Packet::PubComp(codec::PubComp {
+                    packet_id,
+                    reason_code,
+                    properties,
+                }),
+            };
+            view.encode_to_vec(pv)
         }
         Packet::Subscribe {
             pid,
             props,
             filters,
         } => {
-            b.extend_from_slice(&pid.to_be_bytes());
-            if v5 {
-                write_props(&mut b, props);
-            }
-            for (f, o) in filters {
-                put_bin(&mut b, f.as_bytes());
-                b.push(
-                    o.qos
-                        | (u8::from(o.no_local) << 2)
-                        | (u8::from(o.retain_as_published) << 3)
-                        | (o.retain_handling << 4),
-                );
-            }
-            frame(0x82, b)
+            let props = props_for(v5, props);
+            let subs: Vec<codec::Subscription<'_>> = filters
+                .iter()
+                .map(|(f, o)| codec::Subscription {
+                    filter: f,
+                    options: codec::SubscriptionOptions {
+                        qos: qos(o.qos),
+                        no_local: o.no_local,
+                        retain_as_published: o.retain_as_published,
+                        retain_handling: match o.retain_handling {
+                            1 => codec::RetainHandling::SendAtSubscribeIfNew,
+                            2 => codec::RetainHandling::DoNotSend,
+                            _ => codec::RetainHandling::SendAtSubscribe,
+                        },
+                    },
+                })
+                .collect();
+            let view = codec::Subscribe {
+                packet_id: *pid,
+                properties: Properties::Slice(&props),
+                subscriptions: codec::Seq::Slice(&subs),
+            };
+            codec::Packet::Subscribe(view).encode_to_vec(pv)
         }
         Packet::SubAck { pid, props, codes } => {
-            b.extend_from_slice(&pid.to_be_bytes());
-            if v5 {
-                write_props(&mut b, props);
-            }
-            b.extend_from_slice(codes);
-            frame(0x90, b)
+            let props = props_for(v5, props);
+            let codes: Vec<codec::ReasonCode> = codes.iter().map(|c| rc(*c)).collect();
+            let view = codec::SubAck {
+                packet_id: *pid,
+                properties: Properties::Slice(&props),
+                reason_codes: codec::Seq::Slice(&codes),
+            };
+            codec::Packet::SubAck(view).encode_to_vec(pv)
         }
         Packet::Unsubscribe {
             pid,
             props,
             filters,
         } => {
-            b.extend_from_slice(&pid.to_be_bytes());
-            if v5 {
-                write_props(&mut b, props);
-            }
-            for f in filters {
-                put_bin(&mut b, f.as_bytes());
-            }
-            frame(0xA2, b)
+            let props = props_for(v5, props);
+            let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+            let view = codec::Unsubscribe {
+                packet_id: *pid,
+                properties: Properties::Slice(&props),
+                filters: codec::Seq::Slice(&filters),
+            };
+            codec::Packet::Unsubscribe(view).encode_to_vec(pv)
         }
         Packet::UnsubAck { pid, props, codes } => {
-            b.extend_from_slice(&pid.to_be_bytes());
-            if v5 {
-                write_props(&mut b, props);
-                b.extend_from_slice(codes);
-            }
-            frame(0xB0, b)
+            let props = props_for(v5, props);
+            // 3.1.1 UNSUBACK has no reason codes.
+            let codes: Vec<codec::ReasonCode> = if v5 {
+                codes.iter().map(|c| rc(*c)).collect()
+            } else {
+                Vec::new()
+            };
+            let view = codec::UnsubAck {
+                packet_id: *pid,
+                properties: Properties::Slice(&props),
+                reason_codes: codec::Seq::Slice(&codes),
+            };
+            codec::Packet::UnsubAck(view).encode_to_vec(pv)
         }
-        Packet::PingReq => frame(0xC0, b),
-        Packet::PingResp => frame(0xD0, b),
+        Packet::PingReq => codec::Packet::PingReq(codec::PingReq).encode_to_vec(pv),
+        Packet::PingResp => codec::Packet::PingResp(codec::PingResp).encode_to_vec(pv),
         Packet::Disconnect { code, props } => {
-            if v5 && (*code != 0 || *props != Props::default()) {
-                b.push(*code);
-                if *props != Props::default() {
-                    write_props(&mut b, props);
-                }
-            }
-            frame(0xE0, b)
+            let props = props_for(v5, props);
+            let view = codec::Disconnect {
+                reason_code: rc(*code),
+                properties: Properties::Slice(&props),
+            };
+            codec::Packet::Disconnect(view).encode_to_vec(pv)
         }
         Packet::Auth { code, props } => {
-            b.push(*code);
-            write_props(&mut b, props);
-            frame(0xF0, b)
+            let props = props_for(v5, props);
+            let view = codec::Auth {
+                reason_code: rc(*code),
+                properties: Properties::Slice(&props),
+            };
+            codec::Packet::Auth(view).encode_to_vec(pv)
+        }
+    };
+    match result {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            debug_assert!(
+                false,
+                "engine built a packet the codec cannot encode: {e} ({packet:?})"
+            );
+            Vec::new()
         }
     }
 }
 
-/// Size `publish` would take on the wire for `version`, without encoding the payload.
+/// Size `publish` takes on the wire for `version` (what the client's Maximum Packet Size
+/// limits), without encoding it.
 pub fn publish_len(p: &Publish, version: Version) -> usize {
-    let mut body = 2 + p.topic.len() + p.payload.len();
-    if p.qos > 0 {
-        body += 2;
-    }
-    if version.is_v5() {
-        let mut pb = Vec::new();
-        write_props(&mut pb, &p.props);
-        body += pb.len();
-    }
-    1 + vbi_len(body as u32) + body
+    let props = if version.is_v5() {
+        props_vec(&p.props)
+    } else {
+        Vec::new()
+    };
+    codec::Packet::Publish(publish_view(p, &props))
+        .encoded_len(version.into())
+        .unwrap_or(usize::MAX)
 }
 
 /// Decodes one whole packet from the start of `buf` with the shared codec (for test clients,
