@@ -117,10 +117,10 @@ impl Broker {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes; see [`run`](crate::run).
+    /// Serves until `shutdown` completes; see [`crate::run`].
     ///
     /// # Errors
-    /// As [`run`](crate::run).
+    /// As [`crate::run`].
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> io::Result<()> {
         run(self.listener, self.config, shutdown).await
     }

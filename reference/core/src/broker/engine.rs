@@ -283,8 +283,8 @@ impl<S: Storage> Broker<S> {
                     return;
                 }
             };
-            // [MQTT-3.1.2-24] (5.0, as server): a packet over our Maximum Packet Size is refused
-            // from its fixed header, before it is buffered.
+            // [MQTT-3.2.2-15] (5.0): a packet over our Maximum Packet Size is refused from its fixed
+            // header, before it is buffered: DISCONNECT 0x95 (5.0 §4.13).
             if h.packet_len() > u64::from(self.config.max_packet_size) {
                 self.fail(conn, now, 0x95, "packet too large");
                 return;
@@ -557,7 +557,7 @@ impl<S: Storage> Broker<S> {
                     WillFate::Discard,
                     "DISCONNECT during authentication",
                 ),
-                // [MQTT-4.12.0-?] 5.0 §4.12: only AUTH or DISCONNECT until CONNACK.
+                // [MQTT-3.1.2-30]: only AUTH or DISCONNECT until CONNACK.
                 _ => self.refuse(conn, now, Version::V5, 0x82, Props::default()),
             }
             return;
@@ -821,7 +821,7 @@ impl<S: Storage> Broker<S> {
                 .put_session(Session::new(client_id.clone(), v, expiry));
             false
         } else {
-            // [MQTT-3.2.2-2] (5.0) / [MQTT-3.2.2-2] (3.1.1): resumed session, Session Present 1.
+            // [MQTT-3.2.2-3] (5.0) / [MQTT-3.2.2-2] (3.1.1): resumed session, Session Present 1.
             self.expiries.remove(&client_id);
             if let Some(s) = self.store.session_mut(&client_id) {
                 s.expiry_interval = expiry;
@@ -861,8 +861,8 @@ impl<S: Storage> Broker<S> {
                     payload: w.payload.into(),
                     qos: w.qos,
                     retain: w.retain,
-                    // The Message Expiry Interval runs from publication ([MQTT-3.1.3-?]
-                    // 5.0 §3.1.3.2.4): `route` starts it.
+                    // The Message Expiry Interval runs from publication (5.0 §3.1.3.2.4):
+                    // `route` starts it.
                     expires_at: None,
                     props: Props {
                         message_expiry: w.props.message_expiry,
@@ -907,7 +907,7 @@ impl<S: Storage> Broker<S> {
                 props.server_keep_alive = Some(ka);
             }
             if let Some((method, data)) = &auth {
-                // [MQTT-4.12.0-?] 5.0 §4.12: CONNACK carries the Authentication Method.
+                // [MQTT-4.12.0-5]: a successful CONNACK carries the Authentication Method.
                 props.auth_method = Some(method.clone());
                 props.auth_data.clone_from(data);
             }
@@ -992,7 +992,8 @@ impl<S: Storage> Broker<S> {
             return;
         };
         if let Some(e) = props.session_expiry {
-            // [MQTT-3.14.2-2]: no expiry at CONNECT cannot become one at DISCONNECT.
+            // 5.0 §3.14.2.2.2: a Session Expiry Interval of 0 at CONNECT cannot become non-zero at
+            // DISCONNECT (a Protocol Error).
             if c.connect_expiry == 0 && e != 0 {
                 self.fail(conn, now, 0x82, "session expiry set on DISCONNECT after 0");
                 return;
@@ -1002,7 +1003,8 @@ impl<S: Storage> Broker<S> {
                 s.expiry_interval = e;
             }
         }
-        // 0x04 Disconnect with Will Message keeps the will; anything else deletes it.
+        // 0x04 Disconnect with Will Message keeps the will; anything else deletes it
+        // ([MQTT-3.14.4-3], [MQTT-3.1.2-10]).
         let fate = if code == 0x04 {
             WillFate::Publish
         } else {
@@ -1277,8 +1279,8 @@ impl<S: Storage> Broker<S> {
                 continue;
             }
             codes.push(granted);
-            // [MQTT-3.3.1-9..11] (5.0) Retain Handling; no retained messages for shared
-            // subscriptions ([MQTT-3.8.4-?] 5.0 §4.8.2).
+            // [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11] (5.0) Retain Handling; no
+            // retained messages for shared subscriptions (5.0 §4.8.2).
             let send = share.is_none()
                 && (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed));
             if send {
@@ -1329,7 +1331,8 @@ impl<S: Storage> Broker<S> {
                 self.subs
                     .remove(inner, |e| e.client == client && e.share.as_deref() == share);
             }
-            // [MQTT-3.11.3-?] 0x11 No subscription existed.
+            // [MQTT-3.11.3-1], [MQTT-3.11.3-2]: one code per filter, in order; 0x11 No
+            // subscription existed.
             codes.push(if existed { 0 } else { 0x11 });
         }
         self.store.session_updated(&client);
@@ -1493,7 +1496,7 @@ impl<S: Storage> Broker<S> {
             if c.unwritten >= self.config.max_outbound_bytes {
                 break;
             }
-            // [MQTT-3.3.4-7]: no more than Receive Maximum unacknowledged QoS 1/2 PUBLISH.
+            // [MQTT-3.3.4-9]: no more than Receive Maximum unacknowledged QoS 1/2 PUBLISH.
             if front.qos > 0 && s.inflight.len() >= window {
                 break;
             }
@@ -1516,7 +1519,7 @@ impl<S: Storage> Broker<S> {
                 continue;
             }
             if item.qos > 0 {
-                // [MQTT-2.2.1-3]: the identifier stays taken until the handshake completes.
+                // [MQTT-2.2.1-4]: the identifier stays taken until the handshake completes.
                 let state = if item.qos == 1 {
                     OutState::Qos1Sent
                 } else {
@@ -1537,7 +1540,8 @@ fn send_on(out: &mut VecDeque<Output>, conn: ConnectionId, c: &mut Conn, packet:
     out.push_back(Output::Transmit { conn, data });
 }
 
-/// A packet identifier not in use by an in-flight message ([MQTT-2.2.1-3]).
+/// A packet identifier not in use by an in-flight message ([MQTT-2.2.1-4] (5.0) /
+/// [MQTT-2.3.1-4] (3.1.1)).
 fn next_pid(s: &mut Session) -> u16 {
     loop {
         let pid = s.next_pid;

@@ -1,5 +1,5 @@
 //! The engine's owned packets: what it keeps in sessions and queues, decoded from client input
-//! by the shared [`codec`](crate::codec) and encoded for each receiver in its own version.
+//! by the shared [`crate::codec`] and encoded for each receiver in its own version.
 //!
 //! Decoding goes through the codec ([`decode_with_codec`], [`decode_full`]): one codec for the
 //! project, with its bounded reader, its typed [`DecodeError`]s and their reason codes. The
