@@ -4,14 +4,19 @@
 //! or SIGTERM, then shuts down gracefully (DISCONNECT 0x8B to 5.0 clients). Logs go to stderr
 //! through `tracing`; set `RUST_LOG` (default `info`).
 //!
+//! `mqttref pub` / `mqttref sub` are Mosquitto-compatible clients (flags as `mosquitto_pub` /
+//! `mosquitto_sub`; `-h` is the host, help is `--help`); see [`pubsub`].
+//!
 //! # Layout
-//! One `match` over subcommands; each subcommand is a function below.
+//! One `match` over subcommands; each subcommand is a function below or a module (`pubsub`).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use mqttref_broker::{Broker, BrokerConfig};
+
+mod pubsub;
 
 /// The MQTT reference implementation.
 #[derive(Parser)]
@@ -23,6 +28,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Publish a message (flags as mosquitto_pub: -h is the host, help is --help).
+    #[command(name = "pub")]
+    Pub(pubsub::PubArgs),
+    /// Subscribe and print messages (flags as mosquitto_sub: -h is the host, help is --help).
+    #[command(name = "sub")]
+    Sub(pubsub::SubArgs),
     /// Run the reference broker (MQTT 3.1.1 and 5.0 over TCP).
     Broker {
         /// Address to listen on; overrides `listen` in the config file [default: 127.0.0.1:1883].
@@ -45,6 +56,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Broker { listen, config } => broker(listen, config),
+        Command::Pub(args) => pubsub::pub_cmd::run(args),
+        Command::Sub(args) => pubsub::sub_cmd::run(args),
     }
 }
 
