@@ -43,6 +43,8 @@ use crate::{BrokerConfig, Listener};
 
 /// Capacity of the engine's input channel.
 const EVENT_QUEUE: usize = 1024;
+/// Sockets accepted beyond `max_connections`, to be refused with CONNACK 0x97.
+const SOCKET_SLACK: usize = 16;
 /// Read buffer per connection.
 const READ_BUF: usize = 16 * 1024;
 
@@ -80,9 +82,13 @@ pub(crate) async fn serve<L: Listener>(
     let (ev_tx, ev_rx) = mpsc::channel::<Event>(EVENT_QUEUE);
     let engine = Broker::new(config.engine_config());
     let engine_task = tokio::spawn(engine_loop(engine, ev_rx));
-    // Caps sockets, including those that have not sent CONNECT yet; the engine caps CONNECTed
-    // clients at the same number and answers the excess with CONNACK 0x97.
-    let permits = Arc::new(Semaphore::new(config.max_connections));
+    // Caps sockets, including those that have not sent CONNECT yet. The engine caps CONNECTed
+    // clients at `max_connections` and answers the excess with CONNACK 0x97 (Quota exceeded);
+    // the slack lets that answer reach a few of them instead of leaving every extra client
+    // waiting unanswered in the accept backlog.
+    let permits = Arc::new(Semaphore::new(
+        config.max_connections.saturating_add(SOCKET_SLACK),
+    ));
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let mut next_id = 0u64;
     tokio::pin!(shutdown);

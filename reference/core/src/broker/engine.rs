@@ -191,6 +191,8 @@ pub struct Broker<S: Storage = MemoryStorage> {
     events: VecDeque<Event>,
     /// Connections in the Connected state.
     connected: usize,
+    /// Lower bound of every deadline (see `poll_timeout`).
+    timer: Option<Instant>,
     /// Planted bugs (test-only, see `faults`), and how many QoS 2 duplicates were planted.
     #[cfg(feature = "fault-injection")]
     faults: (super::faults::Faults, u32),
@@ -220,6 +222,7 @@ impl<S: Storage> Broker<S> {
             out: VecDeque::new(),
             events: VecDeque::new(),
             connected: 0,
+            timer: None,
             #[cfg(feature = "fault-injection")]
             faults: (super::faults::thread_faults(), 0),
         }
@@ -254,6 +257,7 @@ impl<S: Storage> Broker<S> {
     pub fn handle_connect(&mut self, conn: ConnectionId, now: Instant) {
         let deadline = now.add_millis(self.config.connect_timeout_ms);
         self.conns.insert(conn, Conn::new(now, deadline));
+        self.arm(deadline);
     }
 
     /// Bytes arrived on `conn`.
@@ -368,6 +372,7 @@ impl<S: Storage> Broker<S> {
             }
             self.drop_session(&client);
         }
+        self.timer = self.next_deadline();
     }
 
     /// Ends every connection: DISCONNECT 0x8B Server shutting down to 5.0 clients, then close.
@@ -393,8 +398,22 @@ impl<S: Storage> Broker<S> {
     }
 
     /// When [`handle_timeout`](Broker::handle_timeout) should next be called.
+    ///
+    /// Cheap: a cached lower bound of every deadline, recomputed by `handle_timeout`. It may be
+    /// early (traffic pushes keep alive deadlines later, closed connections leave), never late;
+    /// an early call to `handle_timeout` does nothing but recompute it.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timer
+    }
+
+    /// Raises no deadline, only brings the timer forward to `t`.
+    fn arm(&mut self, t: Instant) {
+        self.timer = Some(self.timer.map_or(t, |x| x.min(t)));
+    }
+
+    /// The earliest deadline of all, by a full scan.
+    fn next_deadline(&self) -> Option<Instant> {
         let conns = self.conns.values().filter_map(|c| match c.state {
             State::AwaitConnect(d) | State::Authenticating(d) => Some(d),
             State::Connected => c.keep_alive_deadline(),
@@ -462,14 +481,16 @@ impl<S: Storage> Broker<S> {
             } else {
                 let at = now.add_secs(u64::from(w.delay.min(expiry)));
                 self.pending_wills.insert(c.client_id.clone(), (at, w.msg));
+                self.arm(at);
             }
         }
         if expiry == 0 {
             // [MQTT-3.1.2-23] (5.0) / [MQTT-3.1.2-6] (3.1.1): the session ends with the connection.
             self.drop_session(&c.client_id);
         } else if expiry != u32::MAX {
-            self.expiries
-                .insert(c.client_id.clone(), now.add_secs(u64::from(expiry)));
+            let at = now.add_secs(u64::from(expiry));
+            self.expiries.insert(c.client_id.clone(), at);
+            self.arm(at);
         }
     }
 
@@ -918,10 +939,10 @@ impl<S: Storage> Broker<S> {
                     .map(|r| format!("{r}{client_id}"));
             }
         }
-        let c = self
-            .conns
-            .get_mut(&conn)
-            .expect("connection exists while handling its packet");
+        // The connection is there: this runs while handling one of its packets.
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.state = State::Connected;
         c.version = v;
         c.client_id = client_id.clone();
@@ -931,6 +952,9 @@ impl<S: Storage> Broker<S> {
         c.will = will;
         c.connect_expiry = expiry;
         c.auth_method = auth.map(|(m, _)| m);
+        if let Some(d) = c.keep_alive_deadline() {
+            self.arm(d);
+        }
         self.connected += 1;
         self.online.insert(client_id.clone(), conn);
         self.send(
