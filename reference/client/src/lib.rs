@@ -57,3 +57,8 @@ pub use mqttref_core::client::{
 pub use mqttref_core::codec::{
     ProtocolVersion, QoS, ReasonCode, RetainHandling, SubscriptionOptions,
 };
+
+/// The README's Rust examples, compiled as doctests so they keep working as written.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
