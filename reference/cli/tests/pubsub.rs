@@ -250,34 +250,69 @@ fn verbose_and_format_output() {
 #[test]
 fn pub_lines_from_stdin_and_retained_null_message() {
     let Some(b) = mosquitto("lines") else { return };
-    let sub = spawn_sub(b.port, &["-t", "cli/lines", "-C", "3", "-q", "1"]);
     let port = b.port.to_string();
-    let out = until_sub_exits(sub, || {
-        let mut p = mqttref(&[
-            "pub",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-t",
-            "cli/lines",
-            "-l",
-            "-q",
-            "1",
-        ])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-        p.stdin
-            .take()
-            .unwrap()
-            .write_all(b"one\ntwo\nthree\n")
-            .unwrap();
-        assert!(p.wait().unwrap().success());
+    // The subscriber prints probes (the first proves it is subscribed), then the 3 lines.
+    let mut sub = spawn_sub(b.port, &["-t", "cli/lines/#", "-q", "1", "-v"]);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = sub.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
     });
-    let text = stdout(&out);
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(&lines[..3], &["one", "two", "three"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let first = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the subscriber never became ready"
+        );
+        run_pub(b.port, &["-t", "cli/lines/probe", "-m", "probe"]);
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            break l;
+        }
+    };
+    assert_eq!(first, "cli/lines/probe probe");
+    let mut p = mqttref(&[
+        "pub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-t",
+        "cli/lines/data",
+        "-l",
+        "-q",
+        "1",
+    ])
+    .stdin(Stdio::piped())
+    .spawn()
+    .unwrap();
+    p.stdin
+        .take()
+        .unwrap()
+        .write_all(b"one\ntwo\nthree\n")
+        .unwrap();
+    assert!(p.wait().unwrap().success());
+    let mut data = Vec::new();
+    while data.len() < 3 {
+        let l = rx.recv_timeout(Duration::from_secs(10)).expect("a line");
+        if l != "cli/lines/probe probe" {
+            data.push(l);
+        }
+    }
+    assert_eq!(
+        data,
+        [
+            "cli/lines/data one",
+            "cli/lines/data two",
+            "cli/lines/data three"
+        ]
+    );
+    let _ = sub.kill();
+    let _ = sub.wait();
     // A retained message reaches a later subscriber; -n clears it.
     assert!(
         run_pub(b.port, &["-t", "cli/ret", "-m", "kept", "-r", "-q", "1"])
