@@ -222,8 +222,7 @@ async fn connect_bad_header_flags_closes(ctx: &mut Ctx) -> Result<(), Fail> {
         .map_err(|f| f.context("after CONNECT with first byte 0x11"))
 }
 
-/// DISCONNECT with flags 0001 (first byte 0xE1) is not a DISCONNECT: the server closes the
-/// connection, and since no valid DISCONNECT arrived the will is published.
+/// DISCONNECT with flags 0001 (first byte 0xE1): the server closes the connection.
 async fn disconnect_bad_flags_closes(ctx: &mut Ctx) -> Result<(), Fail> {
     let mut c = ctx.connected("client", |c| c).await?;
     c.send_bytes(&Custom::new(pt::DISCONNECT, 0x1).build())
