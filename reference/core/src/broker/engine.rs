@@ -1027,12 +1027,13 @@ impl<S: Storage> Broker<S> {
                 s.expiry_interval = e;
             }
         }
-        // 0x04 Disconnect with Will Message keeps the will; anything else deletes it
-        // ([MQTT-3.14.4-3], [MQTT-3.1.2-10]).
-        let fate = if code == 0x04 {
-            WillFate::Publish
-        } else {
+        // Only 0x00 Normal disconnection deletes the will ([MQTT-3.14.4-3], [MQTT-3.1.2-10]);
+        // 0x04 Disconnect with Will Message and the error codes leave it to be published, as
+        // 5.0 §3.1.2.5 words it. (3.1.1 DISCONNECT has no code: always 0x00.)
+        let fate = if code == 0x00 {
             WillFate::Discard
+        } else {
+            WillFate::Publish
         };
         self.close(conn, now, fate, "DISCONNECT");
     }

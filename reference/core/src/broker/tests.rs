@@ -832,6 +832,26 @@ fn will_on_abnormal_close_not_on_normal_disconnect() {
         },
     );
     assert_eq!(&*p.recv_publish(s).payload, b"gone");
+    // A DISCONNECT with an error code does not delete the will either (5.0 §3.1.2.5).
+    let (d, _) = p.connect_with(v5(), "d", will);
+    p.send(
+        d,
+        &Packet::Disconnect {
+            code: 0x80,
+            props: Props::default(),
+        },
+    );
+    assert_eq!(&*p.recv_publish(s).payload, b"gone");
+    // 3.1.1 DISCONNECT deletes it.
+    let (e, _) = p.connect_with(v3(), "e", will);
+    p.send(
+        e,
+        &Packet::Disconnect {
+            code: 0,
+            props: Props::default(),
+        },
+    );
+    p.assert_empty(s);
 }
 
 #[test]
