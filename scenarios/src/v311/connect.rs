@@ -71,6 +71,18 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         ),
         Scenario::server(
             V3_1_1,
+            "v311.connect.will_published_on_takeover",
+            &["MQTT-3.1.2-8"],
+            will_published_on_takeover,
+        ),
+        Scenario::server(
+            V3_1_1,
+            "v311.connect.will_published_after_second_connect",
+            &["MQTT-3.1.2-8"],
+            will_published_after_second_connect,
+        ),
+        Scenario::server(
+            V3_1_1,
             "v311.connect.will_not_published_after_disconnect",
             &["MQTT-3.1.2-10"],
             will_not_published_after_disconnect,
@@ -768,5 +780,46 @@ async fn refused_connect_ignores_publish(ctx: &mut Ctx) -> Result<(), Fail> {
     sub.expect_silence()
         .await
         .map_err(|f| f.context("no retained message from the refused connection"))?;
+    sub.disconnect().await
+}
+
+/// A connection with a Will taken over by a new connection with the same Client Identifier
+/// ends without DISCONNECT: its Will is published.
+async fn will_published_on_takeover(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("will");
+    ctx.retained(&topic);
+    let mut sub = ctx.connected("sub", |c| c).await?;
+    sub.subscribed(&topic, 1).await?;
+    let mut first = ctx
+        .connected("dup", |c| c.will(Will::new(&topic, b"taken over").qos(1)))
+        .await?;
+    let mut second = ctx.connected("dup", |c| c).await?;
+    first
+        .expect_closed(Closing::silently())
+        .await
+        .map_err(|f| f.context("the first connection, taken over"))?;
+    expect_message(&mut sub, &topic, b"taken over")
+        .await
+        .map_err(|f| f.context("the Will of the connection closed by the takeover"))?;
+    second.disconnect().await?;
+    sub.disconnect().await
+}
+
+/// A second CONNECT closes the connection without DISCONNECT: its Will is published.
+async fn will_published_after_second_connect(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("will");
+    ctx.retained(&topic);
+    let mut sub = ctx.connected("sub", |c| c).await?;
+    sub.subscribed(&topic, 1).await?;
+    let mut c = ctx
+        .connected("client", |c| c.will(Will::new(&topic, b"second").qos(1)))
+        .await?;
+    c.send_bytes(&ctx.connect_packet("client").build()).await?;
+    c.expect_closed(Closing::silently())
+        .await
+        .map_err(|f| f.context("after a second CONNECT"))?;
+    expect_message(&mut sub, &topic, b"second")
+        .await
+        .map_err(|f| f.context("the Will of the connection closed for a second CONNECT"))?;
     sub.disconnect().await
 }
