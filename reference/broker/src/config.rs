@@ -80,6 +80,8 @@ pub struct BrokerConfig {
     pub response_information: Option<String>,
     pub redirect: Option<RedirectConfig>,
     pub max_retained: usize,
+    /// Topic filters no client may publish or subscribe to (0x87 Not authorized).
+    pub denied_topics: Vec<String>,
 }
 
 impl Default for BrokerConfig {
@@ -116,6 +118,7 @@ impl Default for BrokerConfig {
             response_information: c.response_information,
             redirect: None,
             max_retained: c.max_retained,
+            denied_topics: c.denied_topics,
         }
     }
 }
@@ -213,6 +216,16 @@ impl BrokerConfig {
         if self.max_connections == 0 {
             return Err(invalid("max_connections", "must be at least 1"));
         }
+        if self
+            .denied_topics
+            .iter()
+            .any(|t| mqttref_core::topic::validate_topic_filter(t).is_err())
+        {
+            return Err(invalid(
+                "denied_topics",
+                "every entry must be a valid topic filter",
+            ));
+        }
         if self.min_keep_alive > self.max_keep_alive {
             return Err(invalid("min_keep_alive", "greater than max_keep_alive"));
         }
@@ -253,6 +266,7 @@ impl BrokerConfig {
                 permanent: r.permanent,
             }),
             max_retained: self.max_retained,
+            denied_topics: self.denied_topics.clone(),
         }
     }
 }

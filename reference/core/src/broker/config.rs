@@ -6,6 +6,7 @@
 //! but not yet written.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 
 /// What to do with a client PUBLISH to a topic starting with `$` (reserved for the server,
 /// MQTT 5.0 §4.7.2).
@@ -91,6 +92,11 @@ pub struct Config {
     pub redirect: Option<Redirect>,
     /// Most retained messages stored.
     pub max_retained: usize,
+    /// Topic filters no client may publish to or subscribe to: a PUBLISH whose topic matches
+    /// one gets 0x87 Not authorized (5.0; 3.1.1 is acknowledged and dropped), a SUBSCRIBE whose
+    /// filter equals or (taken literally) matches one gets 0x87 / 0x80. The simplest possible
+    /// authorization, enough for a conformance target's `refused_topic`.
+    pub denied_topics: Vec<String>,
 }
 
 impl Default for Config {
@@ -121,6 +127,7 @@ impl Default for Config {
             response_information: None,
             redirect: None,
             max_retained: 100_000,
+            denied_topics: Vec::new(),
         }
     }
 }

@@ -407,6 +407,15 @@ impl<S: Storage> Broker<S> {
         self.timer
     }
 
+    /// Whether a topic name (or a subscription's filter, taken literally) is in
+    /// [`Config::denied_topics`].
+    fn denied(&self, topic_or_filter: &str) -> bool {
+        self.config
+            .denied_topics
+            .iter()
+            .any(|d| d == topic_or_filter || topic::matches(d, topic_or_filter))
+    }
+
     /// Raises no deadline, only brings the timer forward to `t`.
     fn arm(&mut self, t: Instant) {
         self.timer = Some(self.timer.map_or(t, |x| x.min(t)));
@@ -1109,6 +1118,14 @@ impl<S: Storage> Broker<S> {
                 DollarPublish::NotAuthorized if v5 => 0x87,
                 _ => 0,
             }
+        } else if self.denied(&p.topic) {
+            // Not authorized: 0x87 to 5.0 clients; 3.1.1 has no way to say it, so the
+            // message is acknowledged and dropped.
+            if v5 {
+                0x87
+            } else {
+                0
+            }
         } else {
             let props = Props {
                 payload_format: p.props.payload_format,
@@ -1262,6 +1279,8 @@ impl<S: Storage> Broker<S> {
             };
             let code = if topic::validate_topic_filter(&inner).is_err() {
                 0x8F // [MQTT-3.8.3-1], 0x8F Topic Filter invalid.
+            } else if self.denied(&inner) {
+                0x87 // Not authorized.
             } else if share.is_some() && !self.config.shared_subscriptions {
                 0x9E
             } else if !self.config.wildcard_subscriptions && inner.contains(['+', '#']) {

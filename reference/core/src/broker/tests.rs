@@ -1383,3 +1383,38 @@ fn will_message_expiry_runs_from_publication() {
     p.drop_conn(a);
     assert_eq!(p.recv_publish(s).props.message_expiry, Some(30));
 }
+
+#[test]
+fn denied_topics_are_not_authorized() {
+    let mut p = Pair::new(Config {
+        denied_topics: vec!["forbidden/#".into()],
+        ..Config::default()
+    });
+    let s = p.connect(v5(), "s");
+    p.subscribe(s, "#", 0);
+    p.send(s, &sub(2, "forbidden/x", 1));
+    assert_eq!(
+        p.recv(s),
+        Some(Packet::SubAck {
+            pid: 2,
+            props: Props::default(),
+            codes: vec![0x87]
+        })
+    );
+    let pb = p.connect(v5(), "p");
+    p.send(pb, &publish("forbidden/x", 1, 1, b"no"));
+    assert_eq!(
+        p.recv(pb),
+        Some(Packet::Ack {
+            kind: kind::PUBACK,
+            pid: 1,
+            code: 0x87,
+            props: Props::default()
+        })
+    );
+    p.assert_empty(s);
+    let p3 = p.connect(v3(), "p3");
+    p.send(p3, &publish("forbidden/y", 1, 1, b"no"));
+    assert_eq!(p.recv(p3), Some(ack(kind::PUBACK, 1)));
+    p.assert_empty(s);
+}
