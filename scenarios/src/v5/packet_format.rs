@@ -1,7 +1,435 @@
 //! MQTT 5.0 section 2: MQTT Control Packet format.
 
-use crate::Scenario;
+use super::data::{prop_ids, read_vbi};
+use crate::{ensure, wire, Capability, Client, Closing, Ctx, Fail, Scenario, Version::V5_0};
+use raw_client::build::{
+    packet_type, prop, Custom, Pingreq, Puback, Pubcomp, Publish, Pubrec, Pubrel, Subscribe,
+    Unsubscribe,
+};
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
-    Vec::new()
+    vec![
+        Scenario::server(
+            V5_0,
+            "v5.packet_format.subscribe_flags_0000_closes",
+            &["MQTT-2.1.3-1"],
+            subscribe_flags_0000_closes,
+        ),
+        Scenario::server(
+            V5_0,
+            "v5.packet_format.unsubscribe_flags_0000_closes",
+            &["MQTT-2.1.3-1"],
+            unsubscribe_flags_0000_closes,
+        ),
+        Scenario::server(
+            V5_0,
+            "v5.packet_format.pingreq_flags_0001_closes",
+            &["MQTT-2.1.3-1"],
+            pingreq_flags_0001_closes,
+        ),
+        Scenario::server(
+            V5_0,
+            "v5.packet_format.pubrel_flags_0000_closes",
+            &["MQTT-2.1.3-1"],
+            pubrel_flags_0000_closes,
+        )
+        .needs(Capability::MaxQos(2)),
+        Scenario::server(
+            V5_0,
+            "v5.packet_format.server_fixed_header_flags",
+            &["MQTT-2.1.3-1"],
+            server_fixed_header_flags,
+        )
+        .needs(Capability::MaxQos(2)),
+        Scenario::server(
+            V5_0,
+            "v5.packet_format.qos0_publish_has_no_packet_id",
+            &["MQTT-2.2.1-2", "MQTT-2.2.2-1"],
+            qos0_publish_has_no_packet_id,
+        ),
+        Scenario::server(
+            V5_0,
+            "v5.packet_format.server_packet_ids_distinct",
+            &["MQTT-2.2.1-4"],
+            server_packet_ids_distinct,
+        )
+        .needs(Capability::MaxQos(1)),
+        Scenario::server(
+            V5_0,
+            "v5.packet_format.acks_echo_packet_id",
+            &["MQTT-2.2.1-5"],
+            acks_echo_packet_id,
+        )
+        .needs(Capability::MaxQos(2)),
+        Scenario::server(
+            V5_0,
+            "v5.packet_format.suback_unsuback_echo_packet_id",
+            &["MQTT-2.2.1-6"],
+            suback_unsuback_echo_packet_id,
+        ),
+        Scenario::server(
+            V5_0,
+            "v5.packet_format.property_length_always_present",
+            &["MQTT-2.2.2-1"],
+            property_length_always_present,
+        ),
+    ]
+}
+
+async fn closes_after(ctx: &mut Ctx, what: &str, bytes: Vec<u8>) -> Result<(), Fail> {
+    let mut c = ctx.connected("client", |c| c).await?;
+    c.send_bytes(&bytes).await?;
+    c.expect_closed(Closing::silently().or_disconnect(&[0x81]))
+        .await
+        .map_err(|f| f.context(&format!("after {what}")))
+}
+
+/// SUBSCRIBE with fixed-header flags 0000 (must be 0010): Malformed Packet, the server closes.
+async fn subscribe_flags_0000_closes(ctx: &mut Ctx) -> Result<(), Fail> {
+    let filter = ctx.topic("f");
+    let bytes = Subscribe::v5(1)
+        .filter(&filter, 0)
+        .flags_override(0)
+        .build();
+    closes_after(ctx, "a SUBSCRIBE with flags 0000", bytes).await
+}
+
+/// UNSUBSCRIBE with fixed-header flags 0000 (must be 0010): Malformed Packet, the server closes.
+async fn unsubscribe_flags_0000_closes(ctx: &mut Ctx) -> Result<(), Fail> {
+    let filter = ctx.topic("f");
+    let bytes = Unsubscribe::v5(1).filter(&filter).flags_override(0).build();
+    closes_after(ctx, "an UNSUBSCRIBE with flags 0000", bytes).await
+}
+
+/// PINGREQ with fixed-header flags 0001 (must be 0000): Malformed Packet, the server closes.
+async fn pingreq_flags_0001_closes(ctx: &mut Ctx) -> Result<(), Fail> {
+    let bytes = Custom::new(packet_type::PINGREQ, 0x01).build();
+    closes_after(ctx, "a PINGREQ with flags 0001", bytes).await
+}
+
+/// PUBREL with fixed-header flags 0000 (must be 0010), in a live QoS 2 exchange: Malformed
+/// Packet, the server closes.
+async fn pubrel_flags_0000_closes(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("q2");
+    let mut c = ctx.connected("client", |c| c).await?;
+    c.send_bytes(&Publish::v5(&topic, b"x").qos(2).packet_id(7).build())
+        .await?;
+    c.expect_type(packet_type::PUBREC).await?;
+    c.send_bytes(&Pubrel::v5(7).flags_override(0).build())
+        .await?;
+    c.expect_closed(Closing::silently().or_disconnect(&[0x81]))
+        .await
+        .map_err(|f| f.context("after a PUBREL with flags 0000"))
+}
+
+fn check_first(bytes: &[u8], want: u8) -> Result<(), Fail> {
+    ensure!(
+        bytes.first() == Some(&want),
+        format!(
+            "{} with first byte 0x{want:02X} (reserved flags as listed)",
+            wire::type_name(want)
+        ),
+        wire::describe(bytes)
+    );
+    Ok(())
+}
+
+/// The server's own packets carry the listed fixed-header flags: CONNACK 0x20, SUBACK 0x90,
+/// UNSUBACK 0xB0, PINGRESP 0xD0, PUBACK 0x40, PUBREC 0x50, PUBCOMP 0x70, and PUBREL 0x62 when
+/// it sends a QoS 2 message.
+async fn server_fixed_header_flags(ctx: &mut Ctx) -> Result<(), Fail> {
+    let t_in = ctx.topic("in");
+    let t_out = ctx.topic("out");
+    let mut c = ctx.connect("client").await?;
+    c.send_bytes(&ctx.connect_packet("client").build()).await?;
+    let t = c.timeout;
+    let connack = c.recv(t).await?;
+    check_first(&connack.bytes, 0x20)?;
+
+    c.send_bytes(&Subscribe::v5(1).filter(&t_in, 2).build())
+        .await?;
+    check_first(&c.expect_type(packet_type::SUBACK).await?, 0x90)?;
+    c.send_bytes(&Pingreq::new().build()).await?;
+    check_first(&c.expect_type(packet_type::PINGRESP).await?, 0xD0)?;
+    c.send_bytes(&Publish::v5(&t_out, b"1").qos(1).packet_id(2).build())
+        .await?;
+    check_first(&c.expect_type(packet_type::PUBACK).await?, 0x40)?;
+    c.send_bytes(&Publish::v5(&t_out, b"2").qos(2).packet_id(3).build())
+        .await?;
+    check_first(&c.expect_type(packet_type::PUBREC).await?, 0x50)?;
+    c.send_bytes(&Pubrel::v5(3).build()).await?;
+    check_first(&c.expect_type(packet_type::PUBCOMP).await?, 0x70)?;
+
+    let mut publisher = ctx.connected("pub", |c| c).await?;
+    publisher.publish(&t_in, b"q2", 2, false).await?;
+    let got = c.expect_type(packet_type::PUBLISH).await?;
+    let p = wire::publish(&got, true).map_err(|e| Fail::new("a well-formed PUBLISH", e.0))?;
+    if p.qos == 2 {
+        let id = p.packet_id.unwrap_or(0);
+        c.send_bytes(&Pubrec::v5(id).build()).await?;
+        check_first(&c.expect_type(packet_type::PUBREL).await?, 0x62)?;
+        c.send_bytes(&Pubcomp::v5(id).build()).await?;
+    } else {
+        return Err(Fail::new(
+            "the QoS 2 message at QoS 2 (subscription QoS 2, Maximum QoS 2)",
+            format!("PUBLISH QoS {}", p.qos),
+        ));
+    }
+    c.send_bytes(&Unsubscribe::v5(4).filter(&t_in).build())
+        .await?;
+    check_first(&c.expect_type(packet_type::UNSUBACK).await?, 0xB0)?;
+    publisher.disconnect().await?;
+    c.disconnect().await
+}
+
+/// A QoS 0 PUBLISH from the server has no Packet Identifier: the Property Length follows the
+/// topic directly, then the properties (here a User Property we sent) and the payload. A
+/// message published with no properties still has its Property Length (0) when forwarded.
+async fn qos0_publish_has_no_packet_id(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("q0");
+    let mut sub = ctx.connected("sub", |c| c).await?;
+    sub.subscribed(&topic, 0).await?;
+    let mut publisher = ctx.connected("pub", |c| c).await?;
+    publisher
+        .send_bytes(
+            &Publish::v5(&topic, b"payload-one")
+                .property(prop::user_property("key", "value"))
+                .build(),
+        )
+        .await?;
+    let got = sub.expect_type(packet_type::PUBLISH).await?;
+    let layout = qos0_layout(&got).map_err(|e| {
+        Fail::new(
+            "QoS 0 PUBLISH: topic, Property Length, properties, payload",
+            format!("{e}: {}", wire::describe(&got)),
+        )
+    })?;
+    ensure!(
+        layout.0 == [prop::USER_PROPERTY] && layout.1 == b"payload-one",
+        "the User Property then payload \"payload-one\" right after the topic",
+        format!(
+            "properties {:02x?}, payload {:?}",
+            layout.0,
+            String::from_utf8_lossy(&layout.1)
+        )
+    );
+    publisher.publish(&topic, b"payload-two", 0, false).await?;
+    let got = sub.expect_type(packet_type::PUBLISH).await?;
+    let layout = qos0_layout(&got).map_err(|e| {
+        Fail::new(
+            "QoS 0 PUBLISH: topic, Property Length, properties, payload",
+            format!("{e}: {}", wire::describe(&got)),
+        )
+    })?;
+    ensure!(
+        layout.1 == b"payload-two",
+        "a Property Length after the topic, then payload \"payload-two\"",
+        format!(
+            "properties {:02x?}, payload {:?} ({})",
+            layout.0,
+            String::from_utf8_lossy(&layout.1),
+            wire::describe(&got)
+        )
+    );
+    publisher.disconnect().await?;
+    sub.disconnect().await
+}
+
+/// Splits a QoS 0 PUBLISH as laid out without a Packet Identifier: (property ids, payload).
+fn qos0_layout(bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
+    if bytes.first().map(|b| (b >> 1) & 3) != Some(0) {
+        return Err("not QoS 0".into());
+    }
+    let (len, n, _) = read_vbi(bytes, 1)?;
+    let body = bytes
+        .get(1 + n..1 + n + len as usize)
+        .ok_or("frame shorter than its Remaining Length")?;
+    let tlen = usize::from(u16::from_be_bytes([
+        *body.first().ok_or("no topic")?,
+        *body.get(1).ok_or("no topic")?,
+    ]));
+    let at = 2 + tlen;
+    let (plen, pn, _) = read_vbi(body, at)?;
+    let block = body
+        .get(at + pn..at + pn + plen as usize)
+        .ok_or("property block longer than the packet")?;
+    let ids = prop_ids(block)?;
+    Ok((ids, body[at + pn + plen as usize..].to_vec()))
+}
+
+/// Three QoS 1 messages in flight to a subscriber that does not acknowledge: each PUBLISH has a
+/// non-zero Packet Identifier, and no two are the same.
+async fn server_packet_ids_distinct(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("ids");
+    let mut sub = ctx.connected("sub", |c| c).await?;
+    sub.subscribed(&topic, 1).await?;
+    let mut publisher = ctx.connected("pub", |c| c).await?;
+    for i in 0..3u8 {
+        publisher.publish(&topic, &[b'0' + i], 1, false).await?;
+    }
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let got = sub.expect_type(packet_type::PUBLISH).await?;
+        let p = wire::publish(&got, true).map_err(|e| Fail::new("a well-formed PUBLISH", e.0))?;
+        ensure!(
+            p.qos == 1,
+            "PUBLISH at QoS 1",
+            format!("PUBLISH QoS {}", p.qos)
+        );
+        ids.push(p.packet_id.unwrap_or(0));
+    }
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    ensure!(
+        !ids.contains(&0) && sorted.len() == 3,
+        "three unacknowledged QoS 1 PUBLISH with distinct non-zero Packet Identifiers",
+        format!("Packet Identifiers {ids:?}")
+    );
+    for id in ids {
+        sub.send_bytes(&Puback::v5(id).build()).await?;
+    }
+    publisher.disconnect().await?;
+    sub.disconnect().await
+}
+
+async fn expect_ack_id(c: &mut Client, ty: u8, id: u16) -> Result<(), Fail> {
+    let got = c.expect_type(ty).await?;
+    let (got_id, _) = wire::ack(&got).map_err(|e| Fail::new("an acknowledgement", e.0))?;
+    ensure!(
+        got_id == id,
+        format!("{} for Packet Identifier {id}", wire::type_name(ty << 4)),
+        wire::describe(&got)
+    );
+    Ok(())
+}
+
+/// PUBACK, PUBREC and PUBCOMP from the server carry the Packet Identifier of the client's
+/// PUBLISH / PUBREL; the server's PUBREL carries the one of its own QoS 2 PUBLISH.
+async fn acks_echo_packet_id(ctx: &mut Ctx) -> Result<(), Fail> {
+    let t_in = ctx.topic("in");
+    let t_out = ctx.topic("out");
+    let mut c = ctx.connected("client", |c| c).await?;
+    c.subscribed(&t_in, 2).await?;
+    c.send_bytes(&Publish::v5(&t_out, b"1").qos(1).packet_id(0x1234).build())
+        .await?;
+    expect_ack_id(&mut c, packet_type::PUBACK, 0x1234).await?;
+    c.send_bytes(&Publish::v5(&t_out, b"2").qos(2).packet_id(0xBEEF).build())
+        .await?;
+    expect_ack_id(&mut c, packet_type::PUBREC, 0xBEEF).await?;
+    c.send_bytes(&Pubrel::v5(0xBEEF).build()).await?;
+    expect_ack_id(&mut c, packet_type::PUBCOMP, 0xBEEF).await?;
+
+    let mut publisher = ctx.connected("pub", |c| c).await?;
+    publisher.publish(&t_in, b"3", 2, false).await?;
+    let got = c.expect_type(packet_type::PUBLISH).await?;
+    let p = wire::publish(&got, true).map_err(|e| Fail::new("a well-formed PUBLISH", e.0))?;
+    ensure!(
+        p.qos == 2,
+        "the message at QoS 2",
+        format!("PUBLISH QoS {}", p.qos)
+    );
+    let id = p.packet_id.unwrap_or(0);
+    c.send_bytes(&Pubrec::v5(id).build()).await?;
+    expect_ack_id(&mut c, packet_type::PUBREL, id).await?;
+    c.send_bytes(&Pubcomp::v5(id).build()).await?;
+    publisher.disconnect().await?;
+    c.disconnect().await
+}
+
+/// Two SUBSCRIBE and an UNSUBSCRIBE sent back to back with distinct Packet Identifiers: each
+/// SUBACK / UNSUBACK carries the identifier of the packet it answers.
+async fn suback_unsuback_echo_packet_id(ctx: &mut Ctx) -> Result<(), Fail> {
+    let a = ctx.topic("a");
+    let b = ctx.topic("b");
+    let mut c = ctx.connected("client", |c| c).await?;
+    let mut bytes = Subscribe::v5(0x0101).filter(&a, 0).build();
+    bytes.extend(Subscribe::v5(0x7FFF).filter(&b, 1).build());
+    bytes.extend(Unsubscribe::v5(0x0202).filter(&a).build());
+    c.send_bytes(&bytes).await?;
+    let mut subacks = Vec::new();
+    let mut unsubacks = Vec::new();
+    for _ in 0..3 {
+        let t = c.timeout;
+        let r = c.recv(t).await?;
+        let ty = r.bytes.first().map_or(0, |b| b >> 4);
+        let (id, _) = wire::suback(&r.bytes, true).map_err(|e| Fail::new("an ack", e.0))?;
+        match ty {
+            9 => subacks.push(id),
+            11 => unsubacks.push(id),
+            _ => return Err(Fail::new("SUBACK or UNSUBACK", wire::describe(&r.bytes))),
+        }
+    }
+    subacks.sort_unstable();
+    ensure!(
+        subacks == [0x0101, 0x7FFF] && unsubacks == [0x0202],
+        "SUBACKs for 0x0101 and 0x7FFF, UNSUBACK for 0x0202",
+        format!("SUBACK ids {subacks:04x?}, UNSUBACK ids {unsubacks:04x?}")
+    );
+    c.disconnect().await
+}
+
+/// Checks that the Property Length of a packet with no further fields before it than `skip`
+/// bytes is present, and that exactly `tail` bytes follow the property block.
+fn check_property_length(bytes: &[u8], skip: usize, tail: usize) -> Result<(), String> {
+    let (len, n, _) = read_vbi(bytes, 1)?;
+    let body = bytes
+        .get(1 + n..1 + n + len as usize)
+        .ok_or("frame shorter than its Remaining Length")?;
+    let (plen, pn, _) = read_vbi(body, skip).map_err(|e| format!("no Property Length: {e}"))?;
+    let end = skip + pn + plen as usize;
+    if end > body.len() {
+        return Err(format!(
+            "Property Length {plen} runs past the end of the packet"
+        ));
+    }
+    if body.len() - end != tail {
+        return Err(format!(
+            "{} bytes after the property block, {tail} expected",
+            body.len() - end
+        ));
+    }
+    prop_ids(&body[skip + pn..end])?;
+    Ok(())
+}
+
+/// CONNACK, SUBACK and UNSUBACK always carry their Property Length, even with no properties:
+/// CONNACK is flags, reason code, Property Length and properties, nothing after; SUBACK and
+/// UNSUBACK are the identifier, Property Length, properties, then one code per filter.
+async fn property_length_always_present(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("p");
+    let mut c = ctx.connect("client").await?;
+    c.send_bytes(&ctx.connect_packet("client").build()).await?;
+    let t = c.timeout;
+    let r = c.recv(t).await?;
+    ensure!(
+        r.bytes.first() == Some(&0x20),
+        "CONNACK",
+        wire::describe(&r.bytes)
+    );
+    check_property_length(&r.bytes, 2, 0).map_err(|e| {
+        Fail::new(
+            "CONNACK with a Property Length",
+            format!("{e}: {}", wire::describe(&r.bytes)),
+        )
+    })?;
+    c.send_bytes(&Subscribe::v5(1).filter(&topic, 1).build())
+        .await?;
+    let got = c.expect_type(packet_type::SUBACK).await?;
+    check_property_length(&got, 2, 1).map_err(|e| {
+        Fail::new(
+            "SUBACK: identifier, Property Length, properties, one reason code",
+            format!("{e}: {}", wire::describe(&got)),
+        )
+    })?;
+    c.send_bytes(&Unsubscribe::v5(2).filter(&topic).build())
+        .await?;
+    let got = c.expect_type(packet_type::UNSUBACK).await?;
+    check_property_length(&got, 2, 1).map_err(|e| {
+        Fail::new(
+            "UNSUBACK: identifier, Property Length, properties, one reason code",
+            format!("{e}: {}", wire::describe(&got)),
+        )
+    })?;
+    c.disconnect().await
 }
