@@ -191,7 +191,7 @@ impl<D: Dialer> Driver<D> {
             };
             if !self.session.is_idle() {
                 self.session.handle_connection_lost(self.now());
-                self.drain_events();
+                let _ = self.drain_events();
             }
             if std::mem::take(&mut self.connected_this_round) {
                 attempt = 0;
@@ -267,15 +267,20 @@ impl<D: Dialer> Driver<D> {
         let mut rbuf = vec![0u8; 16 * 1024];
         let mut out = Vec::with_capacity(16 * 1024);
         loop {
-            // 1. Write everything the session has, to completion, outside any select!.
-            out.clear();
-            if self.session.poll_transmit(self.now(), &mut out) {
-                if let Err(e) = write_all(&mut wr, &out).await {
-                    return Ended::Retry(format!("write failed: {e}"));
+            // 1. Write everything the session has, to completion, outside any select!; then
+            // its events (after the transmit, so a QoS 0 completion means "written"). Handling
+            // an event can queue more to send (an AUTH answer), hence the loop.
+            loop {
+                out.clear();
+                if self.session.poll_transmit(self.now(), &mut out) {
+                    if let Err(e) = write_all(&mut wr, &out).await {
+                        return Ended::Retry(format!("write failed: {e}"));
+                    }
+                }
+                if !self.drain_events() {
+                    break;
                 }
             }
-            // 2. Events (after the transmit, so a QoS 0 completion means "written").
-            self.drain_events();
             if self.session.is_closing() {
                 let _ = wr.shutdown().await;
                 return match self.stop.take() {
@@ -423,8 +428,11 @@ impl<D: Dialer> Driver<D> {
         }
     }
 
-    fn drain_events(&mut self) {
+    /// Handles every pending session event; returns whether there was any.
+    fn drain_events(&mut self) -> bool {
+        let mut any = false;
         while let Some(event) = self.session.poll_event() {
+            any = true;
             match event {
                 Event::Connected(info) => {
                     tracing::debug!(session_present = info.session_present, "connected");
@@ -507,6 +515,7 @@ impl<D: Dialer> Driver<D> {
                 other => tracing::debug!(?other, "unhandled session event"),
             }
         }
+        any
     }
 
     fn on_disconnected(&mut self, reason: &DisconnectReason) {
