@@ -467,3 +467,51 @@ async fn invalid_topic_is_refused_locally() {
     let err = c.subscribe_one("a/#/b", QoS::AtMostOnce).await.unwrap_err();
     assert!(matches!(err, ClientError::Command(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn outgoing_qos2_cut_before_pubcomp_v311_resends_pubrel() {
+    let Some(broker) = Mosquitto::start("resume-311") else {
+        return;
+    };
+    let relay = Relay::start(broker.port).await;
+    let (watcher, mut incoming) = Client::connect(opts(
+        broker.port,
+        "resume-311-watch",
+        ProtocolVersion::V3_1_1,
+    ))
+    .await
+    .unwrap();
+    watcher
+        .subscribe_one("resume-311/#", QoS::ExactlyOnce)
+        .await
+        .unwrap();
+    // 3.1.1 persistent session (Clean Session 0); the PUBCOMP is lost: PUBREL is resent.
+    let o = resumable(relay.port, "resume-311-pub")
+        .with_version(ProtocolVersion::V3_1_1)
+        .with_clean_start(false);
+    let (publ, _) = Client::connect(o).await.unwrap();
+    relay.cut_on(CutRule {
+        server_packet_type: 7,
+        forward: false,
+    });
+    let out = tokio::time::timeout(
+        WAIT,
+        publ.publish(
+            "resume-311/x",
+            "once",
+            QoS::ExactlyOnce,
+            false,
+            PublishProperties::default(),
+        ),
+    )
+    .await
+    .expect("completes after the reconnect")
+    .unwrap();
+    assert!(out.is_success());
+    assert_eq!(relay.fired(), 1);
+    assert!(matches!(publ.state(), ConnectionState::Connected(ref c) if c.session_present));
+    let got = drain(&mut incoming, Duration::from_millis(1000)).await;
+    assert_eq!(got.len(), 1, "delivered exactly once: {got:?}");
+    // Leave no persistent session behind.
+    publ.disconnect().await.unwrap();
+}

@@ -8,7 +8,8 @@
 //! 2. feed every received byte to [`ClientSession::handle_bytes`];
 //! 3. after every input or command, drain the outputs, in this order:
 //!    [`poll_transmit`](ClientSession::poll_transmit) (write what it gives, in order),
-//!    [`poll_event`](ClientSession::poll_event) until `None`,
+//!    [`poll_event`](ClientSession::poll_event) until `None` (acting on an event may queue more
+//!    to send, e.g. [`auth_continue`](ClientSession::auth_continue): then transmit again),
 //!    [`poll_timeout`](ClientSession::poll_timeout) (arm one timer; when it fires, call
 //!    [`handle_timeout`](ClientSession::handle_timeout));
 //! 4. when [`is_closing`](ClientSession::is_closing) says so (after writing what
