@@ -16,6 +16,13 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         .needs(Capability::MaxQos(2)),
         Scenario::server(
             V5_0,
+            "v5.delivery.not_resent_after_clean_start",
+            &["MQTT-4.4.0-1"],
+            not_resent_after_clean_start,
+        )
+        .needs(Capability::MaxQos(1)),
+        Scenario::server(
+            V5_0,
             "v5.delivery.negative_ack_not_resent",
             &["MQTT-4.4.0-2"],
             negative_ack_not_resent,
@@ -100,6 +107,33 @@ async fn resent_only_after_reconnect(ctx: &mut Ctx) -> Result<(), Fail> {
             format!("PUBLISH {saw_publish}, PUBREL {saw_pubrel}")
         );
         s.expect_silence().await
+    }
+    .await;
+    end_session(&mut s).await?;
+    r
+}
+
+/// An unacknowledged QoS 1 PUBLISH is not resent when the client reconnects with Clean Start 1
+/// (no session present).
+async fn not_resent_after_clean_start(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("one");
+    let mut s = session(ctx, "sub", true).await?;
+    s.subscribed(&topic, 1).await?;
+    let mut p = ctx.connected("pub", |c| c).await?;
+    p.publish(&topic, b"q1", 1, false).await?;
+    next_publish(&mut s).await?;
+    s.close().await;
+    let mut s = session(ctx, "sub", true).await?;
+    let present = s.connack.as_ref().is_some_and(|a| a.session_present());
+    let r = async {
+        ensure!(
+            !present,
+            "CONNACK Session Present 0 after Clean Start 1",
+            "Session Present 1"
+        );
+        s.expect_silence()
+            .await
+            .map_err(|f| f.context("after reconnecting with Clean Start 1: nothing resent"))
     }
     .await;
     end_session(&mut s).await?;

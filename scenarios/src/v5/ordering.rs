@@ -29,9 +29,15 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-/// Publishes `n` messages at `qos` back to back (acknowledgements read afterwards) and requires
+/// Publishes `n` messages (at most the server's Receive Maximum) at `qos` back to back (acknowledgements read afterwards) and requires
 /// the subscriber (at the same QoS) to get them in order.
 async fn in_order(ctx: &mut Ctx, qos: u8, n: u16) -> Result<(), Fail> {
+    // The burst must not exceed the server's Receive Maximum (MQTT-3.3.4-7).
+    let n = if qos > 0 {
+        n.min(ctx.caps().receive_maximum).max(1)
+    } else {
+        n
+    };
     let topic = ctx.topic("o");
     let mut s = ctx.connected("sub", |c| c).await?;
     s.subscribed(&topic, qos).await?;
