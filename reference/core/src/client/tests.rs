@@ -898,3 +898,209 @@ fn local_disconnect_sends_disconnect_and_keeps_inflight() {
     assert!(pair.client.has_pending_work());
     let _ = String::new();
 }
+
+/// A minimal persistent-session server for the fault test: QoS 1 and 2 receiver (method A) and
+/// a QoS 2 sender that echoes every message it accepts back to the client.
+#[derive(Default)]
+struct ModelServer {
+    /// QoS 2 identifiers received and not yet released.
+    inbound_qos2: BTreeSet<u16>,
+    /// Payloads accepted from the client, in order (duplicates would show here).
+    accepted: Vec<Vec<u8>>,
+    /// Echoes in flight to the client: id -> (payload, PUBREL sent).
+    outbound: BTreeMap<u16, (Vec<u8>, bool)>,
+    /// Echoes not yet sent, waiting for the connection.
+    next_id: u16,
+}
+
+impl ModelServer {
+    fn handle(&mut self, p: Packet<'_>, out: &mut Vec<u8>) {
+        let v = ProtocolVersion::V5;
+        let mut send = |p: Packet<'_>| out.extend(p.encode_to_vec(v).unwrap());
+        match p {
+            Packet::Publish(p) => match (p.qos, p.packet_id) {
+                (QoS::ExactlyOnce, Some(id)) => {
+                    if self.inbound_qos2.insert(id) {
+                        self.accepted.push(p.payload.to_vec());
+                        self.next_id = self.next_id % 60_000 + 1;
+                        self.outbound
+                            .insert(self.next_id, (p.payload.to_vec(), false));
+                        let mut echo = Publish::new("echo", p.payload);
+                        echo.qos = QoS::ExactlyOnce;
+                        echo.packet_id = Some(self.next_id);
+                        send(Packet::Publish(echo));
+                    }
+                    send(Packet::PubRec(PubRec::new(id)));
+                }
+                (QoS::AtLeastOnce, Some(id)) => {
+                    self.accepted.push(p.payload.to_vec());
+                    send(Packet::PubAck(PubAck::new(id)));
+                }
+                _ => self.accepted.push(p.payload.to_vec()),
+            },
+            Packet::PubRel(r) => {
+                self.inbound_qos2.remove(&r.packet_id);
+                send(Packet::PubComp(PubComp::new(r.packet_id)));
+            }
+            Packet::PubRec(r) => {
+                if let Some(e) = self.outbound.get_mut(&r.packet_id) {
+                    e.1 = true;
+                }
+                send(Packet::PubRel(PubRel::new(r.packet_id)));
+            }
+            Packet::PubComp(c) => {
+                self.outbound.remove(&c.packet_id);
+            }
+            Packet::Connect(_) => {
+                let mut ack = ConnAck::new(ReasonCode::Success);
+                ack.session_present = self.next_id > 0 || !self.accepted.is_empty();
+                send(Packet::ConnAck(ack));
+                // Resume: resend unacknowledged echoes (DUP) and PUBRELs, in identifier order.
+                for (id, (payload, released)) in &self.outbound {
+                    if *released {
+                        send(Packet::PubRel(PubRel::new(*id)));
+                    } else {
+                        let mut echo = Publish::new("echo", payload);
+                        echo.qos = QoS::ExactlyOnce;
+                        echo.packet_id = Some(*id);
+                        echo.dup = true;
+                        send(Packet::Publish(echo));
+                    }
+                }
+            }
+            Packet::PingReq(_) => send(Packet::PingResp(codec::PingResp)),
+            _ => {}
+        }
+    }
+}
+
+/// SplitMix64 for the fault schedule.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// True with probability `n / d`.
+    fn chance(&mut self, n: u64, d: u64) -> bool {
+        self.next() % d < n
+    }
+}
+
+/// Connections cut at random points (bytes in flight lost both ways), then a healed phase:
+/// every QoS 2 message is accepted by the server exactly once, every echo is delivered to the
+/// application exactly once, every QoS 1 message at least once, and every publish completes.
+#[test]
+fn random_connection_cuts_keep_exactly_once_and_complete_every_flow() {
+    for seed in 0..40u64 {
+        let mut rng = Rng(seed);
+        let mut config = ClientConfig::new(ProtocolVersion::V5, "chaos");
+        config.session_expiry_interval = Some(600);
+        config.clean_start = false;
+        let mut client = ClientSession::new(config);
+        let mut server = ModelServer::default();
+        let mut decoder = StreamDecoder::new(ProtocolVersion::V5, u32::MAX);
+        let mut now = Instant::from_secs(1);
+        let mut ids = BTreeMap::new();
+        let mut completed = BTreeMap::new();
+        let mut delivered: Vec<Vec<u8>> = Vec::new();
+        let total = 30u8;
+        let mut next_payload = 0u8;
+        client.connect(now);
+        for step in 0..2_000 {
+            let faulty = step < 1_000;
+            now = now.add_millis(10);
+            if next_payload < total && rng.chance(1, 3) {
+                let qos = if next_payload % 3 == 0 {
+                    QoS::AtLeastOnce
+                } else {
+                    QoS::ExactlyOnce
+                };
+                let id = client
+                    .publish(OutgoingMessage::new("t", vec![next_payload]).with_qos(qos))
+                    .unwrap();
+                ids.insert(id, next_payload);
+                next_payload += 1;
+            }
+            // Client -> server, maybe cut before delivery.
+            let mut bytes = Vec::new();
+            let _ = client.poll_transmit(now, &mut bytes);
+            let mut to_client = Vec::new();
+            let cut = faulty && rng.chance(1, 12);
+            if !cut {
+                decoder.push(&bytes);
+                while let Some(p) = decoder.next_packet().unwrap() {
+                    server.handle(p.view(), &mut to_client);
+                }
+            }
+            // Server -> client, maybe cut before delivery (or cut now if above).
+            let cut = cut || (faulty && rng.chance(1, 12));
+            if cut {
+                client.handle_connection_lost(now);
+                decoder = StreamDecoder::new(ProtocolVersion::V5, u32::MAX);
+                client.connect(now);
+            } else {
+                client.handle_bytes(now, &to_client);
+            }
+            while let Some(e) = client.poll_event() {
+                match e {
+                    Event::Message(m) => delivered.push(m.payload),
+                    Event::PublishComplete {
+                        id, reason_code, ..
+                    } => {
+                        assert!(
+                            completed.insert(id, reason_code).is_none(),
+                            "seed {seed}: {id:?} completed twice"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(t) = client.poll_timeout() {
+                if t <= now {
+                    client.handle_timeout(now);
+                }
+            }
+        }
+        assert_eq!(
+            completed.len(),
+            usize::from(total),
+            "seed {seed}: every publish completes"
+        );
+        assert!(
+            completed.values().all(|r| *r == ReasonCode::Success),
+            "seed {seed}"
+        );
+        for p in 0..total {
+            let at_server = server
+                .accepted
+                .iter()
+                .filter(|a| a.as_slice() == [p])
+                .count();
+            let echoed = delivered.iter().filter(|a| a.as_slice() == [p]).count();
+            if p % 3 == 0 {
+                assert!(at_server >= 1, "seed {seed}: QoS 1 message {p} lost");
+            } else {
+                assert_eq!(
+                    at_server, 1,
+                    "seed {seed}: QoS 2 message {p} accepted {at_server} times"
+                );
+                assert_eq!(
+                    echoed, 1,
+                    "seed {seed}: echo of {p} delivered {echoed} times"
+                );
+            }
+        }
+        assert_eq!(client.inflight_len(), 0, "seed {seed}");
+        assert_eq!(client.incoming_qos2_len(), 0, "seed {seed}");
+        assert!(
+            server.outbound.is_empty(),
+            "seed {seed}: echoes left in flight"
+        );
+    }
+}
