@@ -193,8 +193,6 @@ async fn qos0_delivery_has_dup_zero(ctx: &mut Ctx) -> Result<(), Fail> {
     let mut sub = ctx.connected("sub", |c| c).await?;
     sub.subscribed(&topic, 0).await?;
     let mut publisher = ctx.connected("pub", |c| c).await?;
-    // The publisher even sets DUP on its QoS 0 copy (illegal for it, but the server's own
-    // outgoing QoS 0 PUBLISH must still have DUP 0). Plain QoS 0 first.
     publisher.publish(&topic, b"a", 0, false).await?;
     let p = raw_publish(&mut sub).await?;
     ensure!(
