@@ -76,6 +76,13 @@ async fn refused_code_in_its_position(ctx: &mut Ctx) -> Result<(), Fail> {
     };
     let filters = vec![(ctx.topic("o/2"), 2u8), (refused, 1), (ctx.topic("o/0"), 0)];
     let (mut c, codes) = suback_codes(ctx, &filters).await?;
+    if codes.len() == 3 && codes[0] <= 2 && codes[1] <= 1 && codes[2] == 0 {
+        c.disconnect().await?;
+        return Err(ctx.skip(format!(
+            "the broker granted the target file's refused_topic (codes {codes:02x?}): it refuses \
+             publishing there, not subscribing"
+        )));
+    }
     ensure!(
         codes.len() == 3 && codes[0] <= 2 && codes[1] == 0x80 && codes[2] == 0,
         "codes [≤2, 80, 00]",
