@@ -447,3 +447,81 @@ fn against_the_reference_broker() {
     pub_sub_round_trip(b.port, "mqttv311");
     pub_sub_round_trip(b.port, "mqttv5");
 }
+
+#[test]
+fn refused_connection_exits_with_the_connack_code() {
+    let Some(mut b) = mosquitto("auth") else {
+        return;
+    };
+    let passwd = [
+        "/usr/bin/mosquitto_passwd",
+        "/usr/local/bin/mosquitto_passwd",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists());
+    let Some(passwd) = passwd else {
+        eprintln!(
+            "SKIP refused_connection_exits_with_the_connack_code: mosquitto_passwd not found"
+        );
+        return;
+    };
+    // Restart this broker with a password file and no anonymous access.
+    let dir = b.dir.clone().unwrap();
+    let pw = dir.join("passwd");
+    assert!(Command::new(passwd)
+        .arg("-c")
+        .arg("-b")
+        .arg(&pw)
+        .args(["alice", "s3cret"])
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(
+        dir.join("mosquitto.conf"),
+        format!(
+            "listener {} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
+            b.port,
+            pw.display()
+        ),
+    )
+    .unwrap();
+    let _ = b.child.kill();
+    let _ = b.child.wait();
+    b.child = Command::new("/usr/sbin/mosquitto")
+        .arg("-c")
+        .arg(dir.join("mosquitto.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_listening(b.port, &mut b.child));
+    let ok = run_pub(
+        b.port,
+        &["-t", "a", "-m", "b", "-u", "alice", "-P", "s3cret"],
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // 5.0: the CONNACK reason code (0x87 Not authorized = 135), as mosquitto_pub.
+    let o = run_pub(
+        b.port,
+        &[
+            "-t", "a", "-m", "b", "-u", "alice", "-P", "wrong", "-V", "5",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(135),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // 3.1.1: the return code (5 not authorised), as mosquitto_pub.
+    let o = run_pub(
+        b.port,
+        &["-t", "a", "-m", "b", "-u", "alice", "-P", "wrong"],
+    );
+    assert_eq!(o.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Not authorized"));
+}

@@ -398,8 +398,21 @@ pub fn client_options(
 pub async fn connect(options: ClientOptions) -> Result<(Client, Incoming), Failure> {
     let connect_timeout =
         Duration::from_millis(options.session.connect_timeout_ms.saturating_add(1000));
+    let version = options.session.version;
     match tokio::time::timeout(connect_timeout, Client::connect(options)).await {
-        Ok(r) => r.map_err(Failure::from),
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => {
+            let mut fail = Failure::from(e.clone());
+            if let (ClientError::Refused { reason_code, .. }, ProtocolVersion::V3_1_1) =
+                (&e, version)
+            {
+                // As mosquitto_pub/sub: the 3.1.1 CONNACK return code (1-5).
+                if let Some(rc) = reason_code.to_connack_return_code() {
+                    fail.code = i32::from(rc);
+                }
+            }
+            Err(fail)
+        }
         Err(_) => Err(Failure::error("timed out connecting")),
     }
 }
