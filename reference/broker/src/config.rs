@@ -33,6 +33,8 @@ pub enum DollarPolicy {
     NotAuthorized,
     /// Acknowledge and drop.
     Drop,
+    /// Forward like any other topic.
+    Allow,
 }
 
 /// Server redirection (MQTT 5.0 §4.11).
@@ -114,6 +116,7 @@ impl Default for BrokerConfig {
             dollar_publish: match c.dollar_publish {
                 DollarPublish::NotAuthorized => DollarPolicy::NotAuthorized,
                 DollarPublish::Drop => DollarPolicy::Drop,
+                DollarPublish::Allow => DollarPolicy::Allow,
             },
             response_information: c.response_information,
             redirect: None,
@@ -259,6 +262,7 @@ impl BrokerConfig {
             dollar_publish: match self.dollar_publish {
                 DollarPolicy::NotAuthorized => DollarPublish::NotAuthorized,
                 DollarPolicy::Drop => DollarPublish::Drop,
+                DollarPolicy::Allow => DollarPublish::Allow,
             },
             response_information: self.response_information.clone(),
             redirect: self.redirect.as_ref().map(|r| Redirect {
@@ -276,6 +280,7 @@ impl fmt::Display for DollarPolicy {
         f.write_str(match self {
             DollarPolicy::NotAuthorized => "not-authorized",
             DollarPolicy::Drop => "drop",
+            DollarPolicy::Allow => "allow",
         })
     }
 }

@@ -17,6 +17,9 @@ pub enum DollarPublish {
     NotAuthorized,
     /// Do not forward; acknowledge as if it succeeded.
     Drop,
+    /// Treat it like any other topic (forward to `$...` subscribers; wildcard-first filters
+    /// still do not match it). For tests that need traffic on `$` topics.
+    Allow,
 }
 
 /// Redirect every client elsewhere (MQTT 5.0 §4.11): CONNACK 0x9C / 0x9D with Server Reference.

@@ -808,7 +808,11 @@ impl<S: Storage> Broker<S> {
                 self.refuse(conn, now, v, 0x85, Props::default());
                 return;
             }
-            let id = format!("mqttref-{:016x}", self.rng.next_u64());
+            // Unique among live sessions ([MQTT-3.1.3-6]: "a unique ClientID").
+            let mut id = format!("mqttref-{:016x}", self.rng.next_u64());
+            while self.store.session(&id).is_some() || self.online.contains_key(&id) {
+                id = format!("mqttref-{:016x}", self.rng.next_u64());
+            }
             assigned = Some(id.clone());
             id
         } else {
@@ -1113,7 +1117,9 @@ impl<S: Storage> Broker<S> {
         let code = if p.props.payload_format == Some(1) && core::str::from_utf8(&p.payload).is_err()
         {
             0x99 // Payload format invalid (a MAY; the message is not forwarded).
-        } else if topic::is_system_topic(&p.topic) {
+        } else if topic::is_system_topic(&p.topic)
+            && self.config.dollar_publish != DollarPublish::Allow
+        {
             match self.config.dollar_publish {
                 DollarPublish::NotAuthorized if v5 => 0x87,
                 _ => 0,
