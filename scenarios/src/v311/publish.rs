@@ -216,7 +216,7 @@ async fn qos0_delivery_has_dup_zero(ctx: &mut Ctx) -> Result<(), Fail> {
 async fn incoming_dup_not_forwarded(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("d");
     let mut sub = ctx.connected("sub", |c| c).await?;
-    sub.subscribed(&topic, 1).await?;
+    sub.subscribed(&topic, 2).await?;
     let mut publisher = ctx.connected("pub", |c| c).await?;
     publisher
         .send_bytes(
@@ -230,6 +230,25 @@ async fn incoming_dup_not_forwarded(ctx: &mut Ctx) -> Result<(), Fail> {
     publisher.expect_type(packet_type::PUBACK).await?;
     let p = sub.expect_publish().await?;
     ensure!(!p.dup, "the subscriber's first copy with DUP 0", show(&p));
+    // The same at QoS 2 (DUP 1 on the publisher's first and only copy).
+    publisher
+        .send_bytes(
+            &Publish::v311(&topic, b"dup2")
+                .qos(2)
+                .packet_id(4)
+                .dup(true)
+                .build(),
+        )
+        .await?;
+    publisher.expect_type(packet_type::PUBREC).await?;
+    publisher.send_bytes(&Pubrel::v311(4).build()).await?;
+    publisher.expect_type(packet_type::PUBCOMP).await?;
+    let p = sub.expect_publish().await?;
+    ensure!(
+        !p.dup && p.payload == b"dup2",
+        "the subscriber's first copy of the QoS 2 message with DUP 0",
+        show(&p)
+    );
     publisher.disconnect().await?;
     sub.disconnect().await
 }

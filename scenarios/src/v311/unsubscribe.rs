@@ -129,6 +129,16 @@ async fn only_identical_filter_removed(ctx: &mut Ctx) -> Result<(), Fail> {
         show(&p)
     );
     sub.expect_silence().await?;
+    // And the other way round: with a/+ back, unsubscribing a/b leaves a/+ delivering a/b.
+    sub.subscribed(&plus, 1).await?;
+    unsubscribed(&mut sub, 12, &[&ab]).await?;
+    publisher.publish(&ab, b"b2", 1, false).await?;
+    let p = sub
+        .expect_publish()
+        .await
+        .map_err(|f| f.context("a/+ still subscribed after unsubscribing a/b"))?;
+    ensure!(p.payload == b"b2", "\"b2\" on a/b through a/+", show(&p));
+    sub.expect_silence().await?;
     publisher.disconnect().await?;
     sub.disconnect().await
 }
