@@ -16,7 +16,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         Scenario::server(
             V5_0,
             "v5.flow_control.receive_maximum_qos2_released_by_pubcomp",
-            &["MQTT-4.9.0-2"],
+            &["MQTT-4.9.0-1", "MQTT-4.9.0-2"],
             receive_maximum_qos2_released_by_pubcomp,
         )
         .needs(Capability::MaxQos(2)),

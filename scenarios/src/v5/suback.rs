@@ -13,6 +13,13 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         ),
         Scenario::server(
             V5_0,
+            "v5.suback.refusal_fits_maximum_packet_size",
+            &["MQTT-3.9.2-1", "MQTT-3.9.2-2"],
+            refusal_fits_maximum_packet_size,
+        )
+        .needs(crate::Capability::RefusedTopic),
+        Scenario::server(
+            V5_0,
             "v5.suback.codes_in_filter_order",
             &["MQTT-3.9.3-1", "MQTT-3.9.3-2"],
             codes_in_filter_order,
@@ -105,5 +112,38 @@ async fn codes_in_filter_order(ctx: &mut Ctx) -> Result<(), Fail> {
     }
     c.expect_silence().await?;
     publisher.disconnect().await?;
+    c.disconnect().await
+}
+
+/// With Maximum Packet Size 8, subscribing to the topic the broker refuses (target file) gets a
+/// SUBACK ≥ 0x80 of at most 8 bytes: no Reason String or User Property that would not fit.
+async fn refusal_fits_maximum_packet_size(ctx: &mut Ctx) -> Result<(), Fail> {
+    const MAX: usize = 8;
+    let refused = ctx
+        .target_file()
+        .refused_topic
+        .clone()
+        .ok_or_else(|| ctx.skip("no refused topic"))?;
+    let mut c = ctx
+        .connected("client", |c| {
+            c.property(prop::maximum_packet_size(MAX as u32))
+        })
+        .await?;
+    let id = c.packet_id();
+    c.send_bytes(&Subscribe::v5(id).filter(&refused, 1).build())
+        .await?;
+    let got = c.expect_type(packet_type::SUBACK).await?;
+    ensure!(
+        got.len() <= MAX,
+        format!("a SUBACK of at most {MAX} bytes (the client's Maximum Packet Size)"),
+        format!("{} bytes: {}", got.len(), wire::describe(&got))
+    );
+    let (_, codes) =
+        wire::suback(&got, true).map_err(|e| Fail::new("a well-formed SUBACK", e.to_string()))?;
+    ensure!(
+        matches!(codes.as_slice(), [c] if *c >= 0x80),
+        "SUBACK refusing the refused topic (≥ 0x80)",
+        format!("SUBACK codes {codes:02x?}")
+    );
     c.disconnect().await
 }

@@ -78,6 +78,12 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         .needs(Capability::Retain),
         Scenario::server(
             V5_0,
+            "v5.subscribe.resubscribe_loses_nothing",
+            &["MQTT-3.8.4-4"],
+            resubscribe_loses_nothing,
+        ),
+        Scenario::server(
+            V5_0,
             "v5.subscribe.multi_filter_one_suback",
             &["MQTT-3.8.4-5", "MQTT-3.8.4-6", "MQTT-3.8.4-7"],
             multi_filter_one_suback,
@@ -435,6 +441,67 @@ async fn delivered_at_min_qos(ctx: &mut Ctx) -> Result<(), Fail> {
             format!("the QoS {qos} message at QoS {} (granted {g})", qos.min(g)),
             format!("PUBLISH QoS {} payload {:02x?}", p.qos, p.payload)
         );
+    }
+    publisher.disconnect().await?;
+    c.disconnect().await
+}
+
+/// Messages published while the subscription is being replaced are not lost: 20 QoS 1 PUBLISHes
+/// are sent back to back while the subscriber re-subscribes (same filter, QoS 1) in the middle;
+/// each of the 20 arrives.
+async fn resubscribe_loses_nothing(ctx: &mut Ctx) -> Result<(), Fail> {
+    const N: u8 = 20;
+    let topic = ctx.topic("flow");
+    let mut c = ctx.connected("sub", |c| c).await?;
+    if c.subscribed(&topic, 1).await? < 1 {
+        return Err(ctx.skip("QoS 1 not granted"));
+    }
+    let mut publisher = ctx.connected("pub", |c| c).await?;
+    let mut burst = Vec::new();
+    for i in 0..N {
+        burst.extend(
+            raw_client::build::Publish::v5(&topic, [i])
+                .qos(1)
+                .packet_id(u16::from(i) + 1)
+                .build(),
+        );
+    }
+    let half = burst.len() / 2;
+    publisher.send_bytes(&burst[..half]).await?;
+    let id = c.packet_id();
+    c.send_bytes(&Subscribe::v5(id).filter(&topic, 1).build())
+        .await?;
+    publisher.send_bytes(&burst[half..]).await?;
+    let mut seen = vec![false; usize::from(N)];
+    let mut suback = false;
+    while !(suback && seen.iter().all(|s| *s)) {
+        let r = c.recv(crate::EXPECT).await.map_err(|e| {
+            let missing: Vec<usize> = (0..seen.len()).filter(|i| !seen[*i]).collect();
+            Fail::from(e).context(&format!("messages still missing: {missing:?}"))
+        })?;
+        match r.bytes.first().map(|b| b >> 4) {
+            Some(packet_type::SUBACK) => suback = true,
+            Some(packet_type::PUBLISH) => {
+                let p = wire::publish(&r.bytes, true)
+                    .map_err(|e| Fail::new("a well-formed PUBLISH", e.to_string()))?;
+                if let Some(pid) = p.packet_id {
+                    c.send_bytes(&raw_client::build::Puback::v5(pid).build())
+                        .await?;
+                }
+                if let Some(slot) = p
+                    .payload
+                    .first()
+                    .and_then(|i| seen.get_mut(usize::from(*i)))
+                {
+                    *slot = true;
+                }
+            }
+            _ => return Err(Fail::new("PUBLISH or SUBACK", wire::describe(&r.bytes))),
+        }
+    }
+    // Drain the publisher's PUBACKs.
+    for _ in 0..N {
+        publisher.expect_type(packet_type::PUBACK).await?;
     }
     publisher.disconnect().await?;
     c.disconnect().await

@@ -116,7 +116,8 @@ async fn empty_payload_closes(ctx: &mut Ctx) -> Result<(), Fail> {
         .map_err(|f| f.context("after an UNSUBSCRIBE with an empty payload"))
 }
 
-/// Subscribed to `t/b` and `t/+`: unsubscribing `t/+` (0x00) leaves `t/b` in place (one copy of a
+/// Subscribed to `t/b` and `t/+`: unsubscribing `t/#` removes nothing (0x11); unsubscribing
+/// `t/+` (0x00) leaves `t/b` in place (one copy of a
 /// message to t/b still arrives) and stops t/+ (a message to t/c no longer arrives).
 async fn only_identical_filter_removed(ctx: &mut Ctx) -> Result<(), Fail> {
     let exact = ctx.topic("t/b");
@@ -125,6 +126,13 @@ async fn only_identical_filter_removed(ctx: &mut Ctx) -> Result<(), Fail> {
     let mut c = ctx.connected("sub", |c| c).await?;
     c.subscribed(&exact, 0).await?;
     c.subscribed(&wild, 0).await?;
+    let hash = ctx.topic("t/#");
+    let codes = unsubscribe(&mut c, &[&hash]).await?;
+    ensure!(
+        codes == [0x11],
+        "UNSUBACK 0x11 for t/#, which covers but is not identical to t/b or t/+",
+        format!("UNSUBACK codes {codes:02x?}")
+    );
     let codes = unsubscribe(&mut c, &[&wild]).await?;
     ensure!(
         codes == [0x00],
