@@ -226,6 +226,13 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         .needs(Capability::MaxQos(1)),
         Scenario::server(
             V5_0,
+            "v5.publish.receive_maximum_counts_qos2_until_pubcomp",
+            &["MQTT-3.3.4-9"],
+            receive_maximum_qos2,
+        )
+        .needs(Capability::MaxQos(2)),
+        Scenario::server(
+            V5_0,
             "v5.publish.stalled_server_still_answers",
             &["MQTT-3.3.4-10"],
             stalled_still_answers,
@@ -325,8 +332,15 @@ pub(super) async fn ack(c: &mut Client, p: &wire::Publish) -> Result<(), Fail> {
 /// interleave: PUBREC at once, PUBCOMP when its PUBREL comes). Any other packet, a PUBREL for
 /// an id not awaiting one, or a close fails.
 pub(super) async fn collect(c: &mut Client) -> Result<Vec<wire::Publish>, Fail> {
+    collect_pending(c, Vec::new()).await
+}
+
+/// [`collect`], with PUBRELs already awaited for `pending` (QoS 2 ids we sent PUBREC for).
+pub(super) async fn collect_pending(
+    c: &mut Client,
+    mut pending: Vec<u16>,
+) -> Result<Vec<wire::Publish>, Fail> {
     let mut out = Vec::new();
-    let mut pending: Vec<u16> = Vec::new();
     loop {
         let wait = if pending.is_empty() {
             c.quiet
@@ -1220,6 +1234,32 @@ async fn receive_maximum_respected(ctx: &mut Ctx) -> Result<(), Fail> {
     let (_, d) = next_publish(&mut s).await?;
     ack(&mut s, &d).await?;
     Ok(())
+}
+
+/// Receive Maximum 1, QoS 2: a delivery counts until its PUBCOMP, so after PUBREC (PUBREL
+/// received, PUBCOMP withheld) no second PUBLISH comes; after PUBCOMP it does.
+async fn receive_maximum_qos2(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("rm");
+    let mut s = ctx
+        .connected("sub", |c| c.property(prop::receive_maximum(1)))
+        .await?;
+    s.subscribed(&topic, 2).await?;
+    let mut p = ctx.connected("pub", |c| c).await?;
+    for i in 0..2u8 {
+        p.publish(&topic, &[b'0' + i], 2, false).await?;
+    }
+    let (_, a) = next_publish(&mut s).await?;
+    let id = a.packet_id.unwrap_or(0);
+    s.send_bytes(&Pubrec::v5(id).build()).await?;
+    next_ack(&mut s, 6, id).await?;
+    s.expect_silence()
+        .await
+        .map_err(|f| f.context("Receive Maximum 1: the QoS 2 delivery awaits its PUBCOMP"))?;
+    s.send_bytes(&Pubcomp::v5(id).build()).await?;
+    let (_, b) = next_publish(&mut s)
+        .await
+        .map_err(|f| f.context("after PUBCOMP, the second message"))?;
+    ack(&mut s, &b).await
 }
 
 /// Stalled at the client's Receive Maximum 1, the server still answers PINGREQ, SUBSCRIBE and a

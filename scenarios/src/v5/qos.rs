@@ -1,7 +1,7 @@
 //! MQTT 5.0 section 4.3: Quality of Service levels and protocol flows.
 
 use super::publish::{
-    ack, collect, end_session, next_ack, next_publish, publish_with, session, show,
+    ack, collect, collect_pending, end_session, next_ack, next_publish, publish_with, session, show,
 };
 use crate::{ensure, Capability, Client, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{prop, Pubcomp, Publish, Pubrec, Pubrel};
@@ -154,7 +154,8 @@ async fn qos0_dup_clear(ctx: &mut Ctx) -> Result<(), Fail> {
 }
 
 /// Subscriber at `qos` that acknowledges nothing; `n` messages published at `qos`. Returns the
-/// subscriber and the PUBLISHes it got (first byte, read).
+/// subscriber and the PUBLISHes it got until silence (first byte, read): all `n`, unless the
+/// server keeps fewer in flight (recorded).
 async fn withheld(
     ctx: &mut Ctx,
     qos: u8,
@@ -167,11 +168,46 @@ async fn withheld(
     for i in 0..n {
         p.publish(&topic, &[b'0' + i], qos, false).await?;
     }
-    let mut got = Vec::new();
-    for _ in 0..n {
-        got.push(next_publish(&mut s).await?);
+    let mut got = vec![next_publish(&mut s).await?];
+    loop {
+        let quiet = s.quiet;
+        match s.recv(quiet).await {
+            Ok(r) => {
+                let m = crate::wire::publish(&r.bytes, true).map_err(|e| {
+                    Fail::new(
+                        "only PUBLISH packets",
+                        format!("{}: {e}", crate::wire::describe(&r.bytes)),
+                    )
+                })?;
+                got.push((r.bytes[0], m));
+            }
+            Err(raw_client::ExpectError::Timeout { .. }) => break,
+            Err(e) => return Err(Fail::from(e).with_expected("PUBLISH packets")),
+        }
+    }
+    if got.len() < usize::from(n) {
+        ctx.choice(format!(
+            "kept {} of {n} QoS {qos} messages in flight without acknowledgements",
+            got.len()
+        ));
     }
     Ok((s, got))
+}
+
+/// Acknowledges the withheld PUBLISHes and takes whatever follows.
+async fn release(s: &mut Client, got: &[(u8, crate::wire::Publish)]) -> Result<(), Fail> {
+    let mut pending = Vec::new();
+    for (_, m) in got {
+        let id = m.packet_id.unwrap_or(0);
+        if m.qos == 2 {
+            s.send_bytes(&Pubrec::v5(id).build()).await?;
+            pending.push(id);
+        } else {
+            s.send_bytes(&raw_client::build::Puback::v5(id).build())
+                .await?;
+        }
+    }
+    collect_pending(s, pending).await.map(|_| ())
 }
 
 fn check_inflight(got: &[(u8, crate::wire::Publish)], qos: u8) -> Result<(), Fail> {
@@ -199,20 +235,14 @@ fn check_inflight(got: &[(u8, crate::wire::Publish)], qos: u8) -> Result<(), Fai
 async fn qos1_inflight_ids(ctx: &mut Ctx) -> Result<(), Fail> {
     let (mut s, got) = withheld(ctx, 1, 5).await?;
     check_inflight(&got, 1)?;
-    for (_, m) in &got {
-        ack(&mut s, m).await?;
-    }
-    Ok(())
+    release(&mut s, &got).await
 }
 
 /// Five QoS 2 messages to a subscriber that withholds PUBREC: QoS 2, DUP 0, distinct ids.
 async fn qos2_inflight_ids(ctx: &mut Ctx) -> Result<(), Fail> {
     let (mut s, got) = withheld(ctx, 2, 5).await?;
     check_inflight(&got, 2)?;
-    for (_, m) in &got {
-        ack(&mut s, m).await?;
-    }
-    Ok(())
+    release(&mut s, &got).await
 }
 
 /// A persistent subscriber gets a message at `qos` and does not acknowledge it; after a
