@@ -30,7 +30,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         ),
         Scenario::server(
             V5_0,
-            "v5.disconnect.protocol_error_disconnect_well_formed",
+            "v5.disconnect.error_disconnects_well_formed",
             &[
                 "MQTT-3.14.2-1",
                 "MQTT-3.14.2-2",
@@ -39,7 +39,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
                 "MQTT-3.14.4-1",
                 "MQTT-3.14.4-2",
             ],
-            protocol_error_disconnect_well_formed,
+            error_disconnects_well_formed,
         ),
         Scenario::server(
             V5_0,
@@ -234,24 +234,50 @@ async fn takeover_disconnect_well_formed(ctx: &mut Ctx) -> Result<(), Fail> {
     second.disconnect().await
 }
 
-/// A protocol error (a second CONNECT) with Maximum Packet Size 16: the server's DISCONNECT, if
-/// any, is well formed, fits 16 bytes (no oversize Reason String or User Property), and is the
-/// last thing before the server closes.
-async fn protocol_error_disconnect_well_formed(ctx: &mut Ctx) -> Result<(), Fail> {
+/// Errors the server ends with a DISCONNECT, with Maximum Packet Size 16: a protocol error (a
+/// second CONNECT) and a malformed packet (SUBSCRIBE with header flags 0000). The server's
+/// DISCONNECT, if any, is well formed, fits 16 bytes (no oversize Reason String or User
+/// Property), and is the last thing before the server closes.
+async fn error_disconnects_well_formed(ctx: &mut Ctx) -> Result<(), Fail> {
     const MAX: usize = 16;
     let mut c = ctx
-        .connected("client", |c| {
+        .connected("second-connect", |c| {
             c.property(prop::maximum_packet_size(MAX as u32))
         })
         .await?;
-    c.send_bytes(&ctx.connect_packet("client").build()).await?;
-    match server_disconnect(&mut c, Some(MAX)).await? {
-        Some(d) => ctx.choice(format!(
-            "sent DISCONNECT 0x{:02X} on a second CONNECT",
+    c.send_bytes(&ctx.connect_packet("second-connect").build())
+        .await?;
+    let a = server_disconnect(&mut c, Some(MAX))
+        .await
+        .map_err(|f| f.context("after a second CONNECT"))?;
+    let topic = ctx.topic("t");
+    let mut c = ctx
+        .connected("bad-subscribe", |c| {
+            c.property(prop::maximum_packet_size(MAX as u32))
+        })
+        .await?;
+    c.send_bytes(
+        &raw_client::build::Subscribe::v5(1)
+            .filter(&topic, 0)
+            .flags_override(0)
+            .build(),
+    )
+    .await?;
+    let b = server_disconnect(&mut c, Some(MAX))
+        .await
+        .map_err(|f| f.context("after a SUBSCRIBE with first byte 0x80"))?;
+    let show = |d: Option<Vec<u8>>| match d {
+        Some(d) => format!(
+            "DISCONNECT 0x{:02X}",
             wire::disconnect_reason(&d).unwrap_or(0)
-        )),
-        None => ctx.choice("closed with no DISCONNECT on a second CONNECT"),
-    }
+        ),
+        None => "no DISCONNECT".to_string(),
+    };
+    ctx.choice(format!(
+        "second CONNECT: {}; malformed SUBSCRIBE: {}",
+        show(a),
+        show(b)
+    ));
     Ok(())
 }
 

@@ -119,18 +119,29 @@ async fn reserved_flags_close(ctx: &mut Ctx) -> Result<(), Fail> {
         .map_err(|f| f.context("after a SUBSCRIBE with first byte 0x80"))
 }
 
-/// A topic filter holding an encoded surrogate (ED A0 80) is ill-formed UTF-8: a Malformed
-/// Packet (section 1.5.4); the server closes, may send DISCONNECT 0x81 first.
+/// Topic filters holding an encoded surrogate (ED A0 80) or an overlong encoding (C0 80) are
+/// ill-formed UTF-8: a Malformed Packet (section 1.5.4); the server closes, may send DISCONNECT
+/// 0x81 first.
 async fn ill_formed_utf8_filter_closes(ctx: &mut Ctx) -> Result<(), Fail> {
-    let mut filter = ctx.topic("").into_bytes();
-    filter.extend_from_slice(&[0xED, 0xA0, 0x80]);
-    let mut c = ctx.connected("client", |c| c).await?;
-    let id = c.packet_id();
-    c.send_bytes(&Subscribe::v5(id).filter(&filter, 0).build())
-        .await?;
-    c.expect_closed(Closing::silently().or_disconnect(&[0x81]))
-        .await
-        .map_err(|f| f.context("after a SUBSCRIBE whose filter has bytes ED A0 80"))
+    for (label, bad) in [
+        ("surrogate", [0xED, 0xA0, 0x80].as_slice()),
+        ("overlong", &[0xC0, 0x80]),
+    ] {
+        let mut filter = ctx.topic("").into_bytes();
+        filter.extend_from_slice(bad);
+        let mut c = ctx.connected(label, |c| c).await?;
+        let id = c.packet_id();
+        c.send_bytes(&Subscribe::v5(id).filter(&filter, 0).build())
+            .await?;
+        c.expect_closed(Closing::silently().or_disconnect(&[0x81]))
+            .await
+            .map_err(|f| {
+                f.context(&format!(
+                    "after a SUBSCRIBE whose filter has bytes {bad:02x?}"
+                ))
+            })?;
+    }
+    Ok(())
 }
 
 /// A SUBSCRIBE with no Topic Filter / Subscription Options pair is a Protocol Error; the server
