@@ -1418,3 +1418,204 @@ fn denied_topics_are_not_authorized() {
     assert_eq!(p.recv(p3), Some(ack(kind::PUBACK, 1)));
     p.assert_empty(s);
 }
+
+#[test]
+fn pubrel_for_unknown_id_gets_pubcomp_0x92_and_error_pubrec_ends_exchange() {
+    let mut p = Pair::default();
+    let s = p.connect(v5(), "s");
+    p.send(s, &ack(kind::PUBREL, 77));
+    assert_eq!(
+        p.recv(s),
+        Some(Packet::Ack {
+            kind: kind::PUBCOMP,
+            pid: 77,
+            code: 0x92,
+            props: Props::default()
+        })
+    );
+    p.subscribe(s, "q2", 2);
+    let pb = p.connect(v5(), "p");
+    p.send(pb, &publish("q2", 2, 1, b"x"));
+    let m = p.recv_publish(s);
+    // The subscriber refuses it: the identifier is free again, nothing more is sent.
+    p.send(
+        s,
+        &Packet::Ack {
+            kind: kind::PUBREC,
+            pid: m.pid,
+            code: 0x80,
+            props: Props::default(),
+        },
+    );
+    p.assert_empty(s);
+    assert!(p.broker.storage().session("s").unwrap().inflight.is_empty());
+}
+
+#[test]
+fn shared_subscription_prefers_online_members() {
+    let mut p = Pair::default();
+    let (a, _) = p.connect_with(v5(), "a", |c| c.props.session_expiry = Some(100));
+    let b = p.connect(v5(), "b");
+    p.subscribe(a, "$share/g/job", 1);
+    p.subscribe(b, "$share/g/job", 1);
+    p.drop_conn(a);
+    let pb = p.connect(v5(), "p");
+    for i in 1..=4u16 {
+        p.send(pb, &publish("job", 1, i, b"w"));
+    }
+    for _ in 0..4 {
+        let m = p.recv_publish(b);
+        p.send(b, &ack(kind::PUBACK, m.pid));
+    }
+    assert!(p.broker.storage().session("a").unwrap().queue.is_empty());
+}
+
+#[test]
+fn retained_message_expires() {
+    let mut p = Pair::default();
+    let pb = p.connect(v5(), "p");
+    let mut r = publish("exp/r", 0, 0, b"soon gone");
+    if let Packet::Publish(x) = &mut r {
+        x.retain = true;
+        x.props.message_expiry = Some(5);
+    }
+    p.send(pb, &r);
+    p.advance(2_000);
+    let s = p.connect(v5(), "s");
+    p.subscribe(s, "exp/#", 0);
+    assert_eq!(p.recv_publish(s).props.message_expiry, Some(3));
+    p.advance(4_000);
+    let s2 = p.connect(v5(), "s2");
+    p.subscribe(s2, "exp/#", 0);
+    p.assert_empty(s2);
+}
+
+#[test]
+fn keep_alive_bounds_from_config() {
+    let mut p = Pair::new(Config {
+        min_keep_alive: 10,
+        max_keep_alive: 100,
+        ..Config::default()
+    });
+    let (_, ack) = p.connect_with(v5(), "zero", |c| c.keep_alive = 0);
+    let Packet::ConnAck { props, .. } = ack else {
+        panic!()
+    };
+    assert_eq!(props.server_keep_alive, Some(100));
+    let (_, ack) = p.connect_with(v5(), "small", |c| c.keep_alive = 2);
+    let Packet::ConnAck { props, .. } = ack else {
+        panic!()
+    };
+    assert_eq!(props.server_keep_alive, Some(10));
+    let (_, ack) = p.connect_with(v5(), "fine", |c| c.keep_alive = 50);
+    let Packet::ConnAck { props, .. } = ack else {
+        panic!()
+    };
+    assert_eq!(props.server_keep_alive, None);
+}
+
+#[test]
+fn disconnect_changes_session_expiry() {
+    let mut p = Pair::default();
+    let (i, _) = p.connect_with(v5(), "x", |c| c.props.session_expiry = Some(100));
+    p.send(
+        i,
+        &Packet::Disconnect {
+            code: 0,
+            props: Props {
+                session_expiry: Some(0),
+                ..Props::default()
+            },
+        },
+    );
+    assert!(p.broker.storage().session("x").is_none());
+    // Zero at CONNECT cannot become non-zero at DISCONNECT.
+    let j = p.connect(v5(), "y");
+    p.send(
+        j,
+        &Packet::Disconnect {
+            code: 0,
+            props: Props {
+                session_expiry: Some(10),
+                ..Props::default()
+            },
+        },
+    );
+    assert_eq!(
+        p.recv(j),
+        Some(Packet::Disconnect {
+            code: 0x82,
+            props: Props::default()
+        })
+    );
+}
+
+#[test]
+fn deliveries_wait_for_written_bytes() {
+    let mut p = Pair::new(Config {
+        max_outbound_bytes: 100,
+        ..Config::default()
+    });
+    let s = p.connect(v5(), "s");
+    p.subscribe(s, "w", 0);
+    p.clients[s].stalled = true;
+    let pb = p.connect(v5(), "p");
+    for _ in 0..10 {
+        p.send(pb, &publish("w", 0, 0, &[1u8; 60]));
+    }
+    // Two fit the 100-byte budget (the second crosses it); the rest wait in the queue.
+    assert_eq!(p.clients[s].inbox.len(), 2);
+    assert_eq!(p.broker.storage().session("s").unwrap().queue.len(), 8);
+    // The client reads: the queue drains.
+    p.clients[s].stalled = false;
+    p.drive();
+    assert_eq!(p.clients[s].inbox.len(), 10);
+}
+
+#[test]
+fn offline_queue_limits_drop_qos0_first() {
+    let mut p = Pair::new(Config {
+        max_queued_messages: 3,
+        queue_qos0_offline: true,
+        ..Config::default()
+    });
+    let (s, _) = p.connect_with(v5(), "s", |c| c.props.session_expiry = Some(100));
+    p.subscribe(s, "l", 1);
+    p.drop_conn(s);
+    let pb = p.connect(v5(), "p");
+    p.send(pb, &publish("l", 0, 0, b"a0"));
+    p.send(pb, &publish("l", 1, 1, b"b1"));
+    p.send(pb, &publish("l", 1, 2, b"c1"));
+    p.send(pb, &publish("l", 1, 3, b"d1")); // evicts a0
+    p.send(pb, &publish("l", 0, 0, b"e0")); // queue full of QoS 1: dropped
+    let (s2, _) = p.connect_with(v5(), "s", |c| c.clean_start = false);
+    let got: Vec<Vec<u8>> = (0..3)
+        .map(|_| p.recv_publish(s2).payload.to_vec())
+        .collect();
+    assert_eq!(got, vec![b"b1".to_vec(), b"c1".to_vec(), b"d1".to_vec()]);
+    p.assert_empty(s2);
+}
+
+#[test]
+fn deterministic_for_a_seed() {
+    fn run(seed: u64) -> Vec<u8> {
+        let mut p = Pair::new(Config {
+            seed,
+            ..Config::default()
+        });
+        let a = p.connect(v5(), "a");
+        let b = p.connect(v5(), "b");
+        p.subscribe(a, "$share/g/t", 0);
+        p.subscribe(b, "$share/g/t", 0);
+        let (c, _) = p.connect_with(v5(), "", |_| {});
+        for _ in 0..7 {
+            p.send(c, &publish("t", 0, 0, b"x"));
+        }
+        vec![
+            p.clients[a].inbox.len() as u8,
+            p.clients[b].inbox.len() as u8,
+        ]
+    }
+    assert_eq!(run(1), run(1));
+    assert_eq!(run(2), run(2));
+}
