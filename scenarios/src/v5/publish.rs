@@ -1134,10 +1134,11 @@ async fn overlapping_highest_qos(ctx: &mut Ctx) -> Result<(), Fail> {
         "one or two copies, at least one at QoS 2 (the highest of the matching subscriptions)",
         format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
     );
-    ctx.choice(format!(
-        "{} cop(ies) for two overlapping subscriptions",
-        got.len()
-    ));
+    ctx.choice(if got.len() == 1 {
+        "one copy for two overlapping subscriptions"
+    } else {
+        "one copy per overlapping subscription"
+    });
     Ok(())
 }
 
@@ -1191,10 +1192,11 @@ async fn overlapping_subscription_ids(ctx: &mut Ctx) -> Result<(), Fail> {
         "one PUBLISH with Subscription Identifiers 1 and 2, or two PUBLISHes with 1 and 2 each",
         format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
     );
-    ctx.choice(format!(
-        "{} cop(ies) for two overlapping subscriptions",
-        got.len()
-    ));
+    ctx.choice(if got.len() == 1 {
+        "one copy for two overlapping subscriptions"
+    } else {
+        "one copy per overlapping subscription"
+    });
     Ok(())
 }
 
