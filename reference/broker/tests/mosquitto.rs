@@ -253,3 +253,8 @@ async fn v311_subscriber_receives_v5_publish_with_properties() {
     assert_eq!(out, "k:v|text/plain|x\n");
     b.stop().await;
 }
+
+// Not tested here: outbound topic aliases. libmosquitto 2.0.11 lets `mosquitto_sub` announce a
+// Topic Alias Maximum (`-D connect topic-alias-maximum 5`) but then fails with "protocol error"
+// on the first PUBLISH that uses an alias (empty topic name), so `outbound_topic_aliases` is
+// off by default; `tests/tcp.rs` checks the aliased packets byte for byte.

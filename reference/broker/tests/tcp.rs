@@ -156,3 +156,33 @@ async fn connections_beyond_the_limit_are_refused() {
     assert!(ok);
     b.stop().await;
 }
+
+#[tokio::test]
+async fn outbound_topic_aliases_on_the_wire() {
+    let b = start(BrokerConfig {
+        outbound_topic_aliases: true,
+        ..BrokerConfig::default()
+    })
+    .await;
+    let mut c = connect_packet(Version::V5, "alias-sub");
+    c.props.topic_alias_maximum = Some(5);
+    let (mut s, _) = Raw::connect(b.addr, c).await;
+    subscribe(&mut s, "x/#", 0).await;
+    let (mut p, _) = Raw::connect(b.addr, connect_packet(Version::V5, "alias-pub")).await;
+    p.send(&publish("x/a", 0, 0, b"1")).await;
+    p.send(&publish("x/a", 0, 0, b"2")).await;
+    // 30 0a | 00 03 "x/a" | 03 23 00 01 | "1"  then  30 07 | 00 00 | 03 23 00 01 | "2"
+    let mut raw = vec![0u8; 21];
+    tokio::io::AsyncReadExt::read_exact(&mut s.stream, &mut raw)
+        .await
+        .expect("read");
+    assert_eq!(
+        raw,
+        [
+            0x30, 0x0a, 0, 3, b'x', b'/', b'a', 3, 0x23, 0, 1, b'1', 0x30, 0x07, 0, 0, 3, 0x23, 0,
+            1, b'2'
+        ]
+        .to_vec()
+    );
+    b.stop().await;
+}

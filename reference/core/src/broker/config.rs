@@ -64,6 +64,9 @@ pub struct Config {
     pub max_outbound_bytes: usize,
     /// Topic Alias Maximum offered to clients (0: no aliases).
     pub topic_alias_maximum: u16,
+    /// Whether deliveries to 5.0 clients that accept Topic Aliases use them (first come, first
+    /// aliased, up to the client's maximum; no replacement).
+    pub outbound_topic_aliases: bool,
     /// Smallest keep alive accepted (seconds); a smaller non-zero one is raised (5.0 via Server
     /// Keep Alive; 3.1.1 clients are held to their own value).
     pub min_keep_alive: u16,
@@ -116,6 +119,7 @@ impl Default for Config {
             queue_qos0_offline: false,
             max_outbound_bytes: 1024 * 1024,
             topic_alias_maximum: 64,
+            outbound_topic_aliases: false,
             min_keep_alive: 0,
             max_keep_alive: u16::MAX,
             server_keep_alive: None,

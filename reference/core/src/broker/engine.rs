@@ -96,6 +96,9 @@ struct Conn {
     max_packet: u32,
     /// Inbound topic aliases.
     aliases: BTreeMap<u16, String>,
+    /// The client's Topic Alias Maximum, and the outbound aliases set up on this connection.
+    alias_max_out: u16,
+    out_aliases: BTreeMap<String, u16>,
     will: Option<Will>,
     /// Bytes handed to the driver and not reported written.
     unwritten: usize,
@@ -119,6 +122,8 @@ impl Conn {
             recv_max: u16::MAX,
             max_packet: u32::MAX,
             aliases: BTreeMap::new(),
+            alias_max_out: 0,
+            out_aliases: BTreeMap::new(),
             will: None,
             unwritten: 0,
             connect_expiry: 0,
@@ -962,6 +967,7 @@ impl<S: Storage> Broker<S> {
         c.keep_alive_ms = u64::from(ka) * 1000;
         c.recv_max = connect.props.receive_maximum.unwrap_or(u16::MAX);
         c.max_packet = connect.props.maximum_packet_size.unwrap_or(u32::MAX);
+        c.alias_max_out = connect.props.topic_alias_maximum.unwrap_or(0);
         c.will = will;
         c.connect_expiry = expiry;
         c.auth_method = auth.map(|(m, _)| m);
@@ -1562,11 +1568,29 @@ impl<S: Storage> Broker<S> {
                 s.queue_bytes += item.msg.cost();
             }
             let pid = if item.qos > 0 { next_pid(s) } else { 0 };
-            let p = publish_for(&item, pid, false, now);
+            let mut p = publish_for(&item, pid, false, now);
+            // Outbound Topic Alias (5.0 §3.3.2.3.4), if enabled and the client accepts them:
+            // reuse a known alias (empty topic), or set up a new one while there is room
+            // ([MQTT-3.1.2-26]: never above the client's Topic Alias Maximum).
+            let mut new_alias = None;
+            if self.config.outbound_topic_aliases && c.alias_max_out > 0 {
+                if let Some(a) = c.out_aliases.get(&p.topic) {
+                    p.props.topic_alias = Some(*a);
+                    p.topic.clear();
+                } else if c.out_aliases.len() < usize::from(c.alias_max_out) {
+                    let a = u16::try_from(c.out_aliases.len() + 1).unwrap_or(u16::MAX);
+                    p.props.topic_alias = Some(a);
+                    new_alias = Some(a);
+                }
+            }
             if wire::publish_len(&p, c.version) > c.max_packet as usize {
                 // [MQTT-3.1.2-25] (5.0): too large for the client; discard it for this client.
                 s.dropped += 1;
                 continue;
+            }
+            if let Some(a) = new_alias {
+                // Only now: a discarded PUBLISH must not leave an alias the client never saw.
+                c.out_aliases.insert(p.topic.clone(), a);
             }
             if item.qos > 0 {
                 // [MQTT-2.2.1-4]: the identifier stays taken until the handshake completes.

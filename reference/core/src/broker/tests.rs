@@ -1619,3 +1619,31 @@ fn deterministic_for_a_seed() {
     assert_eq!(run(1), run(1));
     assert_eq!(run(2), run(2));
 }
+
+#[test]
+fn outbound_topic_aliases_when_enabled() {
+    let mut p = Pair::new(Config {
+        outbound_topic_aliases: true,
+        ..Config::default()
+    });
+    let (s, _) = p.connect_with(v5(), "s", |c| c.props.topic_alias_maximum = Some(1));
+    p.subscribe(s, "al/#", 0);
+    let pb = p.connect(v5(), "p");
+    p.send(pb, &publish("al/one", 0, 0, b"1"));
+    p.send(pb, &publish("al/one", 0, 0, b"2"));
+    p.send(pb, &publish("al/two", 0, 0, b"3"));
+    let m1 = p.recv_publish(s);
+    assert_eq!(
+        (m1.topic.as_str(), m1.props.topic_alias),
+        ("al/one", Some(1))
+    );
+    let m2 = p.recv_publish(s);
+    assert_eq!((m2.topic.as_str(), m2.props.topic_alias), ("", Some(1)));
+    let m3 = p.recv_publish(s);
+    assert_eq!((m3.topic.as_str(), m3.props.topic_alias), ("al/two", None));
+    // A client that accepts none gets none.
+    let n = p.connect(v5(), "n");
+    p.subscribe(n, "al/#", 0);
+    p.send(pb, &publish("al/one", 0, 0, b"4"));
+    assert_eq!(p.recv_publish(n).props.topic_alias, None);
+}
