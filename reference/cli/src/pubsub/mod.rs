@@ -155,7 +155,7 @@ pub struct ConnectArgs {
     /// Commands: connect, publish, subscribe, unsubscribe, disconnect, will. Repeatable.
     #[arg(short = 'D', long = "property", num_args = 3..=4, value_names = ["COMMAND", "IDENTIFIER", "VALUE"], action = clap::ArgAction::Append)]
     pub properties: Vec<String>,
-    /// Enable debug messages (same as RUST_LOG=debug).
+    /// Accepted for compatibility with Mosquitto; for debug logs set RUST_LOG=debug.
     #[arg(short = 'd', long = "debug")]
     pub debug: bool,
     /// Do not print error messages.

@@ -100,10 +100,11 @@ async fn subscribe(args: SubArgs) -> Result<(), Failure> {
         };
         filters.push(f);
     }
+    let (client, mut incoming) = connect(options).await?;
+    // As mosquitto_sub: the -W timeout starts once connected.
     let deadline = args
         .timeout
         .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
-    let (client, mut incoming) = connect(options).await?;
     let sub_props = SubscribeProperties {
         subscription_identifier: props.subscription_identifier,
         user_properties: props.subscribe_user.clone(),
