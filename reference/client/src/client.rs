@@ -1,5 +1,5 @@
 //! [`Client`]: the cheap-to-clone handle the application uses, and [`Incoming`], the stream of
-//! received messages. Both talk to the driver task ([`crate::driver`]) through bounded channels.
+//! received messages. Both talk to the driver task (`driver`) through bounded channels.
 
 use std::sync::Arc;
 use std::time::Duration;

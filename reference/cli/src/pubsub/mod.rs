@@ -19,7 +19,7 @@
 //! # Layout
 //! - this module: the flags both commands share, `-D` properties, exit codes;
 //! - [`pub_cmd`]: `mqttref pub`; [`sub_cmd`]: `mqttref sub`;
-//! - [`format`]: the `sub -F` output format.
+//! - [`format`](mod@format): the `sub -F` output format.
 
 pub mod format;
 pub mod pub_cmd;

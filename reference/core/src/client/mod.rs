@@ -23,7 +23,7 @@
 //! a [`RequestId`] that its completion event carries.
 //!
 //! # What the session decides
-//! - Packet Identifiers ([`packet_id`]): never one in flight twice.
+//! - Packet Identifiers (module `packet_id`): never one in flight twice.
 //! - QoS 1 and 2 in both directions. Outgoing: PUBLISH → PUBACK, or PUBLISH → PUBREC → PUBREL →
 //!   PUBCOMP, completed by [`Event::PublishComplete`]. Incoming: QoS 1 is acknowledged at once;
 //!   QoS 2 is delivered to the application on the first PUBLISH (method A of MQTT 5.0 §4.3.3:
