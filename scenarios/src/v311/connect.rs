@@ -492,47 +492,48 @@ async fn will_retain_1_retained(ctx: &mut Ctx) -> Result<(), Fail> {
     sub.disconnect().await
 }
 
-/// Keep Alive 1 s: PINGREQs every 600 ms keep the connection open past 1.5 s; then, with no
-/// packet, the server closes once 1.5 s have passed and publishes the Will. Brokers check on a
-/// timer tick (often whole seconds), so the close is accepted up to 1 s late (2.5 s in all);
-/// the measured time is recorded.
+/// Keep Alive 2 s: PINGREQs every 1.2 s keep the connection open past 3 s; then, with no
+/// packet, the server closes once 1.5 x 2 s have passed and publishes the Will. The close is
+/// accepted up to 500 ms late (3.5 s in all); the measured time is recorded.
 async fn keep_alive_enforced(ctx: &mut Ctx) -> Result<(), Fail> {
-    const DUE: Duration = Duration::from_millis(1500);
-    const TICK_MARGIN: Duration = Duration::from_millis(1000);
+    // Keep alive 2 s: the close is due 3 s after the last packet. 500 ms of slack covers
+    // scheduling on a loaded machine; the same bound as the 5.0 scenario (MQTT-3.1.2-22).
+    const DUE: Duration = Duration::from_millis(3000);
+    const TICK_MARGIN: Duration = Duration::from_millis(500);
     let topic = ctx.topic("ka");
     ctx.retained(&topic);
     let mut sub = ctx.connected("sub", |c| c).await?;
     sub.subscribed(&topic, 0).await?;
     let mut c = ctx
         .connected("client", |c| {
-            c.keep_alive(1).will(Will::new(&topic, b"expired"))
+            c.keep_alive(2).will(Will::new(&topic, b"expired"))
         })
         .await?;
-    for _ in 0..4 {
-        tokio::time::sleep(Duration::from_millis(600)).await;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
         c.send_bytes(&Pingreq::new().build()).await?;
         c.expect_type(pt::PINGRESP)
             .await
-            .map_err(|f| f.context("keep alive 1 s, PINGREQ every 600 ms"))?;
+            .map_err(|f| f.context("keep alive 2 s, PINGREQ every 1200 ms"))?;
     }
     let start = Instant::now();
     // Wait longer than allowed, so that a late close is reported with its time.
-    c.timeout = Duration::from_secs(5);
+    c.timeout = Duration::from_secs(8);
     c.expect_closed(Closing::silently())
         .await
-        .map_err(|f| f.context("keep alive 1 s, no packet sent: close due after 1.5 s"))?;
+        .map_err(|f| f.context("keep alive 2 s, no packet sent: close due after 3 s"))?;
     let took = start.elapsed();
     ensure!(
         took <= DUE + TICK_MARGIN,
         format!(
-            "the close within {} ms of the last packet (1.5 x keep alive 1 s, plus {} ms for a timer tick)",
+            "the close within {} ms of the last packet (1.5 x keep alive 2 s, plus {} ms of slack)",
             (DUE + TICK_MARGIN).as_millis(),
             TICK_MARGIN.as_millis()
         ),
         format!("the close {} ms after the last packet", took.as_millis())
     );
     ctx.choice(format!(
-        "closed {} ms after the last packet (keep alive 1 s)",
+        "closed {} ms after the last packet (keep alive 2 s)",
         took.as_millis()
     ));
     expect_message(&mut sub, &topic, b"expired")
