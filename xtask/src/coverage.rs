@@ -18,14 +18,12 @@ pub struct Args {
 }
 
 /// The statement ids that the scenarios of `version` declare, once per declaring scenario.
-///
-/// FIXME: the `scenarios` crate does not exist yet, so nothing is tested. When it lands (with
-/// `scenarios::all() -> Vec<ScenarioInfo { version, ids, .. }>`), add it to xtask's
-/// dependencies and make this body:
-/// `scenarios::all().into_iter().filter(|s| s.version == version).flat_map(|s| s.ids).map(String::from).collect()`
 pub fn scenario_ids(version: Version) -> Vec<String> {
-    let _ = version;
-    Vec::new()
+    scenarios::all()
+        .into_iter()
+        .filter(|s| s.version() == version)
+        .flat_map(|s| s.ids().iter().map(|id| id.to_string()))
+        .collect()
 }
 
 pub fn run(args: Args) -> Result<()> {
