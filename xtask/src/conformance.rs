@@ -2,7 +2,8 @@
 //! `report.json`, `report.xml`, `report.md` and `verdicts.json`; compares with a baseline.
 //!
 //! Exit codes: 0 all selected statements pass (or `--report-only`); 1 a statement fails or the
-//! verdicts differ from `--baseline`; 2 bad arguments, no target, or the target cannot be probed.
+//! verdicts differ from `--baseline`; 2 bad arguments or the target cannot be probed. Without
+//! `--target` the reference broker is started in-process.
 
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
@@ -17,7 +18,7 @@ use std::time::Duration;
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     /// The broker under test, `mqtt://host:port`. Without it (and without `target` in the target
-    /// file) the in-process reference broker would be used: it does not exist yet.
+    /// file) the reference broker is started in this process on a free loopback port.
     #[arg(long, value_name = "URL")]
     target: Option<String>,
     /// A TOML file with the target's name, credentials, capability overrides, limits and a
@@ -87,13 +88,30 @@ fn run(args: Args) -> anyhow::Result<u8> {
         },
         None => TargetFile::default(),
     };
-    let Some(url) = args.target.clone().or_else(|| target_file.target.clone()) else {
-        eprintln!(
-            "error: no target. The in-process reference broker does not exist yet, so a broker to \
-             test is needed:\n  cargo xtask conformance --target mqtt://127.0.0.1:1883\n\
-             (or `target = \"mqtt://...\"` in a --target-file)"
-        );
-        return Ok(2);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let mut target_file = target_file;
+    // Without a target, the reference broker runs in this process on a free loopback port.
+    let (url, in_process) = match args.target.clone().or_else(|| target_file.target.clone()) {
+        Some(url) => (url, None),
+        None => {
+            let broker = runtime
+                .block_on(reference::start())
+                .context("starting the in-process reference broker")?;
+            if target_file.name.is_none() {
+                target_file.name = Some(reference::NAME.to_string());
+            }
+            if target_file.refused_topic.is_none() {
+                target_file.refused_topic = Some(reference::REFUSED_TOPIC.to_string());
+            }
+            eprintln!(
+                "no --target: testing the in-process reference broker on {}",
+                broker.url
+            );
+            (broker.url.clone(), Some(broker))
+        }
     };
     let target = match TargetAddr::parse(&url) {
         Ok(t) => t,
@@ -116,10 +134,6 @@ fn run(args: Args) -> anyhow::Result<u8> {
             .join(opts.target_name())
     });
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     let report = match runtime.block_on(scenarios::run(&opts)) {
         Ok(r) => r,
         Err(e) => {
@@ -127,6 +141,9 @@ fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(2);
         }
     };
+    if let Some(broker) = in_process {
+        runtime.block_on(broker.stop());
+    }
     let written = report::write_all(&report, &report_dir)
         .with_context(|| format!("writing the reports into {}", report_dir.display()))?;
 
@@ -210,6 +227,53 @@ fn compare_with_baseline(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<bool
     Ok(false)
 }
 
+/// The reference broker, started in-process when no target is given.
+mod reference {
+    use mqttref_broker::{Broker, BrokerConfig};
+    use tokio::sync::oneshot;
+    use tokio::task::JoinHandle;
+
+    /// The report name (`reports/mqttref/`).
+    pub const NAME: &str = "mqttref";
+    /// A topic space the in-process broker refuses (0x87), so the scenarios that need a refused
+    /// topic run against it too.
+    pub const REFUSED_TOPIC: &str = "mqttconf-refused/topic";
+
+    pub struct Running {
+        pub url: String,
+        stop: oneshot::Sender<()>,
+        task: JoinHandle<std::io::Result<()>>,
+    }
+
+    /// Binds a free loopback port and serves on it until [`Running::stop`].
+    pub async fn start() -> std::io::Result<Running> {
+        let config = BrokerConfig {
+            listen: "127.0.0.1:0".into(),
+            denied_topics: vec!["mqttconf-refused/#".into()],
+            ..BrokerConfig::default()
+        };
+        let broker = Broker::bind(config).await?;
+        let url = format!("mqtt://{}", broker.local_addr()?);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(broker.run(async {
+            let _ = stopped.await;
+        }));
+        Ok(Running { url, stop, task })
+    }
+
+    impl Running {
+        /// Graceful shutdown; a broker error is reported, not fatal to the run.
+        pub async fn stop(self) {
+            let _ = self.stop.send(());
+            match self.task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("warning: the in-process broker stopped with: {e}"),
+                Err(e) => eprintln!("warning: the in-process broker task failed: {e}"),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,8 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn no_target_exits_2() {
-        assert_eq!(run(parse(&[]).unwrap()).unwrap(), 2);
+    fn bad_target_exits_2() {
         assert_eq!(
             run(parse(&["--target", "localhost:1883"]).unwrap()).unwrap(),
             2
