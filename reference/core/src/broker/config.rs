@@ -117,7 +117,7 @@ impl Default for Config {
             max_queued_messages: 1000,
             max_queued_bytes: 16 * 1024 * 1024,
             queue_qos0_offline: false,
-            max_outbound_bytes: 1024 * 1024,
+            max_outbound_bytes: 4 * 1024 * 1024,
             topic_alias_maximum: 64,
             outbound_topic_aliases: false,
             min_keep_alive: 0,
