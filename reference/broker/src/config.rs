@@ -132,12 +132,13 @@ impl Default for BrokerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: cannot read: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (not a `source`: the message already says it, and error reporters would
+        /// print it twice).
+        error: std::io::Error,
     },
     /// The file is not valid TOML or has a wrong key or value.
     #[error("{path}:{line}:{column}: {message}")]
@@ -169,9 +170,9 @@ impl BrokerConfig {
     /// # Errors
     /// [`ConfigError`] naming the file, and the line and field where it can.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Self::from_toml(&text, path)
     }
