@@ -264,6 +264,14 @@ async fn refused_filter_still_gets_suback(ctx: &mut Ctx) -> Result<(), Fail> {
     let b = ctx.topic("b");
     let mut c = ctx.connected("client", |c| c).await?;
     let codes = subscribe_many(&mut c, &[(&a, 1), (&refused, 1), (&b, 0)]).await?;
+    if codes.len() == 3 && codes[1] < 0x80 {
+        // A server may refuse only publishing to a topic and still grant subscriptions to it
+        // (Mosquitto's ACLs do): then there is no refused filter here to check.
+        return Err(ctx.skip(format!(
+            "the target granted a subscription to its refused_topic (code {:#04x})",
+            codes[1]
+        )));
+    }
     ensure!(
         codes.len() == 3 && codes[0] <= 1 && codes[1] >= 0x80 && codes[2] == 0,
         "SUBACK codes (granted ≤ 0x01, ≥ 0x80, 0x00)",
