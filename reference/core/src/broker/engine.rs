@@ -1062,6 +1062,12 @@ impl<S: Storage> Broker<S> {
             return;
         };
         let v5 = c.version.is_v5();
+        if !p.props.subscription_ids.is_empty() {
+            // [MQTT-3.3.4-6]: only the server sends Subscription Identifiers (the codec allows
+            // the property in PUBLISH, which goes both ways).
+            self.fail(conn, now, 0x82, "Subscription Identifier from a client");
+            return;
+        }
         if p.qos > self.config.maximum_qos {
             self.fail(conn, now, 0x9B, "QoS not supported"); // [MQTT-3.2.2-11]
             return;

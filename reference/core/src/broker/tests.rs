@@ -1647,3 +1647,22 @@ fn outbound_topic_aliases_when_enabled() {
     p.send(pb, &publish("al/one", 0, 0, b"4"));
     assert_eq!(p.recv_publish(n).props.topic_alias, None);
 }
+
+#[test]
+fn subscription_identifier_from_client_is_a_protocol_error() {
+    let mut p = Pair::default();
+    let c = p.connect(v5(), "c");
+    let mut m = publish("t", 0, 0, b"x");
+    if let Packet::Publish(x) = &mut m {
+        x.props.subscription_ids = vec![3];
+    }
+    p.send(c, &m);
+    assert_eq!(
+        p.recv(c),
+        Some(Packet::Disconnect {
+            code: 0x82,
+            props: Props::default()
+        })
+    );
+    assert!(p.closed(c));
+}
