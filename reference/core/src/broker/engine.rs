@@ -866,6 +866,7 @@ impl<S: Storage> Broker<S> {
                 s.expiry_interval = expiry;
                 s.version = v;
             }
+            self.store.session_updated(&client_id);
             true
         };
 
@@ -1045,6 +1046,7 @@ impl<S: Storage> Broker<S> {
             if let Some(s) = self.store.session_mut(&c.client_id) {
                 s.expiry_interval = e;
             }
+            self.store.session_updated(&c.client_id);
         }
         // Only 0x00 Normal disconnection deletes the will ([MQTT-3.14.4-3], [MQTT-3.1.2-10]);
         // 0x04 Disconnect with Will Message and the error codes leave it to be published, as
@@ -1183,6 +1185,7 @@ impl<S: Storage> Broker<S> {
                     if let Some(s) = self.store.session_mut(&client) {
                         s.inbound_qos2.insert(p.pid);
                     }
+                    self.store.session_updated(&client);
                 }
                 self.send(
                     conn,
@@ -1203,7 +1206,8 @@ impl<S: Storage> Broker<S> {
             return;
         };
         let v5 = c.version.is_v5();
-        let Some(s) = self.store.session_mut(&c.client_id) else {
+        let client = c.client_id.clone();
+        let Some(s) = self.store.session_mut(&client) else {
             return;
         };
         let reply = match k {
@@ -1260,6 +1264,7 @@ impl<S: Storage> Broker<S> {
                 })
             }
         };
+        self.store.session_updated(&client);
         if let Some(p) = reply {
             self.send(conn, &p);
         }
@@ -1611,6 +1616,7 @@ impl<S: Storage> Broker<S> {
             }
             send_on(&mut self.out, conn, c, &Packet::Publish(p));
         }
+        self.store.session_updated(&c.client_id);
     }
 }
 

@@ -137,8 +137,10 @@ impl Session {
 
 /// Where sessions and retained messages live.
 ///
-/// The in-memory store hands out `&mut Session`; a persistent store would write back on the
-/// engine's calls to [`Storage::session_updated`].
+/// The engine changes a session in place through [`Storage::session_mut`] and then calls
+/// [`Storage::session_updated`] (once per input, after the change): the in-memory store ignores
+/// the call, a persistent store writes the session back there. Retained messages are written
+/// with [`Storage::set_retained`] directly.
 pub trait Storage {
     /// The session of `client_id`.
     fn session(&self, client_id: &str) -> Option<&Session>;
