@@ -134,6 +134,12 @@ fn run(args: Args) -> anyhow::Result<u8> {
             .join(opts.target_name())
     });
 
+    // Read the baseline before the run writes anything: the report directory may be the
+    // baseline directory itself.
+    let baseline = match (&args.baseline, args.bless) {
+        (Some(dir), false) => Some(load_baseline(dir)?),
+        _ => None,
+    };
     let report = match runtime.block_on(scenarios::run(&opts)) {
         Ok(r) => r,
         Err(e) => {
@@ -183,10 +189,13 @@ fn run(args: Args) -> anyhow::Result<u8> {
     let mut code = 0;
     if let Some(dir) = &args.baseline {
         let verdicts = Verdicts::of(&report);
-        if args.bless {
-            bless(dir, &verdicts)?;
-        } else if !compare_with_baseline(dir, &verdicts)? {
-            code = 1;
+        match &baseline {
+            None => bless(dir, &verdicts)?,
+            Some(old) => {
+                if !compare_with_baseline(dir, old, &verdicts) {
+                    code = 1;
+                }
+            }
         }
     }
     if report.any_failed() && !args.report_only {
@@ -204,8 +213,8 @@ fn bless(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints every change against `dir/verdicts.json`; true when there is none.
-fn compare_with_baseline(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<bool> {
+/// Reads `dir/verdicts.json`.
+fn load_baseline(dir: &Path) -> anyhow::Result<Verdicts> {
     let path = dir.join("verdicts.json");
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
@@ -213,18 +222,22 @@ fn compare_with_baseline(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<bool
             path.display()
         )
     })?;
-    let baseline =
-        Verdicts::from_json(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let changes = report::compare(&baseline, verdicts);
+    Verdicts::from_json(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Prints every change against the baseline read from `dir`; true when there is none.
+fn compare_with_baseline(dir: &Path, baseline: &Verdicts, verdicts: &Verdicts) -> bool {
+    let path = dir.join("verdicts.json");
+    let changes = report::compare(baseline, verdicts);
     if changes.is_empty() {
         println!("baseline {}: no change", path.display());
-        return Ok(true);
+        return true;
     }
     println!("baseline {}: {} change(s)", path.display(), changes.len());
     for c in &changes {
         println!("  {c}");
     }
-    Ok(false)
+    false
 }
 
 /// The reference broker, started in-process when no target is given.
