@@ -452,6 +452,12 @@ impl<S: Storage> Broker<S> {
             return;
         };
         if c.state == State::Connected && c.version.is_v5() {
+            // [MQTT-3.14.2-1]: a DISCONNECT Reason Code. A decode error can carry one that only
+            // CONNACK has (0x84 from a second CONNECT with another protocol level): that is a
+            // Protocol Error here.
+            let allowed = codec::ReasonCode::from_u8(code)
+                .is_some_and(|r| r.allowed_in(codec::PacketType::Disconnect));
+            let code = if allowed { code } else { 0x82 };
             self.send(
                 conn,
                 &Packet::Disconnect {

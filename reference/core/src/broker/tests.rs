@@ -1666,3 +1666,84 @@ fn subscription_identifier_from_client_is_a_protocol_error() {
     );
     assert!(p.closed(c));
 }
+
+#[test]
+fn second_connect_with_bad_level_gets_a_disconnect_reason_code() {
+    // Found by the fuzz test: the decode error of a second CONNECT is 0x84, which DISCONNECT
+    // cannot carry.
+    let mut p = Pair::default();
+    let i = p.connect(v5(), "c");
+    let mut bytes = wire::encode(&Packet::Connect(connect_packet(v5(), "c")), v5());
+    bytes[8] = 9; // protocol level 9
+    p.send_raw(i, &bytes);
+    assert_eq!(
+        p.recv(i),
+        Some(Packet::Disconnect {
+            code: 0x82,
+            props: Props::default()
+        })
+    );
+}
+
+mod fuzz {
+    //! Arbitrary input never panics the engine, and whatever it sends decodes.
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // 256 cases by default; PROPTEST_CASES=20000 for a longer run.
+        #![proptest_config(ProptestConfig::default())]
+
+        #[test]
+        fn arbitrary_bytes_after_connect(
+            v5_client in any::<bool>(),
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..16),
+        ) {
+            let mut p = Pair::default();
+            let version = if v5_client { v5() } else { v3() };
+            let s = p.connect(version, "fuzz-sub");
+            p.subscribe(s, "#", 2);
+            let i = p.connect(version, "fuzz");
+            for c in &chunks {
+                if p.closed(i) {
+                    break;
+                }
+                p.send_raw(i, c);
+                p.advance(700);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_as_first_packet(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let mut p = Pair::default();
+            let i = p.open(v5());
+            p.send_raw(i, &bytes);
+            p.advance(11_000);
+            prop_assert!(p.closed(i) || p.broker.connection_count() == 1);
+        }
+
+        #[test]
+        fn mutated_valid_packets(
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+            which in 0usize..6,
+        ) {
+            let mut p = Pair::default();
+            let i = p.connect(v5(), "m");
+            let packets = [
+                publish("a/b", 1, 7, b"payload"),
+                sub(3, "a/+", 2),
+                Packet::Unsubscribe { pid: 4, props: Props::default(), filters: vec!["a/+".into()] },
+                ack(kind::PUBREL, 9),
+                Packet::Disconnect { code: 0, props: Props { session_expiry: Some(0), ..Props::default() } },
+                Packet::PingReq,
+            ];
+            let mut bytes = wire::encode(&packets[which], v5());
+            for (at, x) in flips {
+                let n = bytes.len();
+                bytes[at % n] ^= x;
+            }
+            p.send_raw(i, &bytes);
+            p.advance(60_000);
+        }
+    }
+}
