@@ -630,10 +630,16 @@ impl<S: Storage> Broker<S> {
         code: u8,
         props: Props,
     ) {
-        let code = if version.is_v5() {
+        let code = if !version.is_v5() {
+            v311_refusal(code)
+        } else if codec::ReasonCode::from_u8(code)
+            .is_some_and(|r| r.is_error() && r.allowed_in(codec::PacketType::ConnAck))
+        {
             code
         } else {
-            v311_refusal(code)
+            // A decode error during enhanced authentication can carry a code CONNACK cannot
+            // (0x8F from a SUBSCRIBE): a Protocol Error, then.
+            0x82
         };
         let p = Packet::ConnAck {
             session_present: false,

@@ -1714,6 +1714,23 @@ mod fuzz {
         }
 
         #[test]
+        fn arbitrary_bytes_during_enhanced_auth(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..48), 0..8),
+        ) {
+            let mut p = Pair::with_auth(ChallengeAuth);
+            let i = p.open(v5());
+            let mut c = connect_packet(v5(), "a");
+            c.props.auth_method = Some("TEST".into());
+            p.send(i, &Packet::Connect(c));
+            for c in &chunks {
+                if p.closed(i) {
+                    break;
+                }
+                p.send_raw(i, c);
+            }
+        }
+
+        #[test]
         fn arbitrary_bytes_as_first_packet(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let mut p = Pair::default();
             let i = p.open(v5());
