@@ -378,13 +378,27 @@ async fn execute(
     opts: &RunOptions,
 ) -> Vec<ScenarioResult> {
     let semaphore = Arc::new(Semaphore::new(opts.jobs));
+    let jobs = u32::try_from(opts.jobs).unwrap_or(u32::MAX);
     let mut set = JoinSet::new();
     let mut index_of = BTreeMap::new();
-    for (seq, s) in scenarios.iter().enumerate() {
+    // The semaphore is fair (first come, first served), so the exclusive scenarios, queued last
+    // and each taking every permit, run one at a time once all the others are done.
+    let order = scenarios
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.is_exclusive())
+        .chain(
+            scenarios
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.is_exclusive()),
+        );
+    for (seq, s) in order {
         let (s, target, semaphore) = (s.clone(), target.clone(), semaphore.clone());
         let timeout = opts.scenario_timeout;
+        let permits = if s.is_exclusive() { jobs } else { 1 };
         let handle = set.spawn(async move {
-            let _permit = semaphore.acquire_owned().await;
+            let _permit = semaphore.acquire_many_owned(permits).await;
             run_one(&s, target, seq, timeout).await
         });
         index_of.insert(handle.id(), seq);

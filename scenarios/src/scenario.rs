@@ -37,6 +37,7 @@ pub struct Scenario {
     version: Version,
     role: Role,
     needs: Vec<Capability>,
+    exclusive: bool,
     body: Body,
 }
 
@@ -76,6 +77,7 @@ impl Scenario {
             version,
             role: Role::Server,
             needs: Vec::new(),
+            exclusive: false,
             body: Arc::new(move |ctx: &mut Ctx| -> BodyFuture<'_> { Box::pin(body(ctx)) }),
         }
     }
@@ -86,6 +88,20 @@ impl Scenario {
     pub fn needs(mut self, capability: Capability) -> Scenario {
         self.needs.push(capability);
         self
+    }
+
+    /// Runs this scenario alone, after the concurrent ones: for timing measurements (a keep-alive
+    /// deadline) that concurrent traffic on the broker would perturb — some brokers only check
+    /// their timers when woken by traffic, and that must show the same way on every run.
+    #[must_use]
+    pub fn exclusive(mut self) -> Scenario {
+        self.exclusive = true;
+        self
+    }
+
+    /// Whether it runs alone (see [`Scenario::exclusive`]).
+    pub fn is_exclusive(&self) -> bool {
+        self.exclusive
     }
 
     /// The unique name.

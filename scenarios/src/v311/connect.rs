@@ -105,7 +105,8 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v311.connect.keep_alive_enforced",
             &["MQTT-3.1.2-24"],
             keep_alive_enforced,
-        ),
+        )
+        .exclusive(),
         Scenario::server(
             V3_1_1,
             "v311.connect.client_id_1_and_23_chars_accepted",

@@ -1,6 +1,6 @@
 //! MQTT 5.0 section 3.2: CONNACK.
 
-use super::connect::{keep_alive_timeout_closes, refused};
+use super::connect::refused;
 use crate::{ensure, wire, Client, Closing, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{packet_type, prop, Pingreq, Subscribe, Will};
 
@@ -65,12 +65,6 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v5.connack.assigned_client_id_unique",
             &["MQTT-3.2.2-16"],
             assigned_client_id_unique,
-        ),
-        Scenario::server(
-            V5_0,
-            "v5.connack.client_keep_alive_enforced",
-            &["MQTT-3.2.2-22"],
-            keep_alive_timeout_closes,
         ),
         Scenario::server(
             V5_0,

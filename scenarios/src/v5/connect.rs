@@ -135,9 +135,10 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         Scenario::server(
             V5_0,
             "v5.connect.keep_alive_timeout_closes",
-            &["MQTT-3.1.2-22"],
+            &["MQTT-3.1.2-22", "MQTT-3.2.2-22"],
             keep_alive_timeout_closes,
-        ),
+        )
+        .exclusive(),
         Scenario::server(
             V5_0,
             "v5.connect.maximum_packet_size_respected",
@@ -742,7 +743,7 @@ async fn will_user_properties_kept_in_order(ctx: &mut Ctx) -> Result<(), Fail> {
 /// Keep Alive 2 s and silence: the server closes the connection within 1.5 × 2 s (plus 0.5 s
 /// of scheduling slack), as a network failure, so the Will is published. If CONNACK has a
 /// Server Keep Alive, that value is the one enforced.
-pub(super) async fn keep_alive_timeout_closes(ctx: &mut Ctx) -> Result<(), Fail> {
+async fn keep_alive_timeout_closes(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("will");
     let mut sub = subscriber(ctx, "sub", &topic, 0).await?;
     let mut c = ctx
