@@ -32,6 +32,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 
+use mqttref_core::broker::Storage;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use config::{BrokerConfig, ConfigError, DEFAULT_LISTEN};
@@ -82,7 +83,24 @@ pub async fn run<L: Listener>(
     config: BrokerConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    server::serve(listener, config, shutdown).await
+    let engine = mqttref_core::broker::Broker::new(config.engine_config());
+    server::serve(listener, config, engine, shutdown).await
+}
+
+/// As [`run`], with an engine built by the caller: another [`Storage`] or an
+/// [`Authenticator`](mqttref_core::broker::Authenticator) (see
+/// [`mqttref_core::broker::Broker::with_parts`]). `config` still gives the driver's own
+/// settings (connection cap, shutdown grace); the engine's limits are the engine's.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_engine<L: Listener, S: Storage + Send + 'static>(
+    listener: L,
+    config: BrokerConfig,
+    engine: mqttref_core::broker::Broker<S>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    server::serve(listener, config, engine, shutdown).await
 }
 
 /// A broker bound to its TCP address, ready to [`run`](Broker::run). The entry point for

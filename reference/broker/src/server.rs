@@ -34,7 +34,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mqttref_core::broker::{Broker, ConnectionId, Event as EngineEvent, Output};
+use mqttref_core::broker::{Broker, ConnectionId, Event as EngineEvent, Output, Storage};
 use mqttref_core::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -74,13 +74,13 @@ enum Cmd {
     Close,
 }
 
-pub(crate) async fn serve<L: Listener>(
+pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
     mut listener: L,
     config: BrokerConfig,
+    engine: Broker<S>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let (ev_tx, ev_rx) = mpsc::channel::<Event>(EVENT_QUEUE);
-    let engine = Broker::new(config.engine_config());
     let engine_task = tokio::spawn(engine_loop(engine, ev_rx));
     // Caps sockets, including those that have not sent CONNECT yet. The engine caps CONNECTed
     // clients at `max_connections` and answers the excess with CONNACK 0x97 (Quota exceeded);
@@ -152,7 +152,7 @@ fn is_per_connection(e: &io::Error) -> bool {
 }
 
 /// Owns the engine: applies events, hands outputs to connections, keeps the timer.
-async fn engine_loop(mut engine: Broker, mut rx: mpsc::Receiver<Event>) {
+async fn engine_loop<S: Storage>(mut engine: Broker<S>, mut rx: mpsc::Receiver<Event>) {
     let epoch = tokio::time::Instant::now();
     let now = move || {
         Instant::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
@@ -205,7 +205,10 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-fn drain(engine: &mut Broker, conns: &mut BTreeMap<ConnectionId, mpsc::UnboundedSender<Cmd>>) {
+fn drain<S: Storage>(
+    engine: &mut Broker<S>,
+    conns: &mut BTreeMap<ConnectionId, mpsc::UnboundedSender<Cmd>>,
+) {
     while let Some(out) = engine.poll_output() {
         match out {
             Output::Transmit { conn, data } => {

@@ -186,3 +186,55 @@ async fn outbound_topic_aliases_on_the_wire() {
     );
     b.stop().await;
 }
+
+/// Accepts only user "u" with password "p".
+struct Passwords;
+
+impl mqttref_core::broker::Authenticator for Passwords {
+    fn authenticate(
+        &mut self,
+        req: &mqttref_core::broker::AuthRequest<'_>,
+    ) -> mqttref_core::broker::AuthDecision {
+        use mqttref_core::broker::AuthDecision;
+        match (req.username, req.password) {
+            (Some("u"), Some(b"p")) => AuthDecision::Allow(None),
+            _ => AuthDecision::Deny(0x86),
+        }
+    }
+}
+
+#[tokio::test]
+async fn run_with_an_authenticator() {
+    use mqttref_core::broker::{Broker, MemoryStorage};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let config = BrokerConfig::default();
+    let engine = Broker::with_parts(
+        config.engine_config(),
+        MemoryStorage::new(),
+        Box::new(Passwords),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(mqttref_broker::run_with_engine(
+        listener,
+        config,
+        engine,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut good = connect_packet(Version::V311, "good");
+    good.username = Some("u".into());
+    good.password = Some(b"p".to_vec());
+    let (_g, ack) = Raw::connect(addr, good).await;
+    assert!(matches!(ack, Packet::ConnAck { code: 0, .. }), "{ack:?}");
+    let mut bad = connect_packet(Version::V5, "bad");
+    bad.username = Some("u".into());
+    bad.password = Some(b"wrong".to_vec());
+    let (_b, ack) = Raw::connect(addr, bad).await;
+    assert!(matches!(ack, Packet::ConnAck { code: 0x86, .. }), "{ack:?}");
+    let _ = stop.send(());
+    task.await.expect("task").expect("run");
+}
