@@ -186,7 +186,7 @@ async fn example_scenarios_pass_against_mosquitto() {
                 || report
                     .scenarios
                     .iter()
-                    .any(|r| r.ids.iter().any(|id| *id == s.statement.id)),
+                    .any(|r| r.ids.contains(&s.statement.id)),
             "{} ({sec}) selected without a scenario of the filter",
             s.statement.id
         );
