@@ -84,7 +84,25 @@ pub async fn run<L: Listener>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let engine = mqttref_core::broker::Broker::new(config.engine_config());
-    server::serve(listener, config, engine, shutdown).await
+    server::serve(listener, config, engine, server::Spawn::Runtime, shutdown).await
+}
+
+/// As [`run`], for deterministic simulation: every task of the broker is spawned on the
+/// current [`tokio::task::LocalSet`] (turmoil runs each host's software in one), so when the
+/// host crashes its connections are dropped, and their peers see the resets, in the same order
+/// every run. (Tasks on the runtime itself are dropped in an order that depends on
+/// process-global task ids, which differ from run to run.) Must be called inside a `LocalSet`;
+/// panics otherwise, as `spawn_local` does.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_local<L: Listener>(
+    listener: L,
+    config: BrokerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    let engine = mqttref_core::broker::Broker::new(config.engine_config());
+    server::serve(listener, config, engine, server::Spawn::Local, shutdown).await
 }
 
 /// As [`run`], with an engine built by the caller: another [`Storage`] or an
@@ -100,7 +118,7 @@ pub async fn run_with_engine<L: Listener, S: Storage + Send + 'static>(
     engine: mqttref_core::broker::Broker<S>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    server::serve(listener, config, engine, shutdown).await
+    server::serve(listener, config, engine, server::Spawn::Runtime, shutdown).await
 }
 
 /// A broker bound to its TCP address, ready to [`run`](Broker::run). The entry point for

@@ -74,14 +74,39 @@ enum Cmd {
     Close,
 }
 
+/// Where the driver's tasks go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spawn {
+    /// `tokio::spawn`: the runtime's scheduler, every core.
+    Runtime,
+    /// `tokio::task::spawn_local`: the current `LocalSet`. Dropping it drops the tasks in the
+    /// order they were spawned, so a simulated crash closes the sockets in the same order
+    /// every run (the runtime's own task list is sharded by a process-global task id).
+    Local,
+}
+
+impl Spawn {
+    fn spawn<F>(self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self {
+            Spawn::Runtime => tokio::spawn(f),
+            Spawn::Local => tokio::task::spawn_local(f),
+        }
+    }
+}
+
 pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
     mut listener: L,
     config: BrokerConfig,
     engine: Broker<S>,
+    spawn: Spawn,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let (ev_tx, ev_rx) = mpsc::channel::<Event>(EVENT_QUEUE);
-    let engine_task = tokio::spawn(engine_loop(engine, ev_rx));
+    let engine_task = spawn.spawn(engine_loop(engine, ev_rx));
     // Caps sockets, including those that have not sent CONNECT yet. The engine caps CONNECTed
     // clients at `max_connections` and answers the excess with CONNACK 0x97 (Quota exceeded);
     // the slack lets that answer reach a few of them instead of leaving every extra client
@@ -124,7 +149,7 @@ pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
         }
         let events = ev_tx.clone();
         let done = done_tx.clone();
-        tokio::spawn(async move {
+        spawn.spawn(async move {
             connection(id, stream, events, rx).await;
             drop(permit);
             drop(done);
