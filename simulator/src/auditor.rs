@@ -7,6 +7,9 @@
 //! - `qos1-acked-delivered`: a QoS ≥ 1 publish acknowledged after a subscriber's SUBACK reaches
 //!   that subscriber if its session survived (no broker crash, no subscriber crash, never
 //!   Session Present 0 since, connected at the end); for a shared group, at least one member.
+//!   Excused: a QoS 2 publish of a new client instance that resumed a session whose previous
+//!   instance left a QoS 2 flow unfinished (the broker still holds that packet id as unreleased,
+//!   the new instance does not know it, so a colliding id is taken for a duplicate).
 //! - `qos2-no-duplicate`: a client instance gets a QoS 2 delivery of a message at most once,
 //!   unless the broker crashed or the publisher's session was lost after the publish began (the
 //!   client then publishes its unacknowledged messages again, as new messages).
@@ -411,10 +414,29 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
         }
     }
 
+    // A new client instance that resumes a session inherits the broker's record of the QoS 2
+    // packet ids its predecessor left unreleased, but not the ids themselves: a QoS 2 publish of
+    // the new instance whose fresh id collides is acknowledged as a duplicate and dropped. That
+    // is the client's in-memory state being lost, not a broker fault.
+    let instance_of = |e: &Event| match &e.op {
+        Op::Publish { instance, .. } => *instance,
+        _ => 0,
+    };
+    let inherits_unreleased = |pb: &Pub<'_>| {
+        pb.qos == 2
+            && ix.pubs.values().any(|q| {
+                q.qos == 2
+                    && q.invoke.process == pb.invoke.process
+                    && instance_of(q.invoke) < instance_of(pb.invoke)
+                    && q.acked().is_none()
+                    && break_after(&q.invoke.process, q.invoke.t).is_none_or(|b| b > pb.invoke.t)
+            })
+    };
+
     // ---- qos1-acked-delivered ----
     for (id, pb) in &ix.pubs {
         let Some(acked) = pb.acked() else { continue };
-        if pb.qos == 0 || pb.retain {
+        if pb.qos == 0 || pb.retain || inherits_unreleased(pb) {
             continue;
         }
         let mut groups: BTreeMap<&str, Vec<&Epoch<'_>>> = BTreeMap::new();
@@ -455,9 +477,9 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
         }
         for (g, members) in groups {
             let any_before = members.iter().any(|m| m.ok.t < pb.invoke.t);
-            let intact = members
-                .iter()
-                .all(|m| break_after(m.process, 0).is_none() && ix.final_ok.contains(m.process));
+            let intact = members.iter().all(|m| {
+                break_after(m.process, m.ok.t).is_none() && ix.final_ok.contains(m.process)
+            });
             if !any_before || !intact {
                 continue;
             }
@@ -691,7 +713,7 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
             });
             let obligation = ok.t < c.t
                 && obs.ok.t < cev.t
-                && break_after(OBSERVER, 0).is_none()
+                && break_after(OBSERVER, obs.ok.t).is_none()
                 && !broker_crash_in(cev.t.saturating_sub(p.max_delay_ms), u64::MAX)
                 && (eff_ms == 0 || !resumed_in_time)
                 && c.t + ka_ms * 3 / 2 + eff_ms + p.max_delay_ms + 2_000 < p.drain_end_ms;

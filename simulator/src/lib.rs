@@ -12,8 +12,10 @@
 //! - [`auditor`]: the properties and their checks.
 //! - [`replay`]: replay files (write, read, re-run and compare).
 //! - [`rng`]: SplitMix64 and integer ratios.
+//! - [`cli`]: the `sim` binary behind `cargo xtask sim` / `cargo xtask replay`.
 
 pub mod auditor;
+pub mod cli;
 pub mod history;
 pub mod plan;
 pub mod replay;

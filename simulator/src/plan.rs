@@ -122,6 +122,8 @@ pub struct Settings {
     pub clients: usize,
     /// Length of the safety phase (faults on), simulated seconds.
     pub duration_secs: u64,
+    /// Length of the liveness phase (healed), simulated seconds.
+    pub liveness_secs: u64,
     /// Which faults.
     pub faults: FaultSelection,
 }
@@ -131,6 +133,7 @@ impl Default for Settings {
         Settings {
             clients: 4,
             duration_secs: 20,
+            liveness_secs: 25,
             faults: FaultSelection::Swarm,
         }
     }
@@ -371,7 +374,7 @@ impl Plan {
             seed,
             clients: settings.clients,
             safety_ms: settings.duration_secs * 1000,
-            liveness_ms: 25_000,
+            liveness_ms: settings.liveness_secs * 1000,
             fault_kinds,
             fault_gap_ms: opt_rng.range(300, 2_500),
             net_seed: opt_rng.next_u64(),

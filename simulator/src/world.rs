@@ -462,7 +462,7 @@ fn run_inner(plan: &Plan, o: Rc<Options>) -> RunResult {
         });
     }
 
-    let mut crashed: BTreeSet<String> = BTreeSet::new();
+    let mut net = Net::default();
     let mut next = 0;
     let mut steps = 0u64;
     let mut error = None;
@@ -471,7 +471,7 @@ fn run_inner(plan: &Plan, o: Rc<Options>) -> RunResult {
         let now = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
         while let Some(f) = plan.faults.get(next).filter(|f| f.at_ms <= now) {
             next += 1;
-            apply(&mut sim, plan, &rec, &mut crashed, now, &f.what);
+            apply(&mut sim, plan, &rec, &mut net, now, &f.what);
         }
         if now >= end {
             break;
@@ -504,51 +504,90 @@ fn run_inner(plan: &Plan, o: Rc<Options>) -> RunResult {
     }
 }
 
-fn apply(
-    sim: &mut turmoil::Sim<'_>,
-    plan: &Plan,
-    rec: &Rec,
-    crashed: &mut BTreeSet<String>,
-    now: u64,
-    f: &Fault,
-) {
+/// What the nemesis has done to the network and hosts, so a broker crash can restore it.
+#[derive(Default)]
+struct Net {
+    crashed: BTreeSet<String>,
+    /// Active fault on each broker ↔ client link.
+    links: BTreeMap<String, Fault>,
+}
+
+fn apply(sim: &mut turmoil::Sim<'_>, plan: &Plan, rec: &Rec, net: &mut Net, now: u64, f: &Fault) {
     let desc = serde_json::to_string(f).unwrap_or_default();
     record_at(rec, now, "nemesis", Kind::Info, Op::Fault { fault: desc });
     let ms = Duration::from_millis;
     match f {
-        Fault::Partition { client } => sim.partition(BROKER, client.as_str()),
-        Fault::PartitionOneway { from, to } => sim.partition_oneway(from.as_str(), to.as_str()),
-        Fault::Repair { client } => sim.repair(BROKER, client.as_str()),
-        Fault::Hold { client } => sim.hold(BROKER, client.as_str()),
-        Fault::Release { client } => sim.release(BROKER, client.as_str()),
-        Fault::Crash { host } => crash(sim, rec, crashed, now, host),
-        Fault::Restart { host } => restart(sim, rec, crashed, now, host),
+        Fault::Partition { client } | Fault::Hold { client } => {
+            net.links.insert(client.clone(), f.clone());
+            link_fault(sim, f);
+        }
+        Fault::PartitionOneway { from, to } => {
+            let client = if from == BROKER { to } else { from };
+            net.links.insert(client.clone(), f.clone());
+            link_fault(sim, f);
+        }
+        Fault::Repair { client } => {
+            net.links.remove(client);
+            sim.repair(BROKER, client.as_str());
+        }
+        Fault::Release { client } => {
+            net.links.remove(client);
+            sim.release(BROKER, client.as_str());
+        }
+        Fault::Crash { host } => crash(sim, plan, rec, net, now, host),
+        Fault::Restart { host } => restart(sim, rec, net, now, host),
         Fault::Latency { max_ms } => sim.set_max_message_latency(ms(*max_ms)),
         Fault::Heal => {
+            net.links.clear();
             for c in &plan.clients {
                 sim.release(BROKER, c.name.as_str());
                 sim.repair(BROKER, c.name.as_str());
             }
-            let down: Vec<String> = crashed.iter().cloned().collect();
+            let down: Vec<String> = net.crashed.iter().cloned().collect();
             for host in down {
-                restart(sim, rec, crashed, now, &host);
+                restart(sim, rec, net, now, &host);
             }
             sim.set_max_message_latency(ms(plan.options.latency_ms.1));
         }
     }
 }
 
-fn crash(
-    sim: &mut turmoil::Sim<'_>,
-    rec: &Rec,
-    crashed: &mut BTreeSet<String>,
-    now: u64,
-    host: &str,
-) {
-    if !crashed.insert(host.to_string()) {
+fn link_fault(sim: &mut turmoil::Sim<'_>, f: &Fault) {
+    match f {
+        Fault::Partition { client } => sim.partition(BROKER, client.as_str()),
+        Fault::PartitionOneway { from, to } => sim.partition_oneway(from.as_str(), to.as_str()),
+        Fault::Hold { client } => sim.hold(BROKER, client.as_str()),
+        _ => {}
+    }
+}
+
+/// Crashes a host. A crashed broker sends nothing (power loss): dropping its runtime closes
+/// its sockets in an order that depends on tokio's process-wide task ids, and the FINs would
+/// draw turmoil's RNG in that order, so its links are cut around the crash and then restored.
+fn crash(sim: &mut turmoil::Sim<'_>, plan: &Plan, rec: &Rec, net: &mut Net, now: u64, host: &str) {
+    if !net.crashed.insert(host.to_string()) {
         return;
     }
-    sim.crash(host);
+    if host == BROKER {
+        let peers: Vec<&str> = plan
+            .clients
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain([OBSERVER])
+            .collect();
+        for p in &peers {
+            sim.partition(BROKER, *p);
+        }
+        sim.crash(host);
+        for p in &peers {
+            sim.repair(BROKER, *p);
+            if let Some(f) = net.links.get(*p) {
+                link_fault(sim, f);
+            }
+        }
+    } else {
+        sim.crash(host);
+    }
     let mut r = rec.borrow_mut();
     r.history.push(now, host, Kind::Info, Op::Crash);
     let lost: Vec<_> = r
@@ -564,14 +603,8 @@ fn crash(
     }
 }
 
-fn restart(
-    sim: &mut turmoil::Sim<'_>,
-    rec: &Rec,
-    crashed: &mut BTreeSet<String>,
-    now: u64,
-    host: &str,
-) {
-    if !crashed.remove(host) {
+fn restart(sim: &mut turmoil::Sim<'_>, rec: &Rec, net: &mut Net, now: u64, host: &str) {
+    if !net.crashed.remove(host) {
         return;
     }
     rec.borrow_mut()

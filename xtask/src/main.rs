@@ -41,10 +41,10 @@ enum Command {
     /// with swarm faults drawn from each seed, audited against MQTT's guarantees. Prints SEED=
     /// first, one line per seed; on failure the violated property, a witness and the replay
     /// command, and writes reports/replays/seed-<n>.json. Exits 1 if any seed fails.
-    Sim(sim::SimArgs),
+    Sim(sim::Args),
     /// Re-run a replay file written by `sim`; reports identical trace digests or the first
     /// event that diverged (exit 1).
-    Replay(sim::ReplayArgs),
+    Replay(sim::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,8 +54,8 @@ fn main() -> anyhow::Result<()> {
         Command::Conformance(args) => conformance::main(args),
         Command::Manifest { command } => manifest::run(command),
         Command::Coverage(args) => coverage::run(args),
-        Command::Sim(args) => sim::sim(args),
-        Command::Replay(args) => sim::replay_file(args),
+        Command::Sim(args) => sim::run("run", args),
+        Command::Replay(args) => sim::run("replay", args),
     }
 }
 
