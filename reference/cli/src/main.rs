@@ -7,6 +7,8 @@
 //! `mqttref pub` / `mqttref sub` are Mosquitto-compatible clients (flags as `mosquitto_pub` /
 //! `mosquitto_sub`; `-h` is the host, help is `--help`); see [`pubsub`].
 //!
+//! `mqttref bench` is a load generator and broker comparison (`--compare URL URL`); see [`bench`].
+//!
 //! # Layout
 //! One `match` over subcommands; each subcommand is a function below or a module (`pubsub`).
 
@@ -16,6 +18,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use mqttref_broker::{Broker, BrokerConfig};
 
+mod bench;
 mod pubsub;
 
 /// The MQTT reference implementation.
@@ -34,6 +37,8 @@ enum Command {
     /// Subscribe and print messages (flags as mosquitto_sub: -h is the host, help is --help).
     #[command(name = "sub")]
     Sub(pubsub::SubArgs),
+    /// Measure broker throughput and latency, or compare brokers (-h is the host, help is --help).
+    Bench(bench::BenchArgs),
     /// Run the reference broker (MQTT 3.1.1 and 5.0 over TCP).
     Broker {
         /// Address to listen on; overrides `listen` in the config file [default: 127.0.0.1:1883].
@@ -58,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         Command::Broker { listen, config } => broker(listen, config),
         Command::Pub(args) => pubsub::pub_cmd::run(args),
         Command::Sub(args) => pubsub::sub_cmd::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
