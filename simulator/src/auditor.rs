@@ -15,7 +15,8 @@
 //!   client then publishes its unacknowledged messages again, as new messages).
 //! - `qos0-no-duplicate`: a message published at QoS 0 reaches a client at most once.
 //! - `order`: per subscriber, per publisher, per topic and QoS (≥ 1), first deliveries follow
-//!   publish order, compared only after the subscriber's last session break.
+//!   publish order, compared only after the subscriber's last session break (not for shared
+//!   subscriptions, which promise no order per member).
 //! - `no-phantom`: every delivery is a message someone published (or a will), on its topic,
 //!   after it was published.
 //! - `retained`: the retained value read at the end is not older than an acknowledged retained
@@ -507,11 +508,22 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
     type Stream<'e> = (&'e str, &'e str, &'e str, u8);
     let mut firsts: BTreeMap<Stream<'_>, Vec<(u64, &Event)>> = BTreeMap::new();
     let mut first_seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let shared_members: BTreeSet<&str> = ix
+        .epochs
+        .iter()
+        .filter(|ep| ep.filter.starts_with("$share/"))
+        .map(|ep| ep.process)
+        .collect();
     for d in &ix.deliveries {
         let Some(pb) = ix.pubs.get(d.id) else {
             continue;
         };
         if d.qos == 0 || pb.qos == 0 || d.retain || !first_seen.insert((&d.ev.process, d.id)) {
+            continue;
+        }
+        // A shared group promises no order per member: a QoS 1 message resent by its
+        // publisher after a reconnect is routed again, possibly to another member.
+        if shared_members.contains(d.ev.process.as_str()) {
             continue;
         }
         if last_break_before(&d.ev.process, d.ev.t) > pb.invoke.t.saturating_sub(1) {

@@ -339,3 +339,23 @@ fn liveness_every_operation_completes_after_the_heal() {
     let h = vec![(END, "c1", Kind::Fail, disconnect())];
     assert!(run(h).contains(&"liveness".to_string()));
 }
+
+#[test]
+fn shared_subscriptions_promise_no_order_per_member() {
+    use Kind::*;
+    let mut h = vec![
+        (30, "c2", Invoke, connect(0, false, 3600, None, 0, None)),
+        (40, "c2", Ok, connect(0, false, 3600, None, 0, Some(false))),
+        (40, "c2", Invoke, sub("$share/g/t/#", 1)),
+        (45, "c2", Ok, sub("$share/g/t/#", 1)),
+        (END, "c2", Invoke, disconnect()),
+        (END, "c2", Ok, disconnect()),
+    ];
+    h.extend(published("c0-0", 1, 100));
+    h.extend(published("c0-1", 1, 200));
+    h.push(got("c1", "c0-0", 1, 300));
+    h.push(got("c1", "c0-1", 1, 301));
+    h.push(got("c2", "c0-1", 1, 302));
+    h.push(got("c2", "c0-0", 1, 303));
+    assert_eq!(run(h), Vec::<String>::new());
+}
