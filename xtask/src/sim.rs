@@ -14,12 +14,17 @@ use anyhow::{bail, Context, Result};
 pub struct Args {
     /// `--seed N | --seeds A..B`, `--clients N`, `--duration SECS`, `--liveness SECS`,
     /// `--faults swarm|none|LIST`, `--record`, `--out DIR`, `--jobs N` (for `replay`: FILE).
+    /// `--debug` (xtask's own) runs the simulator in the dev profile instead of release: no
+    /// release build, but runs about 30 times slower.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 }
 
-/// Runs `sim <sub> args...` in release mode.
-pub fn run(sub: &str, a: Args) -> Result<()> {
+/// Runs `sim <sub> args...` in release mode (dev with `--debug`).
+pub fn run(sub: &str, mut a: Args) -> Result<()> {
+    let debug = a.args.iter().any(|x| x == "--debug");
+    a.args.retain(|x| x != "--debug");
+    let profile: &[&str] = if debug { &[] } else { &["--release"] };
     let mut features = Vec::new();
     if sub == "replay" {
         if let Some(file) = a.args.iter().find(|x| !x.starts_with('-')) {
@@ -30,15 +35,9 @@ pub fn run(sub: &str, a: Args) -> Result<()> {
     }
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(crate::workspace_root())
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "simulator",
-            "--bin",
-            "sim",
-        ])
+        .args(["run", "--quiet"])
+        .args(profile)
+        .args(["-p", "simulator", "--bin", "sim"])
         .args(features)
         .arg("--")
         .arg(sub)
