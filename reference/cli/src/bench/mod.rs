@@ -219,16 +219,17 @@ impl BenchArgs {
 }
 
 /// The figures compared, with how to read them.
-const FIGURES: [(&str, &str); 6] = [
+const FIGURES: [(&str, &str); 7] = [
     ("publish_rate", "msg/s published"),
     ("deliver_rate", "msg/s delivered"),
     ("latency_p50_us", "latency p50 µs"),
     ("latency_p99_us", "latency p99 µs"),
     ("generator_cpu_pct", "generator CPU %"),
     ("broker_cpu_pct", "broker CPU %"),
+    ("deliveries_per_broker_cpu_sec", "deliv/broker CPU-s"),
 ];
 
-fn figures(r: &RunResult) -> [Option<f64>; 6] {
+fn figures(r: &RunResult) -> [Option<f64>; 7] {
     let pct = |cpu: Option<f64>| cpu.map(|c| 100.0 * c / r.wall_secs.max(1e-9));
     [
         Some(r.publish_rate()),
@@ -237,12 +238,18 @@ fn figures(r: &RunResult) -> [Option<f64>; 6] {
         r.latency.percentile(0.99).map(|n| n as f64 / 1000.0),
         pct(r.generator_cpu),
         pct(r.broker_cpu),
+        // Throughput per CPU second the broker used: on a machine with other load, a
+        // multi-threaded broker gets more CPU time than a single-threaded one, and this figure
+        // is the one that does not reward that.
+        r.broker_cpu
+            .filter(|&c| c > 0.0)
+            .map(|c| r.delivered as f64 / c),
     ]
 }
 
 /// The median of each figure over some runs.
-fn medians(runs: &[RunResult]) -> [Option<f64>; 6] {
-    let all: Vec<[Option<f64>; 6]> = runs.iter().map(figures).collect();
+fn medians(runs: &[RunResult]) -> [Option<f64>; 7] {
+    let all: Vec<[Option<f64>; 7]> = runs.iter().map(figures).collect();
     std::array::from_fn(|i| {
         let v: Vec<f64> = all.iter().filter_map(|f| f[i]).collect();
         median(&v)
@@ -400,7 +407,7 @@ pub async fn execute(plan: &Plan, json: bool) -> anyhow::Result<(String, bool)> 
             }
         }
     }
-    let meds: Vec<[Option<f64>; 6]> = results.iter().map(|r| medians(r)).collect();
+    let meds: Vec<[Option<f64>; 7]> = results.iter().map(|r| medians(r)).collect();
     let out = if json {
         let mut s = String::new();
         let _ = write!(
@@ -464,7 +471,7 @@ pub async fn execute(plan: &Plan, json: bool) -> anyhow::Result<(String, bool)> 
         }
         let _ = writeln!(s, "{header}");
         for (i, (_, title)) in FIGURES.iter().enumerate() {
-            let prec = if i < 2 { 0 } else { 1 };
+            let prec = if i < 2 || i == 6 { 0 } else { 1 };
             let mut line = format!("{title:<18}");
             for t in 0..labels.len() {
                 let _ = write!(line, " {:>22}", fmt_opt(meds[t][i], prec));
