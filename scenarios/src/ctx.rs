@@ -10,7 +10,7 @@ use raw_client::build;
 use raw_client::ProtocolVersion;
 use raw_client::{ExpectError, RawClient};
 use spec_manifest::Version;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -207,6 +207,26 @@ impl Ctx {
         Ok(client)
     }
 
+    /// Ends any persistent session of `label`: connects it with Clean Start (3.1.1: Clean
+    /// Session) 1, which in 5.0 also means Session Expiry 0, then DISCONNECTs.
+    pub async fn end_session(&mut self, label: &str) -> Result<(), Fail> {
+        let mut c = self
+            .connected(label, |c| c.clean_start(true))
+            .await
+            .map_err(|f| f.context("ending the session"))?;
+        c.disconnect().await
+    }
+
+    /// 5.0: connects `label` with Clean Start `clean` and Session Expiry `expiry` seconds
+    /// (CONNACK success required).
+    pub async fn session(&mut self, label: &str, clean: bool, expiry: u32) -> Result<Client, Fail> {
+        self.connected(label, |c| {
+            c.clean_start(clean)
+                .property(build::prop::session_expiry_interval(expiry))
+        })
+        .await
+    }
+
     /// Clears the registered retained messages with a separate connection (not evidence).
     pub(crate) async fn clear_retained(&mut self) -> Result<(), Fail> {
         if self.retained.is_empty() {
@@ -362,6 +382,9 @@ pub struct Client {
     pub quiet: Duration,
     /// The CONNACK received by `expect_connack` (or `ctx.connected`).
     pub connack: Option<Connack>,
+    /// PUBLISH frames that arrived while [`Client::expect_publish`] was completing an earlier
+    /// QoS 2 flow (waiting for its PUBREL); the next read helper returns them first.
+    ahead: VecDeque<Vec<u8>>,
 }
 
 impl Deref for Client {
@@ -398,6 +421,7 @@ impl Client {
             timeout: EXPECT,
             quiet: QUIET,
             connack: None,
+            ahead: VecDeque::new(),
         }
     }
 
@@ -442,8 +466,11 @@ impl Client {
         Ok(got)
     }
 
-    /// The next packet's bytes, within `self.timeout`.
+    /// The next packet's bytes, within `self.timeout` (a PUBLISH read ahead first).
     async fn raw_next(&mut self, what: &str) -> Result<Vec<u8>, Fail> {
+        if let Some(bytes) = self.ahead.pop_front() {
+            return Ok(bytes);
+        }
         let timeout = self.timeout;
         match self.recv(timeout).await {
             Ok(r) => Ok(r.bytes),
@@ -537,6 +564,9 @@ impl Client {
 
     /// Requires that nothing arrives and the connection stays open for `self.quiet`.
     pub async fn expect_silence(&mut self) -> Result<(), Fail> {
+        if let Some(bytes) = self.ahead.front() {
+            return Err(Fail::new("nothing", wire::describe(bytes)));
+        }
         let quiet = self.quiet;
         self.expect_nothing(quiet).await.map_err(Fail::from)
     }
@@ -624,6 +654,17 @@ impl Client {
     }
 
     async fn expect_ack(&mut self, packet_type: u8, id: u16) -> Result<u8, Fail> {
+        Ok(self.ack_of(packet_type, id, Fail::with_expected).await?.1)
+    }
+
+    /// The next packet must be `packet_type` for `id`; `step` says how a wrong packet type's
+    /// failure names the expected acknowledgement.
+    async fn ack_of(
+        &mut self,
+        packet_type: u8,
+        id: u16,
+        step: fn(Fail, &str) -> Fail,
+    ) -> Result<(Vec<u8>, u8), Fail> {
         let expected = format!(
             "{} for packet identifier {id}",
             wire::type_name(packet_type << 4)
@@ -631,18 +672,84 @@ impl Client {
         let got = self
             .expect_type(packet_type)
             .await
-            .map_err(|f| f.with_expected(&expected))?;
+            .map_err(|f| step(f, &expected))?;
         let (got_id, code) = wire::ack(&got)
             .map_err(|e| Fail::new(expected.clone(), format!("{}: {e}", wire::describe(&got))))?;
         if got_id != id {
             return Err(Fail::new(expected, wire::describe(&got)));
         }
-        Ok(code)
+        Ok((got, code))
     }
 
     /// Waits for a PUBLISH and returns it read; QoS 1 is acknowledged with PUBACK, QoS 2 with
     /// PUBREC/PUBREL/PUBCOMP, so the flow does not linger.
+    ///
+    /// A broker may send its next PUBLISH before the PUBREL of the QoS 2 flow being completed
+    /// (Mosquitto does): such PUBLISHes are kept, unacknowledged, and returned first by the next
+    /// read helper (`expect_publish`, `next_publish`, `expect_type`), while this one keeps
+    /// waiting for its PUBREL and answers it with PUBCOMP.
     pub async fn expect_publish(&mut self) -> Result<wire::Publish, Fail> {
+        let p = self.next_publish().await?;
+        if let Some(id) = self.answer_publish(&p).await? {
+            self.expect_pubrel_keeping_publishes(id).await?;
+            let pubcomp = build::Pubcomp::new(self.version(), id).build();
+            self.send_bytes(&pubcomp).await?;
+        }
+        Ok(p)
+    }
+
+    /// The receiver's first answer to a PUBLISH: PUBACK for QoS 1, PUBREC for QoS 2 (returning
+    /// its packet identifier, whose PUBREL is now awaited); nothing for QoS 0.
+    async fn answer_publish(&mut self, p: &wire::Publish) -> Result<Option<u16>, Fail> {
+        let version = self.version();
+        match (p.qos, p.packet_id) {
+            (1, Some(id)) => {
+                self.send_bytes(&build::Puback::new(version, id).build())
+                    .await?;
+                Ok(None)
+            }
+            (2, Some(id)) => {
+                self.send_bytes(&build::Pubrec::new(version, id).build())
+                    .await?;
+                Ok(Some(id))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Waits for the PUBREL of `id`; a PUBLISH that comes first is kept in `self.ahead` for the
+    /// next read. Anything else fails as [`Client::expect_type`] would.
+    async fn expect_pubrel_keeping_publishes(&mut self, id: u16) -> Result<(), Fail> {
+        let expected = format!("PUBREL for packet identifier {id}");
+        let timeout = self.timeout;
+        loop {
+            let got = match self.recv(timeout).await {
+                Ok(r) => r.bytes,
+                Err(e) => return Err(Fail::from(e).with_expected(&expected)),
+            };
+            match got.first().map(|b| b >> 4) {
+                Some(3) => self.ahead.push_back(got),
+                Some(6) => {
+                    let (got_id, _) = wire::ack(&got).map_err(|e| {
+                        Fail::new(expected.clone(), format!("{}: {e}", wire::describe(&got)))
+                    })?;
+                    if got_id != id {
+                        return Err(Fail::new(expected, wire::describe(&got)));
+                    }
+                    return Ok(());
+                }
+                _ => return Err(Fail::new(expected, wire::describe(&got))),
+            }
+        }
+    }
+
+    /// The next packet, which must be a PUBLISH, read but NOT acknowledged.
+    pub async fn next_publish(&mut self) -> Result<wire::Publish, Fail> {
+        Ok(self.next_publish_frame().await?.1)
+    }
+
+    /// [`Client::next_publish`], with the frame's first byte (type and flags) as received.
+    pub async fn next_publish_frame(&mut self) -> Result<(u8, wire::Publish), Fail> {
         let got = self.expect_type(3).await?;
         let p = wire::publish(&got, self.v5).map_err(|e| {
             Fail::new(
@@ -650,26 +757,177 @@ impl Client {
                 format!("{}: {e}", wire::describe(&got)),
             )
         })?;
-        let version = if self.v5 {
+        Ok((got[0], p))
+    }
+
+    /// The next packet must be `packet_type` (PUBACK 4 .. PUBCOMP 7) for packet identifier
+    /// `id`; returns its bytes and reason code (0 when absent).
+    pub async fn next_ack(&mut self, packet_type: u8, id: u16) -> Result<(Vec<u8>, u8), Fail> {
+        self.ack_of(packet_type, id, Fail::context).await
+    }
+
+    /// Acknowledges a PUBLISH read with [`Client::next_publish`] as its QoS requires: PUBACK,
+    /// or PUBREC, the PUBREL (via [`Client::next_ack`]) and PUBCOMP.
+    pub async fn ack(&mut self, p: &wire::Publish) -> Result<(), Fail> {
+        if let Some(id) = self.answer_publish(p).await? {
+            self.next_ack(6, id).await?;
+            let pubcomp = build::Pubcomp::new(self.version(), id).build();
+            self.send_bytes(&pubcomp).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads until `n` PUBLISH packets have arrived and every QoS 2 flow they began is complete,
+    /// acknowledging as the receiver (PUBACK; PUBREC, then PUBCOMP for each PUBREL), whatever
+    /// the interleaving. Returns the PUBLISHes in arrival order. Any other packet fails.
+    pub async fn collect_n(&mut self, n: usize) -> Result<Vec<wire::Publish>, Fail> {
+        let version = self.version();
+        let mut out = Vec::new();
+        let mut pending: Vec<u16> = Vec::new();
+        while out.len() < n || !pending.is_empty() {
+            let expected = format!(
+                "{n} PUBLISH packets and their QoS 2 flows ({} so far)",
+                out.len()
+            );
+            let bytes = self.raw_next(&expected).await?;
+            match bytes.first().map(|b| b >> 4) {
+                Some(3) => {
+                    let p = wire::publish(&bytes, self.v5)
+                        .map_err(|e| Fail::new("a well-formed PUBLISH", e.to_string()))?;
+                    pending.extend(self.answer_publish(&p).await?);
+                    out.push(p);
+                }
+                Some(6) => {
+                    let (id, _) =
+                        wire::ack(&bytes).map_err(|e| Fail::new("PUBREL", e.to_string()))?;
+                    pending.retain(|x| *x != id);
+                    self.send_bytes(&build::Pubcomp::new(version, id).build())
+                        .await?;
+                }
+                _ => return Err(Fail::new("PUBLISH or PUBREL", wire::describe(&bytes))),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every PUBLISH that arrives until nothing comes for `self.quiet`, acknowledged (QoS 2
+    /// flows may interleave: PUBREC at once, PUBCOMP when its PUBREL comes). Any other packet,
+    /// a PUBREL for an id not awaiting one, or a close fails.
+    pub async fn collect(&mut self) -> Result<Vec<wire::Publish>, Fail> {
+        self.collect_pending(Vec::new()).await
+    }
+
+    /// [`Client::collect`], with PUBRELs already awaited for `pending` (QoS 2 ids we sent
+    /// PUBREC for).
+    pub async fn collect_pending(
+        &mut self,
+        mut pending: Vec<u16>,
+    ) -> Result<Vec<wire::Publish>, Fail> {
+        let version = self.version();
+        let mut out = Vec::new();
+        loop {
+            let wait = if pending.is_empty() {
+                self.quiet
+            } else {
+                self.timeout
+            };
+            let next = match self.ahead.pop_front() {
+                Some(bytes) => Ok(bytes),
+                None => self.recv(wait).await.map(|r| r.bytes),
+            };
+            match next {
+                Ok(bytes) if bytes.first().map(|b| b >> 4) == Some(6) => {
+                    let (id, _) = wire::ack(&bytes).map_err(|e| Fail::new("a PUBREL", e.0))?;
+                    if !pending.contains(&id) {
+                        return Err(Fail::new(
+                            format!("a PUBREL for one of the ids awaiting one: {pending:?}"),
+                            wire::describe(&bytes),
+                        ));
+                    }
+                    pending.retain(|&p| p != id);
+                    self.send_bytes(&build::Pubcomp::new(version, id).build())
+                        .await?;
+                }
+                Ok(bytes) => {
+                    let p = wire::publish(&bytes, self.v5).map_err(|e| {
+                        Fail::new(
+                            "only PUBLISH packets (and PUBREL)",
+                            format!("{}: {e}", wire::describe(&bytes)),
+                        )
+                    })?;
+                    pending.extend(self.answer_publish(&p).await?);
+                    out.push(p);
+                }
+                Err(ExpectError::Timeout { .. }) if pending.is_empty() => return Ok(out),
+                Err(e) => {
+                    return Err(Fail::from(e).with_expected(&format!(
+                        "PUBLISH packets, PUBREL for {pending:?}, then silence"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// SUBSCRIBE with several `(filter, options)` entries in one packet; waits for the SUBACK
+    /// with the same packet identifier and returns its codes.
+    pub async fn subscribe_many(&mut self, filters: &[(&str, u8)]) -> Result<Vec<u8>, Fail> {
+        let id = self.packet_id();
+        let mut s = build::Subscribe::new(self.version(), id);
+        for (f, o) in filters {
+            s = s.filter(f, *o);
+        }
+        self.send_bytes(&s.build()).await?;
+        let got = self.expect_type(9).await?;
+        let (got_id, codes) = wire::suback(&got, self.v5)
+            .map_err(|e| Fail::new("a well-formed SUBACK", e.to_string()))?;
+        if got_id != id {
+            return Err(Fail::new(
+                format!("SUBACK for packet identifier {id}"),
+                format!("SUBACK for packet identifier {got_id}"),
+            ));
+        }
+        Ok(codes)
+    }
+
+    /// UNSUBSCRIBE from `filters` in one packet; waits for the UNSUBACK with the same packet
+    /// identifier and returns its codes (none in 3.1.1).
+    pub async fn unsubscribe(&mut self, filters: &[&str]) -> Result<Vec<u8>, Fail> {
+        let id = self.packet_id();
+        let mut u = build::Unsubscribe::new(self.version(), id);
+        for f in filters {
+            u = u.filter(f);
+        }
+        self.send_bytes(&u.build()).await?;
+        let got = self.expect_type(11).await?;
+        let (got_id, codes) = wire::suback(&got, self.v5)
+            .map_err(|e| Fail::new("a well-formed UNSUBACK", e.to_string()))?;
+        if got_id != id {
+            return Err(Fail::new(
+                format!("UNSUBACK for packet identifier {id}"),
+                format!("UNSUBACK for packet identifier {got_id}"),
+            ));
+        }
+        Ok(codes)
+    }
+
+    /// 5.0: ends the session of this connected client: DISCONNECT 0x00 with Session Expiry 0,
+    /// then closes our side.
+    pub async fn end_session(&mut self) -> Result<(), Fail> {
+        let packet = build::Disconnect::new(self.version())
+            .reason(0)
+            .property(build::prop::session_expiry_interval(0))
+            .build();
+        self.send_bytes(&packet).await?;
+        self.close().await;
+        Ok(())
+    }
+
+    fn version(&self) -> ProtocolVersion {
+        if self.v5 {
             ProtocolVersion::V5
         } else {
             ProtocolVersion::V3_1_1
-        };
-        match (p.qos, p.packet_id) {
-            (1, Some(id)) => {
-                self.send_bytes(&build::Puback::new(version, id).build())
-                    .await?
-            }
-            (2, Some(id)) => {
-                self.send_bytes(&build::Pubrec::new(version, id).build())
-                    .await?;
-                self.expect_ack(6, id).await?;
-                self.send_bytes(&build::Pubcomp::new(version, id).build())
-                    .await?;
-            }
-            _ => {}
         }
-        Ok(p)
     }
 
     /// Sends a normal DISCONNECT and closes our side.
@@ -711,5 +969,55 @@ mod tests {
         }
         assert_eq!(b, "ab1cd0zz01pub");
         assert_eq!(ctx.topic("a/+"), "mqttconf/ab1cd0zz/a/+");
+    }
+
+    /// Mosquitto's order for two QoS 2 deliveries: PUBLISH 1, (PUBREC 1), PUBLISH 2, PUBREL 1,
+    /// (PUBCOMP 1, PUBREC 2), PUBREL 2. `expect_publish` keeps PUBLISH 2 while it waits for
+    /// PUBREL 1, then returns it, and every acknowledgement goes out in protocol order.
+    #[tokio::test]
+    async fn expect_publish_keeps_a_publish_sent_before_the_pubrel() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let broker = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let publish = |id: u8, payload: u8| {
+                build::Publish::v311("t", [payload])
+                    .qos(2)
+                    .packet_id(u16::from(id))
+                    .build()
+            };
+            let mut got = Vec::new();
+            let mut four = [0u8; 4];
+            s.write_all(&publish(1, b'a')).await.unwrap();
+            s.read_exact(&mut four).await.unwrap();
+            got.push(four);
+            s.write_all(&publish(2, b'b')).await.unwrap();
+            s.write_all(&build::Pubrel::v311(1).build()).await.unwrap();
+            for _ in 0..2 {
+                s.read_exact(&mut four).await.unwrap();
+                got.push(four);
+            }
+            s.write_all(&build::Pubrel::v311(2).build()).await.unwrap();
+            s.read_exact(&mut four).await.unwrap();
+            got.push(four);
+            got
+        });
+        let raw = RawClient::connect_tcp(&addr, ProtocolVersion::V3_1_1, "sub")
+            .await
+            .unwrap();
+        let mut c = Client::new(raw, Version::V3_1_1, None);
+        let a = c.expect_publish().await.unwrap();
+        let b = c.expect_publish().await.unwrap();
+        assert_eq!((a.payload, b.payload), (b"a".to_vec(), b"b".to_vec()));
+        assert_eq!(
+            broker.await.unwrap(),
+            [
+                [0x50, 2, 0, 1], // PUBREC 1
+                [0x70, 2, 0, 1], // PUBCOMP 1
+                [0x50, 2, 0, 2], // PUBREC 2
+                [0x70, 2, 0, 2], // PUBCOMP 2
+            ]
+        );
     }
 }

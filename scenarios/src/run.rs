@@ -529,16 +529,76 @@ impl<F: Future + Unpin> Future for CatchUnwind<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Ctx, Fail};
+
+    async fn nothing(_: &mut Ctx) -> Result<(), Fail> {
+        Ok(())
+    }
+
+    /// A small registry of the tests' own, so that the real one can grow or shrink freely:
+    /// per version a CONNECT (3.1), an UNSUBSCRIBE (3.10) and a PINGREQ (3.12) scenario, and a
+    /// second CONNECT scenario in 5.0.
+    fn registry() -> Vec<Scenario> {
+        let mut all = Vec::new();
+        for (v, names) in [
+            (
+                Version::V5_0,
+                [
+                    "v5.connect.clean_start",
+                    "v5.unsubscribe.removes",
+                    "v5.pingreq.gets_pingresp",
+                ],
+            ),
+            (
+                Version::V3_1_1,
+                [
+                    "v311.connect.clean_session",
+                    "v311.unsubscribe.removes",
+                    "v311.pingreq.gets_pingresp",
+                ],
+            ),
+        ] {
+            all.push(Scenario::server(v, names[0], &["MQTT-3.1.2-3"], nothing));
+            all.push(Scenario::server(v, names[1], &["MQTT-3.10.4-1"], nothing));
+            all.push(Scenario::server(v, names[2], &["MQTT-3.12.4-1"], nothing));
+        }
+        all.push(Scenario::server(
+            Version::V5_0,
+            "v5.connect.second",
+            &["MQTT-3.1.2-3"],
+            nothing,
+        ));
+        all
+    }
 
     fn selection(versions: &[Version], only: &[&str]) -> Result<Selection, RunError> {
         let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
-        select(crate::all(), &manifests(versions).unwrap(), &only)
+        select(registry(), &manifests(versions).unwrap(), &only)
+    }
+
+    fn names(s: &Selection) -> Vec<&'static str> {
+        s.scenarios.iter().map(Scenario::name).collect()
     }
 
     #[test]
     fn no_filter_selects_every_statement_and_scenario_of_the_versions() {
         let s = selection(&[Version::V5_0], &[]).unwrap();
         assert_eq!(s.statements[&Version::V5_0].len(), 251);
+        assert_eq!(
+            names(&s),
+            [
+                "v5.connect.clean_start",
+                "v5.unsubscribe.removes",
+                "v5.pingreq.gets_pingresp",
+                "v5.connect.second"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_real_registry_selects_by_version() {
+        let all = crate::all();
+        let s = select(all, &manifests(&[Version::V5_0]).unwrap(), &[]).unwrap();
         assert!(s.scenarios.iter().all(|s| s.version() == Version::V5_0));
         assert_eq!(
             s.scenarios.len(),
@@ -560,22 +620,34 @@ mod tests {
                 "{ids:?}"
             );
         }
-        assert!(s.scenarios.iter().all(|s| s.name().contains(".connect.")));
+        assert_eq!(
+            names(&s),
+            [
+                "v5.connect.clean_start",
+                "v311.connect.clean_session",
+                "v5.connect.second"
+            ]
+        );
     }
 
     #[test]
     fn id_and_name_filters() {
         let s = selection(&Version::ALL, &["MQTT-3.12.4-1"]).unwrap();
         assert_eq!(s.statements[&Version::V5_0], ["MQTT-3.12.4-1"]);
-        assert_eq!(s.scenarios.len(), 2, "one per version");
+        assert_eq!(s.statements[&Version::V3_1_1], ["MQTT-3.12.4-1"]);
+        assert_eq!(
+            names(&s),
+            ["v5.pingreq.gets_pingresp", "v311.pingreq.gets_pingresp"],
+            "one per version"
+        );
 
         let s = selection(&Version::ALL, &["v5.connect"]).unwrap();
-        assert!(!s.scenarios.is_empty());
-        assert!(s
-            .scenarios
-            .iter()
-            .all(|s| s.name().starts_with("v5.connect.")));
+        assert_eq!(names(&s), ["v5.connect.clean_start", "v5.connect.second"]);
+        assert_eq!(s.statements[&Version::V5_0], ["MQTT-3.1.2-3"]);
         assert!(s.statements[&Version::V3_1_1].is_empty());
+
+        let s = selection(&Version::ALL, &["v5.connect.second"]).unwrap();
+        assert_eq!(names(&s), ["v5.connect.second"]);
         // A name prefix matches whole components only.
         assert!(
             matches!(selection(&Version::ALL, &["v5.conn"]), Err(RunError::UnknownFilter(f)) if f == "v5.conn")

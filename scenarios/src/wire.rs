@@ -130,6 +130,115 @@ pub struct Publish {
     pub payload: Vec<u8>,
 }
 
+impl Publish {
+    /// Every value of property `id`, in order.
+    pub fn props(&self, id: u8) -> Vec<&Prop> {
+        self.properties
+            .iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    /// The numeric property `id`, if present.
+    pub fn int_prop(&self, id: u8) -> Option<u32> {
+        self.properties.iter().find_map(|(i, v)| match v {
+            Prop::Int(n) if *i == id => Some(*n),
+            _ => None,
+        })
+    }
+
+    /// One-line description, for "got" messages: every field.
+    pub fn show(&self) -> String {
+        format!(
+            "PUBLISH topic {:?} QoS {} DUP {} RETAIN {} id {:?} payload {:?} properties {:?}",
+            String::from_utf8_lossy(&self.topic),
+            self.qos,
+            u8::from(self.dup),
+            u8::from(self.retain),
+            self.packet_id,
+            String::from_utf8_lossy(&self.payload),
+            self.properties
+        )
+    }
+}
+
+/// 5.0 subscription options byte: QoS (bits 0-1), Retain As Published (bit 3), Retain Handling
+/// (bits 4-5); No Local stays 0.
+pub fn options(qos: u8, rap: bool, retain_handling: u8) -> u8 {
+    qos | (u8::from(rap) << 3) | (retain_handling << 4)
+}
+
+/// A Variable Byte Integer at `at`: (value, number of bytes, whether the encoding is minimal).
+pub fn read_vbi(b: &[u8], at: usize) -> Result<(u32, usize, bool), String> {
+    let mut v: u32 = 0;
+    for i in 0..4 {
+        let byte = *b
+            .get(at + i)
+            .ok_or_else(|| format!("Variable Byte Integer cut short at byte {}", at + i))?;
+        v |= u32::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            let len = i + 1;
+            let minimal = len == 1 || byte != 0;
+            return Ok((v, len, minimal));
+        }
+    }
+    Err("Variable Byte Integer longer than 4 bytes".into())
+}
+
+/// The identifiers of the properties in a 5.0 property block body (without its length), in
+/// order; an unknown identifier or a value cut short is an error.
+pub fn prop_ids(block: &[u8]) -> Result<Vec<u8>, String> {
+    let mut ids = Vec::new();
+    let mut at = 0;
+    let lp = |at: usize| -> Result<usize, String> {
+        let hi = block.get(at).ok_or("string cut short")?;
+        let lo = block.get(at + 1).ok_or("string cut short")?;
+        Ok(2 + usize::from(u16::from_be_bytes([*hi, *lo])))
+    };
+    while at < block.len() {
+        let id = block[at];
+        at += 1;
+        let size = match id {
+            0x01 | 0x17 | 0x19 | 0x24 | 0x25 | 0x28 | 0x29 | 0x2A => 1,
+            0x13 | 0x21 | 0x22 | 0x23 => 2,
+            0x02 | 0x11 | 0x18 | 0x27 => 4,
+            0x0B => read_vbi(block, at)?.1,
+            0x03 | 0x08 | 0x09 | 0x12 | 0x15 | 0x16 | 0x1A | 0x1C | 0x1F => lp(at)?,
+            0x26 => {
+                let k = lp(at)?;
+                k + lp(at + k)?
+            }
+            other => return Err(format!("unknown property identifier 0x{other:02x}")),
+        };
+        if at + size > block.len() {
+            return Err(format!("property 0x{id:02x} cut short"));
+        }
+        at += size;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// The property identifiers of a received 5.0 PUBACK / PUBREC / PUBREL / PUBCOMP
+/// (`has_reason`) or SUBACK / UNSUBACK (`!has_reason`): the block after the packet identifier
+/// (and reason code).
+pub fn ack_prop_ids(bytes: &[u8], has_reason: bool) -> Result<Vec<u8>, String> {
+    let (len, n, _) = read_vbi(bytes, 1)?;
+    let body = bytes
+        .get(1 + n..1 + n + len as usize)
+        .ok_or("frame shorter than its Remaining Length")?;
+    let start = if has_reason { 3 } else { 2 };
+    if body.len() <= start {
+        return Ok(Vec::new());
+    }
+    let (plen, pn, _) = read_vbi(body, start)?;
+    let block = body
+        .get(start + pn..start + pn + plen as usize)
+        .ok_or("property block longer than the packet")?;
+    prop_ids(block)
+}
+
 /// Why a frame could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadError(pub String);
@@ -349,5 +458,22 @@ mod tests {
             .contains("PINGRESP"));
         assert_eq!(disconnect_reason(&[0xe0, 0x00]).unwrap(), 0);
         assert_eq!(disconnect_reason(&[0xe0, 0x01, 0x82]).unwrap(), 0x82);
+    }
+
+    #[test]
+    fn vbi_and_props() {
+        assert_eq!(read_vbi(&[0x00], 0), Ok((0, 1, true)));
+        assert_eq!(read_vbi(&[0x80, 0x00], 0), Ok((0, 2, false)));
+        assert_eq!(read_vbi(&[0xc8, 0x01], 0), Ok((200, 2, true)));
+        assert_eq!(
+            prop_ids(&[0x1f, 0x00, 0x01, b'x', 0x26, 0, 1, b'a', 0, 0, 0x21, 0, 5]),
+            Ok(vec![0x1f, 0x26, 0x21])
+        );
+        // PUBACK id 1, reason 0x10, properties: reason string "r".
+        assert_eq!(
+            ack_prop_ids(&[0x40, 0x08, 0, 1, 0x10, 4, 0x1f, 0, 1, b'r'], true),
+            Ok(vec![0x1f])
+        );
+        assert_eq!(ack_prop_ids(&[0x40, 0x02, 0, 1], true), Ok(vec![]));
     }
 }

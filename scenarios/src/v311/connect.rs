@@ -221,15 +221,6 @@ async fn second_connect_closes(ctx: &mut Ctx) -> Result<(), Fail> {
         .map_err(|f| f.context("after a second CONNECT"))
 }
 
-/// Ends the persistent session of `label` (reconnect with Clean Session 1, then DISCONNECT).
-async fn end_session(ctx: &mut Ctx, label: &str) -> Result<(), Fail> {
-    let mut c = ctx
-        .connected(label, |c| c.clean_start(true))
-        .await
-        .map_err(|f| f.context("ending the persistent session"))?;
-    c.disconnect().await
-}
-
 /// Sends `packet` on a fresh connection and expects the server to close it with no CONNACK.
 async fn connect_closes(ctx: &mut Ctx, packet: Vec<u8>, what: &str) -> Result<(), Fail> {
     let mut c = ctx.connect("client").await?;
@@ -318,8 +309,8 @@ async fn clean_session_0_resumes_session(ctx: &mut Ctx) -> Result<(), Fail> {
         .map_err(|f| f.context("the subscription of the resumed session"))?;
     publ.disconnect().await?;
     c.disconnect().await?;
-    end_session(ctx, "sub").await?;
-    end_session(ctx, "other").await
+    ctx.end_session("sub").await?;
+    ctx.end_session("other").await
 }
 
 /// QoS 1 and 2 messages published while a Clean Session 0 subscriber is away are delivered
@@ -358,7 +349,7 @@ async fn offline_qos1_qos2_delivered(ctx: &mut Ctx) -> Result<(), Fail> {
         )
     );
     c.disconnect().await?;
-    end_session(ctx, "sub").await
+    ctx.end_session("sub").await
 }
 
 /// Clean Session 1 discards a stored session (Session Present 0, its subscription gone), and
@@ -390,7 +381,7 @@ async fn clean_session_1_discards_session(ctx: &mut Ctx) -> Result<(), Fail> {
         .map_err(|f| f.context("the Clean Session 1 subscription must be gone"))?;
     c.disconnect().await?;
     publ.disconnect().await?;
-    end_session(ctx, "sub").await
+    ctx.end_session("sub").await
 }
 
 /// A retained message set by a Clean Session 1 client is still sent to new subscribers after

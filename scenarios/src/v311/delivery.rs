@@ -37,21 +37,6 @@ fn show(p: &Got) -> String {
     )
 }
 
-async fn raw_publish(c: &mut Client) -> Result<Got, Fail> {
-    let b = c.expect_type(packet_type::PUBLISH).await?;
-    wire::publish(&b, false).map_err(|e| {
-        Fail::new(
-            "a well-formed PUBLISH",
-            format!("{}: {e}", wire::describe(&b)),
-        )
-    })
-}
-
-async fn end_session(ctx: &mut Ctx, label: &str) -> Result<(), Fail> {
-    let mut c = ctx.connected(label, |c| c).await?;
-    c.disconnect().await
-}
-
 /// Reconnects `label` with CleanSession 0 and expects CONNACK 0.
 async fn resume(ctx: &mut Ctx, label: &str) -> Result<Client, Fail> {
     let packet = ctx.connect_packet(label).clean_start(false).build();
@@ -73,12 +58,13 @@ async fn qos1_resent_on_reconnect(ctx: &mut Ctx) -> Result<(), Fail> {
         let mut publisher = ctx.connected("pub", |c| c).await?;
         publisher.publish(&topic, b"a", 1, false).await?;
         publisher.publish(&topic, b"b", 1, false).await?;
-        let first = [raw_publish(&mut sub).await?, raw_publish(&mut sub).await?];
+        let first = [sub.next_publish().await?, sub.next_publish().await?];
         sub.close().await;
         drop(sub);
         let mut sub = resume(ctx, "sub").await?;
         for orig in &first {
-            let p = raw_publish(&mut sub)
+            let p = sub
+                .next_publish()
                 .await
                 .map_err(|f| f.context("the unacknowledged messages after reconnecting"))?;
             ensure!(
@@ -93,7 +79,7 @@ async fn qos1_resent_on_reconnect(ctx: &mut Ctx) -> Result<(), Fail> {
         sub.disconnect().await
     }
     .await;
-    let end = end_session(ctx, "sub").await;
+    let end = ctx.end_session("sub").await;
     res.and(end)
 }
 
@@ -108,7 +94,7 @@ async fn pubrel_resent_on_reconnect(ctx: &mut Ctx) -> Result<(), Fail> {
         }
         let mut publisher = ctx.connected("pub", |c| c).await?;
         publisher.publish(&topic, b"x", 2, false).await?;
-        let p = raw_publish(&mut sub).await?;
+        let p = sub.next_publish().await?;
         let id = p.packet_id.unwrap_or(0);
         sub.send_bytes(&Pubrec::v311(id).build()).await?;
         sub.expect_type(packet_type::PUBREL).await?;
@@ -131,7 +117,7 @@ async fn pubrel_resent_on_reconnect(ctx: &mut Ctx) -> Result<(), Fail> {
         sub.disconnect().await
     }
     .await;
-    let end = end_session(ctx, "sub").await;
+    let end = ctx.end_session("sub").await;
     res.and(end)
 }
 
@@ -173,6 +159,6 @@ async fn queued_for_offline_subscriber(ctx: &mut Ctx) -> Result<(), Fail> {
         off.disconnect().await
     }
     .await;
-    let end = end_session(ctx, "offline").await;
+    let end = ctx.end_session("offline").await;
     res.and(end)
 }

@@ -1,8 +1,8 @@
 //! MQTT 3.1.1 section 4.6: message ordering.
 
-use crate::wire::{self, Publish as Got};
-use crate::{ensure, Client, Ctx, Fail, Scenario, Version::V3_1_1};
-use raw_client::build::{packet_type, Puback, Pubcomp, Publish, Pubrec, Pubrel};
+use crate::wire;
+use crate::{ensure, Ctx, Fail, Scenario, Version::V3_1_1};
+use raw_client::build::{packet_type, Publish, Pubrel};
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
     vec![Scenario::server(
@@ -48,7 +48,8 @@ async fn same_topic_in_order(ctx: &mut Ctx) -> Result<(), Fail> {
             }
             _ => {}
         }
-        let got: Vec<String> = collect(&mut sub, usize::from(N))
+        let got: Vec<String> = sub
+            .collect_n(usize::from(N))
             .await?
             .iter()
             .map(|p| String::from_utf8_lossy(&p.payload).to_string())
@@ -63,44 +64,4 @@ async fn same_topic_in_order(ctx: &mut Ctx) -> Result<(), Fail> {
         sub.disconnect().await?;
     }
     Ok(())
-}
-
-/// Reads until `n` PUBLISH packets have arrived and every QoS 2 flow they began is complete,
-/// acknowledging as the receiver (PUBACK; PUBREC, then PUBCOMP for each PUBREL), whatever the
-/// interleaving. Returns the PUBLISHes in arrival order.
-async fn collect(c: &mut Client, n: usize) -> Result<Vec<Got>, Fail> {
-    let mut out = Vec::new();
-    let mut pending: Vec<u16> = Vec::new();
-    while out.len() < n || !pending.is_empty() {
-        let timeout = c.timeout;
-        let r = c.recv(timeout).await.map_err(|e| {
-            Fail::from(e).with_expected(&format!(
-                "{n} PUBLISH packets and their QoS 2 flows ({} so far)",
-                out.len()
-            ))
-        })?;
-        match r.bytes.first().map(|b| b >> 4) {
-            Some(packet_type::PUBLISH) => {
-                let p = wire::publish(&r.bytes, false)
-                    .map_err(|e| Fail::new("a well-formed PUBLISH", e.to_string()))?;
-                match (p.qos, p.packet_id) {
-                    (1, Some(id)) => c.send_bytes(&Puback::v311(id).build()).await?,
-                    (2, Some(id)) => {
-                        c.send_bytes(&Pubrec::v311(id).build()).await?;
-                        pending.push(id);
-                    }
-                    _ => {}
-                }
-                out.push(p);
-            }
-            Some(packet_type::PUBREL) => {
-                let (id, _) =
-                    wire::ack(&r.bytes).map_err(|e| Fail::new("PUBREL", e.to_string()))?;
-                pending.retain(|x| *x != id);
-                c.send_bytes(&Pubcomp::v311(id).build()).await?;
-            }
-            _ => return Err(Fail::new("PUBLISH or PUBREL", wire::describe(&r.bytes))),
-        }
-    }
-    Ok(out)
 }

@@ -1,7 +1,7 @@
 //! MQTT 3.1.1 section 3.3: PUBLISH.
 
 use crate::wire::{self, Publish as Got};
-use crate::{ensure, Capability, Client, Closing, Ctx, Fail, Scenario, Version::V3_1_1};
+use crate::{ensure, Capability, Closing, Ctx, Fail, Scenario, Version::V3_1_1};
 use raw_client::build::{packet_type, Publish, Pubrel};
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
@@ -125,23 +125,6 @@ fn show(p: &Got) -> String {
     )
 }
 
-/// The next PUBLISH, read but not acknowledged.
-async fn raw_publish(c: &mut Client) -> Result<Got, Fail> {
-    let b = c.expect_type(packet_type::PUBLISH).await?;
-    wire::publish(&b, false).map_err(|e| {
-        Fail::new(
-            "a well-formed PUBLISH",
-            format!("{}: {e}", wire::describe(&b)),
-        )
-    })
-}
-
-/// Ends the persistent session of `label`.
-async fn end_session(ctx: &mut Ctx, label: &str) -> Result<(), Fail> {
-    let mut c = ctx.connected(label, |c| c).await?;
-    c.disconnect().await
-}
-
 /// A QoS 1 message left unacknowledged is resent on a CleanSession 0 reconnect with DUP 1.
 async fn redelivery_has_dup(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("d");
@@ -153,7 +136,7 @@ async fn redelivery_has_dup(ctx: &mut Ctx) -> Result<(), Fail> {
         }
         let mut publisher = ctx.connected("pub", |c| c).await?;
         publisher.publish(&topic, b"m", 1, false).await?;
-        let first = raw_publish(&mut sub).await?;
+        let first = sub.next_publish().await?;
         ensure!(
             first.qos == 1 && !first.dup,
             "first delivery at QoS 1 with DUP 0",
@@ -165,7 +148,8 @@ async fn redelivery_has_dup(ctx: &mut Ctx) -> Result<(), Fail> {
         let mut sub = ctx.connect("sub").await?;
         sub.send_bytes(&packet).await?;
         sub.expect_connack(0).await?;
-        let again = raw_publish(&mut sub)
+        let again = sub
+            .next_publish()
             .await
             .map_err(|f| f.context("the unacknowledged message after reconnecting"))?;
         ensure!(
@@ -183,7 +167,7 @@ async fn redelivery_has_dup(ctx: &mut Ctx) -> Result<(), Fail> {
         sub.disconnect().await
     }
     .await;
-    let end = end_session(ctx, "sub").await;
+    let end = ctx.end_session("sub").await;
     res.and(end)
 }
 
@@ -194,7 +178,7 @@ async fn qos0_delivery_has_dup_zero(ctx: &mut Ctx) -> Result<(), Fail> {
     sub.subscribed(&topic, 0).await?;
     let mut publisher = ctx.connected("pub", |c| c).await?;
     publisher.publish(&topic, b"a", 0, false).await?;
-    let p = raw_publish(&mut sub).await?;
+    let p = sub.next_publish().await?;
     ensure!(
         p.qos == 0 && !p.dup && p.packet_id.is_none(),
         "QoS 0 PUBLISH with DUP 0",
@@ -202,7 +186,7 @@ async fn qos0_delivery_has_dup_zero(ctx: &mut Ctx) -> Result<(), Fail> {
     );
     // A QoS 1 message on a QoS 0 subscription goes out at QoS 0: DUP 0 too.
     publisher.publish(&topic, b"b", 1, false).await?;
-    let p = raw_publish(&mut sub).await?;
+    let p = sub.next_publish().await?;
     ensure!(
         p.qos == 0 && !p.dup,
         "QoS 0 PUBLISH with DUP 0 (downgraded from QoS 1)",

@@ -1,7 +1,7 @@
 //! MQTT 3.1.1 section 4.3: Quality of Service levels and protocol flows.
 
 use crate::wire::{self, Publish as Got};
-use crate::{ensure, Client, Ctx, Fail, Scenario, Version::V3_1_1};
+use crate::{ensure, Ctx, Fail, Scenario, Version::V3_1_1};
 use raw_client::build::{packet_type, Puback, Pubcomp, Publish, Pubrec, Pubrel};
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
@@ -49,56 +49,6 @@ fn show(p: &Got) -> String {
     )
 }
 
-async fn raw_publish(c: &mut Client) -> Result<Got, Fail> {
-    let b = c.expect_type(packet_type::PUBLISH).await?;
-    wire::publish(&b, false).map_err(|e| {
-        Fail::new(
-            "a well-formed PUBLISH",
-            format!("{}: {e}", wire::describe(&b)),
-        )
-    })
-}
-
-/// Reads until `n` PUBLISH packets have arrived and every QoS 2 flow they began is complete,
-/// acknowledging as the receiver (PUBACK; PUBREC, then PUBCOMP for each PUBREL), whatever the
-/// interleaving. Returns the PUBLISHes in arrival order.
-async fn collect(c: &mut Client, n: usize) -> Result<Vec<Got>, Fail> {
-    let mut out = Vec::new();
-    let mut pending: Vec<u16> = Vec::new();
-    while out.len() < n || !pending.is_empty() {
-        let timeout = c.timeout;
-        let r = c.recv(timeout).await.map_err(|e| {
-            Fail::from(e).with_expected(&format!(
-                "{n} PUBLISH packets and their QoS 2 flows ({} so far)",
-                out.len()
-            ))
-        })?;
-        match r.bytes.first().map(|b| b >> 4) {
-            Some(packet_type::PUBLISH) => {
-                let p = wire::publish(&r.bytes, false)
-                    .map_err(|e| Fail::new("a well-formed PUBLISH", e.to_string()))?;
-                match (p.qos, p.packet_id) {
-                    (1, Some(id)) => c.send_bytes(&Puback::v311(id).build()).await?,
-                    (2, Some(id)) => {
-                        c.send_bytes(&Pubrec::v311(id).build()).await?;
-                        pending.push(id);
-                    }
-                    _ => {}
-                }
-                out.push(p);
-            }
-            Some(packet_type::PUBREL) => {
-                let (id, _) =
-                    wire::ack(&r.bytes).map_err(|e| Fail::new("PUBREL", e.to_string()))?;
-                pending.retain(|x| *x != id);
-                c.send_bytes(&Pubcomp::v311(id).build()).await?;
-            }
-            _ => return Err(Fail::new("PUBLISH or PUBREL", wire::describe(&r.bytes))),
-        }
-    }
-    Ok(out)
-}
-
 fn exact(b: &[u8], ty: u8, id: u16) -> bool {
     let [hi, lo] = id.to_be_bytes();
     b == [ty, 0x02, hi, lo]
@@ -114,7 +64,7 @@ async fn qos0_sent_once_unacknowledged(ctx: &mut Ctx) -> Result<(), Fail> {
     publisher
         .send_bytes(&Publish::v311(&topic, b"once").build())
         .await?;
-    let p = raw_publish(&mut sub).await?;
+    let p = sub.next_publish().await?;
     ensure!(
         p.qos == 0 && !p.dup && p.packet_id.is_none() && p.payload == b"once",
         "one QoS 0 PUBLISH with DUP 0",
@@ -143,8 +93,8 @@ async fn qos1_sender_distinct_ids_dup_zero(ctx: &mut Ctx) -> Result<(), Fail> {
     let mut publisher = ctx.connected("pub", |c| c).await?;
     publisher.publish(&topic, b"1", 1, false).await?;
     publisher.publish(&topic, b"2", 1, false).await?;
-    let a = raw_publish(&mut sub).await?;
-    let b = raw_publish(&mut sub).await?;
+    let a = sub.next_publish().await?;
+    let b = sub.next_publish().await?;
     for p in [&a, &b] {
         ensure!(
             p.qos == 1 && !p.dup && p.packet_id.is_some_and(|i| i != 0),
@@ -206,7 +156,7 @@ async fn qos2_sender_flow(ctx: &mut Ctx) -> Result<(), Fail> {
     }
     let mut publisher = ctx.connected("pub", |c| c).await?;
     publisher.publish(&topic, b"two", 2, false).await?;
-    let p = raw_publish(&mut sub).await?;
+    let p = sub.next_publish().await?;
     let id = p.packet_id.unwrap_or(0);
     ensure!(
         p.qos == 2 && !p.dup && id != 0,
@@ -270,7 +220,8 @@ async fn qos2_duplicate_delivered_once(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(exact(&b, 0x50, 9), "PUBREC 50 02 00 09", wire::describe(&b));
     publisher.send_bytes(&Pubrel::v311(9).build()).await?;
     publisher.expect_type(packet_type::PUBCOMP).await?;
-    let got: Vec<Vec<u8>> = collect(&mut sub, 2)
+    let got: Vec<Vec<u8>> = sub
+        .collect_n(2)
         .await?
         .into_iter()
         .map(|p| p.payload)

@@ -21,11 +21,6 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-async fn end_session(ctx: &mut Ctx, label: &str) -> Result<(), Fail> {
-    let mut c = ctx.connected(label, |c| c).await?;
-    c.disconnect().await
-}
-
 /// CleanSession 0: the subscription, a message queued while offline and a QoS 2 flow left at
 /// PUBREL all survive a reconnect.
 async fn state_survives_reconnect(ctx: &mut Ctx) -> Result<(), Fail> {
@@ -105,7 +100,7 @@ async fn state_survives_reconnect(ctx: &mut Ctx) -> Result<(), Fail> {
         sub.disconnect().await
     }
     .await;
-    let end = end_session(ctx, "sub").await;
+    let end = ctx.end_session("sub").await;
     res.and(end)
 }
 

@@ -1,6 +1,6 @@
 //! MQTT 5.0 section 3.1: CONNECT.
 
-use super::data::ack_prop_ids;
+use crate::wire::ack_prop_ids;
 use crate::{ensure, wire, Capability, Client, Closing, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{
     packet_type, prop, Connect, Disconnect, Publish, Pubrel, Subscribe, Unsubscribe, Will,
@@ -306,29 +306,6 @@ async fn connect_closes(
         .map_err(|f| f.context(&format!("after {what}")))
 }
 
-/// Ends any session of `label`: a Clean Start connection (Session Expiry 0) then DISCONNECT.
-async fn end_session(ctx: &mut Ctx, label: &str) -> Result<(), Fail> {
-    let mut c = ctx
-        .connected(label, |c| c.clean_start(true))
-        .await
-        .map_err(|f| f.context("ending the session"))?;
-    c.disconnect().await
-}
-
-/// A connection with a persistent session (Clean Start `clean`, Session Expiry `expiry` s).
-async fn connect_session(
-    ctx: &mut Ctx,
-    label: &str,
-    clean: bool,
-    expiry: u32,
-) -> Result<Client, Fail> {
-    ctx.connected(label, |c| {
-        c.clean_start(clean)
-            .property(prop::session_expiry_interval(expiry))
-    })
-    .await
-}
-
 fn session_present(c: &Client) -> bool {
     c.connack
         .as_ref()
@@ -418,7 +395,7 @@ async fn unsupported_protocol_level_closes(ctx: &mut Ctx) -> Result<(), Fail> {
 /// message to the old subscription's topic is not delivered.
 async fn clean_start_discards_session(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("cs");
-    let mut c = connect_session(ctx, "client", true, 60).await?;
+    let mut c = ctx.session("client", true, 60).await?;
     c.subscribed(&topic, 0).await?;
     c.disconnect().await?;
 
@@ -443,7 +420,7 @@ async fn clean_start_discards_session(ctx: &mut Ctx) -> Result<(), Fail> {
 /// Present 0).
 async fn clean_start_0_resumes_session(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("rs");
-    let mut c = connect_session(ctx, "client", true, 60).await?;
+    let mut c = ctx.session("client", true, 60).await?;
     c.subscribed(&topic, 1).await?;
     c.disconnect().await?;
 
@@ -451,7 +428,7 @@ async fn clean_start_0_resumes_session(ctx: &mut Ctx) -> Result<(), Fail> {
     publisher.publish(&topic, b"queued", 1, false).await?;
 
     let result = async {
-        let mut other = connect_session(ctx, "other", false, 0).await?;
+        let mut other = ctx.session("other", false, 0).await?;
         ensure!(
             !session_present(&other),
             "Session Present 0 for another client id",
@@ -459,7 +436,7 @@ async fn clean_start_0_resumes_session(ctx: &mut Ctx) -> Result<(), Fail> {
         );
         other.disconnect().await?;
 
-        let mut c = connect_session(ctx, "client", false, 60).await?;
+        let mut c = ctx.session("client", false, 60).await?;
         ensure!(
             session_present(&c),
             "CONNACK Session Present 1 (session kept, Session Expiry 60)",
@@ -488,7 +465,7 @@ async fn clean_start_0_resumes_session(ctx: &mut Ctx) -> Result<(), Fail> {
     }
     .await;
     publisher.disconnect().await?;
-    let end = end_session(ctx, "client").await;
+    let end = ctx.end_session("client").await;
     result.and(end)
 }
 
@@ -497,14 +474,14 @@ async fn clean_start_0_resumes_session(ctx: &mut Ctx) -> Result<(), Fail> {
 /// Session Present 1.
 async fn clean_start_0_new_session(ctx: &mut Ctx) -> Result<(), Fail> {
     let result = async {
-        let mut c = connect_session(ctx, "client", false, 60).await?;
+        let mut c = ctx.session("client", false, 60).await?;
         ensure!(
             !session_present(&c),
             "Session Present 0 (no session existed)",
             "Session Present 1"
         );
         c.disconnect().await?;
-        let mut c = connect_session(ctx, "client", false, 60).await?;
+        let mut c = ctx.session("client", false, 60).await?;
         ensure!(
             session_present(&c),
             "Session Present 1 (the session created by the first connection)",
@@ -513,7 +490,7 @@ async fn clean_start_0_new_session(ctx: &mut Ctx) -> Result<(), Fail> {
         c.disconnect().await
     }
     .await;
-    let end = end_session(ctx, "client").await;
+    let end = ctx.end_session("client").await;
     result.and(end)
 }
 
@@ -571,7 +548,7 @@ async fn will_not_published_after_normal_disconnect(ctx: &mut Ctx) -> Result<(),
         .expect_silence()
         .await
         .map_err(|f| f.context("no Will after DISCONNECT 0x00, also past session expiry"));
-    let end = end_session(ctx, "client").await;
+    let end = ctx.end_session("client").await;
     r.and(end)?;
     sub.disconnect().await
 }
@@ -670,7 +647,7 @@ async fn will_delay_postpones_will(ctx: &mut Ctx) -> Result<(), Fail> {
         Ok(())
     }
     .await;
-    let end = end_session(ctx, "client").await;
+    let end = ctx.end_session("client").await;
     result.and(end)?;
     sub.disconnect().await
 }
@@ -688,7 +665,7 @@ async fn will_delay_reconnect_suppresses_will(ctx: &mut Ctx) -> Result<(), Fail>
         .await?;
     c.close().await;
     let result = async {
-        let mut c = connect_session(ctx, "client", false, 30).await?;
+        let mut c = ctx.session("client", false, 30).await?;
         ensure!(
             session_present(&c),
             "Session Present 1 (reconnected within the Session Expiry)",
@@ -701,7 +678,7 @@ async fn will_delay_reconnect_suppresses_will(ctx: &mut Ctx) -> Result<(), Fail>
         c.disconnect().await
     }
     .await;
-    let end = end_session(ctx, "client").await;
+    let end = ctx.end_session("client").await;
     result.and(end)?;
     sub.disconnect().await
 }

@@ -4,6 +4,7 @@
 //! Integers with their encoded length, property identifiers of a property block, the property
 //! block of an acknowledgement).
 
+use crate::wire::read_vbi;
 use crate::{ensure, wire, Closing, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{packet_type, prop, Property, Publish, Writer};
 
@@ -52,74 +53,6 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             user_property_null_char_closes,
         ),
     ]
-}
-
-/// A Variable Byte Integer at `at`: (value, number of bytes, whether the encoding is minimal).
-pub(super) fn read_vbi(b: &[u8], at: usize) -> Result<(u32, usize, bool), String> {
-    let mut v: u32 = 0;
-    for i in 0..4 {
-        let byte = *b
-            .get(at + i)
-            .ok_or_else(|| format!("Variable Byte Integer cut short at byte {}", at + i))?;
-        v |= u32::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            let len = i + 1;
-            let minimal = len == 1 || byte != 0;
-            return Ok((v, len, minimal));
-        }
-    }
-    Err("Variable Byte Integer longer than 4 bytes".into())
-}
-
-/// The identifiers of the properties in a property block body (without its length), in order.
-pub(super) fn prop_ids(block: &[u8]) -> Result<Vec<u8>, String> {
-    let mut ids = Vec::new();
-    let mut at = 0;
-    let lp = |at: usize| -> Result<usize, String> {
-        let hi = block.get(at).ok_or("string cut short")?;
-        let lo = block.get(at + 1).ok_or("string cut short")?;
-        Ok(2 + usize::from(u16::from_be_bytes([*hi, *lo])))
-    };
-    while at < block.len() {
-        let id = block[at];
-        at += 1;
-        let size = match id {
-            0x01 | 0x17 | 0x19 | 0x24 | 0x25 | 0x28 | 0x29 | 0x2A => 1,
-            0x13 | 0x21 | 0x22 | 0x23 => 2,
-            0x02 | 0x11 | 0x18 | 0x27 => 4,
-            0x0B => read_vbi(block, at)?.1,
-            0x03 | 0x08 | 0x09 | 0x12 | 0x15 | 0x16 | 0x1A | 0x1C | 0x1F => lp(at)?,
-            0x26 => {
-                let k = lp(at)?;
-                k + lp(at + k)?
-            }
-            other => return Err(format!("unknown property identifier 0x{other:02x}")),
-        };
-        if at + size > block.len() {
-            return Err(format!("property 0x{id:02x} cut short"));
-        }
-        at += size;
-        ids.push(id);
-    }
-    Ok(ids)
-}
-
-/// The property identifiers of a received PUBACK / PUBREC / PUBREL / PUBCOMP (`has_reason`) or
-/// SUBACK / UNSUBACK (`!has_reason`): the block after the packet identifier (and reason code).
-pub(super) fn ack_prop_ids(bytes: &[u8], has_reason: bool) -> Result<Vec<u8>, String> {
-    let (len, n, _) = read_vbi(bytes, 1)?;
-    let body = bytes
-        .get(1 + n..1 + n + len as usize)
-        .ok_or("frame shorter than its Remaining Length")?;
-    let start = if has_reason { 3 } else { 2 };
-    if body.len() <= start {
-        return Ok(Vec::new());
-    }
-    let (plen, pn, _) = read_vbi(body, start)?;
-    let block = body
-        .get(start + pn..start + pn + plen as usize)
-        .ok_or("property block longer than the packet")?;
-    prop_ids(block)
 }
 
 /// Sends `publish` on a fresh connection: the server closes, silently or after DISCONNECT 0x81.
@@ -255,26 +188,4 @@ async fn user_property_invalid_utf8_closes(ctx: &mut Ctx) -> Result<(), Fail> {
 async fn user_property_null_char_closes(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("up");
     publish_closes(ctx, publish_with_pair(&topic, b"k", &[b'v', 0x00, b'w'])).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vbi_and_props() {
-        assert_eq!(read_vbi(&[0x00], 0), Ok((0, 1, true)));
-        assert_eq!(read_vbi(&[0x80, 0x00], 0), Ok((0, 2, false)));
-        assert_eq!(read_vbi(&[0xc8, 0x01], 0), Ok((200, 2, true)));
-        assert_eq!(
-            prop_ids(&[0x1f, 0x00, 0x01, b'x', 0x26, 0, 1, b'a', 0, 0, 0x21, 0, 5]),
-            Ok(vec![0x1f, 0x26, 0x21])
-        );
-        // PUBACK id 1, reason 0x10, properties: reason string "r".
-        assert_eq!(
-            ack_prop_ids(&[0x40, 0x08, 0, 1, 0x10, 4, 0x1f, 0, 1, b'r'], true),
-            Ok(vec![0x1f])
-        );
-        assert_eq!(ack_prop_ids(&[0x40, 0x02, 0, 1], true), Ok(vec![]));
-    }
 }

@@ -1,6 +1,5 @@
 //! MQTT 5.0 sections 4.4 (message delivery retry) and 4.5 (message receipt).
 
-use super::publish::{collect, end_session, next_ack, next_publish, session, show};
 use crate::{ensure, Capability, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{Puback, Pubcomp, Pubrec};
 use std::time::Duration;
@@ -44,24 +43,24 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
 async fn resent_only_after_reconnect(ctx: &mut Ctx) -> Result<(), Fail> {
     let t1 = ctx.topic("one");
     let t2 = ctx.topic("two");
-    let mut s = session(ctx, "sub", true).await?;
+    let mut s = ctx.session("sub", true, 60).await?;
     s.subscribed(&t1, 1).await?;
     s.subscribed(&t2, 2).await?;
     let mut p = ctx.connected("pub", |c| c).await?;
     p.publish(&t1, b"q1", 1, false).await?;
-    let (_, a) = next_publish(&mut s).await?;
+    let a = s.next_publish().await?;
     p.publish(&t2, b"q2", 2, false).await?;
-    let (_, b) = next_publish(&mut s).await?;
+    let b = s.next_publish().await?;
     let a_id = a.packet_id.unwrap_or(0);
     let b_id = b.packet_id.unwrap_or(0);
     s.send_bytes(&Pubrec::v5(b_id).build()).await?;
-    next_ack(&mut s, 6, b_id).await?;
+    s.next_ack(6, b_id).await?;
     s.quiet = Duration::from_millis(1500);
     s.expect_silence()
         .await
         .map_err(|f| f.context("no resend while the connection stays up"))?;
     s.close().await;
-    let mut s = session(ctx, "sub", false).await?;
+    let mut s = ctx.session("sub", false, 60).await?;
     let r = async {
         let mut saw_publish = false;
         let mut saw_pubrel = false;
@@ -77,7 +76,7 @@ async fn resent_only_after_reconnect(ctx: &mut Ctx) -> Result<(), Fail> {
                     ensure!(
                         m.dup && m.packet_id == Some(a_id) && m.qos == 1 && m.payload == b"q1",
                         format!("the QoS 1 PUBLISH resent with DUP 1 and id {a_id}"),
-                        show(&m)
+                        m.show()
                     );
                     s.send_bytes(&Puback::v5(a_id).build()).await?;
                     saw_publish = true;
@@ -109,7 +108,7 @@ async fn resent_only_after_reconnect(ctx: &mut Ctx) -> Result<(), Fail> {
         s.expect_silence().await
     }
     .await;
-    end_session(&mut s).await?;
+    s.end_session().await?;
     r
 }
 
@@ -117,13 +116,13 @@ async fn resent_only_after_reconnect(ctx: &mut Ctx) -> Result<(), Fail> {
 /// (no session present).
 async fn not_resent_after_clean_start(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("one");
-    let mut s = session(ctx, "sub", true).await?;
+    let mut s = ctx.session("sub", true, 60).await?;
     s.subscribed(&topic, 1).await?;
     let mut p = ctx.connected("pub", |c| c).await?;
     p.publish(&topic, b"q1", 1, false).await?;
-    next_publish(&mut s).await?;
+    s.next_publish_frame().await?;
     s.close().await;
-    let mut s = session(ctx, "sub", true).await?;
+    let mut s = ctx.session("sub", true, 60).await?;
     let present = s.connack.as_ref().is_some_and(|a| a.session_present());
     let r = async {
         ensure!(
@@ -136,7 +135,7 @@ async fn not_resent_after_clean_start(ctx: &mut Ctx) -> Result<(), Fail> {
             .map_err(|f| f.context("after reconnecting with Clean Start 1: nothing resent"))
     }
     .await;
-    end_session(&mut s).await?;
+    s.end_session().await?;
     r
 }
 
@@ -145,28 +144,28 @@ async fn not_resent_after_clean_start(ctx: &mut Ctx) -> Result<(), Fail> {
 async fn negative_ack_not_resent(ctx: &mut Ctx) -> Result<(), Fail> {
     let t1 = ctx.topic("one");
     let t2 = ctx.topic("two");
-    let mut s = session(ctx, "sub", true).await?;
+    let mut s = ctx.session("sub", true, 60).await?;
     s.subscribed(&t1, 1).await?;
     s.subscribed(&t2, 2).await?;
     let mut p = ctx.connected("pub", |c| c).await?;
     p.publish(&t1, b"q1", 1, false).await?;
-    let (_, a) = next_publish(&mut s).await?;
+    let a = s.next_publish().await?;
     s.send_bytes(&Puback::v5(a.packet_id.unwrap_or(0)).reason(0x80).build())
         .await?;
     p.publish(&t2, b"q2", 2, false).await?;
-    let (_, b) = next_publish(&mut s).await?;
+    let b = s.next_publish().await?;
     s.send_bytes(&Pubrec::v5(b.packet_id.unwrap_or(0)).reason(0x80).build())
         .await?;
     s.expect_silence()
         .await
         .map_err(|f| f.context("after PUBREC 0x80 no PUBREL"))?;
     s.close().await;
-    let mut s = session(ctx, "sub", false).await?;
+    let mut s = ctx.session("sub", false, 60).await?;
     let r = s
         .expect_silence()
         .await
         .map_err(|f| f.context("after reconnecting: nothing resent for PUBACK/PUBREC 0x80"));
-    end_session(&mut s).await?;
+    s.end_session().await?;
     r
 }
 
@@ -174,21 +173,26 @@ async fn negative_ack_not_resent(ctx: &mut Ctx) -> Result<(), Fail> {
 /// when it reconnects with Clean Start 0.
 async fn offline_subscriber_gets_message(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("o");
-    let mut s = session(ctx, "sub", true).await?;
+    let mut s = ctx.session("sub", true, 60).await?;
     s.subscribed(&topic, 2).await?;
     s.disconnect().await?;
     let mut p = ctx.connected("pub", |c| c).await?;
     p.publish(&topic, b"q1", 1, false).await?;
     p.publish(&topic, b"q2", 2, false).await?;
-    let mut s = session(ctx, "sub", false).await?;
-    let got = collect(&mut s).await;
-    end_session(&mut s).await?;
+    let mut s = ctx.session("sub", false, 60).await?;
+    let got = s.collect().await;
+    s.end_session().await?;
     let got = got?;
     let payloads: Vec<&[u8]> = got.iter().map(|m| m.payload.as_slice()).collect();
     ensure!(
         payloads == [&b"q1"[..], b"q2"],
         "both messages stored for the offline subscriber and delivered on reconnect",
-        format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+        format!(
+            "{:?}",
+            got.iter()
+                .map(crate::wire::Publish::show)
+                .collect::<Vec<_>>()
+        )
     );
     Ok(())
 }

@@ -1,6 +1,5 @@
 //! MQTT 5.0 section 4.2: Network Connections.
 
-use super::publish::{collect, next_ack};
 use crate::{ensure, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{Pingreq, Publish};
 use std::time::Duration;
@@ -26,15 +25,15 @@ async fn byte_stream(ctx: &mut Ctx) -> Result<(), Fail> {
         p.send_bytes(&[*b]).await?;
         tokio::time::sleep(Duration::from_millis(5)).await; // separate segments
     }
-    next_ack(&mut p, 4, 1).await?;
+    p.next_ack(4, 1).await?;
     let mut burst = Publish::v5(&topic, b"a").qos(1).packet_id(2).build();
     burst.extend(Publish::v5(&topic, b"b").qos(1).packet_id(3).build());
     burst.extend(Pingreq::new().build());
     p.send_bytes(&burst).await?;
-    next_ack(&mut p, 4, 2).await?;
-    next_ack(&mut p, 4, 3).await?;
+    p.next_ack(4, 2).await?;
+    p.next_ack(4, 3).await?;
     p.expect_type(13).await?;
-    let got = collect(&mut s).await?;
+    let got = s.collect().await?;
     let payloads: Vec<&[u8]> = got.iter().map(|m| m.payload.as_slice()).collect();
     ensure!(
         payloads == [&b"split"[..], b"a", b"b"],

@@ -1,6 +1,5 @@
 //! MQTT 5.0 section 4.6: Message ordering.
 
-use super::publish::{collect, next_ack, show};
 use crate::{ensure, Capability, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{Publish, Pubrel};
 
@@ -53,17 +52,17 @@ async fn in_order(ctx: &mut Ctx, qos: u8, n: u16) -> Result<(), Fail> {
     p.send_bytes(&burst).await?;
     if qos > 0 {
         for i in 1..=n {
-            next_ack(&mut p, if qos == 1 { 4 } else { 5 }, i).await?;
+            p.next_ack(if qos == 1 { 4 } else { 5 }, i).await?;
         }
     }
     if qos == 2 {
         let rels: Vec<u8> = (1..=n).flat_map(|i| Pubrel::v5(i).build()).collect();
         p.send_bytes(&rels).await?;
         for i in 1..=n {
-            next_ack(&mut p, 7, i).await?;
+            p.next_ack(7, i).await?;
         }
     }
-    let got = collect(&mut s).await?;
+    let got = s.collect().await?;
     let order: Vec<String> = got
         .iter()
         .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
@@ -77,7 +76,12 @@ async fn in_order(ctx: &mut Ctx, qos: u8, n: u16) -> Result<(), Fail> {
     ensure!(
         got.iter().all(|m| m.qos == qos),
         format!("QoS {qos} deliveries"),
-        format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+        format!(
+            "{:?}",
+            got.iter()
+                .map(crate::wire::Publish::show)
+                .collect::<Vec<_>>()
+        )
     );
     Ok(())
 }

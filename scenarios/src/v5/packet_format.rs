@@ -1,6 +1,6 @@
 //! MQTT 5.0 section 2: MQTT Control Packet format.
 
-use super::data::{prop_ids, read_vbi};
+use crate::wire::{prop_ids, read_vbi};
 use crate::{ensure, wire, Capability, Client, Closing, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{
     packet_type, prop, Custom, Pingreq, Puback, Pubcomp, Publish, Pubrec, Pubrel, Subscribe,

@@ -1,6 +1,5 @@
 //! MQTT 5.0 section 3.4: PUBACK.
 
-use super::publish::next_ack;
 use crate::{ensure, Capability, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{prop, Publish};
 use raw_client::ExpectError;
@@ -65,7 +64,7 @@ async fn reason_code_valid(ctx: &mut Ctx) -> Result<(), Fail> {
     let mut c = ctx.connected("client", |c| c).await?;
     c.send_bytes(&Publish::v5(&topic, b"x").qos(1).packet_id(1).build())
         .await?;
-    let (bytes, code) = next_ack(&mut c, 4, 1).await?;
+    let (bytes, code) = c.next_ack(4, 1).await?;
     ensure!(
         code == 0x00,
         "PUBACK 0x00 (Success): the message has a subscriber",
@@ -79,7 +78,7 @@ async fn reason_code_valid(ctx: &mut Ctx) -> Result<(), Fail> {
             .build(),
     )
     .await?;
-    let (bytes, code) = next_ack(&mut c, 4, 2).await?;
+    let (bytes, code) = c.next_ack(4, 2).await?;
     ensure!(
         code == 0x00 || code == 0x10,
         "PUBACK 0x00 or 0x10 (No matching subscribers)",
@@ -141,7 +140,7 @@ async fn fits_maximum_packet_size(ctx: &mut Ctx) -> Result<(), Fail> {
     for (t, id) in targets {
         c.send_bytes(&Publish::v5(&t, b"x").qos(1).packet_id(id).build())
             .await?;
-        let (bytes, _) = next_ack(&mut c, 4, id).await?;
+        let (bytes, _) = c.next_ack(4, id).await?;
         ensure!(
             bytes.len() <= limit as usize,
             format!("a PUBACK of at most {limit} bytes (the client's Maximum Packet Size)"),

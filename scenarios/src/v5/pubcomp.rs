@@ -1,7 +1,6 @@
 //! MQTT 5.0 section 3.7: PUBCOMP.
 
 use super::puback::small_limit;
-use super::publish::next_ack;
 use crate::{ensure, Capability, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{prop, Publish, Pubrel};
 
@@ -29,16 +28,17 @@ async fn reason_code_valid(ctx: &mut Ctx) -> Result<(), Fail> {
     let mut c = ctx.connected("client", |c| c).await?;
     c.send_bytes(&Publish::v5(&topic, b"x").qos(2).packet_id(1).build())
         .await?;
-    next_ack(&mut c, 5, 1).await?;
+    c.next_ack(5, 1).await?;
     c.send_bytes(&Pubrel::v5(1).build()).await?;
-    let (bytes, code) = next_ack(&mut c, 7, 1).await?;
+    let (bytes, code) = c.next_ack(7, 1).await?;
     ensure!(
         code == 0x00,
         "PUBCOMP 0x00 for the known packet identifier",
         crate::wire::describe(&bytes)
     );
     c.send_bytes(&Pubrel::v5(777).build()).await?;
-    let (bytes, code) = next_ack(&mut c, 7, 777)
+    let (bytes, code) = c
+        .next_ack(7, 777)
         .await
         .map_err(|f| f.context("PUBREL for an unknown packet identifier"))?;
     ensure!(
@@ -61,7 +61,7 @@ async fn fits_maximum_packet_size(ctx: &mut Ctx) -> Result<(), Fail> {
         .connected("client", |c| c.property(prop::maximum_packet_size(limit)))
         .await?;
     c.send_bytes(&Pubrel::v5(777).build()).await?;
-    let (bytes, _) = next_ack(&mut c, 7, 777).await?;
+    let (bytes, _) = c.next_ack(7, 777).await?;
     ensure!(
         bytes.len() <= limit as usize,
         format!("a PUBCOMP of at most {limit} bytes (the client's Maximum Packet Size)"),
@@ -70,9 +70,9 @@ async fn fits_maximum_packet_size(ctx: &mut Ctx) -> Result<(), Fail> {
     if ctx.caps().max_qos >= 2 {
         c.send_bytes(&Publish::v5(&topic, b"x").qos(2).packet_id(1).build())
             .await?;
-        next_ack(&mut c, 5, 1).await?;
+        c.next_ack(5, 1).await?;
         c.send_bytes(&Pubrel::v5(1).build()).await?;
-        let (bytes, _) = next_ack(&mut c, 7, 1).await?;
+        let (bytes, _) = c.next_ack(7, 1).await?;
         ensure!(
             bytes.len() <= limit as usize,
             format!("a PUBCOMP of at most {limit} bytes"),

@@ -1,13 +1,9 @@
 //! MQTT 5.0 section 3.3: PUBLISH.
-//!
-//! Also home of the small helpers the QoS, session, delivery and ordering modules share
-//! (`pub(super)`): reading PUBLISHes without acknowledging them, collecting deliveries until
-//! silence, persistent sessions.
 
 use crate::wire::{self, Prop};
 use crate::{ensure, Capability, Client, Closing, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{
-    malformed, prop, Disconnect, Property, Puback, Pubcomp, Publish, Pubrec, Pubrel, Subscribe,
+    malformed, prop, Property, Puback, Pubcomp, Publish, Pubrec, Pubrel, Subscribe,
 };
 use raw_client::ExpectError;
 use std::time::Duration;
@@ -242,148 +238,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Shared helpers (also used by qos, sessions, delivery, ordering, puback..pubcomp).
-
-/// Subscription options byte: QoS, No Local, Retain As Published, Retain Handling.
-pub(super) fn options(qos: u8, rap: bool, retain_handling: u8) -> u8 {
-    qos | (u8::from(rap) << 3) | (retain_handling << 4)
-}
-
-/// Every value of property `id` in a received PUBLISH, in order.
-pub(super) fn props(p: &wire::Publish, id: u8) -> Vec<&Prop> {
-    p.properties
-        .iter()
-        .filter(|(i, _)| *i == id)
-        .map(|(_, v)| v)
-        .collect()
-}
-
-/// The numeric property `id` of a PUBLISH, if present.
-pub(super) fn int_prop(p: &wire::Publish, id: u8) -> Option<u32> {
-    p.properties.iter().find_map(|(i, v)| match v {
-        Prop::Int(n) if *i == id => Some(*n),
-        _ => None,
-    })
-}
-
-/// One-line description of a received PUBLISH, for "got" messages.
-pub(super) fn show(p: &wire::Publish) -> String {
-    format!(
-        "PUBLISH topic {:?} QoS {} DUP {} RETAIN {} id {:?} payload {:?} properties {:?}",
-        String::from_utf8_lossy(&p.topic),
-        p.qos,
-        u8::from(p.dup),
-        u8::from(p.retain),
-        p.packet_id,
-        String::from_utf8_lossy(&p.payload),
-        p.properties
-    )
-}
-
-/// The next packet, which must be a PUBLISH; it is NOT acknowledged. Returns it with its first
-/// byte.
-pub(super) async fn next_publish(c: &mut Client) -> Result<(u8, wire::Publish), Fail> {
-    let got = c.expect_type(3).await?;
-    let p = wire::publish(&got, true).map_err(|e| {
-        Fail::new(
-            "a well-formed PUBLISH",
-            format!("{}: {e}", wire::describe(&got)),
-        )
-    })?;
-    Ok((got[0], p))
-}
-
-/// The next packet must be `packet_type` (4..7) for packet identifier `id`; returns its
-/// bytes and reason code.
-pub(super) async fn next_ack(
-    c: &mut Client,
-    packet_type: u8,
-    id: u16,
-) -> Result<(Vec<u8>, u8), Fail> {
-    let expected = format!(
-        "{} for packet identifier {id}",
-        wire::type_name(packet_type << 4)
-    );
-    let got = c
-        .expect_type(packet_type)
-        .await
-        .map_err(|f| f.context(&expected))?;
-    let (got_id, code) = wire::ack(&got)
-        .map_err(|e| Fail::new(expected.clone(), format!("{}: {e}", wire::describe(&got))))?;
-    ensure!(got_id == id, expected, wire::describe(&got));
-    Ok((got, code))
-}
-
-/// Acknowledges a received PUBLISH as its QoS requires (PUBACK, or PUBREC/PUBREL/PUBCOMP).
-pub(super) async fn ack(c: &mut Client, p: &wire::Publish) -> Result<(), Fail> {
-    match (p.qos, p.packet_id) {
-        (1, Some(id)) => c.send_bytes(&Puback::v5(id).build()).await?,
-        (2, Some(id)) => {
-            c.send_bytes(&Pubrec::v5(id).build()).await?;
-            next_ack(c, 6, id).await?;
-            c.send_bytes(&Pubcomp::v5(id).build()).await?;
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Every PUBLISH that arrives until nothing comes for `c.quiet`, acknowledged (QoS 2 flows may
-/// interleave: PUBREC at once, PUBCOMP when its PUBREL comes). Any other packet, a PUBREL for
-/// an id not awaiting one, or a close fails.
-pub(super) async fn collect(c: &mut Client) -> Result<Vec<wire::Publish>, Fail> {
-    collect_pending(c, Vec::new()).await
-}
-
-/// [`collect`], with PUBRELs already awaited for `pending` (QoS 2 ids we sent PUBREC for).
-pub(super) async fn collect_pending(
-    c: &mut Client,
-    mut pending: Vec<u16>,
-) -> Result<Vec<wire::Publish>, Fail> {
-    let mut out = Vec::new();
-    loop {
-        let wait = if pending.is_empty() {
-            c.quiet
-        } else {
-            c.timeout
-        };
-        match c.recv(wait).await {
-            Ok(r) if r.bytes.first().map(|b| b >> 4) == Some(6) => {
-                let (id, _) = wire::ack(&r.bytes).map_err(|e| Fail::new("a PUBREL", e.0))?;
-                ensure!(
-                    pending.contains(&id),
-                    format!("a PUBREL for one of the ids awaiting one: {pending:?}"),
-                    wire::describe(&r.bytes)
-                );
-                pending.retain(|&p| p != id);
-                c.send_bytes(&Pubcomp::v5(id).build()).await?;
-            }
-            Ok(r) => {
-                let p = wire::publish(&r.bytes, true).map_err(|e| {
-                    Fail::new(
-                        "only PUBLISH packets (and PUBREL)",
-                        format!("{}: {e}", wire::describe(&r.bytes)),
-                    )
-                })?;
-                match (p.qos, p.packet_id) {
-                    (1, Some(id)) => c.send_bytes(&Puback::v5(id).build()).await?,
-                    (2, Some(id)) => {
-                        c.send_bytes(&Pubrec::v5(id).build()).await?;
-                        pending.push(id);
-                    }
-                    _ => {}
-                }
-                out.push(p);
-            }
-            Err(ExpectError::Timeout { .. }) if pending.is_empty() => return Ok(out),
-            Err(e) => {
-                return Err(Fail::from(e).with_expected(&format!(
-                    "PUBLISH packets, PUBREL for {pending:?}, then silence"
-                )))
-            }
-        }
-    }
-}
+// Helpers (`publish_with` is also used by qos).
 
 /// Publishes with properties and completes the sender's QoS flow; returns the final reason.
 pub(super) async fn publish_with(
@@ -408,38 +263,16 @@ pub(super) async fn publish_with(
     c.send_bytes(&p.build()).await?;
     match qos {
         0 => Ok(0),
-        1 => Ok(next_ack(c, 4, id).await?.1),
+        1 => Ok(c.next_ack(4, id).await?.1),
         _ => {
-            let code = next_ack(c, 5, id).await?.1;
+            let code = c.next_ack(5, id).await?.1;
             if code >= 0x80 {
                 return Ok(code);
             }
             c.send_bytes(&Pubrel::v5(id).build()).await?;
-            Ok(next_ack(c, 7, id).await?.1)
+            Ok(c.next_ack(7, id).await?.1)
         }
     }
-}
-
-/// Connects `label` with Session Expiry 60 s and the given Clean Start.
-pub(super) async fn session(ctx: &mut Ctx, label: &str, clean: bool) -> Result<Client, Fail> {
-    ctx.connected(label, |c| {
-        c.clean_start(clean)
-            .property(prop::session_expiry_interval(60))
-    })
-    .await
-}
-
-/// Ends the session of a connected client: DISCONNECT with Session Expiry 0.
-pub(super) async fn end_session(c: &mut Client) -> Result<(), Fail> {
-    c.send_bytes(
-        &Disconnect::v5()
-            .reason(0)
-            .property(prop::session_expiry_interval(0))
-            .build(),
-    )
-    .await?;
-    c.close().await;
-    Ok(())
 }
 
 fn text(b: &[u8]) -> String {
@@ -466,19 +299,19 @@ async fn dup_reset_on_forward(ctx: &mut Ctx) -> Result<(), Fail> {
             .build(),
     )
     .await?;
-    next_ack(&mut p, 4, 7).await?;
-    let (first, m) = next_publish(&mut s1).await?;
-    ack(&mut s1, &m).await?;
+    p.next_ack(4, 7).await?;
+    let (first, m) = s1.next_publish_frame().await?;
+    s1.ack(&m).await?;
     ensure!(
         first & 0x08 == 0 && m.qos == 1,
         "QoS 1 PUBLISH with DUP 0 (first delivery by the server)",
-        format!("first byte {first:#04x}: {}", show(&m))
+        format!("first byte {first:#04x}: {}", m.show())
     );
-    let (first, m) = next_publish(&mut s0).await?;
+    let (first, m) = s0.next_publish_frame().await?;
     ensure!(
         first & 0x08 == 0 && m.qos == 0,
         "QoS 0 PUBLISH with DUP 0",
-        format!("first byte {first:#04x}: {}", show(&m))
+        format!("first byte {first:#04x}: {}", m.show())
     );
     Ok(())
 }
@@ -505,11 +338,14 @@ async fn retained_replaces(ctx: &mut Ctx) -> Result<(), Fail> {
     p.publish(&topic, b"two", 1, true).await?;
     let mut s = ctx.connected("sub", |c| c).await?;
     s.subscribed(&topic, 1).await?;
-    let got = collect(&mut s).await?;
+    let got = s.collect().await?;
     ensure!(
         got.len() == 1 && got[0].retain && got[0].payload == b"two",
         "exactly the retained message \"two\" with RETAIN 1",
-        format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+        format!(
+            "{:?}",
+            got.iter().map(wire::Publish::show).collect::<Vec<_>>()
+        )
     );
     Ok(())
 }
@@ -527,7 +363,7 @@ async fn retained_empty_clears(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         m.payload == b"kept",
         "the retained message \"kept\"",
-        show(&m)
+        m.show()
     );
     p.publish(&topic, b"", 1, true).await?;
     let m = s
@@ -537,7 +373,7 @@ async fn retained_empty_clears(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         m.payload.is_empty(),
         "the empty-payload PUBLISH forwarded to the current subscriber",
-        show(&m)
+        m.show()
     );
     let mut late = ctx.connected("late", |c| c).await?;
     late.subscribed(&topic, 1).await?;
@@ -555,11 +391,14 @@ async fn retain0_keeps_retained(ctx: &mut Ctx) -> Result<(), Fail> {
     p.publish(&topic, b"live", 1, false).await?;
     let mut s = ctx.connected("sub", |c| c).await?;
     s.subscribed(&topic, 1).await?;
-    let got = collect(&mut s).await?;
+    let got = s.collect().await?;
     ensure!(
         got.len() == 1 && got[0].retain && got[0].payload == b"old",
         "only the older retained message \"old\" with RETAIN 1",
-        format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+        format!(
+            "{:?}",
+            got.iter().map(wire::Publish::show).collect::<Vec<_>>()
+        )
     );
     Ok(())
 }
@@ -574,11 +413,14 @@ async fn retained_setup(ctx: &mut Ctx) -> Result<String, Fail> {
 }
 
 async fn expect_retained(s: &mut Client, step: &str) -> Result<(), Fail> {
-    let got = collect(s).await.map_err(|f| f.context(step))?;
+    let got = s.collect().await.map_err(|f| f.context(step))?;
     ensure!(
         got.len() == 1 && got[0].retain && got[0].payload == b"ret",
         format!("{step}: the retained message \"ret\" with RETAIN 1, once"),
-        format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+        format!(
+            "{:?}",
+            got.iter().map(wire::Publish::show).collect::<Vec<_>>()
+        )
     );
     Ok(())
 }
@@ -587,9 +429,9 @@ async fn expect_retained(s: &mut Client, step: &str) -> Result<(), Fail> {
 async fn retain_handling_0(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = retained_setup(ctx).await?;
     let mut s = ctx.connected("sub", |c| c).await?;
-    s.subscribe(&topic, options(1, false, 0)).await?;
+    s.subscribe(&topic, wire::options(1, false, 0)).await?;
     expect_retained(&mut s, "first SUBSCRIBE").await?;
-    s.subscribe(&topic, options(1, false, 0)).await?;
+    s.subscribe(&topic, wire::options(1, false, 0)).await?;
     expect_retained(&mut s, "repeated SUBSCRIBE").await
 }
 
@@ -597,9 +439,9 @@ async fn retain_handling_0(ctx: &mut Ctx) -> Result<(), Fail> {
 async fn retain_handling_1(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = retained_setup(ctx).await?;
     let mut s = ctx.connected("sub", |c| c).await?;
-    s.subscribe(&topic, options(1, false, 1)).await?;
+    s.subscribe(&topic, wire::options(1, false, 1)).await?;
     expect_retained(&mut s, "first SUBSCRIBE").await?;
-    s.subscribe(&topic, options(1, false, 1)).await?;
+    s.subscribe(&topic, wire::options(1, false, 1)).await?;
     s.expect_silence()
         .await
         .map_err(|f| f.context("a repeated SUBSCRIBE with Retain Handling 1"))
@@ -609,7 +451,7 @@ async fn retain_handling_1(ctx: &mut Ctx) -> Result<(), Fail> {
 async fn retain_handling_2(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = retained_setup(ctx).await?;
     let mut s = ctx.connected("sub", |c| c).await?;
-    s.subscribe(&topic, options(1, false, 2)).await?;
+    s.subscribe(&topic, wire::options(1, false, 2)).await?;
     s.expect_silence()
         .await
         .map_err(|f| f.context("SUBSCRIBE with Retain Handling 2"))
@@ -620,14 +462,14 @@ async fn rap0(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("r");
     ctx.retained(&topic);
     let mut s = ctx.connected("sub", |c| c).await?;
-    s.subscribe(&topic, options(1, false, 0)).await?;
+    s.subscribe(&topic, wire::options(1, false, 0)).await?;
     let mut p = ctx.connected("pub", |c| c).await?;
     p.publish(&topic, b"live", 1, true).await?;
     let m = s.expect_publish().await?;
     ensure!(
         !m.retain && m.payload == b"live",
         "the live message with RETAIN 0 (Retain As Published 0)",
-        show(&m)
+        m.show()
     );
     Ok(())
 }
@@ -637,21 +479,21 @@ async fn rap1(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("r");
     ctx.retained(&topic);
     let mut s = ctx.connected("sub", |c| c).await?;
-    s.subscribe(&topic, options(1, true, 0)).await?;
+    s.subscribe(&topic, wire::options(1, true, 0)).await?;
     let mut p = ctx.connected("pub", |c| c).await?;
     p.publish(&topic, b"one", 1, true).await?;
     let m = s.expect_publish().await?;
     ensure!(
         m.retain && m.payload == b"one",
         "the message published with RETAIN 1 forwarded with RETAIN 1",
-        show(&m)
+        m.show()
     );
     p.publish(&topic, b"zero", 1, false).await?;
     let m = s.expect_publish().await?;
     ensure!(
         !m.retain && m.payload == b"zero",
         "the message published with RETAIN 0 forwarded with RETAIN 0",
-        show(&m)
+        m.show()
     );
     Ok(())
 }
@@ -724,7 +566,7 @@ async fn delivered_topic_matches_filter(ctx: &mut Ctx) -> Result<(), Fail> {
     for t in ["a/x", "a/x/y", "b", "b/y/z", "c/x", "a"] {
         p.publish(&ctx.topic(t), t.as_bytes(), 1, false).await?;
     }
-    let got = collect(&mut s).await?;
+    let got = s.collect().await?;
     let topics: Vec<String> = got.iter().map(|m| text(&m.topic)).collect();
     let matching = [ctx.topic("a/x"), ctx.topic("b"), ctx.topic("b/y/z")];
     ensure!(
@@ -765,11 +607,11 @@ async fn payload_format_forwarded(ctx: &mut Ctx) -> Result<(), Fail> {
             vec![prop::payload_format_indicator(v)],
         )
         .await?;
-        let got = props(&m, 0x01);
+        let got = m.props(0x01);
         ensure!(
             got == vec![&Prop::Int(u32::from(v))],
             format!("Payload Format Indicator {v} forwarded"),
-            show(&m)
+            m.show()
         );
     }
     Ok(())
@@ -779,7 +621,7 @@ async fn payload_format_forwarded(ctx: &mut Ctx) -> Result<(), Fail> {
 /// unexpiring one queued with it is.
 async fn expired_not_delivered(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("e");
-    let mut s = session(ctx, "sub", true).await?;
+    let mut s = ctx.session("sub", true, 60).await?;
     s.subscribed(&topic, 1).await?;
     s.disconnect().await?;
     let mut p = ctx.connected("pub", |c| c).await?;
@@ -794,14 +636,17 @@ async fn expired_not_delivered(ctx: &mut Ctx) -> Result<(), Fail> {
     .await?;
     publish_with(&mut p, &topic, b"keep", 1, false, vec![]).await?;
     tokio::time::sleep(Duration::from_millis(2200)).await; // the 1 s expiry must pass
-    let mut s = session(ctx, "sub", false).await?;
-    let got = collect(&mut s).await;
-    end_session(&mut s).await?;
+    let mut s = ctx.session("sub", false, 60).await?;
+    let got = s.collect().await;
+    s.end_session().await?;
     let got = got?;
     ensure!(
         got.len() == 1 && got[0].payload == b"keep",
         "only \"keep\": the message with Message Expiry 1 s expired while queued",
-        format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+        format!(
+            "{:?}",
+            got.iter().map(wire::Publish::show).collect::<Vec<_>>()
+        )
     );
     Ok(())
 }
@@ -809,7 +654,7 @@ async fn expired_not_delivered(ctx: &mut Ctx) -> Result<(), Fail> {
 /// Message Expiry 60 s, queued 2.2 s for an offline subscriber: delivered with at most 58.
 async fn expiry_reduced_by_wait(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("e");
-    let mut s = session(ctx, "sub", true).await?;
+    let mut s = ctx.session("sub", true, 60).await?;
     s.subscribed(&topic, 1).await?;
     s.disconnect().await?;
     let mut p = ctx.connected("pub", |c| c).await?;
@@ -823,15 +668,15 @@ async fn expiry_reduced_by_wait(ctx: &mut Ctx) -> Result<(), Fail> {
     )
     .await?;
     tokio::time::sleep(Duration::from_millis(2200)).await; // the time the message waits
-    let mut s = session(ctx, "sub", false).await?;
+    let mut s = ctx.session("sub", false, 60).await?;
     let m = s.expect_publish().await;
-    end_session(&mut s).await?;
+    s.end_session().await?;
     let m = m?;
-    let e = int_prop(&m, 0x02);
+    let e = m.int_prop(0x02);
     ensure!(
         matches!(e, Some(55..=58)),
         "Message Expiry Interval 60 minus the 2.2 s waited: 58 or a little less",
-        show(&m)
+        m.show()
     );
     ctx.choice(format!(
         "Message Expiry Interval {} after 2.2 s",
@@ -930,18 +775,21 @@ async fn server_alias_within_client_max(ctx: &mut Ctx) -> Result<(), Fail> {
         p.publish(&ctx.topic(&format!("{max}/end")), b"end", 1, false)
             .await?;
         p.disconnect().await?;
-        let got = collect(&mut s).await?;
+        let got = s.collect().await?;
         ensure!(
             got.len() == 9,
             "all 9 messages",
-            format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+            format!(
+                "{:?}",
+                got.iter().map(wire::Publish::show).collect::<Vec<_>>()
+            )
         );
         for m in &got {
-            if let Some(a) = int_prop(m, 0x23) {
+            if let Some(a) = m.int_prop(0x23) {
                 ensure!(
                     a >= 1 && a <= u32::from(max),
                     format!("no Topic Alias above the client's Topic Alias Maximum {max}"),
-                    show(m)
+                    m.show()
                 );
                 ctx.choice(format!("uses Topic Alias {a} with client maximum {max}"));
             }
@@ -979,7 +827,7 @@ async fn alias_accepted_up_to_max(ctx: &mut Ctx) -> Result<(), Fail> {
                     "{:?} delivered under {topic} (Topic Alias {a})",
                     text(payload)
                 ),
-                show(&m)
+                m.show()
             );
         }
     }
@@ -1025,9 +873,9 @@ async fn response_topic_forwarded(ctx: &mut Ctx) -> Result<(), Fail> {
     let rt = format!("{}/réponse", ctx.topic("reply"));
     let m = forwarded(ctx, "", b"q", vec![prop::response_topic(&rt)]).await?;
     ensure!(
-        props(&m, 0x08) == vec![&Prop::Bytes(rt.as_bytes().to_vec())],
+        m.props(0x08) == vec![&Prop::Bytes(rt.as_bytes().to_vec())],
         format!("Response Topic {rt:?} forwarded unchanged"),
-        show(&m)
+        m.show()
     );
     Ok(())
 }
@@ -1037,9 +885,9 @@ async fn correlation_data_forwarded(ctx: &mut Ctx) -> Result<(), Fail> {
     let data = [0u8, 1, 0xFF, 0, 0x80, b'c'];
     let m = forwarded(ctx, "", b"q", vec![prop::correlation_data(data)]).await?;
     ensure!(
-        props(&m, 0x09) == vec![&Prop::Bytes(data.to_vec())],
+        m.props(0x09) == vec![&Prop::Bytes(data.to_vec())],
         format!("Correlation Data {data:02x?} forwarded unchanged"),
-        show(&m)
+        m.show()
     );
     Ok(())
 }
@@ -1062,11 +910,11 @@ async fn user_properties_forwarded(ctx: &mut Ctx) -> Result<(), Fail> {
         .iter()
         .map(|(k, v)| Prop::Pair(k.as_bytes().to_vec(), v.as_bytes().to_vec()))
         .collect();
-    let got: Vec<Prop> = props(&m, 0x26).into_iter().cloned().collect();
+    let got: Vec<Prop> = m.props(0x26).into_iter().cloned().collect();
     ensure!(
         got == want,
         format!("User Properties {pairs:?}, all, in this order, none added"),
-        show(&m)
+        m.show()
     );
     Ok(())
 }
@@ -1090,9 +938,9 @@ async fn content_type_forwarded(ctx: &mut Ctx) -> Result<(), Fail> {
     let ct = "application/x-conf; charset=utf-8";
     let m = forwarded(ctx, "", b"{}", vec![prop::content_type(ct)]).await?;
     ensure!(
-        props(&m, 0x03) == vec![&Prop::Bytes(ct.as_bytes().to_vec())],
+        m.props(0x03) == vec![&Prop::Bytes(ct.as_bytes().to_vec())],
         format!("Content Type {ct:?} forwarded unchanged"),
-        show(&m)
+        m.show()
     );
     Ok(())
 }
@@ -1110,12 +958,12 @@ async fn acknowledged_by_qos(ctx: &mut Ctx) -> Result<(), Fail> {
         .map_err(|f| f.context("a QoS 0 PUBLISH is not answered"))?;
     c.send_bytes(&Publish::v5(&topic, b"1").qos(1).packet_id(0x1234).build())
         .await?;
-    next_ack(&mut c, 4, 0x1234).await?;
+    c.next_ack(4, 0x1234).await?;
     c.send_bytes(&Publish::v5(&topic, b"2").qos(2).packet_id(0xABCD).build())
         .await?;
-    next_ack(&mut c, 5, 0xABCD).await?;
+    c.next_ack(5, 0xABCD).await?;
     c.send_bytes(&Pubrel::v5(0xABCD).build()).await?;
-    next_ack(&mut c, 7, 0xABCD).await?;
+    c.next_ack(7, 0xABCD).await?;
     Ok(())
 }
 
@@ -1131,11 +979,14 @@ async fn overlapping_highest_qos(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(granted == 2, "a/# granted QoS 2", format!("QoS {granted}"));
     let mut p = ctx.connected("pub", |c| c).await?;
     p.publish(&ctx.topic("a/b"), b"x", 2, false).await?;
-    let got = collect(&mut s).await?;
+    let got = s.collect().await?;
     ensure!(
         (1..=2).contains(&got.len()) && got.iter().any(|m| m.qos == 2),
         "one or two copies, at least one at QoS 2 (the highest of the matching subscriptions)",
-        format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+        format!(
+            "{:?}",
+            got.iter().map(wire::Publish::show).collect::<Vec<_>>()
+        )
     );
     ctx.choice(if got.len() == 1 {
         "one copy for two overlapping subscriptions"
@@ -1168,11 +1019,12 @@ async fn overlapping_subscription_ids(ctx: &mut Ctx) -> Result<(), Fail> {
     }
     let mut p = ctx.connected("pub", |c| c).await?;
     p.publish(&ctx.topic("a/b"), b"x", 1, false).await?;
-    let got = collect(&mut s).await?;
+    let got = s.collect().await?;
     let ids: Vec<Vec<u32>> = got
         .iter()
         .map(|m| {
-            let mut v: Vec<u32> = props(m, 0x0B)
+            let mut v: Vec<u32> = m
+                .props(0x0B)
                 .into_iter()
                 .filter_map(|p| match p {
                     Prop::Int(n) => Some(*n),
@@ -1193,7 +1045,10 @@ async fn overlapping_subscription_ids(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         ok,
         "one PUBLISH with Subscription Identifiers 1 and 2, or two PUBLISHes with 1 and 2 each",
-        format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+        format!(
+            "{:?}",
+            got.iter().map(wire::Publish::show).collect::<Vec<_>>()
+        )
     );
     ctx.choice(if got.len() == 1 {
         "one copy for two overlapping subscriptions"
@@ -1214,19 +1069,20 @@ async fn receive_maximum_respected(ctx: &mut Ctx) -> Result<(), Fail> {
     for i in 0..4u8 {
         p.publish(&topic, &[b'0' + i], 1, false).await?;
     }
-    let (_, a) = next_publish(&mut s).await?;
-    let (_, b) = next_publish(&mut s).await?;
+    let a = s.next_publish().await?;
+    let b = s.next_publish().await?;
     ensure!(
         a.qos == 1 && b.qos == 1,
         "QoS 1 PUBLISHes",
-        format!("{}; {}", show(&a), show(&b))
+        format!("{}; {}", a.show(), b.show())
     );
     s.expect_silence()
         .await
         .map_err(|f| f.context("Receive Maximum 2 with two PUBLISHes unacknowledged"))?;
     s.send_bytes(&Puback::v5(a.packet_id.unwrap_or(0)).build())
         .await?;
-    let (_, c3) = next_publish(&mut s)
+    let c3 = s
+        .next_publish()
         .await
         .map_err(|f| f.context("after one PUBACK, the third message"))?;
     s.expect_silence()
@@ -1236,8 +1092,8 @@ async fn receive_maximum_respected(ctx: &mut Ctx) -> Result<(), Fail> {
         s.send_bytes(&Puback::v5(m.packet_id.unwrap_or(0)).build())
             .await?;
     }
-    let (_, d) = next_publish(&mut s).await?;
-    ack(&mut s, &d).await?;
+    let d = s.next_publish().await?;
+    s.ack(&d).await?;
     Ok(())
 }
 
@@ -1253,18 +1109,19 @@ async fn receive_maximum_qos2(ctx: &mut Ctx) -> Result<(), Fail> {
     for i in 0..2u8 {
         p.publish(&topic, &[b'0' + i], 2, false).await?;
     }
-    let (_, a) = next_publish(&mut s).await?;
+    let a = s.next_publish().await?;
     let id = a.packet_id.unwrap_or(0);
     s.send_bytes(&Pubrec::v5(id).build()).await?;
-    next_ack(&mut s, 6, id).await?;
+    s.next_ack(6, id).await?;
     s.expect_silence()
         .await
         .map_err(|f| f.context("Receive Maximum 1: the QoS 2 delivery awaits its PUBCOMP"))?;
     s.send_bytes(&Pubcomp::v5(id).build()).await?;
-    let (_, b) = next_publish(&mut s)
+    let b = s
+        .next_publish()
         .await
         .map_err(|f| f.context("after PUBCOMP, the second message"))?;
-    ack(&mut s, &b).await
+    s.ack(&b).await
 }
 
 /// Stalled at the client's Receive Maximum 1, the server still answers PINGREQ, SUBSCRIBE and a
@@ -1279,7 +1136,7 @@ async fn stalled_still_answers(ctx: &mut Ctx) -> Result<(), Fail> {
     for i in 0..3u8 {
         p.publish(&topic, &[b'0' + i], 1, false).await?;
     }
-    let (_, first) = next_publish(&mut s).await?;
+    let first = s.next_publish().await?;
     s.send_bytes(&raw_client::build::Pingreq::new().build())
         .await?;
     s.expect_type(13)
@@ -1295,16 +1152,19 @@ async fn stalled_still_answers(ctx: &mut Ctx) -> Result<(), Fail> {
             .build(),
     )
     .await?;
-    next_ack(&mut s, 4, 900)
+    s.next_ack(4, 900)
         .await
         .map_err(|f| f.context("QoS 1 PUBLISH while stalled"))?;
     s.send_bytes(&Puback::v5(first.packet_id.unwrap_or(0)).build())
         .await?;
-    let rest = collect(&mut s).await?;
+    let rest = s.collect().await?;
     ensure!(
         rest.len() == 2,
         "the two remaining messages once unblocked",
-        format!("{:?}", rest.iter().map(show).collect::<Vec<_>>())
+        format!(
+            "{:?}",
+            rest.iter().map(wire::Publish::show).collect::<Vec<_>>()
+        )
     );
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! MQTT 5.0 section 3.5: PUBREC.
 
 use super::puback::{small_limit, ACK_CODES};
-use super::publish::next_ack;
 use crate::{ensure, Capability, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{prop, Publish, Pubrel};
 
@@ -42,7 +41,7 @@ async fn reason_code_valid(ctx: &mut Ctx) -> Result<(), Fail> {
     for (t, id, allowed) in cases {
         c.send_bytes(&Publish::v5(&t, b"x").qos(2).packet_id(id).build())
             .await?;
-        let (bytes, code) = next_ack(&mut c, 5, id).await?;
+        let (bytes, code) = c.next_ack(5, id).await?;
         ensure!(
             allowed.contains(&code),
             format!("PUBREC with one of {allowed:02x?} for {t}"),
@@ -53,7 +52,7 @@ async fn reason_code_valid(ctx: &mut Ctx) -> Result<(), Fail> {
         }
         if code < 0x80 {
             c.send_bytes(&Pubrel::v5(id).build()).await?;
-            next_ack(&mut c, 7, id).await?;
+            c.next_ack(7, id).await?;
         }
     }
     s.expect_publish().await?;
@@ -75,7 +74,7 @@ async fn fits_maximum_packet_size(ctx: &mut Ctx) -> Result<(), Fail> {
     for (t, id) in targets {
         c.send_bytes(&Publish::v5(&t, b"x").qos(2).packet_id(id).build())
             .await?;
-        let (bytes, code) = next_ack(&mut c, 5, id).await?;
+        let (bytes, code) = c.next_ack(5, id).await?;
         ensure!(
             bytes.len() <= limit as usize,
             format!("a PUBREC of at most {limit} bytes (the client's Maximum Packet Size)"),
@@ -83,7 +82,7 @@ async fn fits_maximum_packet_size(ctx: &mut Ctx) -> Result<(), Fail> {
         );
         if code < 0x80 {
             c.send_bytes(&Pubrel::v5(id).build()).await?;
-            next_ack(&mut c, 7, id).await?;
+            c.next_ack(7, id).await?;
         }
     }
     Ok(())

@@ -1,6 +1,5 @@
 //! MQTT 5.0 section 3.6: PUBREL.
 
-use super::publish::{next_ack, next_publish};
 use crate::{ensure, Capability, Closing, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{prop, Pubcomp, Publish, Pubrec, Pubrel};
 
@@ -36,7 +35,7 @@ async fn wrong_flags_closes(ctx: &mut Ctx) -> Result<(), Fail> {
     let mut c = ctx.connected("client", |c| c).await?;
     c.send_bytes(&Publish::v5(&topic, b"x").qos(2).packet_id(1).build())
         .await?;
-    next_ack(&mut c, 5, 1).await?;
+    c.next_ack(5, 1).await?;
     c.send_bytes(&Pubrel::v5(1).flags_override(0).build())
         .await?;
     c.expect_closed(Closing::silently().or_disconnect(&[0x81]))
@@ -51,10 +50,10 @@ async fn server_pubrel(ctx: &mut Ctx) -> Result<(), Fail> {
     s.subscribed(&topic, 2).await?;
     let mut p = ctx.connected("pub", |c| c).await?;
     p.publish(&topic, b"x", 2, false).await?;
-    let (_, m) = next_publish(&mut s).await?;
+    let m = s.next_publish().await?;
     let id = m.packet_id.unwrap_or(0);
     s.send_bytes(&Pubrec::v5(id).build()).await?;
-    let (bytes, code) = next_ack(&mut s, 6, id).await?;
+    let (bytes, code) = s.next_ack(6, id).await?;
     ensure!(
         bytes[0] == 0x62,
         "PUBREL first byte 0x62",
@@ -80,10 +79,10 @@ async fn fits_maximum_packet_size(ctx: &mut Ctx) -> Result<(), Fail> {
     s.subscribed(&topic, 2).await?;
     let mut p = ctx.connected("pub", |c| c).await?;
     p.publish(&topic, b"x", 2, false).await?;
-    let (_, m) = next_publish(&mut s).await?;
+    let m = s.next_publish().await?;
     let id = m.packet_id.unwrap_or(0);
     s.send_bytes(&Pubrec::v5(id).build()).await?;
-    let (bytes, _) = next_ack(&mut s, 6, id).await?;
+    let (bytes, _) = s.next_ack(6, id).await?;
     ensure!(
         bytes.len() <= limit as usize,
         format!("a PUBREL of at most {limit} bytes (the client's Maximum Packet Size)"),

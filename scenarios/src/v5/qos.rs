@@ -1,8 +1,6 @@
 //! MQTT 5.0 section 4.3: Quality of Service levels and protocol flows.
 
-use super::publish::{
-    ack, collect, collect_pending, end_session, next_ack, next_publish, publish_with, session, show,
-};
+use super::publish::publish_with;
 use crate::{ensure, Capability, Client, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{prop, Pubcomp, Publish, Pubrec, Pubrel};
 use std::collections::BTreeSet;
@@ -141,13 +139,13 @@ async fn qos0_dup_clear(ctx: &mut Ctx) -> Result<(), Fail> {
             .build(),
     )
     .await?;
-    next_ack(&mut p, 4, 3).await?;
+    p.next_ack(4, 3).await?;
     for _ in 0..2 {
-        let (first, m) = next_publish(&mut s).await?;
+        let (first, m) = s.next_publish_frame().await?;
         ensure!(
             m.qos == 0 && first & 0x08 == 0,
             "a QoS 0 PUBLISH with DUP 0 (first byte 0x30)",
-            format!("first byte {first:#04x}: {}", show(&m))
+            format!("first byte {first:#04x}: {}", m.show())
         );
     }
     Ok(())
@@ -168,7 +166,7 @@ async fn withheld(
     for i in 0..n {
         p.publish(&topic, &[b'0' + i], qos, false).await?;
     }
-    let mut got = vec![next_publish(&mut s).await?];
+    let mut got = vec![s.next_publish_frame().await?];
     loop {
         let quiet = s.quiet;
         match s.recv(quiet).await {
@@ -207,7 +205,7 @@ async fn release(s: &mut Client, got: &[(u8, crate::wire::Publish)]) -> Result<(
                 .await?;
         }
     }
-    collect_pending(s, pending).await.map(|_| ())
+    s.collect_pending(pending).await.map(|_| ())
 }
 
 fn check_inflight(got: &[(u8, crate::wire::Publish)], qos: u8) -> Result<(), Fail> {
@@ -216,7 +214,7 @@ fn check_inflight(got: &[(u8, crate::wire::Publish)], qos: u8) -> Result<(), Fai
         ensure!(
             m.qos == qos && first & 0x08 == 0,
             format!("first transmission: QoS {qos}, DUP 0"),
-            format!("first byte {first:#04x}: {}", show(m))
+            format!("first byte {first:#04x}: {}", m.show())
         );
         let id = m.packet_id.unwrap_or(0);
         ensure!(
@@ -249,7 +247,7 @@ async fn qos2_inflight_ids(ctx: &mut Ctx) -> Result<(), Fail> {
 /// reconnect with Clean Start 0 the PUBLISH comes again with the same id and DUP 1.
 async fn resent(ctx: &mut Ctx, qos: u8, expiry: Option<u32>) -> Result<(), Fail> {
     let topic = ctx.topic("r");
-    let mut s = session(ctx, "sub", true).await?;
+    let mut s = ctx.session("sub", true, 60).await?;
     s.subscribed(&topic, qos).await?;
     let mut p = ctx.connected("pub", |c| c).await?;
     let props = expiry
@@ -257,20 +255,21 @@ async fn resent(ctx: &mut Ctx, qos: u8, expiry: Option<u32>) -> Result<(), Fail>
         .into_iter()
         .collect();
     publish_with(&mut p, &topic, b"once", qos, false, props).await?;
-    let (_, first) = next_publish(&mut s).await?;
+    let first = s.next_publish().await?;
     s.close().await;
     if expiry.is_some() {
         tokio::time::sleep(Duration::from_millis(2200)).await; // let the expiry pass
     }
-    let mut s = session(ctx, "sub", false).await?;
-    let r = next_publish(&mut s)
+    let mut s = ctx.session("sub", false, 60).await?;
+    let r = s
+        .next_publish_frame()
         .await
         .map_err(|f| f.context("after reconnecting with Clean Start 0"));
     let out = match r {
         Ok((byte, m)) => {
             let ok =
                 m.dup && m.packet_id == first.packet_id && m.payload == b"once" && m.qos == qos;
-            ack(&mut s, &m).await?;
+            s.ack(&m).await?;
             if ok {
                 Ok(())
             } else {
@@ -279,13 +278,13 @@ async fn resent(ctx: &mut Ctx, qos: u8, expiry: Option<u32>) -> Result<(), Fail>
                         "the PUBLISH resent with DUP 1, QoS {qos} and the same packet identifier {:?}",
                         first.packet_id
                     ),
-                    format!("first byte {byte:#04x}: {}", show(&m)),
+                    format!("first byte {byte:#04x}: {}", m.show()),
                 ))
             }
         }
         Err(f) => Err(f),
     };
-    end_session(&mut s).await?;
+    s.end_session().await?;
     out
 }
 
@@ -310,7 +309,7 @@ async fn puback_carries_id(ctx: &mut Ctx) -> Result<(), Fail> {
     for id in [1u16, 0x8001, 0xFFFF] {
         c.send_bytes(&Publish::v5(&topic, b"x").qos(1).packet_id(id).build())
             .await?;
-        next_ack(&mut c, 4, id).await?;
+        c.next_ack(4, id).await?;
     }
     Ok(())
 }
@@ -322,9 +321,9 @@ async fn pubrec_carries_id(ctx: &mut Ctx) -> Result<(), Fail> {
     for id in [1u16, 0x8001, 0xFFFF] {
         c.send_bytes(&Publish::v5(&topic, b"x").qos(2).packet_id(id).build())
             .await?;
-        next_ack(&mut c, 5, id).await?;
+        c.next_ack(5, id).await?;
         c.send_bytes(&Pubrel::v5(id).build()).await?;
-        next_ack(&mut c, 7, id).await?;
+        c.next_ack(7, id).await?;
     }
     Ok(())
 }
@@ -336,11 +335,11 @@ async fn pubcomp_carries_id(ctx: &mut Ctx) -> Result<(), Fail> {
     for id in [0x0102u16, 0x0201] {
         c.send_bytes(&Publish::v5(&topic, b"x").qos(2).packet_id(id).build())
             .await?;
-        next_ack(&mut c, 5, id).await?;
+        c.next_ack(5, id).await?;
     }
     for id in [0x0201u16, 0x0102] {
         c.send_bytes(&Pubrel::v5(id).build()).await?;
-        next_ack(&mut c, 7, id).await?;
+        c.next_ack(7, id).await?;
     }
     Ok(())
 }
@@ -354,7 +353,7 @@ async fn qos1_id_reuse(ctx: &mut Ctx) -> Result<(), Fail> {
     let mut p = ctx.connected("pub", |c| c).await?;
     p.send_bytes(&Publish::v5(&topic, b"one").qos(1).packet_id(10).build())
         .await?;
-    next_ack(&mut p, 4, 10).await?;
+    p.next_ack(4, 10).await?;
     p.send_bytes(
         &Publish::v5(&topic, b"two")
             .qos(1)
@@ -363,13 +362,18 @@ async fn qos1_id_reuse(ctx: &mut Ctx) -> Result<(), Fail> {
             .build(),
     )
     .await?;
-    next_ack(&mut p, 4, 10).await?;
-    let got = collect(&mut s).await?;
+    p.next_ack(4, 10).await?;
+    let got = s.collect().await?;
     let payloads: Vec<&[u8]> = got.iter().map(|m| m.payload.as_slice()).collect();
     ensure!(
         payloads == [&b"one"[..], b"two"],
         "both messages delivered (\"one\", \"two\")",
-        format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+        format!(
+            "{:?}",
+            got.iter()
+                .map(crate::wire::Publish::show)
+                .collect::<Vec<_>>()
+        )
     );
     Ok(())
 }
@@ -383,16 +387,21 @@ async fn qos2_id_reuse(ctx: &mut Ctx) -> Result<(), Fail> {
     for payload in [&b"one"[..], b"two"] {
         p.send_bytes(&Publish::v5(&topic, payload).qos(2).packet_id(11).build())
             .await?;
-        next_ack(&mut p, 5, 11).await?;
+        p.next_ack(5, 11).await?;
         p.send_bytes(&Pubrel::v5(11).build()).await?;
-        next_ack(&mut p, 7, 11).await?;
+        p.next_ack(7, 11).await?;
     }
-    let got = collect(&mut s).await?;
+    let got = s.collect().await?;
     let payloads: Vec<&[u8]> = got.iter().map(|m| m.payload.as_slice()).collect();
     ensure!(
         payloads == [&b"one"[..], b"two"],
         "both messages delivered (\"one\", \"two\")",
-        format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+        format!(
+            "{:?}",
+            got.iter()
+                .map(crate::wire::Publish::show)
+                .collect::<Vec<_>>()
+        )
     );
     Ok(())
 }
@@ -404,10 +413,10 @@ async fn pubrel_same_id(ctx: &mut Ctx) -> Result<(), Fail> {
     s.subscribed(&topic, 2).await?;
     let mut p = ctx.connected("pub", |c| c).await?;
     p.publish(&topic, b"x", 2, false).await?;
-    let (_, m) = next_publish(&mut s).await?;
+    let m = s.next_publish().await?;
     let id = m.packet_id.unwrap_or(0);
     s.send_bytes(&Pubrec::v5(id).build()).await?;
-    next_ack(&mut s, 6, id).await?;
+    s.next_ack(6, id).await?;
     s.send_bytes(&Pubcomp::v5(id).build()).await?;
     Ok(())
 }
@@ -416,18 +425,18 @@ async fn pubrel_same_id(ctx: &mut Ctx) -> Result<(), Fail> {
 /// with the same id, and the PUBLISH does not.
 async fn pubrel_resent(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("q");
-    let mut s = session(ctx, "sub", true).await?;
+    let mut s = ctx.session("sub", true, 60).await?;
     s.subscribed(&topic, 2).await?;
     let mut p = ctx.connected("pub", |c| c).await?;
     p.publish(&topic, b"x", 2, false).await?;
-    let (_, m) = next_publish(&mut s).await?;
+    let m = s.next_publish().await?;
     let id = m.packet_id.unwrap_or(0);
     s.send_bytes(&Pubrec::v5(id).build()).await?;
-    next_ack(&mut s, 6, id).await?;
+    s.next_ack(6, id).await?;
     s.close().await;
-    let mut s = session(ctx, "sub", false).await?;
+    let mut s = ctx.session("sub", false, 60).await?;
     let r = async {
-        next_ack(&mut s, 6, id)
+        s.next_ack(6, id)
             .await
             .map_err(|f| f.context("the PUBREL resent after reconnecting with Clean Start 0"))?;
         s.send_bytes(&Pubcomp::v5(id).build()).await?;
@@ -436,7 +445,7 @@ async fn pubrel_resent(ctx: &mut Ctx) -> Result<(), Fail> {
             .map_err(|f| f.context("no PUBLISH resent once its PUBREL went out"))
     }
     .await;
-    end_session(&mut s).await?;
+    s.end_session().await?;
     r
 }
 
@@ -450,17 +459,18 @@ async fn failed_pubrec_id_reuse(ctx: &mut Ctx) -> Result<(), Fail> {
     let mut p = ctx.connected("pub", |c| c).await?;
     p.send_bytes(&Publish::v5(&refused, b"no").qos(2).packet_id(20).build())
         .await?;
-    let (_, code) = next_ack(&mut p, 5, 20).await?;
+    let (_, code) = p.next_ack(5, 20).await?;
     if code < 0x80 {
         p.send_bytes(&Pubrel::v5(20).build()).await?;
-        next_ack(&mut p, 7, 20).await?;
+        p.next_ack(7, 20).await?;
         return Err(ctx.skip(format!(
             "the refused topic got PUBREC 0x{code:02X}, not an error: nothing to reuse"
         )));
     }
     p.send_bytes(&Publish::v5(&topic, b"yes").qos(2).packet_id(20).build())
         .await?;
-    let (_, code) = next_ack(&mut p, 5, 20)
+    let (_, code) = p
+        .next_ack(5, 20)
         .await
         .map_err(|f| f.context("the id reused after PUBREC >= 0x80"))?;
     ensure!(
@@ -469,9 +479,9 @@ async fn failed_pubrec_id_reuse(ctx: &mut Ctx) -> Result<(), Fail> {
         format!("PUBREC 0x{code:02X}")
     );
     p.send_bytes(&Pubrel::v5(20).build()).await?;
-    next_ack(&mut p, 7, 20).await?;
+    p.next_ack(7, 20).await?;
     let m = s.expect_publish().await?;
-    ensure!(m.payload == b"yes", "the new message delivered", show(&m));
+    ensure!(m.payload == b"yes", "the new message delivered", m.show());
     Ok(())
 }
 
@@ -483,7 +493,7 @@ async fn qos2_duplicate_once(ctx: &mut Ctx) -> Result<(), Fail> {
     let mut p = ctx.connected("pub", |c| c).await?;
     p.send_bytes(&Publish::v5(&topic, b"x").qos(2).packet_id(30).build())
         .await?;
-    next_ack(&mut p, 5, 30).await?;
+    p.next_ack(5, 30).await?;
     p.send_bytes(
         &Publish::v5(&topic, b"x")
             .qos(2)
@@ -492,16 +502,21 @@ async fn qos2_duplicate_once(ctx: &mut Ctx) -> Result<(), Fail> {
             .build(),
     )
     .await?;
-    next_ack(&mut p, 5, 30)
+    p.next_ack(5, 30)
         .await
         .map_err(|f| f.context("the duplicate PUBLISH before PUBREL"))?;
     p.send_bytes(&Pubrel::v5(30).build()).await?;
-    next_ack(&mut p, 7, 30).await?;
-    let got = collect(&mut s).await?;
+    p.next_ack(7, 30).await?;
+    let got = s.collect().await?;
     ensure!(
         got.len() == 1,
         "the message delivered exactly once",
-        format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+        format!(
+            "{:?}",
+            got.iter()
+                .map(crate::wire::Publish::show)
+                .collect::<Vec<_>>()
+        )
     );
     Ok(())
 }
@@ -518,10 +533,10 @@ async fn pubrel_after_expiry(ctx: &mut Ctx) -> Result<(), Fail> {
             .build(),
     )
     .await?;
-    next_ack(&mut c, 5, 40).await?;
+    c.next_ack(5, 40).await?;
     tokio::time::sleep(Duration::from_millis(1500)).await; // past the message's expiry
     c.send_bytes(&Pubrel::v5(40).build()).await?;
-    let (_, code) = next_ack(&mut c, 7, 40).await?;
+    let (_, code) = c.next_ack(7, 40).await?;
     ensure!(
         code == 0,
         "PUBCOMP 0x00: the exchange completes although the message expired",

@@ -1,6 +1,5 @@
 //! MQTT 5.0 section 4.1: Session State.
 
-use super::publish::{collect, end_session, next_ack, session, show};
 use crate::{ensure, Capability, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{prop, Publish, Pubrel};
 use std::time::Duration;
@@ -43,7 +42,7 @@ async fn state_kept_while_connected(ctx: &mut Ctx) -> Result<(), Fail> {
             .build(),
     )
     .await?;
-    next_ack(&mut c, 5, 40).await?;
+    c.next_ack(5, 40).await?;
     let mut p = ctx.connected("pub", |c| c).await?;
     for i in 0..3u8 {
         p.publish(&topic, &[b'a' + i], 1, false).await?;
@@ -56,7 +55,12 @@ async fn state_kept_while_connected(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         payloads == want,
         "the subscription still delivering: a, b, c",
-        format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+        format!(
+            "{:?}",
+            got.iter()
+                .map(crate::wire::Publish::show)
+                .collect::<Vec<_>>()
+        )
     );
     Ok(())
 }
@@ -89,7 +93,7 @@ async fn collect_until_pubcomp(
                         format!("{}: {e}", crate::wire::describe(&r.bytes)),
                     )
                 })?;
-                super::publish::ack(c, &m).await?;
+                c.ack(&m).await?;
                 got.push(m);
             }
             Err(raw_client::ExpectError::Timeout { .. }) => break,
@@ -132,10 +136,10 @@ async fn session_discarded_after_expiry(ctx: &mut Ctx) -> Result<(), Fail> {
 /// subscription still delivers.
 async fn session_kept_before_expiry(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("s");
-    let mut s = session(ctx, "sub", true).await?;
+    let mut s = ctx.session("sub", true, 60).await?;
     s.subscribed(&topic, 1).await?;
     s.disconnect().await?;
-    let mut s = session(ctx, "sub", false).await?;
+    let mut s = ctx.session("sub", false, 60).await?;
     let present = s.connack.as_ref().is_some_and(|a| a.session_present());
     let r = async {
         ensure!(
@@ -145,15 +149,20 @@ async fn session_kept_before_expiry(ctx: &mut Ctx) -> Result<(), Fail> {
         );
         let mut p = ctx.connected("pub", |c| c).await?;
         p.publish(&topic, b"x", 1, false).await?;
-        let got = collect(&mut s).await?;
+        let got = s.collect().await?;
         ensure!(
             got.len() == 1 && got[0].payload == b"x",
             "the message through the kept subscription",
-            format!("{:?}", got.iter().map(show).collect::<Vec<_>>())
+            format!(
+                "{:?}",
+                got.iter()
+                    .map(crate::wire::Publish::show)
+                    .collect::<Vec<_>>()
+            )
         );
         Ok(())
     }
     .await;
-    end_session(&mut s).await?;
+    s.end_session().await?;
     r
 }

@@ -263,7 +263,7 @@ async fn refused_filter_still_gets_suback(ctx: &mut Ctx) -> Result<(), Fail> {
     let a = ctx.topic("a");
     let b = ctx.topic("b");
     let mut c = ctx.connected("client", |c| c).await?;
-    let codes = subscribe_many(&mut c, &[(&a, 1), (&refused, 1), (&b, 0)]).await?;
+    let codes = c.subscribe_many(&[(&a, 1), (&refused, 1), (&b, 0)]).await?;
     if codes.len() == 3 && codes[1] < 0x80 {
         // A server may refuse only publishing to a topic and still grant subscriptions to it
         // (Mosquitto's ACLs do): then there is no refused filter here to check.
@@ -297,25 +297,6 @@ async fn expect_works(ctx: &mut Ctx, c: &mut Client, topics: &[&str]) -> Result<
         );
     }
     publisher.disconnect().await
-}
-
-/// Sends one SUBSCRIBE with these (filter, options) pairs and returns the codes of its SUBACK.
-async fn subscribe_many(c: &mut Client, filters: &[(&str, u8)]) -> Result<Vec<u8>, Fail> {
-    let id = c.packet_id();
-    let mut s = Subscribe::v5(id);
-    for (f, o) in filters {
-        s = s.filter(f, *o);
-    }
-    c.send_bytes(&s.build()).await?;
-    let got = c.expect_type(packet_type::SUBACK).await?;
-    let (got_id, codes) =
-        wire::suback(&got, true).map_err(|e| Fail::new("a well-formed SUBACK", e.to_string()))?;
-    ensure!(
-        got_id == id,
-        format!("SUBACK for packet identifier {id}"),
-        format!("SUBACK for packet identifier {got_id}")
-    );
-    Ok(codes)
 }
 
 /// A SUBACK code granting the subscription.
@@ -414,7 +395,7 @@ async fn multi_filter_one_suback(ctx: &mut Ctx) -> Result<(), Fail> {
         .map(String::as_str)
         .zip(asked.iter().copied())
         .collect();
-    let codes = subscribe_many(&mut c, &pairs).await?;
+    let codes = c.subscribe_many(&pairs).await?;
     ensure!(
         codes.len() == 3,
         "3 reason codes, one per filter",

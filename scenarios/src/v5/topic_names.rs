@@ -165,7 +165,7 @@ async fn plus_not_whole_level_refused(ctx: &mut Ctx) -> Result<(), Fail> {
     let mut c = ctx.connected("valid", |c| c).await?;
     c.subscribed(&good, 0).await?;
     c.subscribed("+", 0).await?;
-    let codes = super::unsubscribe::unsubscribe(&mut c, &["+"]).await?;
+    let codes = c.unsubscribe(&["+"]).await?;
     ensure!(
         codes == [0x00],
         "UNSUBACK 0x00 for \"+\"",

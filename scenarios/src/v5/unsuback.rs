@@ -65,7 +65,7 @@ async fn codes_in_filter_order(ctx: &mut Ctx) -> Result<(), Fail> {
     let d = ctx.topic("d");
     let mut c = ctx.connected("client", |c| c).await?;
     c.subscribed(&b, 1).await?;
-    let codes = super::unsubscribe::unsubscribe(&mut c, &[&a, &b, &d]).await?;
+    let codes = c.unsubscribe(&[&a, &b, &d]).await?;
     ensure!(
         codes.iter().all(|c| UNSUBACK_CODES.contains(c)),
         "UNSUBACK codes from the Unsubscribe table",

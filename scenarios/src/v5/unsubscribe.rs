@@ -1,6 +1,6 @@
 //! MQTT 5.0 section 3.10: UNSUBSCRIBE.
 
-use crate::{ensure, wire, Client, Closing, Ctx, Fail, Scenario, Version::V5_0};
+use crate::{ensure, wire, Closing, Ctx, Fail, Scenario, Version::V5_0};
 use raw_client::build::{packet_type, Pubrec, Unsubscribe};
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
@@ -57,26 +57,6 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-/// Sends an UNSUBSCRIBE for `filters` and returns the UNSUBACK codes, after checking its packet
-/// identifier.
-pub(crate) async fn unsubscribe(c: &mut Client, filters: &[&str]) -> Result<Vec<u8>, Fail> {
-    let id = c.packet_id();
-    let mut u = Unsubscribe::v5(id);
-    for f in filters {
-        u = u.filter(f);
-    }
-    c.send_bytes(&u.build()).await?;
-    let got = c.expect_type(packet_type::UNSUBACK).await?;
-    let (got_id, codes) =
-        wire::suback(&got, true).map_err(|e| Fail::new("a well-formed UNSUBACK", e.to_string()))?;
-    ensure!(
-        got_id == id,
-        format!("UNSUBACK for packet identifier {id}"),
-        format!("UNSUBACK for packet identifier {got_id}")
-    );
-    Ok(codes)
-}
-
 /// UNSUBSCRIBE with fixed-header flags 0000 instead of 0010: a Malformed Packet; the server
 /// closes, may send DISCONNECT 0x81 first.
 async fn reserved_flags_close(ctx: &mut Ctx) -> Result<(), Fail> {
@@ -127,13 +107,13 @@ async fn only_identical_filter_removed(ctx: &mut Ctx) -> Result<(), Fail> {
     c.subscribed(&exact, 0).await?;
     c.subscribed(&wild, 0).await?;
     let hash = ctx.topic("t/#");
-    let codes = unsubscribe(&mut c, &[&hash]).await?;
+    let codes = c.unsubscribe(&[&hash]).await?;
     ensure!(
         codes == [0x11],
         "UNSUBACK 0x11 for t/#, which covers but is not identical to t/b or t/+",
         format!("UNSUBACK codes {codes:02x?}")
     );
-    let codes = unsubscribe(&mut c, &[&wild]).await?;
+    let codes = c.unsubscribe(&[&wild]).await?;
     ensure!(
         codes == [0x00],
         "UNSUBACK 0x00 (Success) for the identical filter",
@@ -170,7 +150,7 @@ async fn deliveries_stop(ctx: &mut Ctx) -> Result<(), Fail> {
     c.expect_publish()
         .await
         .map_err(|f| f.context("control: while subscribed"))?;
-    let codes = unsubscribe(&mut c, &[&topic]).await?;
+    let codes = c.unsubscribe(&[&topic]).await?;
     ensure!(
         codes == [0x00],
         "UNSUBACK 0x00",
@@ -204,7 +184,7 @@ async fn inflight_qos2_completed(ctx: &mut Ctx) -> Result<(), Fail> {
             ))
         }
     };
-    let codes = unsubscribe(&mut c, &[&topic]).await?;
+    let codes = c.unsubscribe(&[&topic]).await?;
     ensure!(
         codes == [0x00],
         "UNSUBACK 0x00",
@@ -233,7 +213,7 @@ async fn unsuback_even_without_subscription(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("never");
     let mut c = ctx.connected("client", |c| c).await?;
     for _ in 0..2 {
-        let codes = unsubscribe(&mut c, &[&topic]).await?;
+        let codes = c.unsubscribe(&[&topic]).await?;
         ensure!(
             codes == [0x11],
             "UNSUBACK 0x11 (No subscription existed)",
@@ -252,7 +232,7 @@ async fn multi_filter_one_unsuback(ctx: &mut Ctx) -> Result<(), Fail> {
     let mut c = ctx.connected("sub", |c| c).await?;
     c.subscribed(&a, 0).await?;
     c.subscribed(&t, 0).await?;
-    let codes = unsubscribe(&mut c, &[&a, &b, &t]).await?;
+    let codes = c.unsubscribe(&[&a, &b, &t]).await?;
     ensure!(
         codes == [0x00, 0x11, 0x00],
         "one UNSUBACK with codes (0x00, 0x11, 0x00)",
