@@ -163,6 +163,11 @@ impl Publish {
     }
 }
 
+/// The [`Publish::show`] lines of `ps` as one debug-formatted list, for "got" messages.
+pub fn show_all(ps: &[Publish]) -> String {
+    format!("{:?}", ps.iter().map(Publish::show).collect::<Vec<_>>())
+}
+
 /// 5.0 subscription options byte: QoS (bits 0-1), Retain As Published (bit 3), Retain Handling
 /// (bits 4-5); No Local stays 0.
 pub fn options(qos: u8, rap: bool, retain_handling: u8) -> u8 {

@@ -187,12 +187,7 @@ async fn offline_subscriber_gets_message(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         payloads == [&b"q1"[..], b"q2"],
         "both messages stored for the offline subscriber and delivered on reconnect",
-        format!(
-            "{:?}",
-            got.iter()
-                .map(crate::wire::Publish::show)
-                .collect::<Vec<_>>()
-        )
+        crate::wire::show_all(&got)
     );
     Ok(())
 }

@@ -76,12 +76,7 @@ async fn in_order(ctx: &mut Ctx, qos: u8, n: u16) -> Result<(), Fail> {
     ensure!(
         got.iter().all(|m| m.qos == qos),
         format!("QoS {qos} deliveries"),
-        format!(
-            "{:?}",
-            got.iter()
-                .map(crate::wire::Publish::show)
-                .collect::<Vec<_>>()
-        )
+        crate::wire::show_all(&got)
     );
     Ok(())
 }

@@ -342,10 +342,7 @@ async fn retained_replaces(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         got.len() == 1 && got[0].retain && got[0].payload == b"two",
         "exactly the retained message \"two\" with RETAIN 1",
-        format!(
-            "{:?}",
-            got.iter().map(wire::Publish::show).collect::<Vec<_>>()
-        )
+        wire::show_all(&got)
     );
     Ok(())
 }
@@ -395,10 +392,7 @@ async fn retain0_keeps_retained(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         got.len() == 1 && got[0].retain && got[0].payload == b"old",
         "only the older retained message \"old\" with RETAIN 1",
-        format!(
-            "{:?}",
-            got.iter().map(wire::Publish::show).collect::<Vec<_>>()
-        )
+        wire::show_all(&got)
     );
     Ok(())
 }
@@ -417,10 +411,7 @@ async fn expect_retained(s: &mut Client, step: &str) -> Result<(), Fail> {
     ensure!(
         got.len() == 1 && got[0].retain && got[0].payload == b"ret",
         format!("{step}: the retained message \"ret\" with RETAIN 1, once"),
-        format!(
-            "{:?}",
-            got.iter().map(wire::Publish::show).collect::<Vec<_>>()
-        )
+        wire::show_all(&got)
     );
     Ok(())
 }
@@ -643,10 +634,7 @@ async fn expired_not_delivered(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         got.len() == 1 && got[0].payload == b"keep",
         "only \"keep\": the message with Message Expiry 1 s expired while queued",
-        format!(
-            "{:?}",
-            got.iter().map(wire::Publish::show).collect::<Vec<_>>()
-        )
+        wire::show_all(&got)
     );
     Ok(())
 }
@@ -776,14 +764,7 @@ async fn server_alias_within_client_max(ctx: &mut Ctx) -> Result<(), Fail> {
             .await?;
         p.disconnect().await?;
         let got = s.collect().await?;
-        ensure!(
-            got.len() == 9,
-            "all 9 messages",
-            format!(
-                "{:?}",
-                got.iter().map(wire::Publish::show).collect::<Vec<_>>()
-            )
-        );
+        ensure!(got.len() == 9, "all 9 messages", wire::show_all(&got));
         for m in &got {
             if let Some(a) = m.int_prop(0x23) {
                 ensure!(
@@ -983,10 +964,7 @@ async fn overlapping_highest_qos(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         (1..=2).contains(&got.len()) && got.iter().any(|m| m.qos == 2),
         "one or two copies, at least one at QoS 2 (the highest of the matching subscriptions)",
-        format!(
-            "{:?}",
-            got.iter().map(wire::Publish::show).collect::<Vec<_>>()
-        )
+        wire::show_all(&got)
     );
     ctx.choice(if got.len() == 1 {
         "one copy for two overlapping subscriptions"
@@ -1045,10 +1023,7 @@ async fn overlapping_subscription_ids(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         ok,
         "one PUBLISH with Subscription Identifiers 1 and 2, or two PUBLISHes with 1 and 2 each",
-        format!(
-            "{:?}",
-            got.iter().map(wire::Publish::show).collect::<Vec<_>>()
-        )
+        wire::show_all(&got)
     );
     ctx.choice(if got.len() == 1 {
         "one copy for two overlapping subscriptions"
@@ -1161,10 +1136,7 @@ async fn stalled_still_answers(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         rest.len() == 2,
         "the two remaining messages once unblocked",
-        format!(
-            "{:?}",
-            rest.iter().map(wire::Publish::show).collect::<Vec<_>>()
-        )
+        wire::show_all(&rest)
     );
     Ok(())
 }

@@ -368,12 +368,7 @@ async fn qos1_id_reuse(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         payloads == [&b"one"[..], b"two"],
         "both messages delivered (\"one\", \"two\")",
-        format!(
-            "{:?}",
-            got.iter()
-                .map(crate::wire::Publish::show)
-                .collect::<Vec<_>>()
-        )
+        crate::wire::show_all(&got)
     );
     Ok(())
 }
@@ -396,12 +391,7 @@ async fn qos2_id_reuse(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         payloads == [&b"one"[..], b"two"],
         "both messages delivered (\"one\", \"two\")",
-        format!(
-            "{:?}",
-            got.iter()
-                .map(crate::wire::Publish::show)
-                .collect::<Vec<_>>()
-        )
+        crate::wire::show_all(&got)
     );
     Ok(())
 }
@@ -511,12 +501,7 @@ async fn qos2_duplicate_once(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         got.len() == 1,
         "the message delivered exactly once",
-        format!(
-            "{:?}",
-            got.iter()
-                .map(crate::wire::Publish::show)
-                .collect::<Vec<_>>()
-        )
+        crate::wire::show_all(&got)
     );
     Ok(())
 }

@@ -55,12 +55,7 @@ async fn state_kept_while_connected(ctx: &mut Ctx) -> Result<(), Fail> {
     ensure!(
         payloads == want,
         "the subscription still delivering: a, b, c",
-        format!(
-            "{:?}",
-            got.iter()
-                .map(crate::wire::Publish::show)
-                .collect::<Vec<_>>()
-        )
+        crate::wire::show_all(&got)
     );
     Ok(())
 }
@@ -153,12 +148,7 @@ async fn session_kept_before_expiry(ctx: &mut Ctx) -> Result<(), Fail> {
         ensure!(
             got.len() == 1 && got[0].payload == b"x",
             "the message through the kept subscription",
-            format!(
-                "{:?}",
-                got.iter()
-                    .map(crate::wire::Publish::show)
-                    .collect::<Vec<_>>()
-            )
+            crate::wire::show_all(&got)
         );
         Ok(())
     }
