@@ -137,7 +137,10 @@ fn run(args: Args) -> anyhow::Result<u8> {
     // Read the baseline before the run writes anything: the report directory may be the
     // baseline directory itself.
     let baseline = match (&args.baseline, args.bless) {
-        (Some(dir), false) => Some(load_baseline(dir)?),
+        (Some(dir), false) => {
+            let unstable = report::Unstable::load(dir).map_err(anyhow::Error::msg)?;
+            Some((load_baseline(dir)?, unstable))
+        }
         _ => None,
     };
     let report = match runtime.block_on(scenarios::run(&opts)) {
@@ -191,8 +194,8 @@ fn run(args: Args) -> anyhow::Result<u8> {
         let verdicts = Verdicts::of(&report);
         match &baseline {
             None => bless(dir, &verdicts)?,
-            Some(old) => {
-                if !compare_with_baseline(dir, old, &verdicts) {
+            Some((old, unstable)) => {
+                if !compare_with_baseline(dir, old, unstable, &verdicts) {
                     code = 1;
                 }
             }
@@ -225,19 +228,35 @@ fn load_baseline(dir: &Path) -> anyhow::Result<Verdicts> {
     Verdicts::from_json(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// Prints every change against the baseline read from `dir`; true when there is none.
-fn compare_with_baseline(dir: &Path, baseline: &Verdicts, verdicts: &Verdicts) -> bool {
+/// Prints every change against the baseline read from `dir`; true when there is none, or
+/// when every change is of a scenario the baseline lists as unstable (`unstable.toml`).
+fn compare_with_baseline(
+    dir: &Path,
+    baseline: &Verdicts,
+    unstable: &report::Unstable,
+    verdicts: &Verdicts,
+) -> bool {
     let path = dir.join("verdicts.json");
     let changes = report::compare(baseline, verdicts);
     if changes.is_empty() {
         println!("baseline {}: no change", path.display());
         return true;
     }
+    let mut breaking = 0;
     println!("baseline {}: {} change(s)", path.display(), changes.len());
     for c in &changes {
-        println!("  {c}");
+        match unstable.tolerates(c) {
+            Some(reason) => println!("  {c} (listed as unstable: {reason})"),
+            None => {
+                breaking += 1;
+                println!("  {c}");
+            }
+        }
     }
-    false
+    if breaking == 0 {
+        println!("baseline: every change is of a scenario listed as unstable");
+    }
+    breaking == 0
 }
 
 /// The reference broker, started in-process when no target is given.

@@ -9,7 +9,7 @@ mod junit;
 mod markdown;
 mod verdicts;
 
-pub use verdicts::{compare, Change, Verdicts};
+pub use verdicts::{compare, Change, Subject, Unstable, UnstableScenario, Verdicts};
 
 use crate::verdict::RunReport;
 use std::path::{Path, PathBuf};
