@@ -38,6 +38,9 @@ use serde::{Deserialize, Serialize};
 use crate::history::{Event, History, Kind, Op};
 use crate::plan::{Plan, BROKER, OBSERVER};
 
+/// Sessions with a shorter expiry may expire during a run (runs last well under an hour).
+const SHORT_EXPIRY_SECS: u32 = 3_600;
+
 /// A broken property.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
@@ -284,6 +287,11 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
         });
     };
     let broker_crash_in = |a: u64, b: u64| ix.broker_crashes.iter().any(|c| c.t >= a && c.t <= b);
+    // Whether the session a connection found may not be the one the client had. Session
+    // Present 1 is not proof for a session that can expire within the run: a reconnect whose
+    // CONNACK was lost may have created a fresh, empty session, which the next connection then
+    // resumes with Session Present 1 (the client never saw the 0, so it restored nothing).
+    let may_be_new = |c: &Conn<'_>| !c.sp || c.clean_start || c.expiry < SHORT_EXPIRY_SECS;
     // The first time after `t` the session of `process` may have ended, if ever.
     let break_after = |process: &str, t: u64| -> Option<u64> {
         let mut b: Option<u64> = None;
@@ -299,11 +307,24 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
             }
         }
         for c in ix.conns.get(process).into_iter().flatten() {
-            if c.ev.t > t && (!c.sp || c.clean_start) {
+            if c.ev.t > t && may_be_new(c) {
                 note(c.ev.t);
             }
         }
         b
+    };
+    // The first time after `t` the broker-side session of `process` certainly ended (a client
+    // crash loses the client's state, not the broker's session).
+    let broker_session_end_after = |process: &str, t: u64| -> Option<u64> {
+        let crashes = ix.broker_crashes.iter().map(|c| c.t);
+        let conns = ix
+            .conns
+            .get(process)
+            .into_iter()
+            .flatten()
+            .filter(|c| !c.sp || c.clean_start)
+            .map(|c| c.ev.t);
+        crashes.chain(conns).filter(|x| *x > t).min()
     };
     // The last time the session of `process` may have ended before `t`.
     let last_break_before = |process: &str, t: u64| -> u64 {
@@ -319,7 +340,7 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
             }
         }
         for c in ix.conns.get(process).into_iter().flatten() {
-            if c.ev.t < t && (!c.sp || c.clean_start) {
+            if c.ev.t < t && may_be_new(c) {
                 b = b.max(c.ev.t);
             }
         }
@@ -430,7 +451,8 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
                     && q.invoke.process == pb.invoke.process
                     && instance_of(q.invoke) < instance_of(pb.invoke)
                     && q.acked().is_none()
-                    && break_after(&q.invoke.process, q.invoke.t).is_none_or(|b| b > pb.invoke.t)
+                    && broker_session_end_after(&q.invoke.process, q.invoke.t)
+                        .is_none_or(|b| b > pb.invoke.t)
             })
     };
 
