@@ -23,6 +23,13 @@
 //! packet (rumqtt lost acknowledgements that way). The reader's `select!` only races a
 //! cancel-safe `read` against the stop signal.
 //!
+//! # Writes are batched
+//! One syscall per outgoing PUBLISH was most of the broker's CPU under a fan-out load (a
+//! profile: 57% in `sendto`). So when the writer wakes it also takes every command already
+//! queued (`try_recv`, never waiting) up to [`WRITE_BATCH`] bytes, writes them with one
+//! `write_all` and reports one `Written` with their total: the engine's accounting stays exact,
+//! only coarser. A `Close` behind data ends the batch, and the data is written before the close.
+//!
 //! # Shutdown (mini-redis shape)
 //! `serve` stops accepting, tells the engine ([`Event::Shutdown`]), which sends DISCONNECT 0x8B
 //! and closes everything; each connection task holds a clone of `done_tx`, so `done_rx.recv()`
@@ -47,6 +54,10 @@ const EVENT_QUEUE: usize = 1024;
 const SOCKET_SLACK: usize = 16;
 /// Read buffer per connection.
 const READ_BUF: usize = 16 * 1024;
+/// Bytes a writer gathers before it writes (one packet may exceed it; it is never split).
+/// Large enough to cut syscalls by orders of magnitude for small PUBLISHes, small enough not
+/// to delay the first byte of a batch noticeably.
+const WRITE_BATCH: usize = 64 * 1024;
 
 /// Input to the engine task.
 enum Event {
@@ -261,6 +272,22 @@ fn drain<S: Storage>(
             EngineEvent::Closed { conn, reason } => {
                 tracing::info!(conn = conn.0, reason, "connection closed")
             }
+            // Already rate-limited by the engine: per session, the first drop, then at most
+            // one report per `DROP_REPORT_MS` carrying the count since the last one.
+            EngineEvent::QueueFull {
+                client_id,
+                dropped,
+                total,
+                qos,
+            } => {
+                tracing::warn!(
+                    %client_id,
+                    dropped,
+                    total,
+                    last_qos = qos,
+                    "session queue full (max_queued_messages / max_queued_bytes): messages dropped"
+                );
+            }
         }
     }
 }
@@ -299,21 +326,99 @@ async fn connection<S>(
         }
     };
     let writer = async move {
+        // The batch is the first command's own `Vec`, extended with whatever else is already
+        // queued: a lone packet is written without a copy. Not a `BufWriter`: it would decide
+        // on its own when bytes reach the socket, so `Written` would have to be reported after
+        // an explicit `flush` anyway, and it copies every packet; here one `write_all` is one
+        // `Written` with exactly its bytes, which is what `handle_written` counts.
         while let Some(cmd) = cmds.recv().await {
-            match cmd {
-                Cmd::Write(data) => {
-                    if let Err(e) = wr.write_all(&data).await {
-                        tracing::debug!(conn = id.0, error = %e, "write failed");
-                        let _ = events.send(Event::Closed { id }).await;
+            let Cmd::Write(mut batch) = cmd else { break };
+            let mut close = false;
+            while batch.len() < WRITE_BATCH {
+                match cmds.try_recv() {
+                    Ok(Cmd::Write(data)) => batch.extend_from_slice(&data),
+                    Ok(Cmd::Close) => {
+                        close = true;
                         break;
                     }
-                    let _ = events.send(Event::Written { id, n: data.len() }).await;
+                    // Empty, or the engine let go: write what we have; `recv` then decides.
+                    Err(_) => break,
                 }
-                Cmd::Close => break,
+            }
+            if let Err(e) = wr.write_all(&batch).await {
+                tracing::debug!(conn = id.0, error = %e, "write failed");
+                let _ = events.send(Event::Closed { id }).await;
+                break;
+            }
+            let _ = events.send(Event::Written { id, n: batch.len() }).await;
+            if close {
+                break;
             }
         }
         let _ = wr.shutdown().await;
         let _ = stop_tx.send(true);
     };
     tokio::join!(reader, writer);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commands queued before the writer wakes go out in one write with one `Written` of their
+    /// total, and a `Close` behind them still lets them out first.
+    #[tokio::test]
+    async fn writer_batches_queued_commands_and_flushes_before_close() {
+        let (ours, mut peer) = tokio::io::duplex(1 << 20);
+        let (ev_tx, mut ev_rx) = mpsc::channel(16);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = ConnectionId(1);
+        for chunk in [&b"abc"[..], b"defg", b"h"] {
+            tx.send(Cmd::Write(chunk.to_vec())).unwrap();
+        }
+        tx.send(Cmd::Close).unwrap();
+        tx.send(Cmd::Write(b"never".to_vec())).unwrap();
+        let conn = tokio::spawn(connection(id, ours, ev_tx, rx));
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"abcdefgh");
+        drop(peer);
+        conn.await.unwrap();
+        let mut written = Vec::new();
+        while let Ok(ev) = ev_rx.try_recv() {
+            if let Event::Written { n, .. } = ev {
+                written.push(n);
+            }
+        }
+        assert_eq!(written, vec![8]);
+    }
+
+    /// A batch stops at `WRITE_BATCH` bytes; the accounting still sums to every byte.
+    #[tokio::test]
+    async fn writer_batches_are_bounded_and_exact() {
+        let (ours, mut peer) = tokio::io::duplex(1 << 20);
+        let (ev_tx, mut ev_rx) = mpsc::channel(1024);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let packet = vec![1u8; 1000];
+        let count = 3 * WRITE_BATCH / packet.len();
+        for _ in 0..count {
+            tx.send(Cmd::Write(packet.clone())).unwrap();
+        }
+        drop(tx);
+        let conn = tokio::spawn(connection(ConnectionId(1), ours, ev_tx, rx));
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), count * packet.len());
+        drop(peer);
+        conn.await.unwrap();
+        let mut written = Vec::new();
+        while let Ok(ev) = ev_rx.try_recv() {
+            if let Event::Written { n, .. } = ev {
+                written.push(n);
+            }
+        }
+        assert_eq!(written.iter().sum::<usize>(), got.len());
+        assert!(written.len() > 1 && written.len() <= 4, "{written:?}");
+        assert!(written.iter().all(|&n| n < WRITE_BATCH + packet.len()));
+    }
 }

@@ -61,6 +61,36 @@ pub enum Event {
         /// Why, in a few words.
         reason: String,
     },
+    /// A session's queue was full (`max_queued_messages` or `max_queued_bytes`) and messages
+    /// were dropped (see `enqueue` for which). Rate-limited per session: the first drop is
+    /// reported at once, later ones at most once per [`DROP_REPORT_MS`] of the core's time, each
+    /// report carrying the drops since the previous one. Drops after the last report are
+    /// carried by the next one, or reported when the session's connection ends or the session
+    /// goes; [`Session::dropped`] always has the exact total.
+    QueueFull {
+        /// The session whose queue overflowed.
+        client_id: String,
+        /// Messages dropped since the previous report for this session (at least 1).
+        dropped: u64,
+        /// Messages dropped over the session's life ([`Session::dropped`]).
+        total: u64,
+        /// QoS of the most recently dropped message (a QoS 1/2 drop is a lost guarantee).
+        qos: u8,
+    },
+}
+
+/// Least time between two [`Event::QueueFull`] for one session, in milliseconds.
+pub const DROP_REPORT_MS: u64 = 1000;
+
+/// Rate limit of [`Event::QueueFull`] for one session.
+#[derive(Debug, Clone, Copy)]
+struct DropReport {
+    /// When the last report was emitted (`None`: never).
+    at: Option<Instant>,
+    /// Drops since then.
+    pending: u64,
+    /// QoS of the last of them.
+    qos: u8,
 }
 
 /// The will of a connected client.
@@ -194,6 +224,8 @@ pub struct Broker<S: Storage = MemoryStorage> {
     pending_wills: BTreeMap<String, (Instant, Message)>,
     out: VecDeque<Output>,
     events: VecDeque<Event>,
+    /// Rate limit of [`Event::QueueFull`], per session with queue drops since it connected.
+    drop_reports: BTreeMap<String, DropReport>,
     /// Connections in the Connected state.
     connected: usize,
     /// Lower bound of every deadline (see `poll_timeout`).
@@ -226,6 +258,7 @@ impl<S: Storage> Broker<S> {
             pending_wills: BTreeMap::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
+            drop_reports: BTreeMap::new(),
             connected: 0,
             timer: None,
             #[cfg(feature = "fault-injection")]
@@ -490,6 +523,7 @@ impl<S: Storage> Broker<S> {
         self.connected -= 1;
         if self.online.get(&c.client_id) == Some(&conn) {
             self.online.remove(&c.client_id);
+            self.final_drop_report(&c.client_id);
         }
         let expiry = self
             .store
@@ -516,6 +550,7 @@ impl<S: Storage> Broker<S> {
 
     fn drop_session(&mut self, client: &str) {
         self.expiries.remove(client);
+        self.final_drop_report(client);
         if let Some(s) = self.store.remove_session(client) {
             for filter in s.subscriptions.keys() {
                 let (inner, share) = split_share(filter);
@@ -1388,7 +1423,7 @@ impl<S: Storage> Broker<S> {
                     sub_ids: id.into_iter().collect(),
                     msg,
                 };
-                self.enqueue(&client, item);
+                self.enqueue(&client, item, now);
             }
         }
         self.flush(conn, now);
@@ -1511,7 +1546,7 @@ impl<S: Storage> Broker<S> {
             if online.is_none() && item.qos == 0 && !self.config.queue_qos0_offline {
                 continue;
             }
-            self.enqueue(&client, item);
+            self.enqueue(&client, item, now);
             if let Some(conn) = online {
                 self.flush(conn, now);
             }
@@ -1521,34 +1556,96 @@ impl<S: Storage> Broker<S> {
 
     /// Adds to a session's queue within its limits. Over a limit, room is made by dropping the
     /// oldest QoS 0 message; with none, a new QoS 0 message is dropped, else the oldest message.
-    fn enqueue(&mut self, client: &str, item: Queued) {
+    /// Every drop is counted in [`Session::dropped`] and reported with [`Event::QueueFull`].
+    fn enqueue(&mut self, client: &str, item: Queued, now: Instant) {
         let max_n = self.config.max_queued_messages;
         let max_b = self.config.max_queued_bytes;
         let Some(s) = self.store.session_mut(client) else {
             return;
         };
         let cost = item.msg.cost();
-        while !s.queue.is_empty() && (s.queue.len() >= max_n || s.queue_bytes + cost > max_b) {
-            let victim = match s.queue.iter().position(|q| q.qos == 0) {
-                Some(i) => i,
-                None if item.qos == 0 => {
-                    s.dropped += 1;
-                    return;
+        // Drops made by this call, and the QoS of the last one.
+        let mut dropped = 0u64;
+        let mut last_qos = item.qos;
+        let mut queued = false;
+        loop {
+            if !s.queue.is_empty() && (s.queue.len() >= max_n || s.queue_bytes + cost > max_b) {
+                let victim = match s.queue.iter().position(|q| q.qos == 0) {
+                    Some(i) => i,
+                    None if item.qos == 0 => {
+                        dropped += 1;
+                        break;
+                    }
+                    None => 0,
+                };
+                if let Some(q) = s.queue.remove(victim) {
+                    s.queue_bytes -= q.msg.cost();
+                    last_qos = q.qos;
                 }
-                None => 0,
-            };
-            if let Some(q) = s.queue.remove(victim) {
-                s.queue_bytes -= q.msg.cost();
+                dropped += 1;
+                continue;
             }
-            s.dropped += 1;
+            if max_n == 0 || cost > max_b {
+                dropped += 1;
+                last_qos = item.qos;
+                break;
+            }
+            s.queue_bytes += cost;
+            s.queue.push_back(item);
+            queued = true;
+            break;
         }
-        if max_n == 0 || cost > max_b {
-            s.dropped += 1;
+        s.dropped += dropped;
+        let total = s.dropped;
+        if queued || dropped > 0 {
+            self.store.session_updated(client);
+        }
+        if dropped > 0 {
+            self.report_drops(client, dropped, total, last_qos, now);
+        }
+    }
+
+    /// Emits [`Event::QueueFull`] for `client` unless one was emitted less than
+    /// [`DROP_REPORT_MS`] ago, in which case the drops wait for the next report.
+    fn report_drops(&mut self, client: &str, n: u64, total: u64, qos: u8, now: Instant) {
+        let r = self
+            .drop_reports
+            .entry(String::from(client))
+            .or_insert(DropReport {
+                at: None,
+                pending: 0,
+                qos,
+            });
+        r.pending += n;
+        r.qos = qos;
+        if r.at.is_none_or(|at| now.millis_since(at) >= DROP_REPORT_MS) {
+            self.events.push_back(Event::QueueFull {
+                client_id: String::from(client),
+                dropped: r.pending,
+                total,
+                qos,
+            });
+            r.at = Some(now);
+            r.pending = 0;
+        }
+    }
+
+    /// Reports `client`'s drops not reported yet, and forgets its rate limit. Called when its
+    /// connection ends or the session goes, so a burst shorter than [`DROP_REPORT_MS`] is not
+    /// left at "1 dropped" in the log.
+    fn final_drop_report(&mut self, client: &str) {
+        let Some(r) = self.drop_reports.remove(client) else {
             return;
+        };
+        if r.pending > 0 {
+            let total = self.store.session(client).map_or(0, |s| s.dropped);
+            self.events.push_back(Event::QueueFull {
+                client_id: String::from(client),
+                dropped: r.pending,
+                total,
+                qos: r.qos,
+            });
         }
-        s.queue_bytes += cost;
-        s.queue.push_back(item);
-        self.store.session_updated(client);
     }
 
     /// Moves queued messages of `conn`'s session to the wire while the client's in-flight

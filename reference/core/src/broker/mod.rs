@@ -48,7 +48,7 @@ mod tests;
 
 pub use auth::{AuthDecision, AuthRequest, Authenticator, NoAuth};
 pub use config::{Config, DollarPublish, Redirect};
-pub use engine::{Broker, ConnectionId, Event, Output};
+pub use engine::{Broker, ConnectionId, Event, Output, DROP_REPORT_MS};
 pub use rng::SplitMix64;
 pub use storage::{
     InFlight, MemoryStorage, Message, OutState, Queued, Session, Storage, Subscription,

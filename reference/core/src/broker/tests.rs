@@ -981,6 +981,84 @@ fn slow_subscriber_is_bounded() {
     assert!(p.clients[s].inbox.len() < 10);
 }
 
+/// The `QueueFull` events so far, as (client id, dropped since last report, total, qos).
+fn queue_full_events(p: &mut Pair) -> Vec<(String, u64, u64, u8)> {
+    let mut v = Vec::new();
+    while let Some(ev) = p.broker.poll_event() {
+        if let Event::QueueFull {
+            client_id,
+            dropped,
+            total,
+            qos,
+        } = ev
+        {
+            v.push((client_id, dropped, total, qos));
+        }
+    }
+    v
+}
+
+#[test]
+fn queue_drops_are_reported_once_per_interval_with_exact_counts() {
+    let mut p = Pair::new(Config {
+        max_queued_messages: 10,
+        max_outbound_bytes: 200,
+        ..Config::default()
+    });
+    let s = p.connect(v5(), "slow");
+    p.subscribe(s, "f", 0);
+    p.clients[s].stalled = true;
+    let pb = p.connect(v5(), "p");
+    assert!(queue_full_events(&mut p).is_empty());
+    for _ in 0..1000 {
+        p.send(pb, &publish("f", 0, 0, &[7u8; 50]));
+    }
+    // The first drop at once; the rest of the burst waits for the interval.
+    assert_eq!(
+        queue_full_events(&mut p),
+        vec![("slow".to_string(), 1, 1, 0)]
+    );
+    p.now = p.now.add_millis(DROP_REPORT_MS - 1);
+    p.send(pb, &publish("f", 0, 0, &[7u8; 50]));
+    assert!(queue_full_events(&mut p).is_empty());
+    p.now = p.now.add_millis(1);
+    p.send(pb, &publish("f", 0, 0, &[7u8; 50]));
+    let total = p.broker.storage().session("slow").unwrap().dropped;
+    assert!(total > 900);
+    // Everything since the first report, none lost between reports.
+    assert_eq!(
+        queue_full_events(&mut p),
+        vec![("slow".to_string(), total - 1, total, 0)]
+    );
+    // A burst inside the interval is reported when the connection ends, not left unlogged.
+    for _ in 0..5 {
+        p.send(pb, &publish("f", 0, 0, &[7u8; 50]));
+    }
+    assert!(queue_full_events(&mut p).is_empty());
+    p.drop_conn(s);
+    assert_eq!(
+        queue_full_events(&mut p),
+        vec![("slow".to_string(), 5, total + 5, 0)]
+    );
+}
+
+#[test]
+fn qos1_queue_drops_are_reported() {
+    let mut p = Pair::new(Config {
+        max_queued_messages: 2,
+        ..Config::default()
+    });
+    let (s, _) = p.connect_with(v5(), "s", |c| c.props.session_expiry = Some(100));
+    p.subscribe(s, "l", 1);
+    p.drop_conn(s);
+    let pb = p.connect(v5(), "p");
+    p.send(pb, &publish("l", 1, 1, b"a1"));
+    p.send(pb, &publish("l", 1, 2, b"b1"));
+    assert!(queue_full_events(&mut p).is_empty());
+    p.send(pb, &publish("l", 1, 3, b"c1")); // evicts a1, a QoS 1 message
+    assert_eq!(queue_full_events(&mut p), vec![("s".to_string(), 1, 1, 1)]);
+}
+
 // ---- c. SUBSCRIBE / UNSUBSCRIBE ----
 
 #[test]
