@@ -43,9 +43,11 @@
 //!   enforced on the server (0x93).
 //! - Topic aliases: incoming aliases are resolved (and checked against the Topic Alias Maximum
 //!   the client sent, 0x94); outgoing aliases are optional ([`ClientConfig::outbound_topic_aliases`]).
-//! - Keep alive: a PINGREQ when nothing was sent for the keep alive interval (or the Server
-//!   Keep Alive); the connection is considered dead when nothing is received for
-//!   [`ClientConfig::ping_timeout_ms`] after a PINGREQ, and when no CONNACK comes within
+//! - Keep alive: a PINGREQ when nothing was sent, or nothing was received, for the keep alive
+//!   interval (or the Server Keep Alive), so a client that keeps sending still finds out about
+//!   a dead server-to-client direction; the connection is considered dead when nothing is
+//!   received for [`ClientConfig::ping_timeout_ms`] after a PINGREQ (5.0 / 3.1.1 §3.1.2.10:
+//!   no PINGRESP within a reasonable time), and when no CONNACK comes within
 //!   [`ClientConfig::connect_timeout_ms`].
 //! - Server limits from CONNACK: Maximum QoS, Retain Available and Maximum Packet Size are checked
 //!   before a PUBLISH is sent; a message that breaks them completes with the reason code the
@@ -380,6 +382,9 @@ pub struct ClientSession {
     outbuf: Vec<u8>,
     /// When bytes were last handed to the driver: the keep alive counts from here.
     last_sent: Instant,
+    /// When a whole packet was last received: a busy client that only sends would otherwise
+    /// never notice that the server-to-client direction is dead (see `handle_timeout`).
+    last_received: Instant,
     /// When a PINGREQ went out without anything received since.
     ping_sent: Option<Instant>,
     /// When `connect` was called: the connect timeout counts from here.
@@ -425,6 +430,7 @@ impl ClientSession {
             inbuf: Vec::new(),
             outbuf: Vec::new(),
             last_sent: Instant::ZERO,
+            last_received: Instant::ZERO,
             ping_sent: None,
             connect_started: Instant::ZERO,
             server: ConnAckInfo::defaults(false, ReasonCode::Success),
@@ -479,6 +485,13 @@ impl ClientSession {
         &self.server
     }
 
+    /// The keep alive in effect on this connection (the Server Keep Alive, or ours),
+    /// milliseconds; 0 when off or before the first CONNACK.
+    #[must_use]
+    pub fn keep_alive_ms(&self) -> u64 {
+        self.keep_alive_ms
+    }
+
     /// Outgoing QoS 1 and 2 PUBLISHes not yet completely acknowledged.
     pub fn inflight_len(&self) -> usize {
         self.inflight.len()
@@ -518,6 +531,7 @@ impl ClientSession {
         self.reauthenticating = false;
         self.connect_started = now;
         self.last_sent = now;
+        self.last_received = now;
         self.state = State::Connecting;
         let clean_start = match self.config.version {
             // A 5.0 reconnect asks to resume; Session Expiry decides whether anything is kept.
@@ -752,6 +766,7 @@ impl ClientSession {
                     pos += consumed;
                     // Anything received shows the connection is alive.
                     self.ping_sent = None;
+                    self.last_received = now;
                     self.handle_packet(now, value);
                 }
                 Ok(Decoded::Incomplete(_)) => break,
@@ -809,12 +824,18 @@ impl ClientSession {
                         return;
                     }
                 }
-                if self.keep_alive_ms > 0
-                    && self.ping_sent.is_none()
-                    && now >= self.last_sent.add_millis(self.keep_alive_ms)
-                {
+                if self.keep_alive_ms > 0 && self.ping_sent.is_none() && now >= self.ping_due() {
                     // [MQTT-3.1.2-20] (5.0) / [MQTT-3.1.2-23] (3.1.1): something must be sent
-                    // within the keep alive; with nothing else to send, PINGREQ.
+                    // within the keep alive; with nothing else to send, PINGREQ. A PINGREQ is
+                    // also due when nothing was *received* for the keep alive, however busy
+                    // the client is sending: "the Client can send PINGREQ at any time ... to
+                    // determine that the network and the Server are available" (5.0 §3.12,
+                    // 3.1.1 §3.12), and if no PINGRESP (nor anything else) follows within
+                    // the ping timeout the connection is dead (5.0 §3.1.2.10 / 3.1.1
+                    // §3.1.2.10: "the Client SHOULD close the Network Connection" when no
+                    // PINGRESP comes within a reasonable amount of time). Without this a
+                    // client that keeps publishing over a connection whose server-to-client
+                    // direction is dead never pings, so never finds out.
                     let version = self.config.version;
                     let _ = emit(&mut self.outbuf, version, Packet::PingReq(PingReq));
                     self.ping_sent = Some(now);
@@ -853,8 +874,8 @@ impl ClientSession {
             ),
             State::Connected => {
                 let ping = self.ping_sent.map(|s| s.add_millis(self.ping_timeout()));
-                let keep_alive = (self.keep_alive_ms > 0 && self.ping_sent.is_none())
-                    .then(|| self.last_sent.add_millis(self.keep_alive_ms));
+                let keep_alive =
+                    (self.keep_alive_ms > 0 && self.ping_sent.is_none()).then(|| self.ping_due());
                 match (ping, keep_alive) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -882,6 +903,14 @@ impl ClientSession {
     fn next_id(&mut self) -> RequestId {
         self.next_request += 1;
         RequestId(self.next_request)
+    }
+
+    /// When a PINGREQ is due: keep alive after the last packet sent or the last packet
+    /// received, whichever is older.
+    fn ping_due(&self) -> Instant {
+        self.last_sent
+            .min(self.last_received)
+            .add_millis(self.keep_alive_ms)
     }
 
     fn ping_timeout(&self) -> u64 {
@@ -1207,6 +1236,7 @@ impl ClientSession {
         self.server = info;
         self.state = State::Connected;
         self.last_sent = now;
+        self.last_received = now;
         if c.session_present {
             self.resend_inflight();
         } else {

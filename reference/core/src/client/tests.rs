@@ -496,15 +496,68 @@ fn keep_alive_sends_pingreq_and_detects_a_dead_connection() {
 }
 
 #[test]
-fn sending_anything_postpones_the_pingreq() {
+fn sending_and_receiving_postpone_the_pingreq() {
     let mut config = ClientConfig::new(ProtocolVersion::V3_1_1, "c1");
     config.keep_alive = 10;
     let mut pair = Pair::new(config);
     pair.establish(false, &[]);
     pair.advance(8_000);
-    pair.client.publish(OutgoingMessage::new("t", "x")).unwrap();
-    let _ = pair.sent();
+    pair.client
+        .publish(OutgoingMessage::new("t", "x").with_qos(QoS::AtLeastOnce))
+        .unwrap();
+    let sent = pair.sent();
+    let pid = publish_of(&sent[0]).packet_id.unwrap();
+    pair.recv(Packet::PubAck(PubAck::new(pid)));
     assert_eq!(pair.client.poll_timeout(), Some(pair.now.add_secs(10)));
+}
+
+/// Seed 11 of the simulator (c1): a client that keeps publishing QoS 0 over a connection whose
+/// server-to-client direction is dead. Sending alone does not postpone the PINGREQ, and the
+/// missing PINGRESP ends the connection, however busy the client is (5.0 §3.1.2.10, §3.12).
+#[test]
+fn a_busy_client_still_pings_and_notices_a_silent_server() {
+    let mut config = ClientConfig::new(ProtocolVersion::V5, "c1");
+    config.keep_alive = 10;
+    config.ping_timeout_ms = Some(5_000);
+    let mut pair = Pair::new(config);
+    pair.establish(false, &[]);
+    let _ = pair.events();
+    let start = pair.now;
+    let mut pinged_at = None;
+    // A QoS 0 publish every second; the server never answers anything.
+    for _ in 0..30 {
+        pair.advance(1_000);
+        if pair.client.poll_timeout().is_some_and(|t| t <= pair.now) {
+            pair.client.handle_timeout(pair.now);
+        }
+        if pair.client.is_closing() {
+            break;
+        }
+        pair.client.publish(OutgoingMessage::new("t", "x")).unwrap();
+        if pair.sent_types().contains(&PacketType::PingReq) {
+            pinged_at.get_or_insert(pair.now);
+        }
+    }
+    assert_eq!(
+        pinged_at,
+        Some(start.add_secs(10)),
+        "nothing received for keep alive"
+    );
+    assert!(pair.client.is_closing());
+    assert_eq!(
+        pair.now,
+        start.add_secs(15),
+        "no PINGRESP within the ping timeout"
+    );
+    let ended: Vec<Event> = pair
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Disconnected(_)))
+        .collect();
+    assert!(matches!(
+        ended.as_slice(),
+        [Event::Disconnected(DisconnectReason::KeepAliveTimeout)]
+    ));
 }
 
 #[test]
