@@ -7,7 +7,22 @@
 //! Cancellation discipline (rumqtt lost acknowledgements by writing inside `select!`): the
 //! `select!` below only waits for things whose futures are cancel-safe — a command
 //! (`mpsc::Receiver::recv`), a channel permit (`mpsc::Sender::reserve`), a socket read
-//! (`AsyncReadExt::read`), a timer. Every socket write happens outside it, to completion.
+//! (`AsyncReadExt::read`), a timer. Every socket write happens outside it, to completion or
+//! to a deadline.
+//!
+//! No write may block the driver forever. While a write waits, nothing else runs: not the
+//! keep-alive timer, not commands, not `disconnect()`. A write blocked on a dead connection
+//! (a kernel retransmitting into a partition keeps it blocked for many minutes) would hang the
+//! client. So every write is bounded ([`Driver::write_bound`]): when it makes no progress for
+//! 1.5 times the keep alive, the connection counts as lost and the driver reconnects, as the
+//! session's keep alive would have. (The alternative, a writer task fed by a bounded channel,
+//! moves the same question to the channel's full case and adds a task per connection; a
+//! deadline on the write, which is never inside `select!`, is the smaller change.)
+//!
+//! Closing after DISCONNECT: the driver flushes, shuts down the write half and then reads
+//! until the server closes (or [`DISCONNECT_LINGER`]) before dropping the stream. Dropping a
+//! socket with unread data sends a reset, which can overtake the DISCONNECT; the server then
+//! sees an abnormal close and publishes the Will Message ([MQTT-3.1.2-8] (5.0)).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -18,7 +33,7 @@ use mqttref_core::client::{
 };
 use mqttref_core::codec::{ProtocolVersion, QoS, ReasonCode};
 use mqttref_core::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::auth::Authenticator;
@@ -30,6 +45,10 @@ use crate::options::ClientOptions;
 
 /// Messages the driver buffers beyond the channel before it stops reading the socket.
 const MAX_PENDING_MESSAGES: usize = 64;
+
+/// How long the driver reads after a normal DISCONNECT, waiting for the server to close,
+/// before it drops the stream anyway.
+const DISCONNECT_LINGER: Duration = Duration::from_secs(5);
 
 type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
 
@@ -273,7 +292,7 @@ impl<D: Dialer> Driver<D> {
             loop {
                 out.clear();
                 if self.session.poll_transmit(self.now(), &mut out) {
-                    if let Err(e) = write_all(&mut wr, &out).await {
+                    if let Err(e) = write_all(&mut wr, &out, self.write_bound()).await {
                         return Ended::Retry(format!("write failed: {e}"));
                     }
                 }
@@ -282,7 +301,16 @@ impl<D: Dialer> Driver<D> {
                 }
             }
             if self.session.is_closing() {
-                let _ = wr.shutdown().await;
+                let bound = self.write_bound();
+                let _ = tokio::time::timeout(bound, wr.shutdown()).await;
+                if self.user_disconnect {
+                    // DISCONNECT went out: let the server close first (see the module doc).
+                    let _ = tokio::time::timeout(
+                        DISCONNECT_LINGER.min(bound),
+                        drain_until_eof(&mut rd, &mut rbuf),
+                    )
+                    .await;
+                }
                 return match self.stop.take() {
                     Some(e) => Ended::Stop(e),
                     None => Ended::Retry(self.last_reason()),
@@ -334,6 +362,21 @@ impl<D: Dialer> Driver<D> {
                 }
             }
         }
+    }
+
+    /// How long one write (or flush, or shutdown) may make no progress before the connection
+    /// counts as lost: 1.5 times the keep alive in effect, the grace the server gives us
+    /// before it closes ([MQTT-3.1.2-22] (5.0) / [MQTT-3.1.2-24] (3.1.1)), so a write that
+    /// stalls that long is on a connection the server has given up on anyway. Before CONNACK,
+    /// or with keep alive off, the connect timeout.
+    fn write_bound(&self) -> Duration {
+        let keep_alive = self.session.keep_alive_ms();
+        let ms = if self.session.is_connected() && keep_alive > 0 {
+            keep_alive.saturating_add(keep_alive / 2)
+        } else {
+            self.session.config().connect_timeout_ms
+        };
+        Duration::from_millis(ms.max(1))
     }
 
     fn last_reason(&self) -> String {
@@ -589,9 +632,40 @@ impl<D: Dialer> Driver<D> {
     }
 }
 
-async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
-    w.write_all(bytes).await?;
-    w.flush().await
+/// Writes and flushes `bytes`; fails with `TimedOut` when a single write or the flush makes no
+/// progress within `bound` (the stream is then abandoned, so a partial write does no harm).
+async fn write_all<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    mut bytes: &[u8],
+    bound: Duration,
+) -> std::io::Result<()> {
+    let stalled = || {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no progress for {} ms", bound.as_millis()),
+        )
+    };
+    while !bytes.is_empty() {
+        let n = tokio::time::timeout(bound, w.write(bytes))
+            .await
+            .map_err(|_| stalled())??;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        bytes = bytes.get(n..).unwrap_or(&[]);
+    }
+    tokio::time::timeout(bound, w.flush())
+        .await
+        .map_err(|_| stalled())?
+}
+
+/// Reads and discards until end of stream or an error.
+async fn drain_until_eof<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) {
+    while let Ok(n) = r.read(buf).await {
+        if n == 0 {
+            break;
+        }
+    }
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

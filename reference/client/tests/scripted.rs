@@ -320,3 +320,79 @@ async fn gives_up_after_max_attempts() {
         "the first try and 3 retries"
     );
 }
+
+/// Seed 11 of the simulator: a connection that stops carrying data (the server never reads) must
+/// not wedge the client. The blocked write gives up after 1.5 x keep alive, the connection
+/// counts as lost, and `disconnect()` (queued meanwhile) completes.
+#[tokio::test(start_paused = true)]
+async fn a_write_blocked_on_a_wedged_connection_gives_up_after_one_and_a_half_keep_alives() {
+    let (dialer, mut accepted) = pipe_dialer(0);
+    let o = options().with_keep_alive(4);
+    let server = tokio::spawn(async move {
+        let mut s = Server::new(accepted.recv().await.unwrap());
+        s.accept_connect().await;
+        s.write(Packet::ConnAck(ConnAck::new(ReasonCode::Success)))
+            .await;
+        // Never read again, never close: the pipe's 64 KiB fill up and the client's write blocks.
+        std::future::pending::<()>().await;
+        drop(s);
+    });
+    let (client, _) = Client::connect_with(o, dialer).await.unwrap();
+    let start = tokio::time::Instant::now();
+    let (published, disconnected) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(
+            client.publish(
+                "big",
+                vec![0u8; 256 * 1024],
+                mqttref_client::QoS::AtMostOnce,
+                false,
+                Default::default(),
+            ),
+            async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                client.disconnect().await
+            }
+        )
+    })
+    .await
+    .expect("the client does not hang on a blocked write");
+    assert_eq!(tokio::time::Instant::now() - start, Duration::from_secs(6));
+    // QoS 0 "completes" once handed to the network, even partly written: only check that the
+    // publish returned at all.
+    drop(published);
+    // The command was still queued when the driver stopped (reconnect is off): `Closed`.
+    assert!(
+        matches!(disconnected, Ok(()) | Err(ClientError::Closed)),
+        "{disconnected:?}"
+    );
+    server.abort();
+}
+
+/// Seeds 1112 and 1132 of the simulator: after DISCONNECT the client shuts its write half down
+/// and reads until the server closes before it drops the stream, so no reset (for unread data)
+/// can overtake the DISCONNECT and make the server publish the Will.
+#[tokio::test(start_paused = true)]
+async fn disconnect_half_closes_and_waits_for_the_server_to_close() {
+    let (dialer, mut accepted) = pipe_dialer(0);
+    let server = tokio::spawn(async move {
+        let mut s = Server::new(accepted.recv().await.unwrap());
+        s.accept_connect().await;
+        s.write(Packet::ConnAck(ConnAck::new(ReasonCode::Success)))
+            .await;
+        let d = s.read().await.unwrap();
+        assert_eq!(d.packet_type(), PacketType::Disconnect);
+        // Data the client has not read yet, sent before the server saw the DISCONNECT.
+        s.write(Packet::PingResp(PingResp)).await;
+        assert!(s.read().await.is_none(), "the client half-closes");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::Instant::now()
+    });
+    let (client, _) = Client::connect_with(options(), dialer).await.unwrap();
+    client.disconnect().await.unwrap();
+    let returned = tokio::time::Instant::now();
+    let server_closed = server.await.unwrap();
+    assert_eq!(
+        returned, server_closed,
+        "disconnect() returns once the server closed, not before"
+    );
+}
