@@ -57,6 +57,9 @@ pub struct BrokerConfig {
     pub listen: String,
     /// Seconds to wait, on shutdown, for connections to flush before giving up.
     pub shutdown_grace_secs: u64,
+    /// How long a write to a connection may make no progress before the connection is
+    /// closed, when it has no keep alive (or no CONNACK yet); with keep alive K it is 1.5 × K.
+    pub write_timeout_ms: u64,
     pub seed: u64,
     pub max_connections: usize,
     pub connect_timeout_ms: u64,
@@ -93,6 +96,7 @@ impl Default for BrokerConfig {
         BrokerConfig {
             listen: DEFAULT_LISTEN.to_owned(),
             shutdown_grace_secs: 5,
+            write_timeout_ms: 30_000,
             seed: c.seed,
             max_connections: c.max_connections,
             connect_timeout_ms: c.connect_timeout_ms,

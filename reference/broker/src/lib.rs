@@ -108,7 +108,7 @@ pub async fn run_local<L: Listener>(
 /// As [`run`], with an engine built by the caller: another [`Storage`] or an
 /// [`Authenticator`](mqttref_core::broker::Authenticator) (see
 /// [`mqttref_core::broker::Broker::with_parts`]). `config` still gives the driver's own
-/// settings (connection cap, shutdown grace); the engine's limits are the engine's.
+/// settings (connection cap, shutdown grace, write timeout); the engine's limits are the engine's.
 ///
 /// # Errors
 /// As [`run`].

@@ -30,6 +30,19 @@
 //! `write_all` and reports one `Written` with their total: the engine's accounting stays exact,
 //! only coarser. A `Close` behind data ends the batch, and the data is written before the close.
 //!
+//! # Writes are bounded
+//! A writer blocked in a write on a wedged connection (a peer that stops reading, a partition
+//! that never frees send credit: a real kernel blocks for minutes) would never see the
+//! engine's `Close` queued behind it (keep-alive expiry, takeover, shutdown), and the socket
+//! and its tasks would live on. So every write, flush and shutdown is bounded
+//! ([`write_bound`]): one that makes no progress for 1.5 times the connection's keep alive
+//! (the grace the engine gives an idle client, [MQTT-3.1.2-22] (5.0) / [MQTT-3.1.2-24]
+//! (3.1.1)), or for `write_timeout_ms` when it has none or has no CONNACK yet, ends the
+//! connection: the writer reports it closed ([`Broker::handle_close`], so the will is published
+//! as for any abnormal close) and the socket is dropped. The engine passes the bound with each
+//! `Write`. The deadline is a `timeout` around the write, not a `select!` branch next to other
+//! work: when it fires the half-written stream is abandoned, never written to again.
+//!
 //! # Shutdown (mini-redis shape)
 //! `serve` stops accepting, tells the engine ([`Event::Shutdown`]), which sends DISCONNECT 0x8B
 //! and closes everything; each connection task holds a clone of `done_tx`, so `done_rx.recv()`
@@ -81,8 +94,19 @@ enum Event {
 
 /// Command to a connection's writer.
 enum Cmd {
-    Write(Vec<u8>),
+    /// Bytes to write, and how long a write may make no progress ([`write_bound`]).
+    Write(Vec<u8>, Duration),
     Close,
+}
+
+/// How long a write on a connection may make no progress before the connection is given up:
+/// 1.5 times its keep alive in ms (`keep_alive_ms`, 0: none), else `default`.
+fn write_bound(keep_alive_ms: Option<u64>, default: Duration) -> Duration {
+    match keep_alive_ms {
+        Some(k) if k > 0 => Duration::from_millis(k.saturating_add(k / 2)),
+        _ => default,
+    }
+    .max(Duration::from_millis(1))
 }
 
 /// Where the driver's tasks go.
@@ -117,7 +141,8 @@ pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let (ev_tx, ev_rx) = mpsc::channel::<Event>(EVENT_QUEUE);
-    let engine_task = spawn.spawn(engine_loop(engine, ev_rx));
+    let write_timeout = Duration::from_millis(config.write_timeout_ms);
+    let engine_task = spawn.spawn(engine_loop(engine, ev_rx, write_timeout));
     // Caps sockets, including those that have not sent CONNECT yet. The engine caps CONNECTed
     // clients at `max_connections` and answers the excess with CONNACK 0x97 (Quota exceeded);
     // the slack lets that answer reach a few of them instead of leaving every extra client
@@ -161,7 +186,7 @@ pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
         let events = ev_tx.clone();
         let done = done_tx.clone();
         spawn.spawn(async move {
-            connection(id, stream, events, rx).await;
+            connection(id, stream, events, rx, write_timeout).await;
             drop(permit);
             drop(done);
         });
@@ -188,7 +213,11 @@ fn is_per_connection(e: &io::Error) -> bool {
 }
 
 /// Owns the engine: applies events, hands outputs to connections, keeps the timer.
-async fn engine_loop<S: Storage>(mut engine: Broker<S>, mut rx: mpsc::Receiver<Event>) {
+async fn engine_loop<S: Storage>(
+    mut engine: Broker<S>,
+    mut rx: mpsc::Receiver<Event>,
+    write_timeout: Duration,
+) {
     let epoch = tokio::time::Instant::now();
     let now = move || {
         Instant::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
@@ -204,7 +233,7 @@ async fn engine_loop<S: Storage>(mut engine: Broker<S>, mut rx: mpsc::Receiver<E
             ev = rx.recv() => ev,
             () = sleep_until(deadline) => {
                 engine.handle_timeout(now());
-                drain(&mut engine, &mut conns);
+                drain(&mut engine, &mut conns, write_timeout);
                 continue;
             }
         };
@@ -230,7 +259,7 @@ async fn engine_loop<S: Storage>(mut engine: Broker<S>, mut rx: mpsc::Receiver<E
                 engine.shutdown(now());
             }
         }
-        drain(&mut engine, &mut conns);
+        drain(&mut engine, &mut conns, write_timeout);
     }
 }
 
@@ -244,12 +273,14 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 fn drain<S: Storage>(
     engine: &mut Broker<S>,
     conns: &mut BTreeMap<ConnectionId, mpsc::UnboundedSender<Cmd>>,
+    write_timeout: Duration,
 ) {
     while let Some(out) = engine.poll_output() {
         match out {
             Output::Transmit { conn, data } => {
                 if let Some(tx) = conns.get(&conn) {
-                    let _ = tx.send(Cmd::Write(data));
+                    let bound = write_bound(engine.keep_alive_ms(conn), write_timeout);
+                    let _ = tx.send(Cmd::Write(data, bound));
                 }
             }
             Output::Close { conn } => {
@@ -298,6 +329,7 @@ async fn connection<S>(
     stream: S,
     events: mpsc::Sender<Event>,
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    write_timeout: Duration,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -331,12 +363,18 @@ async fn connection<S>(
         // on its own when bytes reach the socket, so `Written` would have to be reported after
         // an explicit `flush` anyway, and it copies every packet; here one `write_all` is one
         // `Written` with exactly its bytes, which is what `handle_written` counts.
+        // The bound of the latest `Write`: the engine's latest word on the keep alive.
+        let mut bound = write_timeout;
         while let Some(cmd) = cmds.recv().await {
-            let Cmd::Write(mut batch) = cmd else { break };
+            let Cmd::Write(mut batch, b) = cmd else { break };
+            bound = b;
             let mut close = false;
             while batch.len() < WRITE_BATCH {
                 match cmds.try_recv() {
-                    Ok(Cmd::Write(data)) => batch.extend_from_slice(&data),
+                    Ok(Cmd::Write(data, b)) => {
+                        batch.extend_from_slice(&data);
+                        bound = b;
+                    }
                     Ok(Cmd::Close) => {
                         close = true;
                         break;
@@ -345,7 +383,7 @@ async fn connection<S>(
                     Err(_) => break,
                 }
             }
-            if let Err(e) = wr.write_all(&batch).await {
+            if let Err(e) = write_all(&mut wr, &batch, bound).await {
                 tracing::debug!(conn = id.0, error = %e, "write failed");
                 let _ = events.send(Event::Closed { id }).await;
                 break;
@@ -355,15 +393,44 @@ async fn connection<S>(
                 break;
             }
         }
-        let _ = wr.shutdown().await;
+        let _ = tokio::time::timeout(bound, wr.shutdown()).await;
         let _ = stop_tx.send(true);
     };
     tokio::join!(reader, writer);
 }
 
+/// Writes and flushes `bytes`; fails with `TimedOut` when a single write or the flush makes no
+/// progress within `bound` (the caller then abandons the stream, so a partial write is harmless).
+async fn write_all<W: tokio::io::AsyncWrite + Unpin>(
+    w: &mut W,
+    mut bytes: &[u8],
+    bound: Duration,
+) -> io::Result<()> {
+    let stalled = || {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no progress for {} ms", bound.as_millis()),
+        )
+    };
+    while !bytes.is_empty() {
+        let n = tokio::time::timeout(bound, w.write(bytes))
+            .await
+            .map_err(|_| stalled())??;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        bytes = bytes.get(n..).unwrap_or(&[]);
+    }
+    tokio::time::timeout(bound, w.flush())
+        .await
+        .map_err(|_| stalled())?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const B: Duration = Duration::from_secs(30);
 
     /// Commands queued before the writer wakes go out in one write with one `Written` of their
     /// total, and a `Close` behind them still lets them out first.
@@ -374,11 +441,11 @@ mod tests {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = ConnectionId(1);
         for chunk in [&b"abc"[..], b"defg", b"h"] {
-            tx.send(Cmd::Write(chunk.to_vec())).unwrap();
+            tx.send(Cmd::Write(chunk.to_vec(), B)).unwrap();
         }
         tx.send(Cmd::Close).unwrap();
-        tx.send(Cmd::Write(b"never".to_vec())).unwrap();
-        let conn = tokio::spawn(connection(id, ours, ev_tx, rx));
+        tx.send(Cmd::Write(b"never".to_vec(), B)).unwrap();
+        let conn = tokio::spawn(connection(id, ours, ev_tx, rx, B));
         let mut got = Vec::new();
         peer.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"abcdefgh");
@@ -393,6 +460,91 @@ mod tests {
         assert_eq!(written, vec![8]);
     }
 
+    /// The bound is 1.5 × keep alive, or the configured default without one.
+    #[test]
+    fn write_bound_follows_keep_alive() {
+        let d = Duration::from_secs(30);
+        assert_eq!(write_bound(Some(2000), d), Duration::from_millis(3000));
+        assert_eq!(write_bound(Some(0), d), d);
+        assert_eq!(write_bound(None, d), d);
+    }
+
+    /// Duplex streams handed to `serve` as if accepted.
+    struct Duplexes(mpsc::UnboundedReceiver<tokio::io::DuplexStream>);
+
+    impl Listener for Duplexes {
+        type Stream = tokio::io::DuplexStream;
+
+        async fn accept(&mut self) -> io::Result<(Self::Stream, std::net::SocketAddr)> {
+            match self.0.recv().await {
+                Some(s) => Ok((s, ([127, 0, 0, 1], 1).into())),
+                None => std::future::pending().await,
+            }
+        }
+
+        fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+            Ok(([127, 0, 0, 1], 1).into())
+        }
+    }
+
+    async fn expect(s: &mut tokio::io::DuplexStream, want: &[u8]) {
+        let mut got = vec![0u8; want.len()];
+        s.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, want);
+    }
+
+    /// A peer that never reads wedges its writer; after the bound (`write_timeout_ms`, keep
+    /// alive 0) the connection is closed and the engine knows it: the will goes out. Paused
+    /// time: the 30 s pass instantly.
+    #[tokio::test(start_paused = true)]
+    async fn wedged_write_ends_the_connection_and_publishes_the_will() {
+        let (accept_tx, accept_rx) = mpsc::unbounded_channel();
+        let config = BrokerConfig::default();
+        assert_eq!(config.write_timeout_ms, 30_000);
+        let engine = Broker::new(config.engine_config());
+        tokio::spawn(serve(
+            Duplexes(accept_rx),
+            config,
+            engine,
+            Spawn::Runtime,
+            std::future::pending(),
+        ));
+        // a: 3.1.1, keep alive 0, will "w"/"hi"; subscribes to "t", then stops reading.
+        let (mut a, broker_side) = tokio::io::duplex(256);
+        accept_tx.send(broker_side).unwrap();
+        a.write_all(b"\x10\x14\x00\x04MQTT\x04\x06\x00\x00\x00\x01a\x00\x01w\x00\x02hi")
+            .await
+            .unwrap();
+        expect(&mut a, b"\x20\x02\x00\x00").await;
+        a.write_all(b"\x82\x06\x00\x01\x00\x01t\x00").await.unwrap();
+        expect(&mut a, b"\x90\x03\x00\x01\x00").await;
+        // b: subscribes to the will topic and publishes 1000-byte messages to "t".
+        let (mut b, broker_side) = tokio::io::duplex(1 << 20);
+        accept_tx.send(broker_side).unwrap();
+        b.write_all(b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x00\x00\x01b")
+            .await
+            .unwrap();
+        expect(&mut b, b"\x20\x02\x00\x00").await;
+        b.write_all(b"\x82\x06\x00\x01\x00\x01w\x00").await.unwrap();
+        expect(&mut b, b"\x90\x03\x00\x01\x00").await;
+        let mut publish = b"\x30\xeb\x07\x00\x01t".to_vec();
+        publish.extend_from_slice(&[7u8; 1000]);
+        for _ in 0..8 {
+            b.write_all(&publish).await.unwrap();
+        }
+        // Only the writer's bound can end a: no keep alive, and a never closes.
+        tokio::time::timeout(
+            Duration::from_secs(600),
+            expect(&mut b, b"\x30\x05\x00\x01whi"),
+        )
+        .await
+        .expect("the will of the wedged connection was published");
+        // The broker dropped a's socket: what it managed to write, then end of stream.
+        let mut rest = Vec::new();
+        a.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.len() < 8 * publish.len(), "{}", rest.len());
+    }
+
     /// A batch stops at `WRITE_BATCH` bytes; the accounting still sums to every byte.
     #[tokio::test]
     async fn writer_batches_are_bounded_and_exact() {
@@ -402,10 +554,10 @@ mod tests {
         let packet = vec![1u8; 1000];
         let count = 3 * WRITE_BATCH / packet.len();
         for _ in 0..count {
-            tx.send(Cmd::Write(packet.clone())).unwrap();
+            tx.send(Cmd::Write(packet.clone(), B)).unwrap();
         }
         drop(tx);
-        let conn = tokio::spawn(connection(ConnectionId(1), ours, ev_tx, rx));
+        let conn = tokio::spawn(connection(ConnectionId(1), ours, ev_tx, rx, B));
         let mut got = Vec::new();
         peer.read_to_end(&mut got).await.unwrap();
         assert_eq!(got.len(), count * packet.len());

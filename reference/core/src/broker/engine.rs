@@ -283,6 +283,12 @@ impl<S: Storage> Broker<S> {
         self.conns.len()
     }
 
+    /// The keep alive in effect on `conn` in ms (0: none, or no CONNACK yet); `None` for an
+    /// unknown connection. Drivers bound their writes by it.
+    pub fn keep_alive_ms(&self, conn: ConnectionId) -> Option<u64> {
+        self.conns.get(&conn).map(|c| c.keep_alive_ms)
+    }
+
     /// Number of subscriptions in the index.
     pub fn subscription_count(&self) -> usize {
         self.subs.len()
