@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use crate::plan::Planted;
 use crate::replay::{self, Build, ReplayFile};
 use crate::{FaultSelection, Outcome, Plan, Settings};
 use anyhow::{anyhow, bail, Result};
@@ -46,6 +47,43 @@ pub struct SimArgs {
     /// Seeds run in parallel (each simulation is single-threaded).
     #[arg(long, default_value_t = 0)]
     jobs: usize,
+    /// Plant a bug in the broker engine (needs `--features fault-injection`; `cargo xtask sim`
+    /// adds it): recorded in the plan's options, so the replay file plants it too.
+    #[arg(long, value_enum, value_name = "BUG")]
+    plant: Option<Plant>,
+}
+
+/// A bug `--plant` puts in the broker engine (`mqttref_core::broker::faults`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plant {
+    /// Forget one unacknowledged QoS 1 message on every session resume.
+    #[value(name = "qos1-drop-on-resume")]
+    Qos1DropOnResume,
+    /// Deliver the first QoS 2 message twice.
+    #[value(name = "qos2-duplicate")]
+    Qos2Duplicate,
+}
+
+impl Plant {
+    fn name(self) -> &'static str {
+        match self {
+            Plant::Qos1DropOnResume => "qos1-drop-on-resume",
+            Plant::Qos2Duplicate => "qos2-duplicate",
+        }
+    }
+
+    fn planted(self) -> Planted {
+        match self {
+            Plant::Qos1DropOnResume => Planted {
+                drop_qos1_on_resume: true,
+                ..Planted::default()
+            },
+            Plant::Qos2Duplicate => Planted {
+                duplicate_qos2: true,
+                ..Planted::default()
+            },
+        }
+    }
 }
 
 /// Options of `replay`.
@@ -86,8 +124,12 @@ fn parse_seeds(a: &SimArgs) -> Result<(Vec<u64>, String)> {
 }
 
 fn reproduce(a: &SimArgs, seed: u64) -> String {
+    let plant = a
+        .plant
+        .map(|p| format!(" --plant {}", p.name()))
+        .unwrap_or_default();
     format!(
-        "cargo xtask sim --seed {seed} --clients {} --duration {} --liveness {} --faults {}",
+        "cargo xtask sim --seed {seed} --clients {} --duration {} --liveness {} --faults {}{plant}",
         a.clients, a.duration, a.liveness, a.faults
     )
 }
@@ -139,7 +181,11 @@ pub fn sim(a: SimArgs) -> Result<()> {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&seed) = seeds.get(i) else { break };
                 let t = Instant::now();
-                match crate::check(Plan::generate(seed, &settings)) {
+                let mut plan = Plan::generate(seed, &settings);
+                if let Some(p) = a.plant {
+                    plan.options.planted = p.planted();
+                }
+                match crate::check(plan) {
                     Ok(o) => {
                         results.lock().expect("results")[i] = Some((o, t.elapsed().as_millis()));
                     }

@@ -1,8 +1,8 @@
 //! `cargo xtask sim` and `cargo xtask replay`: run the `sim` binary of the `simulator` crate in
 //! release mode (a debug simulation is about 30 times slower, and building it here would also
-//! build every other xtask dependency in release). Replaying a file that plants broker bugs
-//! builds it with `--features fault-injection`. The options are the simulator's own; see
-//! `cargo xtask sim --help`.
+//! build every other xtask dependency in release). `sim --plant BUG`, and replaying a file that
+//! plants broker bugs, build it with `--features fault-injection`. The options are the
+//! simulator's own; see `cargo xtask sim --help`.
 
 use std::path::Path;
 use std::process::Command;
@@ -13,7 +13,8 @@ use anyhow::{bail, Context, Result};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// `--seed N | --seeds A..B`, `--clients N`, `--duration SECS`, `--liveness SECS`,
-    /// `--faults swarm|none|LIST`, `--record`, `--out DIR`, `--jobs N` (for `replay`: FILE).
+    /// `--faults swarm|none|LIST`, `--record`, `--out DIR`, `--jobs N`,
+    /// `--plant qos1-drop-on-resume|qos2-duplicate` (for `replay`: FILE).
     /// `--debug` (xtask's own) runs the simulator in the dev profile instead of release: no
     /// release build, but runs about 30 times slower.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -26,7 +27,13 @@ pub fn run(sub: &str, mut a: Args) -> Result<()> {
     a.args.retain(|x| x != "--debug");
     let profile: &[&str] = if debug { &[] } else { &["--release"] };
     let mut features = Vec::new();
-    if sub == "replay" {
+    if sub == "run"
+        && a.args
+            .iter()
+            .any(|x| x == "--plant" || x.starts_with("--plant="))
+    {
+        features = vec!["--features", "fault-injection"];
+    } else if sub == "replay" {
         if let Some(file) = a.args.iter().find(|x| !x.starts_with('-')) {
             if plants_bugs(Path::new(file)) {
                 features = vec!["--features", "fault-injection"];
