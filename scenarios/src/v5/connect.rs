@@ -1075,47 +1075,52 @@ async fn will_retain_without_will_flag_closes(ctx: &mut Ctx) -> Result<(), Fail>
 
 /// Will Flag 1 but the payload ends after the client id: Malformed Packet, close.
 async fn will_flag_without_will_fields_closes(ctx: &mut Ctx) -> Result<(), Fail> {
-    let c = ctx.connect_packet("client");
-    if ctx.target_file().credentials.is_some() {
-        return Err(ctx.skip("needs a CONNECT without credentials to end right after the id"));
-    }
-    let flags = c.computed_connect_flags() | 0x04;
-    malformed_connect(
+    flag_without_field_closes(
         ctx,
-        c.connect_flags_override(flags).build(),
+        0x04,
         "Will Flag 1 with no Will fields",
+        "needs a CONNECT without credentials to end right after the id",
     )
     .await
 }
 
 /// User Name Flag 1 but no User Name: Malformed Packet, close.
 async fn user_name_flag_without_user_name_closes(ctx: &mut Ctx) -> Result<(), Fail> {
-    if ctx.target_file().credentials.is_some() {
-        return Err(ctx.skip("needs a CONNECT without credentials"));
-    }
-    let c = ctx.connect_packet("client");
-    let flags = c.computed_connect_flags() | 0x80;
-    malformed_connect(
+    flag_without_field_closes(
         ctx,
-        c.connect_flags_override(flags).build(),
+        0x80,
         "User Name Flag 1 with no User Name",
+        "needs a CONNECT without credentials",
     )
     .await
 }
 
 /// Password Flag 1 but no Password: Malformed Packet, close.
 async fn password_flag_without_password_closes(ctx: &mut Ctx) -> Result<(), Fail> {
-    if ctx.target_file().credentials.is_some() {
-        return Err(ctx.skip("needs a CONNECT without credentials"));
-    }
-    let c = ctx.connect_packet("client");
-    let flags = c.computed_connect_flags() | 0x40;
-    malformed_connect(
+    flag_without_field_closes(
         ctx,
-        c.connect_flags_override(flags).build(),
+        0x40,
         "Password Flag 1 with no Password",
+        "needs a CONNECT without credentials",
     )
     .await
+}
+
+/// The default CONNECT (no credentials) with the Connect Flags bit `flag` set but the field it
+/// announces absent: a Malformed Packet, so the server closes. Skipped when the target file
+/// gives credentials (their fields would follow the client id).
+async fn flag_without_field_closes(
+    ctx: &mut Ctx,
+    flag: u8,
+    what: &str,
+    skip: &str,
+) -> Result<(), Fail> {
+    if ctx.target_file().credentials.is_some() {
+        return Err(ctx.skip(skip));
+    }
+    let c = ctx.connect_packet("client");
+    let flags = c.computed_connect_flags() | flag;
+    malformed_connect(ctx, c.connect_flags_override(flags).build(), what).await
 }
 
 /// Session Expiry Interval twice: a Protocol Error, close (CONNACK 0x81/0x82 allowed).
