@@ -442,10 +442,8 @@ fn run_inner(plan: &Plan, o: Rc<Options>) -> RunResult {
     sim.host(BROKER, move || async move {
         let listener =
             turmoil::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, BROKER_PORT)).await?;
-        let config = BrokerConfig {
-            seed: broker_seed,
-            ..BrokerConfig::default()
-        };
+        let mut config = BrokerConfig::default();
+        config.engine.seed = broker_seed;
         mqttref_broker::run(SimListener(listener), config, std::future::pending()).await?;
         Ok(())
     });

@@ -279,11 +279,11 @@ mod reference {
 
     /// Binds a free loopback port and serves on it until [`Running::stop`].
     pub async fn start() -> std::io::Result<Running> {
-        let config = BrokerConfig {
+        let mut config = BrokerConfig {
             listen: "127.0.0.1:0".into(),
-            denied_topics: vec!["mqttconf-refused/#".into()],
             ..BrokerConfig::default()
         };
+        config.engine.denied_topics = vec!["mqttconf-refused/#".into()];
         let broker = Broker::bind(config).await?;
         let url = format!("mqtt://{}", broker.local_addr()?);
         let (stop, stopped) = oneshot::channel::<()>();

@@ -1,57 +1,37 @@
 //! [`BrokerConfig`]: the broker's TOML configuration, and [`ConfigError`], which names the file,
 //! line and field of a mistake.
 //!
-//! Every key is optional and defaults to the engine's [`Config::default`]; unknown keys are
-//! errors (`deny_unknown_fields`), so a typo never silently leaves a default in place.
+//! The file is flat: the driver's own keys (`listen`, `shutdown_grace_secs`,
+//! `write_timeout_ms`) beside every field of the engine's [`Config`], which is defined once, in
+//! the core, and deserialized from the same text. Every key is optional and defaults to
+//! [`BrokerConfig::default`] / [`Config::default`]; unknown keys are errors, so a typo never
+//! silently leaves a default in place.
 //!
 //! ```toml
 //! listen = "0.0.0.0:1883"
 //! max_connections = 1000
 //! max_packet_size = 65536
 //! server_keep_alive = 60
+//! queue_overflow = "discard-session"
 //!
 //! [redirect]
 //! reference = "other.example:1883"
 //! permanent = false
 //! ```
 
-use std::fmt;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use mqttref_core::broker::{Config, DollarPublish, Redirect};
+use mqttref_core::broker::Config;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:1883";
 
-/// What to do with a client PUBLISH to a `$` topic (see [`DollarPublish`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DollarPolicy {
-    /// Refuse: 0x87 Not authorized to 5.0 clients.
-    NotAuthorized,
-    /// Acknowledge and drop.
-    Drop,
-    /// Forward like any other topic.
-    Allow,
-}
-
-/// Server redirection (MQTT 5.0 §4.11).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedirectConfig {
-    /// Server Reference sent in CONNACK.
-    pub reference: String,
-    /// 0x9D Server moved (`true`) or 0x9C Use another server (`false`).
-    #[serde(default)]
-    pub permanent: bool,
-}
-
-/// The broker's configuration. See [`Config`] for what each limit means.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[allow(missing_docs)]
+/// The broker's configuration: the driver's settings and the engine's [`Config`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
     /// Address to listen on.
     pub listen: String,
@@ -60,74 +40,37 @@ pub struct BrokerConfig {
     /// How long a write to a connection may make no progress before the connection is
     /// closed, when it has no keep alive (or no CONNACK yet); with keep alive K it is 1.5 × K.
     pub write_timeout_ms: u64,
-    pub seed: u64,
-    pub max_connections: usize,
-    pub connect_timeout_ms: u64,
-    pub max_packet_size: u32,
-    pub receive_maximum: u16,
-    pub max_inflight: u16,
-    pub max_queued_messages: usize,
-    pub max_queued_bytes: usize,
-    pub queue_qos0_offline: bool,
-    pub max_outbound_bytes: usize,
-    pub topic_alias_maximum: u16,
-    pub outbound_topic_aliases: bool,
-    pub min_keep_alive: u16,
-    pub max_keep_alive: u16,
-    pub server_keep_alive: Option<u16>,
-    pub max_session_expiry: u32,
-    pub v311_session_expiry: u32,
-    pub maximum_qos: u8,
-    pub retain_available: bool,
-    pub wildcard_subscriptions: bool,
-    pub subscription_identifiers: bool,
-    pub shared_subscriptions: bool,
-    pub dollar_publish: DollarPolicy,
-    pub response_information: Option<String>,
-    pub redirect: Option<RedirectConfig>,
-    pub max_retained: usize,
-    /// Topic filters no client may publish or subscribe to (0x87 Not authorized).
-    pub denied_topics: Vec<String>,
+    /// Every limit and policy of the engine.
+    pub engine: Config,
+}
+
+/// The driver's keys of the file (the rest are the engine's).
+#[derive(Deserialize)]
+#[serde(default)]
+struct DriverKeys {
+    listen: String,
+    shutdown_grace_secs: u64,
+    write_timeout_ms: u64,
+}
+
+impl Default for DriverKeys {
+    fn default() -> Self {
+        let b = BrokerConfig::default();
+        DriverKeys {
+            listen: b.listen,
+            shutdown_grace_secs: b.shutdown_grace_secs,
+            write_timeout_ms: b.write_timeout_ms,
+        }
+    }
 }
 
 impl Default for BrokerConfig {
     fn default() -> Self {
-        let c = Config::default();
         BrokerConfig {
             listen: DEFAULT_LISTEN.to_owned(),
             shutdown_grace_secs: 5,
             write_timeout_ms: 30_000,
-            seed: c.seed,
-            max_connections: c.max_connections,
-            connect_timeout_ms: c.connect_timeout_ms,
-            max_packet_size: c.max_packet_size,
-            receive_maximum: c.receive_maximum,
-            max_inflight: c.max_inflight,
-            max_queued_messages: c.max_queued_messages,
-            max_queued_bytes: c.max_queued_bytes,
-            queue_qos0_offline: c.queue_qos0_offline,
-            max_outbound_bytes: c.max_outbound_bytes,
-            topic_alias_maximum: c.topic_alias_maximum,
-            outbound_topic_aliases: c.outbound_topic_aliases,
-            min_keep_alive: c.min_keep_alive,
-            max_keep_alive: c.max_keep_alive,
-            server_keep_alive: c.server_keep_alive,
-            max_session_expiry: c.max_session_expiry,
-            v311_session_expiry: c.v311_session_expiry,
-            maximum_qos: c.maximum_qos,
-            retain_available: c.retain_available,
-            wildcard_subscriptions: c.wildcard_subscriptions,
-            subscription_identifiers: c.subscription_identifiers,
-            shared_subscriptions: c.shared_subscriptions,
-            dollar_publish: match c.dollar_publish {
-                DollarPublish::NotAuthorized => DollarPolicy::NotAuthorized,
-                DollarPublish::Drop => DollarPolicy::Drop,
-                DollarPublish::Allow => DollarPolicy::Allow,
-            },
-            response_information: c.response_information,
-            redirect: None,
-            max_retained: c.max_retained,
-            denied_topics: c.denied_topics,
+            engine: Config::default(),
         }
     }
 }
@@ -186,7 +129,7 @@ impl BrokerConfig {
     /// # Errors
     /// [`ConfigError::Parse`] or [`ConfigError::Invalid`].
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: BrokerConfig = toml::from_str(text).map_err(|e| {
+        let parse_error = |e: toml::de::Error| {
             let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
             ConfigError::Parse {
                 path: path.to_owned(),
@@ -194,7 +137,34 @@ impl BrokerConfig {
                 column,
                 message: e.message().trim().to_owned(),
             }
-        })?;
+        };
+        // Both halves read the same text (so a wrong value is reported at its own line);
+        // neither denies unknown keys, so the keys are checked here against both.
+        let keys: BTreeMap<toml::Spanned<String>, IgnoredAny> =
+            toml::from_str(text).map_err(parse_error)?;
+        let known = [field_names::<DriverKeys>(), field_names::<Config>()];
+        for key in keys.keys() {
+            if !known
+                .iter()
+                .any(|names| names.contains(&key.get_ref().as_str()))
+            {
+                let (line, column) = line_col(text, key.span().start);
+                return Err(ConfigError::Parse {
+                    path: path.to_owned(),
+                    line,
+                    column,
+                    message: format!("unknown field `{}`", key.get_ref()),
+                });
+            }
+        }
+        let driver: DriverKeys = toml::from_str(text).map_err(parse_error)?;
+        let engine: Config = toml::from_str(text).map_err(parse_error)?;
+        let config = BrokerConfig {
+            listen: driver.listen,
+            shutdown_grace_secs: driver.shutdown_grace_secs,
+            write_timeout_ms: driver.write_timeout_ms,
+            engine,
+        };
         config.validate(path)?;
         Ok(config)
     }
@@ -211,23 +181,26 @@ impl BrokerConfig {
                 "not a socket address like 127.0.0.1:1883",
             ));
         }
-        if self.maximum_qos > 2 {
+        let e = &self.engine;
+        if e.maximum_qos > 2 {
             return Err(invalid("maximum_qos", "must be 0, 1 or 2"));
         }
-        if self.receive_maximum == 0 {
+        if e.receive_maximum == 0 {
             return Err(invalid("receive_maximum", "must be at least 1"));
         }
-        if self.max_inflight == 0 {
+        if e.max_inflight == 0 {
             return Err(invalid("max_inflight", "must be at least 1"));
         }
-        if self.max_packet_size < 16 {
+        if e.max_packet_size < 16 {
             return Err(invalid("max_packet_size", "must be at least 16"));
         }
-        if self.max_connections == 0 {
+        if e.max_connections == 0 {
             return Err(invalid("max_connections", "must be at least 1"));
         }
-        if self
-            .denied_topics
+        if e.max_queued_messages == 0 {
+            return Err(invalid("max_queued_messages", "must be at least 1"));
+        }
+        if e.denied_topics
             .iter()
             .any(|t| mqttref_core::topic::validate_topic_filter(t).is_err())
         {
@@ -236,7 +209,7 @@ impl BrokerConfig {
                 "every entry must be a valid topic filter",
             ));
         }
-        if self.min_keep_alive > self.max_keep_alive {
+        if e.min_keep_alive > e.max_keep_alive {
             return Err(invalid("min_keep_alive", "greater than max_keep_alive"));
         }
         Ok(())
@@ -244,52 +217,49 @@ impl BrokerConfig {
 
     /// The engine configuration.
     pub fn engine_config(&self) -> Config {
-        Config {
-            seed: self.seed,
-            max_connections: self.max_connections,
-            connect_timeout_ms: self.connect_timeout_ms,
-            max_packet_size: self.max_packet_size,
-            receive_maximum: self.receive_maximum,
-            max_inflight: self.max_inflight,
-            max_queued_messages: self.max_queued_messages,
-            max_queued_bytes: self.max_queued_bytes,
-            queue_qos0_offline: self.queue_qos0_offline,
-            max_outbound_bytes: self.max_outbound_bytes,
-            topic_alias_maximum: self.topic_alias_maximum,
-            outbound_topic_aliases: self.outbound_topic_aliases,
-            min_keep_alive: self.min_keep_alive,
-            max_keep_alive: self.max_keep_alive,
-            server_keep_alive: self.server_keep_alive,
-            max_session_expiry: self.max_session_expiry,
-            v311_session_expiry: self.v311_session_expiry,
-            maximum_qos: self.maximum_qos,
-            retain_available: self.retain_available,
-            wildcard_subscriptions: self.wildcard_subscriptions,
-            subscription_identifiers: self.subscription_identifiers,
-            shared_subscriptions: self.shared_subscriptions,
-            dollar_publish: match self.dollar_publish {
-                DollarPolicy::NotAuthorized => DollarPublish::NotAuthorized,
-                DollarPolicy::Drop => DollarPublish::Drop,
-                DollarPolicy::Allow => DollarPublish::Allow,
-            },
-            response_information: self.response_information.clone(),
-            redirect: self.redirect.as_ref().map(|r| Redirect {
-                reference: r.reference.clone(),
-                permanent: r.permanent,
-            }),
-            max_retained: self.max_retained,
-            denied_topics: self.denied_topics.clone(),
-        }
+        self.engine.clone()
     }
 }
 
-impl fmt::Display for DollarPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DollarPolicy::NotAuthorized => "not-authorized",
-            DollarPolicy::Drop => "drop",
-            DollarPolicy::Allow => "allow",
-        })
+/// The field names of a struct that derives `Deserialize`, as serde sees them: asked of a
+/// deserializer that records them and stops.
+fn field_names<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    #[derive(Debug)]
+    struct Fields(&'static [&'static str]);
+    impl std::fmt::Display for Fields {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("field names")
+        }
+    }
+    impl std::error::Error for Fields {}
+    impl serde::de::Error for Fields {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Fields(&[])
+        }
+    }
+    struct Names;
+    impl<'de> serde::Deserializer<'de> for Names {
+        type Error = Fields;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Fields> {
+            Err(Fields(&[]))
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Fields> {
+            Err(Fields(fields))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    match T::deserialize(Names) {
+        Err(Fields(names)) => names,
+        Ok(_) => &[],
     }
 }
 
@@ -315,12 +285,12 @@ mod tests {
             Path::new("b.toml"),
         )
         .unwrap();
-        assert_eq!(c.max_connections, 5);
+        assert_eq!(c.engine.max_connections, 5);
         assert_eq!(c.listen, DEFAULT_LISTEN);
         let e = c.engine_config();
         assert_eq!(
             e.redirect,
-            Some(Redirect {
+            Some(mqttref_core::broker::Redirect {
                 reference: "x:1".into(),
                 permanent: false
             })
@@ -345,6 +315,42 @@ mod tests {
         let err = BrokerConfig::from_toml("\n\nmaximum_qos = \"two\"\n", Path::new("c.toml"))
             .unwrap_err();
         assert!(err.to_string().starts_with("c.toml:3:"), "{err}");
+    }
+
+    /// Every engine field is a key, with the engine's name; enums in kebab case; and a
+    /// misspelt key in a table is still an error.
+    #[test]
+    fn engine_fields_and_enums() {
+        let c = BrokerConfig::from_toml(
+            "write_timeout_ms = 7\nqueue_overflow = \"drop-oldest\"\nslow_subscriber_timeout_ms = 0\n\
+             dollar_publish = \"allow\"\nserver_keep_alive = 30\n",
+            Path::new("e.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.write_timeout_ms, 7);
+        assert_eq!(
+            c.engine.queue_overflow,
+            mqttref_core::broker::QueueOverflow::DropOldest
+        );
+        assert_eq!(c.engine.slow_subscriber_timeout_ms, 0);
+        assert_eq!(
+            c.engine.dollar_publish,
+            mqttref_core::broker::DollarPublish::Allow
+        );
+        assert_eq!(c.engine.server_keep_alive, Some(30));
+        let err = BrokerConfig::from_toml(
+            "queue_overflow = \"drop-everything\"\n",
+            Path::new("e.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("e.toml:1:"), "{err}");
+        let err = BrokerConfig::from_toml(
+            "\n[redirect]\nreference = \"x:1\"\npermanant = true\n",
+            Path::new("e.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("permanant"), "{err}");
+        assert!(err.to_string().starts_with("e.toml:4:"), "{err}");
     }
 
     #[test]

@@ -11,12 +11,17 @@
 //!
 //! # Bounds
 //! - Inbound: the event channel is bounded ([`EVENT_QUEUE`]); a reader blocks on it, which stops
-//!   it reading its socket: TCP backpressure to fast publishers.
+//!   it reading its socket: TCP backpressure when the engine as a whole is behind.
+//! - Per connection, the engine says when to stop reading ([`Output::Pause`]) and when to read
+//!   again ([`Output::Resume`]): a publisher whose acknowledgements are held back by full
+//!   subscriber queues (3.1.1 has no send quota to do it), or a peer that does not read its
+//!   replies. The reader waits on a `watch` the engine task sets; what it had already read
+//!   still reaches the engine, which keeps it unparsed. TCP then slows the peer down.
 //! - Outbound: each connection's command channel is unbounded *by count* but bounded *by bytes*
 //!   by the engine: after each write the writer reports the bytes written
 //!   ([`Broker::handle_written`]), and the engine stops handing out deliveries once
-//!   `max_outbound_bytes` are unwritten (they wait in the bounded session queue) and closes a
-//!   connection whose unwritten control traffic passes four times that.
+//!   `max_outbound_bytes` are unwritten (they wait in the session queue) and stops reading a
+//!   connection whose unwritten replies pass twice that.
 //!
 //! # Writes are never cancelled
 //! The writer is a plain loop over its command channel; no `select!` can drop a half-written
@@ -77,6 +82,7 @@ enum Event {
     Accepted {
         id: ConnectionId,
         tx: mpsc::UnboundedSender<Cmd>,
+        pause: watch::Sender<bool>,
     },
     Bytes {
         id: ConnectionId,
@@ -142,14 +148,14 @@ pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
 ) -> io::Result<()> {
     let (ev_tx, ev_rx) = mpsc::channel::<Event>(EVENT_QUEUE);
     let write_timeout = Duration::from_millis(config.write_timeout_ms);
+    // The engine's own cap, which may not be `config.engine`'s (`run_with_engine`).
+    let max_connections = engine.config().max_connections;
     let engine_task = spawn.spawn(engine_loop(engine, ev_rx, write_timeout));
     // Caps sockets, including those that have not sent CONNECT yet. The engine caps CONNECTed
     // clients at `max_connections` and answers the excess with CONNACK 0x97 (Quota exceeded);
     // the slack lets that answer reach a few of them instead of leaving every extra client
     // waiting unanswered in the accept backlog.
-    let permits = Arc::new(Semaphore::new(
-        config.max_connections.saturating_add(SOCKET_SLACK),
-    ));
+    let permits = Arc::new(Semaphore::new(max_connections.saturating_add(SOCKET_SLACK)));
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let mut next_id = 0u64;
     tokio::pin!(shutdown);
@@ -180,13 +186,14 @@ pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
         let id = ConnectionId(next_id);
         tracing::debug!(conn = id.0, %peer, "accepted");
         let (tx, rx) = mpsc::unbounded_channel();
-        if ev_tx.send(Event::Accepted { id, tx }).await.is_err() {
+        let (pause, paused) = watch::channel(false);
+        if ev_tx.send(Event::Accepted { id, tx, pause }).await.is_err() {
             break Err(io::Error::other("engine task ended"));
         }
         let events = ev_tx.clone();
         let done = done_tx.clone();
         spawn.spawn(async move {
-            connection(id, stream, events, rx, write_timeout).await;
+            connection(id, stream, events, rx, paused, write_timeout).await;
             drop(permit);
             drop(done);
         });
@@ -222,7 +229,7 @@ async fn engine_loop<S: Storage>(
     let now = move || {
         Instant::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
     };
-    let mut conns: BTreeMap<ConnectionId, mpsc::UnboundedSender<Cmd>> = BTreeMap::new();
+    let mut conns: BTreeMap<ConnectionId, Handle> = BTreeMap::new();
     let mut shutting_down = false;
     loop {
         let deadline = engine
@@ -239,12 +246,12 @@ async fn engine_loop<S: Storage>(
         };
         let Some(event) = event else { break };
         match event {
-            Event::Accepted { id, tx } => {
+            Event::Accepted { id, tx, pause } => {
                 if shutting_down {
                     let _ = tx.send(Cmd::Close);
                     continue;
                 }
-                conns.insert(id, tx);
+                conns.insert(id, Handle { tx, pause });
                 engine.handle_connect(id, now());
             }
             Event::Bytes { id, data } => engine.handle_bytes(id, now(), &data),
@@ -270,22 +277,35 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
+/// The engine task's end of one connection.
+struct Handle {
+    /// Commands to its writer.
+    tx: mpsc::UnboundedSender<Cmd>,
+    /// Whether its reader must stop reading ([`Output::Pause`]).
+    pause: watch::Sender<bool>,
+}
+
 fn drain<S: Storage>(
     engine: &mut Broker<S>,
-    conns: &mut BTreeMap<ConnectionId, mpsc::UnboundedSender<Cmd>>,
+    conns: &mut BTreeMap<ConnectionId, Handle>,
     write_timeout: Duration,
 ) {
     while let Some(out) = engine.poll_output() {
         match out {
             Output::Transmit { conn, data } => {
-                if let Some(tx) = conns.get(&conn) {
+                if let Some(h) = conns.get(&conn) {
                     let bound = write_bound(engine.keep_alive_ms(conn), write_timeout);
-                    let _ = tx.send(Cmd::Write(data, bound));
+                    let _ = h.tx.send(Cmd::Write(data, bound));
                 }
             }
             Output::Close { conn } => {
-                if let Some(tx) = conns.remove(&conn) {
-                    let _ = tx.send(Cmd::Close);
+                if let Some(h) = conns.remove(&conn) {
+                    let _ = h.tx.send(Cmd::Close);
+                }
+            }
+            Output::Pause { conn } | Output::Resume { conn } => {
+                if let Some(h) = conns.get(&conn) {
+                    h.pause.send_replace(matches!(out, Output::Pause { .. }));
                 }
             }
         }
@@ -319,6 +339,13 @@ fn drain<S: Storage>(
                     "session queue full (max_queued_messages / max_queued_bytes): messages dropped"
                 );
             }
+            EngineEvent::SessionDiscarded { client_id, queued } => {
+                tracing::warn!(
+                    %client_id,
+                    queued,
+                    "session discarded: its queue was full while it had no connection (queue_overflow = \"discard-session\")"
+                );
+            }
         }
     }
 }
@@ -329,6 +356,7 @@ async fn connection<S>(
     stream: S,
     events: mpsc::Sender<Event>,
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    mut paused: watch::Receiver<bool>,
     write_timeout: Duration,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -339,6 +367,15 @@ async fn connection<S>(
     let reader = async move {
         let mut buf = vec![0u8; READ_BUF];
         loop {
+            if *paused.borrow_and_update() {
+                // The engine holds this peer back: read nothing until it says so. A dropped
+                // sender means the engine forgot the connection; the writer ends it.
+                tokio::select! {
+                    biased;
+                    _ = stop_rx.changed() => break,
+                    r = paused.changed() => if r.is_err() { break } else { continue },
+                }
+            }
             tokio::select! {
                 biased;
                 _ = stop_rx.changed() => break,
@@ -445,7 +482,8 @@ mod tests {
         }
         tx.send(Cmd::Close).unwrap();
         tx.send(Cmd::Write(b"never".to_vec(), B)).unwrap();
-        let conn = tokio::spawn(connection(id, ours, ev_tx, rx, B));
+        let (_pause, paused) = watch::channel(false);
+        let conn = tokio::spawn(connection(id, ours, ev_tx, rx, paused, B));
         let mut got = Vec::new();
         peer.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"abcdefgh");
@@ -557,7 +595,8 @@ mod tests {
             tx.send(Cmd::Write(packet.clone(), B)).unwrap();
         }
         drop(tx);
-        let conn = tokio::spawn(connection(ConnectionId(1), ours, ev_tx, rx, B));
+        let (_pause, paused) = watch::channel(false);
+        let conn = tokio::spawn(connection(ConnectionId(1), ours, ev_tx, rx, paused, B));
         let mut got = Vec::new();
         peer.read_to_end(&mut got).await.unwrap();
         assert_eq!(got.len(), count * packet.len());

@@ -130,11 +130,9 @@ async fn keep_alive_timeout_over_tcp() {
 
 #[tokio::test]
 async fn connections_beyond_the_limit_are_refused() {
-    let b = start(BrokerConfig {
-        max_connections: 2,
-        ..BrokerConfig::default()
-    })
-    .await;
+    let mut config = BrokerConfig::default();
+    config.engine.max_connections = 2;
+    let b = start(config).await;
     let (_a, _) = Raw::connect(b.addr, connect_packet(Version::V5, "a")).await;
     let (_b, _) = Raw::connect(b.addr, connect_packet(Version::V5, "b")).await;
     let (mut third, ack) = Raw::connect(b.addr, connect_packet(Version::V5, "c")).await;
@@ -159,11 +157,9 @@ async fn connections_beyond_the_limit_are_refused() {
 
 #[tokio::test]
 async fn outbound_topic_aliases_on_the_wire() {
-    let b = start(BrokerConfig {
-        outbound_topic_aliases: true,
-        ..BrokerConfig::default()
-    })
-    .await;
+    let mut config = BrokerConfig::default();
+    config.engine.outbound_topic_aliases = true;
+    let b = start(config).await;
     let mut c = connect_packet(Version::V5, "alias-sub");
     c.props.topic_alias_maximum = Some(5);
     let (mut s, _) = Raw::connect(b.addr, c).await;

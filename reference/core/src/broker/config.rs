@@ -9,8 +9,13 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 /// What to do with a client PUBLISH to a topic starting with `$` (reserved for the server,
-/// MQTT 5.0 §4.7.2).
+/// MQTT 5.0 §4.7.2). In TOML: `"not-authorized"`, `"drop"`, `"allow"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
 pub enum DollarPublish {
     /// Do not forward; QoS 1/2 are acknowledged with 0x87 Not authorized (5.0) or a plain
     /// acknowledgement (3.1.1, which has no way to say no).
@@ -22,17 +27,49 @@ pub enum DollarPublish {
     Allow,
 }
 
+/// What happens when a QoS 1/2 message arrives for a full queue (`max_queued_messages` or
+/// `max_queued_bytes`) of a session that has no connection. (A connected session's queue never
+/// loses a QoS 1/2 message: its publishers are held back instead; see `engine/flow.rs`.)
+/// In TOML: `"discard-session"`, `"drop-oldest"`, `"drop-new"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(rename_all = "kebab-case")
+)]
+pub enum QueueOverflow {
+    /// End the session (5.0 §4.1.1: stored state may be discarded by a policy). The client
+    /// sees Session Present 0 when it returns; no session that exists misses an acknowledged
+    /// message. The default.
+    DiscardSession,
+    /// Drop the oldest queued messages to make room. Loses acknowledged messages: off by
+    /// default; every drop is counted and reported.
+    DropOldest,
+    /// Drop the new message. Loses acknowledged messages: off by default; every drop is
+    /// counted and reported.
+    DropNew,
+}
+
 /// Redirect every client elsewhere (MQTT 5.0 §4.11): CONNACK 0x9C / 0x9D with Server Reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
 pub struct Redirect {
     /// The Server Reference sent to the client.
     pub reference: String,
     /// `true`: 0x9D Server moved; `false`: 0x9C Use another server.
+    #[cfg_attr(feature = "serde", serde(default))]
     pub permanent: bool,
 }
 
-/// Engine configuration.
+/// Engine configuration: every limit and policy, in one place. With the `serde` feature it
+/// deserializes with these field names, every field optional (its default below); the
+/// broker's TOML file is this plus the driver's own keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(default))]
 pub struct Config {
     /// Seed of the engine's PRNG (assigned client ids, shared-subscription rotation).
     pub seed: u64,
@@ -50,15 +87,24 @@ pub struct Config {
     /// Outbound QoS 1/2 messages in flight per session, further capped by the client's Receive
     /// Maximum.
     pub max_inflight: u16,
-    /// Messages queued per session (offline, or over the in-flight window).
+    /// Messages queued per session (offline, or over the in-flight window). At this many a
+    /// connected session holds back the publishers that send to it; a session without a
+    /// connection is handled by `queue_overflow`. QoS 0 messages are dropped first.
     pub max_queued_messages: usize,
-    /// Payload bytes queued per session.
+    /// Payload and topic bytes queued per session; as `max_queued_messages`.
     pub max_queued_bytes: usize,
+    /// A QoS 1/2 message for the full queue of a session without a connection.
+    pub queue_overflow: QueueOverflow,
+    /// How long a publisher's acknowledgement may be withheld because a connected subscriber's
+    /// queue is full (ms); then that subscriber is disconnected with 0x97 Quota exceeded, so
+    /// one stuck subscriber cannot stall every publisher. 0: never.
+    pub slow_subscriber_timeout_ms: u64,
     /// Whether QoS 0 messages are queued for a disconnected persistent session.
     pub queue_qos0_offline: bool,
     /// Bytes handed to the driver and not yet reported written ([`Broker::handle_written`]),
-    /// per connection, above which deliveries wait in the session queue. A connection whose
-    /// unwritten control traffic passes four times this is closed.
+    /// per connection, above which deliveries wait in the session queue. Past twice this
+    /// (replies to a peer that sends but does not read) the connection is not read until no
+    /// more than this is unwritten.
     ///
     /// [`Broker::handle_written`]: super::Broker::handle_written
     pub max_outbound_bytes: usize,
@@ -116,6 +162,8 @@ impl Default for Config {
             max_inflight: 256,
             max_queued_messages: 1000,
             max_queued_bytes: 16 * 1024 * 1024,
+            queue_overflow: QueueOverflow::DiscardSession,
+            slow_subscriber_timeout_ms: 10_000,
             queue_qos0_offline: false,
             max_outbound_bytes: 4 * 1024 * 1024,
             topic_alias_maximum: 64,

@@ -8,12 +8,13 @@
 //! - [`Broker::handle_bytes`] with whatever bytes arrived (any split; framing is the engine's);
 //! - [`Broker::handle_written`] after writing bytes the engine gave it (this is the flow control
 //!   that keeps a subscriber that never reads from growing memory: past
-//!   [`Config::max_outbound_bytes`] unwritten, deliveries wait in the bounded session queue);
+//!   [`Config::max_outbound_bytes`] unwritten, deliveries wait in the session queue);
 //! - [`Broker::handle_close`] when the peer closed or the socket failed;
 //! - [`Broker::handle_timeout`] when the instant from [`Broker::poll_timeout`] is reached.
 //!
 //! After each call it drains [`Broker::poll_output`] — [`Output::Transmit`] (write these bytes,
-//! in order) and [`Output::Close`] (write what was queued before, then close) — and re-arms
+//! in order), [`Output::Close`] (write what was queued before, then close), [`Output::Pause`]
+//! and [`Output::Resume`] (stop and restart reading a connection: backpressure) — and re-arms
 //! its timer from [`Broker::poll_timeout`]. [`Broker::poll_event`] gives log-worthy events.
 //!
 //! # Determinism
@@ -47,7 +48,7 @@ pub mod wire;
 mod tests;
 
 pub use auth::{AuthDecision, AuthRequest, Authenticator, NoAuth};
-pub use config::{Config, DollarPublish, Redirect};
+pub use config::{Config, DollarPublish, QueueOverflow, Redirect};
 pub use engine::{Broker, ConnectionId, Event, Output, DROP_REPORT_MS};
 pub use rng::SplitMix64;
 pub use storage::{

@@ -1,13 +1,18 @@
 //! [`Broker`]: the engine itself. See the [module documentation](super) for the contract.
+//!
+//! - `flow`: backpressure from subscriber queues to publishers, and pausing peers that do not
+//!   read (what an acknowledgement promises, and how the engine keeps it).
+
+mod flow;
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::auth::{AuthDecision, AuthRequest, Authenticator, NoAuth};
-use super::config::{Config, DollarPublish};
+use super::config::{Config, DollarPublish, QueueOverflow};
 use super::rng::SplitMix64;
 use super::storage::{
     InFlight, MemoryStorage, Message, OutState, Queued, Session, Storage, Subscription,
@@ -35,6 +40,18 @@ pub enum Output {
     /// Write everything transmitted before, then close the connection. The engine has already
     /// forgotten it; later input for it is ignored.
     Close {
+        /// The connection.
+        conn: ConnectionId,
+    },
+    /// Stop reading the connection until [`Output::Resume`]: its publishes are held back by
+    /// full subscriber queues, or its replies are not being written (see `engine/flow.rs`).
+    /// Bytes already read may still be given to [`Broker::handle_bytes`]; they are kept.
+    Pause {
+        /// The connection.
+        conn: ConnectionId,
+    },
+    /// Read the connection again.
+    Resume {
         /// The connection.
         conn: ConnectionId,
     },
@@ -76,6 +93,14 @@ pub enum Event {
         total: u64,
         /// QoS of the most recently dropped message (a QoS 1/2 drop is a lost guarantee).
         qos: u8,
+    },
+    /// A session without a connection was discarded because a QoS 1/2 message arrived for its
+    /// full queue ([`QueueOverflow::DiscardSession`]); its client will see Session Present 0.
+    SessionDiscarded {
+        /// The session's client identifier.
+        client_id: String,
+        /// Messages that were in its queue.
+        queued: usize,
     },
 }
 
@@ -138,6 +163,16 @@ struct Conn {
     auth_method: Option<String>,
     /// The CONNECT waiting for enhanced authentication to finish.
     pending_connect: Option<alloc::boxed::Box<wire::Connect>>,
+    /// Acknowledgements of its PUBLISHes withheld while subscriber queues are full, in arrival
+    /// order (see `flow`).
+    held: VecDeque<flow::HeldAck>,
+    /// Whether the driver was told to stop reading it ([`Output::Pause`]); its input is kept
+    /// unparsed meanwhile.
+    paused: bool,
+    /// When it last took a delivery off our hands: bytes written, or an acknowledgement of
+    /// an outbound QoS 1/2 message. A subscriber that holds publishers back and makes no
+    /// progress for `slow_subscriber_timeout_ms` is cut off (`flow`).
+    last_progress: Instant,
 }
 
 impl Conn {
@@ -159,6 +194,9 @@ impl Conn {
             connect_expiry: 0,
             auth_method: None,
             pending_connect: None,
+            held: VecDeque::new(),
+            paused: false,
+            last_progress: now,
         }
     }
 
@@ -226,6 +264,10 @@ pub struct Broker<S: Storage = MemoryStorage> {
     events: VecDeque<Event>,
     /// Rate limit of [`Event::QueueFull`], per session with queue drops since it connected.
     drop_reports: BTreeMap<String, DropReport>,
+    /// Connections holding back an acknowledgement because of each session's full queue.
+    blocked_on: BTreeMap<String, BTreeSet<ConnectionId>>,
+    /// Connections with work a release made possible (see `flow::settle`).
+    wake: BTreeSet<ConnectionId>,
     /// Connections in the Connected state.
     connected: usize,
     /// Lower bound of every deadline (see `poll_timeout`).
@@ -259,6 +301,8 @@ impl<S: Storage> Broker<S> {
             out: VecDeque::new(),
             events: VecDeque::new(),
             drop_reports: BTreeMap::new(),
+            blocked_on: BTreeMap::new(),
+            wake: BTreeSet::new(),
             connected: 0,
             timer: None,
             #[cfg(feature = "fault-injection")]
@@ -304,18 +348,31 @@ impl<S: Storage> Broker<S> {
         self.arm(deadline);
     }
 
-    /// Bytes arrived on `conn`.
+    /// Bytes arrived on `conn`. While the connection is paused ([`Output::Pause`]) they are
+    /// kept and parsed once it resumes.
     pub fn handle_bytes(&mut self, conn: ConnectionId, now: Instant, data: &[u8]) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         c.inbuf.extend_from_slice(data);
         c.last_rx = now;
+        if !c.paused {
+            self.process_input(conn, now);
+        }
+        self.settle(now);
+    }
+
+    /// Parses and handles the whole packets in `conn`'s input buffer, until it is empty, holds
+    /// only part of a packet, or the connection pauses or ends.
+    fn process_input(&mut self, conn: ConnectionId, now: Instant) {
         let mut start = 0;
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
+            if c.paused {
+                break;
+            }
             // Before CONNECT the version is unknown; only CONNECT is accepted then, whose
             // header reads the same in both versions.
             let version = match c.state {
@@ -347,19 +404,21 @@ impl<S: Storage> Broker<S> {
         }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.inbuf.drain(..start);
-            if c.unwritten > self.config.max_outbound_bytes.saturating_mul(4) {
-                // The client sends but does not read: its acknowledgements pile up unwritten.
-                self.close(conn, now, WillFate::Publish, "peer not reading");
-            }
         }
+        self.update_pause(conn, now);
     }
 
     /// The driver wrote `n` bytes of earlier transmits to `conn`; more deliveries may follow.
     pub fn handle_written(&mut self, conn: ConnectionId, now: Instant, n: usize) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.unwritten = c.unwritten.saturating_sub(n);
+            if n > 0 {
+                c.last_progress = now;
+            }
             self.flush(conn, now);
+            self.update_pause(conn, now);
         }
+        self.settle(now);
     }
 
     /// The peer closed `conn`, or reading or writing it failed. An abnormal end: the will is
@@ -368,10 +427,12 @@ impl<S: Storage> Broker<S> {
         if self.conns.contains_key(&conn) {
             self.close_quiet(conn, now, WillFate::Publish, "closed by peer");
         }
+        self.settle(now);
     }
 
     /// Time has passed: keep alive and CONNECT deadlines, will delays, session expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.cut_off_slow_subscribers(now);
         let mut expired = Vec::new();
         for (id, c) in &self.conns {
             match c.state {
@@ -416,6 +477,7 @@ impl<S: Storage> Broker<S> {
             }
             self.drop_session(&client);
         }
+        self.settle(now);
         self.timer = self.next_deadline();
     }
 
@@ -473,7 +535,11 @@ impl<S: Storage> Broker<S> {
         });
         let wills = self.pending_wills.values().map(|(t, _)| *t);
         let sessions = self.expiries.values().copied();
-        conns.chain(wills).chain(sessions).min()
+        conns
+            .chain(wills)
+            .chain(sessions)
+            .chain(self.next_slow_deadline())
+            .min()
     }
 
     // ---- internals ----
@@ -530,6 +596,8 @@ impl<S: Storage> Broker<S> {
         if self.online.get(&c.client_id) == Some(&conn) {
             self.online.remove(&c.client_id);
             self.final_drop_report(&c.client_id);
+            // Without a connection it holds nobody back (see `flow`).
+            self.queue_drained(&c.client_id);
         }
         let expiry = self
             .store
@@ -557,6 +625,7 @@ impl<S: Storage> Broker<S> {
     fn drop_session(&mut self, client: &str) {
         self.expiries.remove(client);
         self.final_drop_report(client);
+        self.queue_drained(client);
         if let Some(s) = self.store.remove_session(client) {
             for filter in s.subscriptions.keys() {
                 let (inner, share) = split_share(filter);
@@ -1159,28 +1228,37 @@ impl<S: Storage> Broker<S> {
             return;
         }
         let client = c.client_id.clone();
-        if p.qos == 2 {
-            let Some(s) = self.store.session_mut(&client) else {
+        if p.qos > 0 {
+            let Some(s) = self.store.session(&client) else {
                 return;
             };
-            if s.inbound_qos2.contains(&p.pid) {
+            if p.qos == 2 && s.inbound_qos2.contains(&p.pid) {
                 // [MQTT-4.3.3-10]: already received; acknowledge again, do not forward again.
-                self.send(
-                    conn,
-                    &Packet::Ack {
-                        kind: kind::PUBREC,
-                        pid: p.pid,
-                        code: 0,
-                        props: Props::default(),
-                    },
-                );
+                // A PUBREC still withheld for it will come in its turn.
+                if !self.pubrec_held(conn, p.pid) {
+                    self.send(
+                        conn,
+                        &Packet::Ack {
+                            kind: kind::PUBREC,
+                            pid: p.pid,
+                            code: 0,
+                            props: Props::default(),
+                        },
+                    );
+                }
                 return;
             }
-            if s.inbound_qos2.len() >= usize::from(self.config.receive_maximum) {
-                self.fail(conn, now, 0x93, "receive maximum exceeded"); // [MQTT-3.3.4-9]
+            // 5.0 §3.3.4: more unacknowledged QoS 1/2 PUBLISHes than our Receive Maximum (the
+            // client's obligation, [MQTT-3.3.4-7]) is DISCONNECT 0x93. QoS 1 counts while its
+            // PUBACK is withheld (`flow`); 3.1.1 has no such quota (it is paused instead), only
+            // the bound on unreleased QoS 2.
+            let held = if v5 { self.held_qos1(conn) } else { 0 };
+            if s.inbound_qos2.len() + held >= usize::from(self.config.receive_maximum) {
+                self.fail(conn, now, 0x93, "receive maximum exceeded");
                 return;
             }
         }
+        let mut blockers = Vec::new();
         let code = if p.props.payload_format == Some(1) && core::str::from_utf8(&p.payload).is_err()
         {
             0x99 // Payload format invalid (a MAY; the message is not forwarded).
@@ -1217,47 +1295,33 @@ impl<S: Storage> Broker<S> {
                 props,
                 publisher: Some(client.clone()),
             };
-            if self.route(msg, now) || !v5 {
+            let routed = self.route(msg, now);
+            blockers = routed.blockers;
+            if routed.matched || !v5 {
                 0
             } else {
                 0x10 // No matching subscribers.
             }
         };
-        match p.qos {
-            1 => self.send(
-                conn,
-                &Packet::Ack {
-                    kind: kind::PUBACK,
-                    pid: p.pid,
-                    code,
-                    props: Props::default(),
-                },
-            ),
-            2 => {
-                if code < 0x80 {
-                    if let Some(s) = self.store.session_mut(&client) {
-                        s.inbound_qos2.insert(p.pid);
-                    }
-                    self.store.session_updated(&client);
-                }
-                self.send(
-                    conn,
-                    &Packet::Ack {
-                        kind: kind::PUBREC,
-                        pid: p.pid,
-                        code,
-                        props: Props::default(),
-                    },
-                );
+        if p.qos == 2 && code < 0x80 {
+            if let Some(s) = self.store.session_mut(&client) {
+                s.inbound_qos2.insert(p.pid);
             }
-            _ => {}
+            self.store.session_updated(&client);
+        }
+        if p.qos > 0 {
+            // PUBACK / PUBREC now, or once full subscriber queues drain (`flow`).
+            self.acknowledge(conn, now, p.pid, p.qos, code, blockers);
         }
     }
 
     fn on_ack(&mut self, conn: ConnectionId, now: Instant, k: u8, pid: u16, code: u8) {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        if k != kind::PUBREL {
+            c.last_progress = now;
+        }
         let v5 = c.version.is_v5();
         let client = c.client_id.clone();
         let Some(s) = self.store.session_mut(&client) else {
@@ -1466,9 +1530,10 @@ impl<S: Storage> Broker<S> {
         );
     }
 
-    /// Forwards `msg` to every matching subscription; returns whether any matched. Stores or
-    /// deletes the retained message first.
-    fn route(&mut self, mut msg: Message, now: Instant) -> bool {
+    /// Forwards `msg` to every matching subscription; returns whether any matched and which
+    /// connected sessions' queues it left full (see `flow`). Stores or deletes the retained
+    /// message first.
+    fn route(&mut self, mut msg: Message, now: Instant) -> Routed {
         if msg.expires_at.is_none() {
             // A will carries its interval until it is published.
             if let Some(e) = msg.props.message_expiry.take() {
@@ -1476,7 +1541,7 @@ impl<S: Storage> Broker<S> {
             }
         }
         if msg.expired(now) {
-            return false;
+            return Routed::default();
         }
         if msg.retain {
             if msg.payload.is_empty() {
@@ -1512,7 +1577,7 @@ impl<S: Storage> Broker<S> {
                 t.ids.push(id);
             }
         });
-        let mut any = !plain.is_empty();
+        let mut matched = !plain.is_empty();
         for (key, members) in shared {
             // One member per group, rotating from a seeded start; online members first.
             let online: Vec<&SubEntry> = members
@@ -1528,7 +1593,7 @@ impl<S: Storage> Broker<S> {
             let n = self.share_next.entry(key).or_insert_with(|| rng.next_u64());
             let pick = pool[(*n % pool.len() as u64) as usize].clone();
             *n = n.wrapping_add(1);
-            any = true;
+            matched = true;
             let t = plain.entry(pick.client.clone()).or_default();
             t.qos = t.qos.max(pick.opts.qos);
             t.rap |= pick.opts.retain_as_published;
@@ -1536,6 +1601,7 @@ impl<S: Storage> Broker<S> {
                 t.ids.push(id);
             }
         }
+        let mut blockers = Vec::new();
         for (client, t) in plain {
             let Some(v) = self.store.session(&client).map(|s| s.version) else {
                 continue;
@@ -1552,58 +1618,91 @@ impl<S: Storage> Broker<S> {
             if online.is_none() && item.qos == 0 && !self.config.queue_qos0_offline {
                 continue;
             }
+            let qos = item.qos;
             self.enqueue(&client, item, now);
             if let Some(conn) = online {
                 self.flush(conn, now);
+                if qos > 0 && self.blocking(&client) {
+                    blockers.push(client);
+                }
             }
         }
-        any
+        Routed { matched, blockers }
     }
 
-    /// Adds to a session's queue within its limits. Over a limit, room is made by dropping the
-    /// oldest QoS 0 message; with none, a new QoS 0 message is dropped, else the oldest message.
-    /// Every drop is counted in [`Session::dropped`] and reported with [`Event::QueueFull`].
+    /// Adds to a session's queue. A full queue first loses its oldest QoS 0 message, and a new
+    /// QoS 0 message is dropped when there is none. A QoS 1/2 message is never dropped for a
+    /// connected session (its publisher is held back instead, see `flow`); for one without a
+    /// connection [`Config::queue_overflow`] decides. Every drop is counted in
+    /// [`Session::dropped`] and reported with [`Event::QueueFull`].
     fn enqueue(&mut self, client: &str, item: Queued, now: Instant) {
-        let max_n = self.config.max_queued_messages;
-        let max_b = self.config.max_queued_bytes;
+        let online = self.online.contains_key(client);
+        let cfg = &self.config;
+        let (max_n, max_b) = (cfg.max_queued_messages, cfg.max_queued_bytes);
+        let policy = cfg.queue_overflow;
         let Some(s) = self.store.session_mut(client) else {
             return;
         };
         let cost = item.msg.cost();
+        let over = |s: &Session| s.queue.len() >= max_n || s.queue_bytes + cost > max_b;
         // Drops made by this call, and the QoS of the last one.
         let mut dropped = 0u64;
         let mut last_qos = item.qos;
-        let mut queued = false;
-        loop {
-            if !s.queue.is_empty() && (s.queue.len() >= max_n || s.queue_bytes + cost > max_b) {
-                let victim = match s.queue.iter().position(|q| q.qos == 0) {
-                    Some(i) => i,
-                    None if item.qos == 0 => {
-                        dropped += 1;
-                        break;
-                    }
-                    None => 0,
-                };
-                if let Some(q) = s.queue.remove(victim) {
-                    s.queue_bytes -= q.msg.cost();
-                    last_qos = q.qos;
-                }
-                dropped += 1;
-                continue;
+        while over(s) {
+            let Some(i) = s.queue.iter().position(|q| q.qos == 0) else {
+                break;
+            };
+            if let Some(q) = s.queue.remove(i) {
+                s.queue_bytes -= q.msg.cost();
             }
-            if max_n == 0 || cost > max_b {
+            dropped += 1;
+            last_qos = 0;
+        }
+        let mut push = true;
+        let mut discard = false;
+        if over(s) {
+            if item.qos == 0 {
+                push = false;
+            } else if !online {
+                match policy {
+                    QueueOverflow::DiscardSession => {
+                        push = false;
+                        discard = true;
+                    }
+                    QueueOverflow::DropNew => push = false,
+                    QueueOverflow::DropOldest => {
+                        while over(s) {
+                            let Some(q) = s.queue.pop_front() else {
+                                break;
+                            };
+                            s.queue_bytes -= q.msg.cost();
+                            last_qos = q.qos;
+                            dropped += 1;
+                        }
+                    }
+                }
+            }
+            if !push && !discard {
                 dropped += 1;
                 last_qos = item.qos;
-                break;
             }
+        }
+        if push {
             s.queue_bytes += cost;
             s.queue.push_back(item);
-            queued = true;
-            break;
         }
         s.dropped += dropped;
         let total = s.dropped;
-        if queued || dropped > 0 {
+        let queued = s.queue.len();
+        if discard {
+            self.events.push_back(Event::SessionDiscarded {
+                client_id: String::from(client),
+                queued,
+            });
+            self.drop_session(client);
+            return;
+        }
+        if push || dropped > 0 {
             self.store.session_updated(client);
         }
         if dropped > 0 {
@@ -1731,13 +1830,40 @@ impl<S: Storage> Broker<S> {
             }
             send_on(&mut self.out, conn, c, &Packet::Publish(p));
         }
-        self.store.session_updated(&c.client_id);
+        let drained = !flow::queue_full(s, &self.config);
+        let client = c.client_id.clone();
+        self.store.session_updated(&client);
+        if drained {
+            self.queue_drained(&client);
+        }
     }
 }
 
+/// What [`Broker::route`] did with a message.
+#[derive(Debug, Default)]
+struct Routed {
+    /// Whether any subscription matched.
+    matched: bool,
+    /// Connected sessions whose queues the message left full: its publisher's acknowledgement
+    /// waits for them (see `flow`).
+    blockers: Vec<String>,
+}
+
+/// Queues `packet` for `conn`, appended to the last transmit when that is for `conn` too: a
+/// burst of replies (a PINGREQ flood, a fan-out) is one buffer, not one allocation per packet.
 fn send_on(out: &mut VecDeque<Output>, conn: ConnectionId, c: &mut Conn, packet: &Packet) {
     let data = wire::encode(packet, c.version);
     c.unwritten += data.len();
+    if let Some(Output::Transmit {
+        conn: last,
+        data: buf,
+    }) = out.back_mut()
+    {
+        if *last == conn {
+            buf.extend_from_slice(&data);
+            return;
+        }
+    }
     out.push_back(Output::Transmit { conn, data });
 }
 
