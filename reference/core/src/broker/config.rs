@@ -123,8 +123,13 @@ pub struct Config {
     /// Cap on the Session Expiry Interval a client asks for (seconds).
     pub max_session_expiry: u32,
     /// Session Expiry Interval given to 3.1.1 clients with Clean Session 0 (seconds;
-    /// `u32::MAX` is never).
+    /// `u32::MAX` is never). 3.1.1 has no expiry of its own; a finite default keeps client ids
+    /// that never come back (a fuzzer, a decommissioned device) from holding memory forever.
     pub v311_session_expiry: u32,
+    /// Sessions stored at once, with or without a connection; a CONNECT that would create one
+    /// more is refused with 0x97 Quota exceeded (3.1.1: return code 3). Resuming an existing
+    /// session is never refused by it.
+    pub max_sessions: usize,
     /// Maximum QoS the server supports (0, 1, 2).
     pub maximum_qos: u8,
     /// Whether retained messages are supported.
@@ -172,7 +177,8 @@ impl Default for Config {
             max_keep_alive: u16::MAX,
             server_keep_alive: None,
             max_session_expiry: u32::MAX,
-            v311_session_expiry: u32::MAX,
+            v311_session_expiry: 7 * 24 * 3600,
+            max_sessions: 100_000,
             maximum_qos: 2,
             retain_available: true,
             wildcard_subscriptions: true,

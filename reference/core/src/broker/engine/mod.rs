@@ -922,6 +922,16 @@ impl<S: Storage> Broker<S> {
                 self.refuse(conn, now, v, 0x9A, Props::default()); // [MQTT-3.2.2-13]
                 return;
             }
+            // The will is a PUBLISH the client makes in advance: the same topic policy applies
+            // (a will on a denied topic, or spoofing a `$` system topic, would otherwise pass).
+            // Refused at CONNECT with 0x87 Not authorized (3.1.1: return code 5), rather than
+            // silently dropped later, so the client knows its will would never be published.
+            let dollar =
+                topic::is_system_topic(&w.topic) && cfg.dollar_publish != DollarPublish::Allow;
+            if dollar || self.denied(&w.topic) {
+                self.refuse(conn, now, v, 0x87, Props::default());
+                return;
+            }
         }
         if self.connected >= cfg.max_connections {
             self.refuse(conn, now, v, 0x97, Props::default());
@@ -975,7 +985,14 @@ impl<S: Storage> Broker<S> {
                 self.route(msg, now);
             }
         }
-        let session_present = if connect.clean_start || self.store.session(&client_id).is_none() {
+        let existing = self.store.session(&client_id).is_some();
+        if !existing && self.store.session_count() >= self.config.max_sessions {
+            // A new session past the cap: 0x97 Quota exceeded (3.1.1: return code 3, Server
+            // unavailable). Resuming or replacing an existing one is always allowed.
+            self.refuse(conn, now, v, 0x97, Props::default());
+            return;
+        }
+        let session_present = if connect.clean_start || !existing {
             // [MQTT-3.1.2-4] (5.0) / [MQTT-3.1.2-6] (3.1.1): discard any existing session.
             self.drop_session(&client_id);
             self.store
