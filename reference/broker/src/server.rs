@@ -68,7 +68,8 @@ use crate::{BrokerConfig, Listener};
 
 /// Capacity of the engine's input channel.
 const EVENT_QUEUE: usize = 1024;
-/// Sockets accepted beyond `max_connections`, to be refused with CONNACK 0x97.
+/// Sockets accepted beyond `max_connections` + `max_awaiting_connect`, to be refused with
+/// CONNACK 0x97.
 const SOCKET_SLACK: usize = 16;
 /// Read buffer per connection.
 const READ_BUF: usize = 16 * 1024;
@@ -148,14 +149,19 @@ pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
 ) -> io::Result<()> {
     let (ev_tx, ev_rx) = mpsc::channel::<Event>(EVENT_QUEUE);
     let write_timeout = Duration::from_millis(config.write_timeout_ms);
-    // The engine's own cap, which may not be `config.engine`'s (`run_with_engine`).
-    let max_connections = engine.config().max_connections;
+    // The engine's own caps, which may not be `config.engine`'s (`run_with_engine`): connected
+    // clients, and connections still to complete CONNECT (the engine evicts the oldest of
+    // those at its cap, so sockets that send nothing never fill the slots).
+    let max_sockets = engine
+        .config()
+        .max_connections
+        .saturating_add(engine.config().max_awaiting_connect);
     let engine_task = spawn.spawn(engine_loop(engine, ev_rx, write_timeout));
-    // Caps sockets, including those that have not sent CONNECT yet. The engine caps CONNECTed
-    // clients at `max_connections` and answers the excess with CONNACK 0x97 (Quota exceeded);
-    // the slack lets that answer reach a few of them instead of leaving every extra client
-    // waiting unanswered in the accept backlog.
-    let permits = Arc::new(Semaphore::new(max_connections.saturating_add(SOCKET_SLACK)));
+    // Caps sockets: connected clients plus those still to complete CONNECT. The engine caps
+    // CONNECTed clients at `max_connections` and answers the excess with CONNACK 0x97 (Quota
+    // exceeded); the slack lets that answer reach a few of them instead of leaving every extra
+    // client waiting unanswered in the accept backlog.
+    let permits = Arc::new(Semaphore::new(max_sockets.saturating_add(SOCKET_SLACK)));
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let mut next_id = 0u64;
     tokio::pin!(shutdown);

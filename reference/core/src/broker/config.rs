@@ -78,6 +78,10 @@ pub struct Config {
     pub max_connections: usize,
     /// Time a new connection has to send CONNECT before it is closed (ms).
     pub connect_timeout_ms: u64,
+    /// Connections that have not completed CONNECT (and any enhanced authentication) at once,
+    /// counted apart from `max_connections`; a new one past it closes the one that has waited
+    /// longest, so silent sockets cannot keep real clients out.
+    pub max_awaiting_connect: usize,
     /// Largest packet accepted from clients (bytes); sent as Maximum Packet Size when below the
     /// protocol maximum. Also bounds the per-connection input buffer.
     pub max_packet_size: u32,
@@ -162,6 +166,7 @@ impl Default for Config {
             seed: 0x6d71_7474_7265_6621,
             max_connections: 10_000,
             connect_timeout_ms: 10_000,
+            max_awaiting_connect: 1024,
             max_packet_size: 1024 * 1024,
             receive_maximum: 1024,
             max_inflight: 256,

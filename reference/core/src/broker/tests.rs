@@ -2250,3 +2250,27 @@ fn v311_persistent_sessions_expire_by_default() {
     p.advance(1);
     assert!(p.broker.storage().session("gone").is_none());
 }
+
+/// Sockets that never send CONNECT do not count against `max_connections`, and past
+/// `max_awaiting_connect` the one waiting longest is closed: a real client gets in at once.
+#[test]
+fn silent_sockets_cannot_keep_real_clients_out() {
+    let mut p = Pair::new(Config {
+        max_connections: 100,
+        max_awaiting_connect: 50,
+        ..Config::default()
+    });
+    let silent: Vec<usize> = (0..116).map(|_| p.open(v5())).collect();
+    p.drive();
+    // The first 66 were evicted, oldest first; the last 50 still wait.
+    assert!(silent[..66].iter().all(|&i| p.closed(i)));
+    assert!(silent[66..].iter().all(|&i| !p.closed(i)));
+    let real = p.connect(v5(), "real");
+    assert!(!p.closed(real));
+    // Connected clients are not evicted by newcomers.
+    for _ in 0..60 {
+        p.open(v5());
+    }
+    p.drive();
+    assert!(!p.closed(real));
+}

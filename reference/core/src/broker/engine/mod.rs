@@ -342,7 +342,29 @@ impl<S: Storage> Broker<S> {
 
     /// A new network connection was accepted. It must send CONNECT within
     /// `connect_timeout_ms`.
+    ///
+    /// Connections that have not finished CONNECT are capped separately from connected clients
+    /// ([`Config::max_awaiting_connect`]): at the cap the one waiting longest is closed, so
+    /// sockets that never send anything cannot keep real clients out.
     pub fn handle_connect(&mut self, conn: ConnectionId, now: Instant) {
+        if self.conns.len() - self.connected >= self.config.max_awaiting_connect {
+            let oldest = self
+                .conns
+                .iter()
+                .filter_map(|(id, c)| match c.state {
+                    State::AwaitConnect(d) | State::Authenticating(d) => Some((d, *id)),
+                    State::Connected => None,
+                })
+                .min();
+            if let Some((_, old)) = oldest {
+                self.close(
+                    old,
+                    now,
+                    WillFate::Discard,
+                    "evicted: too many connections awaiting CONNECT",
+                );
+            }
+        }
         let deadline = now.add_millis(self.config.connect_timeout_ms);
         self.conns.insert(conn, Conn::new(now, deadline));
         self.arm(deadline);
