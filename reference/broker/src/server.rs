@@ -345,6 +345,13 @@ fn drain<S: Storage>(
                     "session queue full (max_queued_messages / max_queued_bytes): messages dropped"
                 );
             }
+            EngineEvent::RetainedRefused { topic, client_id } => {
+                tracing::warn!(
+                    %topic,
+                    client_id = client_id.as_deref().unwrap_or("-"),
+                    "retained message not stored: max_retained / max_retained_bytes reached"
+                );
+            }
             EngineEvent::SessionDiscarded { client_id, queued } => {
                 tracing::warn!(
                     %client_id,

@@ -151,8 +151,13 @@ pub struct Config {
     pub response_information: Option<String>,
     /// Redirect every client (Server Reference), if set.
     pub redirect: Option<Redirect>,
-    /// Most retained messages stored.
+    /// Most retained messages stored. A new retained topic past it (or past
+    /// `max_retained_bytes`) is not stored: a 5.0 QoS 1/2 publisher gets 0x97 Quota exceeded
+    /// and the message is not forwarded; otherwise it is forwarded, not stored, and reported
+    /// ([`Event::RetainedRefused`](super::Event::RetainedRefused)).
     pub max_retained: usize,
+    /// Most bytes (topic + payload) of retained messages stored; as `max_retained`.
+    pub max_retained_bytes: usize,
     /// Topic filters no client may publish to or subscribe to: a PUBLISH whose topic matches
     /// one gets 0x87 Not authorized (5.0; 3.1.1 is acknowledged and dropped), a SUBSCRIBE whose
     /// filter equals or (taken literally) matches one gets 0x87 / 0x80. The simplest possible
@@ -193,6 +198,7 @@ impl Default for Config {
             response_information: None,
             redirect: None,
             max_retained: 100_000,
+            max_retained_bytes: 256 * 1024 * 1024,
             denied_topics: Vec::new(),
         }
     }

@@ -52,5 +52,6 @@ pub use config::{Config, DollarPublish, QueueOverflow, Redirect};
 pub use engine::{Broker, ConnectionId, Event, Output, DROP_REPORT_MS};
 pub use rng::SplitMix64;
 pub use storage::{
-    InFlight, MemoryStorage, Message, OutState, Queued, Session, Storage, Subscription,
+    InFlight, MemoryStorage, Message, OutState, Queued, RetainedPending, Session, Storage,
+    Subscription,
 };

@@ -67,6 +67,22 @@ pub struct Queued {
     pub sub_ids: Vec<u32>,
 }
 
+/// A retained message owed to a session for a new subscription, not yet in its queue: retained
+/// messages are moved into the queue as it has room, so a subscription matching 100,000 of
+/// them gets every one without the queue ever overflowing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetainedPending {
+    /// The retained message's topic.
+    pub topic: String,
+    /// Its version when the subscription was made (the engine's counter): a message replaced
+    /// or deleted since is not sent (its successor was delivered as a live message).
+    pub version: u64,
+    /// The subscription's granted QoS.
+    pub qos: u8,
+    /// The subscription's identifier, if any.
+    pub sub_id: Option<u32>,
+}
+
 /// Where an outbound QoS 1/2 message is in its handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutState {
@@ -112,6 +128,8 @@ pub struct Session {
     pub queue_bytes: usize,
     /// Inbound QoS 2 packet identifiers received and not yet released ([MQTT-4.3.3-10]).
     pub inbound_qos2: BTreeSet<u16>,
+    /// Retained messages owed for new subscriptions, moved into `queue` as it has room.
+    pub retained_backlog: VecDeque<RetainedPending>,
     /// Messages dropped because a queue limit was hit (for diagnostics).
     pub dropped: u64,
 }
@@ -130,6 +148,7 @@ impl Session {
             queue: VecDeque::new(),
             queue_bytes: 0,
             inbound_qos2: BTreeSet::new(),
+            retained_backlog: VecDeque::new(),
             dropped: 0,
         }
     }

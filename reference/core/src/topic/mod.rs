@@ -22,7 +22,8 @@
 //! - matching of one filter against one name without allocating: [`matches`](fn@matches),
 //!   [`is_system_topic`];
 //! - with `alloc`, `TopicTrie`: many filters matched against one name in one walk, which is what
-//!   a broker needs on every PUBLISH.
+//!   a broker needs on every PUBLISH; and `TopicTree`, the reverse: many names found by one
+//!   filter, which is what it needs for retained messages on every SUBSCRIBE.
 //!
 //! The functions here are version-agnostic. The rules of 3.1.1 §4.7 and 5.0 §4.7 are the same
 //! (only the statement ids differ, and each check names both). Shared subscriptions exist only in
@@ -39,11 +40,15 @@ mod matching;
 #[cfg(test)]
 mod proptests;
 #[cfg(feature = "alloc")]
+mod tree;
+#[cfg(feature = "alloc")]
 mod trie;
 mod validate;
 
 pub use error::TopicError;
 pub use matching::{is_system_topic, matches};
+#[cfg(feature = "alloc")]
+pub use tree::TopicTree;
 #[cfg(feature = "alloc")]
 pub use trie::TopicTrie;
 pub use validate::{

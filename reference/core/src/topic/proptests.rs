@@ -201,3 +201,71 @@ mod trie_props {
         }
     }
 }
+
+#[cfg(feature = "alloc")]
+mod tree {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::vec::Vec;
+
+    fn tree_hits(tree: &TopicTree<u8>, filter: &str) -> Vec<(String, u8)> {
+        let mut v = Vec::new();
+        tree.matching(filter, |n, x| v.push((String::from(n), *x)));
+        v.sort();
+        v
+    }
+
+    fn model_hits(model: &BTreeMap<String, u8>, filter: &str) -> Vec<(String, u8)> {
+        model
+            .iter()
+            .filter(|(n, _)| matches(filter, n))
+            .map(|(n, v)| (n.clone(), *v))
+            .collect()
+    }
+
+    proptest! {
+        /// Inserts, replacements and removals in any order: every filter finds exactly the
+        /// names `matches` accepts, each once; removing everything frees every node.
+        #[test]
+        fn tree_agrees_with_matches(
+            ops in prop::collection::vec((name(), 0u8..4, any::<bool>()), 0..60),
+            filters in prop::collection::vec(filter(), 1..10),
+        ) {
+            let mut tree = TopicTree::new();
+            let mut model = BTreeMap::new();
+            for (n, v, insert) in &ops {
+                if *insert {
+                    prop_assert_eq!(tree.insert(n, *v), model.insert(n.clone(), *v));
+                } else {
+                    prop_assert_eq!(tree.remove(n), model.remove(n));
+                }
+                prop_assert_eq!(tree.len(), model.len());
+                prop_assert_eq!(tree.get(n), model.get(n));
+            }
+            for f in &filters {
+                prop_assert_eq!(tree_hits(&tree, f), model_hits(&model, f), "filter {:?}", f);
+            }
+            let names: Vec<String> = model.keys().cloned().collect();
+            for n in names {
+                prop_assert!(tree.remove(&n).is_some());
+            }
+            prop_assert!(tree.is_empty());
+            prop_assert_eq!(tree.nodes(), 0);
+        }
+    }
+
+    /// Deep names neither overflow the stack on insert, lookup, removal or drop.
+    #[test]
+    fn deep_names_are_fine() {
+        let deep = "a/".repeat(200_000) + "z";
+        let mut tree = TopicTree::new();
+        tree.insert(&deep, 1u8);
+        tree.insert("a", 2);
+        let mut n = 0;
+        tree.matching("#", |_, _| n += 1);
+        assert_eq!(n, 2);
+        assert_eq!(tree.remove(&deep), Some(1));
+        tree.insert(&deep, 3);
+        drop(tree);
+    }
+}

@@ -2,8 +2,10 @@
 //!
 //! - `flow`: backpressure from subscriber queues to publishers, and pausing peers that do not
 //!   read (what an acknowledgement promises, and how the engine keeps it).
+//! - `retained`: the retained-message index, its limits, and paced delivery on SUBSCRIBE.
 
 mod flow;
+mod retained;
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -20,7 +22,7 @@ use super::storage::{
 use super::wire::{self, kind, Packet, Props, Publish, SubOpts, Version};
 use crate::codec::{self, DecodeError, Decoded, ProtocolVersion};
 use crate::time::Instant;
-use crate::topic::{self, TopicTrie};
+use crate::topic::{self, TopicTree, TopicTrie};
 
 /// Identifies one network connection; chosen by the driver, never reused while it is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,6 +79,15 @@ pub enum Event {
         conn: ConnectionId,
         /// Why, in a few words.
         reason: String,
+    },
+    /// A retained message was not stored: `max_retained` or `max_retained_bytes` was reached
+    /// and its topic had none yet. A 5.0 QoS 1/2 publisher was told (0x97) and the message not
+    /// forwarded; otherwise it was forwarded without being stored.
+    RetainedRefused {
+        /// Its topic.
+        topic: String,
+        /// The publisher (`None` for a will whose client is gone).
+        client_id: Option<String>,
     },
     /// A session's queue was full (`max_queued_messages` or `max_queued_bytes`) and messages
     /// were dropped (see `enqueue` for which). Rate-limited per session: the first drop is
@@ -254,6 +265,12 @@ pub struct Broker<S: Storage = MemoryStorage> {
     online: BTreeMap<String, ConnectionId>,
     /// Subscription index over every session's subscriptions (inner filter for shared ones).
     subs: TopicTrie<SubEntry>,
+    /// Index of the store's retained messages: topic → (version, bytes). See `retained`.
+    retained: TopicTree<(u64, usize)>,
+    /// Version given to the next retained message stored.
+    retained_version: u64,
+    /// Bytes (topic + payload) of the retained messages stored.
+    retained_bytes: usize,
     /// Rotation counter per (share name, inner filter).
     share_next: BTreeMap<(String, String), u64>,
     /// Offline sessions with a finite expiry, and when they expire.
@@ -287,7 +304,7 @@ impl Broker<MemoryStorage> {
 impl<S: Storage> Broker<S> {
     /// An engine over `store`, authenticating with `auth`.
     pub fn with_parts(config: Config, store: S, auth: Box<dyn Authenticator + Send>) -> Self {
-        Broker {
+        let mut b = Broker {
             rng: SplitMix64::new(config.seed),
             config,
             auth,
@@ -295,6 +312,9 @@ impl<S: Storage> Broker<S> {
             conns: BTreeMap::new(),
             online: BTreeMap::new(),
             subs: TopicTrie::new(),
+            retained: TopicTree::new(),
+            retained_version: 0,
+            retained_bytes: 0,
             share_next: BTreeMap::new(),
             expiries: BTreeMap::new(),
             pending_wills: BTreeMap::new(),
@@ -307,7 +327,9 @@ impl<S: Storage> Broker<S> {
             timer: None,
             #[cfg(feature = "fault-injection")]
             faults: (super::faults::thread_faults(), 0),
-        }
+        };
+        b.index_retained();
+        b
     }
 
     // ---- getters ----
@@ -1316,6 +1338,10 @@ impl<S: Storage> Broker<S> {
             } else {
                 0
             }
+        } else if v5 && p.qos > 0 && p.retain && !self.retained_fits(&p.topic, p.payload.len()) {
+            // The retained store is full: refused visibly, 0x97 Quota exceeded, not forwarded
+            // (a 3.1.1 or QoS 0 publisher cannot be told: forwarded, not stored, reported).
+            0x97
         } else {
             let props = Props {
                 payload_format: p.props.payload_format,
@@ -1519,21 +1545,7 @@ impl<S: Storage> Broker<S> {
             },
         );
         for (filter, granted, id) in retained_for {
-            let mut found = Vec::new();
-            self.store.for_each_retained(&mut |m| {
-                if topic::matches(&filter, &m.topic) && !m.expired(now) {
-                    found.push(m.clone());
-                }
-            });
-            for msg in found {
-                let item = Queued {
-                    qos: msg.qos.min(granted),
-                    retain: true, // [MQTT-3.3.1-8] (3.1.1), 5.0 §3.3.1.3.
-                    sub_ids: id.into_iter().collect(),
-                    msg,
-                };
-                self.enqueue(&client, item, now);
-            }
+            self.owe_retained(&client, &filter, granted, id);
         }
         self.flush(conn, now);
     }
@@ -1583,15 +1595,7 @@ impl<S: Storage> Broker<S> {
             return Routed::default();
         }
         if msg.retain {
-            if msg.payload.is_empty() {
-                // [MQTT-3.3.1-6], [MQTT-3.3.1-7]: an empty retained message deletes.
-                self.store.set_retained(&msg.topic, None);
-            } else if self.store.retained(&msg.topic).is_some()
-                || self.store.retained_count() < self.config.max_retained
-            {
-                // [MQTT-3.3.1-5]: store, replacing any existing.
-                self.store.set_retained(&msg.topic, Some(msg.clone()));
-            }
+            self.store_retained(&msg);
         }
         let mut plain: BTreeMap<String, Target> = BTreeMap::new();
         let mut shared: BTreeMap<(String, String), Vec<SubEntry>> = BTreeMap::new();
@@ -1795,14 +1799,25 @@ impl<S: Storage> Broker<S> {
     /// Moves queued messages of `conn`'s session to the wire while the client's in-flight
     /// window and the connection's unwritten-bytes budget allow.
     fn flush(&mut self, conn: ConnectionId, now: Instant) {
+        loop {
+            self.refill_retained(conn, now);
+            if !self.flush_queue(conn, now) {
+                break;
+            }
+        }
+    }
+
+    /// Sends from the queue (see [`flush`](Self::flush)); returns whether it emptied the queue
+    /// with retained messages still owed, so a refill could send more now.
+    fn flush_queue(&mut self, conn: ConnectionId, now: Instant) -> bool {
         let Some(c) = self.conns.get_mut(&conn) else {
-            return;
+            return false;
         };
         if c.state != State::Connected {
-            return;
+            return false;
         }
         let Some(s) = self.store.session_mut(&c.client_id) else {
-            return;
+            return false;
         };
         let window = usize::from(c.recv_max.min(self.config.max_inflight));
         while let Some(front) = s.queue.front() {
@@ -1870,11 +1885,15 @@ impl<S: Storage> Broker<S> {
             send_on(&mut self.out, conn, c, &Packet::Publish(p));
         }
         let drained = !flow::queue_full(s, &self.config);
-        let client = c.client_id.clone();
-        self.store.session_updated(&client);
+        let more = s.queue.is_empty() && !s.retained_backlog.is_empty();
+        self.store.session_updated(&c.client_id);
         if drained {
-            self.queue_drained(&client);
+            // `flow::queue_drained`, with `c` still borrowed.
+            if let Some(waiting) = self.blocked_on.remove(&c.client_id) {
+                self.wake.extend(waiting);
+            }
         }
+        more
     }
 }
 
