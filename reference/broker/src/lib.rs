@@ -24,8 +24,10 @@
 //! - [`config`]: [`BrokerConfig`] from TOML, errors with file, line and field.
 //! - [`Listener`] and its TCP implementation.
 //! - `server`: the engine task and the per-connection tasks (design notes there).
+//! - `outbox`: the engine-to-writer queue (allocates nothing while a connection is idle).
 
 pub mod config;
+mod outbox;
 mod server;
 
 use std::future::Future;

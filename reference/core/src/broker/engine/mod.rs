@@ -165,7 +165,8 @@ struct Conn {
     /// The client's Topic Alias Maximum, and the outbound aliases set up on this connection.
     alias_max_out: u16,
     out_aliases: BTreeMap<String, u16>,
-    will: Option<Will>,
+    /// Boxed: most connections have none, and a `Message` is large.
+    will: Option<Box<Will>>,
     /// Bytes handed to the driver and not reported written.
     unwritten: usize,
     /// Session Expiry Interval from CONNECT (for the DISCONNECT rule [MQTT-3.14.2-2]).
@@ -1152,7 +1153,7 @@ impl<S: Storage> Broker<S> {
         c.recv_max = connect.props.receive_maximum.unwrap_or(u16::MAX);
         c.max_packet = connect.props.maximum_packet_size.unwrap_or(u32::MAX);
         c.alias_max_out = connect.props.topic_alias_maximum.unwrap_or(0);
-        c.will = will;
+        c.will = will.map(Box::new);
         c.connect_expiry = expiry;
         c.auth_method = auth.map(|(m, _)| m);
         if let Some(d) = c.keep_alive_deadline() {
