@@ -24,11 +24,14 @@
 //!
 //! # Protocol
 //! MQTT 3.1.1 and 5.0 clients share sessions, subscriptions and retained messages; a message is
-//! encoded for each receiver in its own version. See `engine.rs` for which statement each rule
-//! enforces (the comments name them).
+//! encoded for each receiver in its own version. Each file of `engine/` says which statements
+//! it enforces, and the code names them where it does.
 //!
 //! # Layout
-//! - [`engine`](Broker): the state machine.
+//! - [`engine`](Broker): the state machine, one file per concern, each opening with what it
+//!   enforces: `engine/mod.rs` (state, inputs and outputs, framing, dispatch, timers, how
+//!   connections and sessions end), `connect`, `publish`, `subscribe`, `deliver`, `flow`
+//!   (backpressure), `retained`.
 //! - [`Config`]: limits and policies, each with a default.
 //! - [`Storage`], [`MemoryStorage`]: sessions and retained messages.
 //! - [`Authenticator`]: who may connect.

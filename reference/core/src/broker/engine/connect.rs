@@ -1,0 +1,510 @@
+//! CONNECT, enhanced authentication and DISCONNECT: who gets in, with which session and keep
+//! alive, and what becomes of the will.
+//!
+//! Enforces: the first packet is CONNECT ([MQTT-3.1.0-1]) (in `mod`'s dispatch); protocol level
+//! refusal ([MQTT-3.1.2-2] (3.1.1)); will checks against Maximum QoS / Retain Available
+//! ([MQTT-3.2.2-12], [MQTT-3.2.2-13] (5.0)) and topic policy; client identifier assignment
+//! ([MQTT-3.1.3-6] (5.0)) and refusal ([MQTT-3.1.3-8] (3.1.1)); session takeover
+//! ([MQTT-3.1.4-3]); Clean Start and Session Present ([MQTT-3.1.2-4], [MQTT-3.2.2-3] (5.0));
+//! resending unacknowledged messages on resume ([MQTT-4.4.0-1]); enhanced authentication
+//! ([MQTT-4.12.0-1], [MQTT-4.12.0-5], [MQTT-4.12.0-7], [MQTT-3.1.2-30] (5.0)); DISCONNECT's
+//! session expiry rule (5.0 §3.14.2.2.2) and will deletion ([MQTT-3.14.4-3] (5.0)).
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::super::auth::{AuthDecision, AuthRequest};
+use super::super::config::DollarPublish;
+use super::super::storage::{Message, OutState, Queued, Session, Storage};
+use super::super::wire::{self, kind, Packet, Props, Version};
+use super::*;
+use crate::codec;
+use crate::time::Instant;
+use crate::topic;
+
+impl<S: Storage> Broker<S> {
+    /// Refuses a CONNECT: CONNACK with `code` (5.0) or its 3.1.1 return code, then close.
+    pub(super) fn refuse(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        version: Version,
+        code: u8,
+        props: Props,
+    ) {
+        let code = if !version.is_v5() {
+            v311_refusal(code)
+        } else if codec::ReasonCode::from_u8(code)
+            .is_some_and(|r| r.is_error() && r.allowed_in(codec::PacketType::ConnAck))
+        {
+            code
+        } else {
+            // A decode error during enhanced authentication can carry a code CONNACK cannot
+            // (0x8F from a SUBSCRIBE): a Protocol Error, then.
+            0x82
+        };
+        let p = Packet::ConnAck {
+            session_present: false,
+            code,
+            props,
+        };
+        self.out.push_back(Output::Transmit {
+            conn,
+            data: wire::encode(&p, version),
+        });
+        self.close(conn, now, WillFate::Discard, "CONNECT refused");
+    }
+
+    pub(super) fn on_connect(&mut self, conn: ConnectionId, now: Instant, connect: wire::Connect) {
+        let v = connect.version;
+        let v5 = v.is_v5();
+        let cfg = &self.config;
+        if let Some(r) = &cfg.redirect {
+            // 5.0 §4.11: Server redirection.
+            let props = Props {
+                server_reference: v5.then(|| r.reference.clone()),
+                ..Props::default()
+            };
+            let code = if r.permanent { 0x9D } else { 0x9C };
+            self.refuse(conn, now, v, code, props);
+            return;
+        }
+        // Authentication (5.0 §4.12): the authenticator decides; the default has no methods,
+        // so any Authentication Method gets 0x8C ([MQTT-4.12.0-1]).
+        let method = if v5 {
+            connect.props.auth_method.clone()
+        } else {
+            None
+        };
+        let decision = self.auth.authenticate(&AuthRequest {
+            client_id: &connect.client_id,
+            username: connect.username.as_deref(),
+            password: connect.password.as_deref(),
+            method: method.as_deref(),
+            data: connect.props.auth_data.as_deref(),
+        });
+        let auth_data = match decision {
+            AuthDecision::Deny(code) => {
+                self.refuse(conn, now, v, code, Props::default());
+                return;
+            }
+            AuthDecision::Continue(data) => {
+                let Some(method) = method else {
+                    // Continue makes no sense without a method: treat as a refusal.
+                    self.refuse(conn, now, v, 0x87, Props::default());
+                    return;
+                };
+                let props = Props {
+                    auth_method: Some(method.clone()),
+                    auth_data: Some(data),
+                    ..Props::default()
+                };
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    let deadline = match c.state {
+                        State::AwaitConnect(d) => d,
+                        _ => now.add_millis(self.config.connect_timeout_ms),
+                    };
+                    c.state = State::Authenticating(deadline);
+                    c.version = v;
+                    c.auth_method = Some(method);
+                    c.pending_connect = Some(alloc::boxed::Box::new(connect));
+                }
+                self.send(conn, &Packet::Auth { code: 0x18, props });
+                return;
+            }
+            AuthDecision::Allow(data) => data,
+        };
+        self.accept_connect(conn, now, connect, method.map(|m| (m, auth_data)));
+    }
+
+    /// An AUTH from the client: during CONNECT (0x18) or a re-authentication (0x19, then 0x18).
+    pub(super) fn on_auth(&mut self, conn: ConnectionId, now: Instant, code: u8, props: &Props) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let connected = c.state == State::Connected;
+        let Some(method) = c.auth_method.clone() else {
+            // [MQTT-4.12.0-7]: no AUTH without an Authentication Method in CONNECT.
+            self.fail(conn, now, 0x82, "AUTH without authentication method");
+            return;
+        };
+        // [MQTT-4.12.0-5]: the same method throughout; 0x18 or (connected) 0x19.
+        let code_ok = code == 0x18 || (connected && code == 0x19);
+        if props.auth_method.as_deref() != Some(method.as_str()) || !code_ok {
+            if connected {
+                self.fail(conn, now, 0x82, "bad AUTH");
+            } else {
+                self.refuse(conn, now, Version::V5, 0x82, Props::default());
+            }
+            return;
+        }
+        let client = c.client_id.clone();
+        let decision = self
+            .auth
+            .continue_auth(&client, &method, props.auth_data.as_deref());
+        match (decision, connected) {
+            (AuthDecision::Continue(data), _) => {
+                let p = Props {
+                    auth_method: Some(method),
+                    auth_data: Some(data),
+                    ..Props::default()
+                };
+                self.send(
+                    conn,
+                    &Packet::Auth {
+                        code: 0x18,
+                        props: p,
+                    },
+                );
+            }
+            (AuthDecision::Allow(data), true) => {
+                let p = Props {
+                    auth_method: Some(method),
+                    auth_data: data,
+                    ..Props::default()
+                };
+                self.send(
+                    conn,
+                    &Packet::Auth {
+                        code: 0x00,
+                        props: p,
+                    },
+                );
+            }
+            (AuthDecision::Allow(data), false) => {
+                let Some(connect) = self
+                    .conns
+                    .get_mut(&conn)
+                    .and_then(|c| c.pending_connect.take())
+                else {
+                    return;
+                };
+                self.accept_connect(conn, now, *connect, Some((method, data)));
+            }
+            (AuthDecision::Deny(code), true) => {
+                self.fail(conn, now, code, "re-authentication failed")
+            }
+            (AuthDecision::Deny(code), false) => {
+                self.refuse(conn, now, Version::V5, code, Props::default())
+            }
+        }
+    }
+
+    /// Finishes a CONNECT that passed authentication: session, keep alive, CONNACK, resends.
+    pub(super) fn accept_connect(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        connect: wire::Connect,
+        auth: Option<(String, Option<Vec<u8>>)>,
+    ) {
+        let v = connect.version;
+        let v5 = v.is_v5();
+        let cfg = &self.config;
+        if let Some(w) = &connect.will {
+            if topic::validate_topic_name(&w.topic).is_err() {
+                self.refuse(conn, now, v, 0x90, Props::default());
+                return;
+            }
+            if w.qos > cfg.maximum_qos {
+                self.refuse(conn, now, v, 0x9B, Props::default()); // [MQTT-3.2.2-12]
+                return;
+            }
+            if w.retain && !cfg.retain_available {
+                self.refuse(conn, now, v, 0x9A, Props::default()); // [MQTT-3.2.2-13]
+                return;
+            }
+            // The will is a PUBLISH the client makes in advance: the same topic policy applies
+            // (a will on a denied topic, or spoofing a `$` system topic, would otherwise pass).
+            // Refused at CONNECT with 0x87 Not authorized (3.1.1: return code 5), rather than
+            // silently dropped later, so the client knows its will would never be published.
+            let dollar =
+                topic::is_system_topic(&w.topic) && cfg.dollar_publish != DollarPublish::Allow;
+            if dollar || self.denied(&w.topic) {
+                self.refuse(conn, now, v, 0x87, Props::default());
+                return;
+            }
+        }
+        if self.connected >= cfg.max_connections {
+            self.refuse(conn, now, v, 0x97, Props::default());
+            return;
+        }
+        // Client identifier: [MQTT-3.1.3-6] (5.0) assign one for an empty id; 3.1.1 only with
+        // Clean Session 1 ([MQTT-3.1.3-8] (3.1.1): otherwise return code 0x02).
+        let mut assigned = None;
+        let client_id = if connect.client_id.is_empty() {
+            if !v5 && !connect.clean_start {
+                self.refuse(conn, now, v, 0x85, Props::default());
+                return;
+            }
+            // Unique among live sessions ([MQTT-3.1.3-6]: "a unique ClientID").
+            let mut id = format!("mqttref-{:016x}", self.rng.next_u64());
+            while self.store.session(&id).is_some() || self.online.contains_key(&id) {
+                id = format!("mqttref-{:016x}", self.rng.next_u64());
+            }
+            assigned = Some(id.clone());
+            id
+        } else {
+            connect.client_id.clone()
+        };
+        let cfg = &self.config;
+        let requested_expiry = if v5 {
+            connect.props.session_expiry.unwrap_or(0)
+        } else if connect.clean_start {
+            0
+        } else {
+            cfg.v311_session_expiry
+        };
+        let expiry = requested_expiry.min(cfg.max_session_expiry);
+
+        // Session takeover: [MQTT-3.1.4-3] DISCONNECT 0x8E to the old 5.0 connection, close it.
+        if let Some(old) = self.online.get(&client_id).copied() {
+            if self.conns.get(&old).is_some_and(|c| c.version.is_v5()) {
+                self.send(
+                    old,
+                    &Packet::Disconnect {
+                        code: 0x8E,
+                        props: Props::default(),
+                    },
+                );
+            }
+            self.close(old, now, WillFate::Publish, "session taken over");
+        }
+        // A will waiting for its delay: a new connection cancels it ([MQTT-3.1.3-9]), unless
+        // the session ends now (Clean Start), which publishes it.
+        if let Some((_, msg)) = self.pending_wills.remove(&client_id) {
+            if connect.clean_start {
+                self.route(msg, now);
+            }
+        }
+        let existing = self.store.session(&client_id).is_some();
+        if !existing && self.store.session_count() >= self.config.max_sessions {
+            // A new session past the cap: 0x97 Quota exceeded (3.1.1: return code 3, Server
+            // unavailable). Resuming or replacing an existing one is always allowed.
+            self.refuse(conn, now, v, 0x97, Props::default());
+            return;
+        }
+        let session_present = if connect.clean_start || !existing {
+            // [MQTT-3.1.2-4] (5.0) / [MQTT-3.1.2-6] (3.1.1): discard any existing session.
+            self.drop_session(&client_id);
+            self.store
+                .put_session(Session::new(client_id.clone(), v, expiry));
+            false
+        } else {
+            // [MQTT-3.2.2-3] (5.0) / [MQTT-3.2.2-2] (3.1.1): resumed session, Session Present 1.
+            self.expiries.remove(&client_id);
+            if let Some(s) = self.store.session_mut(&client_id) {
+                s.expiry_interval = expiry;
+                s.version = v;
+            }
+            self.store.session_updated(&client_id);
+            true
+        };
+
+        // Keep alive, clamped to the configured bounds ([MQTT-3.2.2-21] (5.0): the client must
+        // use the Server Keep Alive we send).
+        let cfg = &self.config;
+        let mut ka = connect.keep_alive;
+        if v5 {
+            if let Some(s) = cfg.server_keep_alive {
+                ka = s;
+            } else if ka == 0 || ka > cfg.max_keep_alive {
+                if cfg.max_keep_alive != u16::MAX {
+                    ka = cfg.max_keep_alive;
+                }
+            } else if ka < cfg.min_keep_alive {
+                ka = cfg.min_keep_alive;
+            }
+        }
+        let will = connect.will.map(|w| {
+            let props = Props {
+                payload_format: w.props.payload_format,
+                content_type: w.props.content_type,
+                response_topic: w.props.response_topic,
+                correlation_data: w.props.correlation_data,
+                user: w.props.user,
+                ..Props::default()
+            };
+            Will {
+                delay: w.props.will_delay.unwrap_or(0),
+                msg: Message {
+                    topic: w.topic,
+                    payload: w.payload.into(),
+                    qos: w.qos,
+                    retain: w.retain,
+                    // The Message Expiry Interval runs from publication (5.0 §3.1.3.2.4):
+                    // `route` starts it.
+                    expires_at: None,
+                    props: Props {
+                        message_expiry: w.props.message_expiry,
+                        ..props
+                    },
+                    publisher: Some(client_id.clone()),
+                },
+            }
+        });
+
+        let mut props = Props::default();
+        if v5 {
+            if expiry != requested_expiry {
+                props.session_expiry = Some(expiry);
+            }
+            if cfg.receive_maximum != u16::MAX {
+                props.receive_maximum = Some(cfg.receive_maximum);
+            }
+            if cfg.maximum_qos < 2 {
+                props.maximum_qos = Some(cfg.maximum_qos);
+            }
+            if !cfg.retain_available {
+                props.retain_available = Some(0);
+            }
+            if cfg.max_packet_size < PROTOCOL_MAX_PACKET {
+                props.maximum_packet_size = Some(cfg.max_packet_size);
+            }
+            props.assigned_client_id = assigned;
+            if cfg.topic_alias_maximum > 0 {
+                props.topic_alias_maximum = Some(cfg.topic_alias_maximum);
+            }
+            if !cfg.wildcard_subscriptions {
+                props.wildcard_available = Some(0);
+            }
+            if !cfg.subscription_identifiers {
+                props.sub_ids_available = Some(0);
+            }
+            if !cfg.shared_subscriptions {
+                props.shared_available = Some(0);
+            }
+            if ka != connect.keep_alive {
+                props.server_keep_alive = Some(ka);
+            }
+            if let Some((method, data)) = &auth {
+                // [MQTT-4.12.0-5]: a successful CONNACK carries the Authentication Method.
+                props.auth_method = Some(method.clone());
+                props.auth_data.clone_from(data);
+            }
+            if connect.props.request_response_info == Some(1) {
+                props.response_info = cfg
+                    .response_information
+                    .as_ref()
+                    .map(|r| format!("{r}{client_id}"));
+            }
+        }
+        // The connection is there: this runs while handling one of its packets.
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.state = State::Connected;
+        c.version = v;
+        c.client_id = client_id.clone();
+        c.keep_alive_ms = u64::from(ka) * 1000;
+        c.recv_max = connect.props.receive_maximum.unwrap_or(u16::MAX);
+        c.max_packet = connect.props.maximum_packet_size.unwrap_or(u32::MAX);
+        c.alias_max_out = connect.props.topic_alias_maximum.unwrap_or(0);
+        c.will = will.map(Box::new);
+        c.connect_expiry = expiry;
+        c.auth_method = auth.map(|(m, _)| m);
+        if let Some(d) = c.keep_alive_deadline() {
+            self.arm(d);
+        }
+        self.connected += 1;
+        self.online.insert(client_id.clone(), conn);
+        self.send(
+            conn,
+            &Packet::ConnAck {
+                session_present,
+                code: 0,
+                props,
+            },
+        );
+        self.events.push_back(Event::Connected {
+            conn,
+            client_id: client_id.clone(),
+            version: v,
+            session_present,
+        });
+
+        // [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP=1) and PUBREL, in original order.
+        if session_present {
+            let mut resend: Vec<(u64, u16, OutState, Queued)> = self
+                .store
+                .session(&client_id)
+                .map(|s| {
+                    s.inflight
+                        .iter()
+                        .map(|(pid, f)| (f.seq, *pid, f.state, f.item.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            resend.sort_by_key(|r| r.0);
+            #[cfg(feature = "fault-injection")]
+            if self.faults.0.drop_qos1_on_resume {
+                // Planted bug: forget the oldest unacknowledged QoS 1 message.
+                if let Some(i) = resend.iter().position(|r| r.2 == OutState::Qos1Sent) {
+                    let pid = resend.remove(i).1;
+                    if let Some(s) = self.store.session_mut(&client_id) {
+                        s.inflight.remove(&pid);
+                    }
+                }
+            }
+            for (_, pid, state, item) in resend {
+                let p = match state {
+                    OutState::Released => Packet::Ack {
+                        kind: kind::PUBREL,
+                        pid,
+                        code: 0,
+                        props: Props::default(),
+                    },
+                    _ => Packet::Publish(publish_for(&item, pid, true, now)),
+                };
+                self.send(conn, &p);
+            }
+        }
+        self.flush(conn, now);
+    }
+
+    pub(super) fn on_disconnect(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        code: u8,
+        props: &Props,
+    ) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        if let Some(e) = props.session_expiry {
+            // 5.0 §3.14.2.2.2: a Session Expiry Interval of 0 at CONNECT cannot become non-zero at
+            // DISCONNECT (a Protocol Error).
+            if c.connect_expiry == 0 && e != 0 {
+                self.fail(conn, now, 0x82, "session expiry set on DISCONNECT after 0");
+                return;
+            }
+            let e = e.min(self.config.max_session_expiry);
+            if let Some(s) = self.store.session_mut(&c.client_id) {
+                s.expiry_interval = e;
+            }
+            self.store.session_updated(&c.client_id);
+        }
+        // Only 0x00 Normal disconnection deletes the will ([MQTT-3.14.4-3], [MQTT-3.1.2-10]);
+        // 0x04 Disconnect with Will Message and the error codes leave it to be published, as
+        // 5.0 §3.1.2.5 words it. (3.1.1 DISCONNECT has no code: always 0x00.)
+        let fate = if code == 0x00 {
+            WillFate::Discard
+        } else {
+            WillFate::Publish
+        };
+        self.close(conn, now, fate, "DISCONNECT");
+    }
+}
+
+/// The 5.0 reason code with a 3.1.1 CONNACK return code (3.1.1 §3.2.2.3) closest to `code`;
+/// the codec writes its return code.
+pub(super) fn v311_refusal(code: u8) -> u8 {
+    match code {
+        0 | 0x84..=0x87 => code,
+        0x8C => 0x87, // bad authentication method → not authorized
+        _ => 0x88,    // → 3, server unavailable
+    }
+}

@@ -1,0 +1,301 @@
+//! Delivery: each session's queue, and moving messages from it to the wire within the
+//! client's in-flight window, its Maximum Packet Size and the connection's unwritten-bytes
+//! budget.
+//!
+//! Enforces: no more than the client's Receive Maximum unacknowledged QoS 1/2 deliveries
+//! (5.0 §3.3.4, [MQTT-3.3.4-9]); a packet identifier is not reused while in use
+//! ([MQTT-2.2.1-4] (5.0) / [MQTT-2.3.1-4] (3.1.1)); expired messages are not delivered
+//! ([MQTT-3.3.2-5] (5.0)) and the remaining lifetime is forwarded ([MQTT-3.3.2-6] (5.0)); a
+//! PUBLISH too large for the client is not sent ([MQTT-3.1.2-25] (5.0)); outbound topic
+//! aliases stay within the client's maximum ([MQTT-3.1.2-26] (5.0)). Queue limits and what is
+//! dropped: see `flow` (QoS 1/2 are never dropped for a connected session).
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+
+use super::super::config::QueueOverflow;
+use super::super::storage::{InFlight, OutState, Queued, Session, Storage};
+use super::super::wire::{self, Packet, Publish};
+use super::*;
+use crate::time::Instant;
+
+impl<S: Storage> Broker<S> {
+    /// Adds to a session's queue. A full queue first loses its oldest QoS 0 message, and a new
+    /// QoS 0 message is dropped when there is none. A QoS 1/2 message is never dropped for a
+    /// connected session (its publisher is held back instead, see `flow`); for one without a
+    /// connection [`Config::queue_overflow`] decides. Every drop is counted in
+    /// [`Session::dropped`] and reported with [`Event::QueueFull`].
+    pub(super) fn enqueue(&mut self, client: &str, item: Queued, now: Instant) {
+        let online = self.online.contains_key(client);
+        let cfg = &self.config;
+        let (max_n, max_b) = (cfg.max_queued_messages, cfg.max_queued_bytes);
+        let policy = cfg.queue_overflow;
+        let Some(s) = self.store.session_mut(client) else {
+            return;
+        };
+        let cost = item.msg.cost();
+        let over = |s: &Session| s.queue.len() >= max_n || s.queue_bytes + cost > max_b;
+        // Drops made by this call, and the QoS of the last one.
+        let mut dropped = 0u64;
+        let mut last_qos = item.qos;
+        while over(s) {
+            let Some(i) = s.queue.iter().position(|q| q.qos == 0) else {
+                break;
+            };
+            if let Some(q) = s.queue.remove(i) {
+                s.queue_bytes -= q.msg.cost();
+            }
+            dropped += 1;
+            last_qos = 0;
+        }
+        let mut push = true;
+        let mut discard = false;
+        if over(s) {
+            if item.qos == 0 {
+                push = false;
+            } else if !online {
+                match policy {
+                    QueueOverflow::DiscardSession => {
+                        push = false;
+                        discard = true;
+                    }
+                    QueueOverflow::DropNew => push = false,
+                    QueueOverflow::DropOldest => {
+                        while over(s) {
+                            let Some(q) = s.queue.pop_front() else {
+                                break;
+                            };
+                            s.queue_bytes -= q.msg.cost();
+                            last_qos = q.qos;
+                            dropped += 1;
+                        }
+                    }
+                }
+            }
+            if !push && !discard {
+                dropped += 1;
+                last_qos = item.qos;
+            }
+        }
+        if push {
+            s.queue_bytes += cost;
+            s.queue.push_back(item);
+        }
+        s.dropped += dropped;
+        let total = s.dropped;
+        let queued = s.queue.len();
+        if discard {
+            self.events.push_back(Event::SessionDiscarded {
+                client_id: String::from(client),
+                queued,
+            });
+            self.drop_session(client);
+            return;
+        }
+        if push || dropped > 0 {
+            self.store.session_updated(client);
+        }
+        if dropped > 0 {
+            self.report_drops(client, dropped, total, last_qos, now);
+        }
+    }
+
+    /// Emits [`Event::QueueFull`] for `client` unless one was emitted less than
+    /// [`DROP_REPORT_MS`] ago, in which case the drops wait for the next report.
+    pub(super) fn report_drops(&mut self, client: &str, n: u64, total: u64, qos: u8, now: Instant) {
+        let r = self
+            .drop_reports
+            .entry(String::from(client))
+            .or_insert(DropReport {
+                at: None,
+                pending: 0,
+                qos,
+            });
+        r.pending += n;
+        r.qos = qos;
+        if r.at.is_none_or(|at| now.millis_since(at) >= DROP_REPORT_MS) {
+            self.events.push_back(Event::QueueFull {
+                client_id: String::from(client),
+                dropped: r.pending,
+                total,
+                qos,
+            });
+            r.at = Some(now);
+            r.pending = 0;
+        }
+    }
+
+    /// Reports `client`'s drops not reported yet, and forgets its rate limit. Called when its
+    /// connection ends or the session goes, so a burst shorter than [`DROP_REPORT_MS`] is not
+    /// left at "1 dropped" in the log.
+    pub(super) fn final_drop_report(&mut self, client: &str) {
+        let Some(r) = self.drop_reports.remove(client) else {
+            return;
+        };
+        if r.pending > 0 {
+            let total = self.store.session(client).map_or(0, |s| s.dropped);
+            self.events.push_back(Event::QueueFull {
+                client_id: String::from(client),
+                dropped: r.pending,
+                total,
+                qos: r.qos,
+            });
+        }
+    }
+
+    /// Moves queued messages of `conn`'s session to the wire while the client's in-flight
+    /// window and the connection's unwritten-bytes budget allow.
+    pub(super) fn flush(&mut self, conn: ConnectionId, now: Instant) {
+        loop {
+            self.refill_retained(conn, now);
+            if !self.flush_queue(conn, now) {
+                break;
+            }
+        }
+    }
+
+    /// Sends from the queue (see [`flush`](Self::flush)); returns whether it emptied the queue
+    /// with retained messages still owed, so a refill could send more now.
+    pub(super) fn flush_queue(&mut self, conn: ConnectionId, now: Instant) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        if c.state != State::Connected {
+            return false;
+        }
+        let Some(s) = self.store.session_mut(&c.client_id) else {
+            return false;
+        };
+        let window = usize::from(c.recv_max.min(self.config.max_inflight));
+        while let Some(front) = s.queue.front() {
+            if front.msg.expired(now) {
+                // [MQTT-3.3.2-5]: an expired message is not delivered.
+                if let Some(q) = s.queue.pop_front() {
+                    s.queue_bytes -= q.msg.cost();
+                }
+                continue;
+            }
+            if c.unwritten >= self.config.max_outbound_bytes {
+                break;
+            }
+            // [MQTT-3.3.4-9]: no more than Receive Maximum unacknowledged QoS 1/2 PUBLISH.
+            if front.qos > 0 && s.inflight.len() >= window {
+                break;
+            }
+            let Some(item) = s.queue.pop_front() else {
+                break;
+            };
+            s.queue_bytes -= item.msg.cost();
+            #[cfg(feature = "fault-injection")]
+            if self.faults.0.duplicate_qos2 && item.qos == 2 && self.faults.1 == 0 {
+                // Planted bug: the first QoS 2 delivery goes out twice.
+                self.faults.1 += 1;
+                s.queue.push_front(item.clone());
+                s.queue_bytes += item.msg.cost();
+            }
+            let pid = if item.qos > 0 { next_pid(s) } else { 0 };
+            let mut p = publish_for(&item, pid, false, now);
+            // Outbound Topic Alias (5.0 §3.3.2.3.4), if enabled and the client accepts them:
+            // reuse a known alias (empty topic), or set up a new one while there is room
+            // ([MQTT-3.1.2-26]: never above the client's Topic Alias Maximum).
+            let mut new_alias = None;
+            if self.config.outbound_topic_aliases && c.alias_max_out > 0 {
+                if let Some(a) = c.out_aliases.get(&p.topic) {
+                    p.props.topic_alias = Some(*a);
+                    p.topic.clear();
+                } else if c.out_aliases.len() < usize::from(c.alias_max_out) {
+                    let a = u16::try_from(c.out_aliases.len() + 1).unwrap_or(u16::MAX);
+                    p.props.topic_alias = Some(a);
+                    new_alias = Some(a);
+                }
+            }
+            if wire::publish_len(&p, c.version) > c.max_packet as usize {
+                // [MQTT-3.1.2-25] (5.0): too large for the client; discard it for this client.
+                s.dropped += 1;
+                continue;
+            }
+            if let Some(a) = new_alias {
+                // Only now: a discarded PUBLISH must not leave an alias the client never saw.
+                c.out_aliases.insert(p.topic.clone(), a);
+            }
+            if item.qos > 0 {
+                // [MQTT-2.2.1-4]: the identifier stays taken until the handshake completes.
+                let state = if item.qos == 1 {
+                    OutState::Qos1Sent
+                } else {
+                    OutState::Qos2Sent
+                };
+                let seq = s.next_seq;
+                s.next_seq += 1;
+                s.inflight.insert(pid, InFlight { item, state, seq });
+            }
+            send_on(&mut self.out, conn, c, &Packet::Publish(p));
+        }
+        let drained = !flow::queue_full(s, &self.config);
+        let more = s.queue.is_empty() && !s.retained_backlog.is_empty();
+        self.store.session_updated(&c.client_id);
+        if drained {
+            // `flow::queue_drained`, with `c` still borrowed.
+            if let Some(waiting) = self.blocked_on.remove(&c.client_id) {
+                self.wake.extend(waiting);
+            }
+        }
+        more
+    }
+}
+
+/// Queues `packet` for `conn`, appended to the last transmit when that is for `conn` too: a
+/// burst of replies (a PINGREQ flood, a fan-out) is one buffer, not one allocation per packet.
+pub(super) fn send_on(
+    out: &mut VecDeque<Output>,
+    conn: ConnectionId,
+    c: &mut Conn,
+    packet: &Packet,
+) {
+    let data = wire::encode(packet, c.version);
+    c.unwritten += data.len();
+    if let Some(Output::Transmit {
+        conn: last,
+        data: buf,
+    }) = out.back_mut()
+    {
+        if *last == conn {
+            buf.extend_from_slice(&data);
+            return;
+        }
+    }
+    out.push_back(Output::Transmit { conn, data });
+}
+
+/// A packet identifier not in use by an in-flight message ([MQTT-2.2.1-4] (5.0) /
+/// [MQTT-2.3.1-4] (3.1.1)).
+pub(super) fn next_pid(s: &mut Session) -> u16 {
+    loop {
+        let pid = s.next_pid;
+        s.next_pid = if pid == u16::MAX { 1 } else { pid + 1 };
+        if pid != 0 && !s.inflight.contains_key(&pid) {
+            return pid;
+        }
+    }
+}
+
+/// The PUBLISH that delivers `item`.
+pub(super) fn publish_for(item: &Queued, pid: u16, dup: bool, now: Instant) -> Publish {
+    let mut props = item.msg.props.clone();
+    props.subscription_ids.clone_from(&item.sub_ids);
+    // [MQTT-3.3.2-6]: forward the remaining lifetime.
+    props.message_expiry = item.msg.expires_at.map(|t| {
+        u32::try_from(t.millis_since(now).div_ceil(1000))
+            .unwrap_or(u32::MAX)
+            .max(1)
+    });
+    Publish {
+        dup,
+        qos: item.qos,
+        retain: item.retain,
+        topic: item.msg.topic.clone(),
+        pid,
+        props,
+        payload: item.msg.payload.clone(),
+    }
+}

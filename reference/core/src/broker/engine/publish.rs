@@ -1,0 +1,327 @@
+//! PUBLISH in, acknowledgements in, and routing a message to every matching session.
+//!
+//! Enforces: no Subscription Identifier from a client ([MQTT-3.3.4-6] (5.0)); Maximum QoS and
+//! Retain Available ([MQTT-3.2.2-11], [MQTT-3.2.2-14] (5.0)); topic aliases ([MQTT-3.3.2-9],
+//! [MQTT-3.3.2-10] (5.0)); topic names without wildcards ([MQTT-3.3.2-2]); QoS 2 exactly once
+//! inbound ([MQTT-4.3.3-10], [MQTT-4.3.3-11] (5.0)); our Receive Maximum (5.0 §3.3.4, 0x93);
+//! No Local ([MQTT-3.8.3-3] (5.0)); one copy per client for overlapping subscriptions
+//! ([MQTT-3.3.4-2] (5.0)); QoS downgrade to the subscription's ([MQTT-3.8.4-8] (5.0));
+//! Retain As Published ([MQTT-3.3.1-12], [MQTT-3.3.1-13] (5.0), [MQTT-3.3.1-9] (3.1.1));
+//! shared subscriptions (one member per group, 5.0 §4.8.2). Acknowledgements of what we
+//! receive may be withheld: see `flow`.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::super::config::DollarPublish;
+use super::super::storage::{Message, OutState, Queued, Storage};
+use super::super::wire::{kind, Packet, Props, Publish};
+use super::*;
+use crate::time::Instant;
+use crate::topic;
+
+impl<S: Storage> Broker<S> {
+    pub(super) fn on_publish(&mut self, conn: ConnectionId, now: Instant, mut p: Publish) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let v5 = c.version.is_v5();
+        if !p.props.subscription_ids.is_empty() {
+            // [MQTT-3.3.4-6]: only the server sends Subscription Identifiers (the codec allows
+            // the property in PUBLISH, which goes both ways).
+            self.fail(conn, now, 0x82, "Subscription Identifier from a client");
+            return;
+        }
+        if p.qos > self.config.maximum_qos {
+            self.fail(conn, now, 0x9B, "QoS not supported"); // [MQTT-3.2.2-11]
+            return;
+        }
+        if p.retain && !self.config.retain_available {
+            self.fail(conn, now, 0x9A, "retain not supported"); // [MQTT-3.2.2-14]
+            return;
+        }
+        if let Some(alias) = p.props.topic_alias.take() {
+            if alias == 0 || alias > self.config.topic_alias_maximum {
+                self.fail(conn, now, 0x94, "topic alias invalid"); // [MQTT-3.3.2-9], [MQTT-3.3.2-10]
+                return;
+            }
+            if p.topic.is_empty() {
+                match c.aliases.get(&alias) {
+                    Some(t) => p.topic = t.clone(),
+                    None => {
+                        self.fail(conn, now, 0x82, "unknown topic alias");
+                        return;
+                    }
+                }
+            } else {
+                c.aliases.insert(alias, p.topic.clone());
+            }
+        }
+        if topic::validate_topic_name(&p.topic).is_err() {
+            // [MQTT-3.3.2-2]: no wildcards in a topic name; 0x90 Topic Name invalid.
+            self.fail(
+                conn,
+                now,
+                if p.topic.is_empty() { 0x82 } else { 0x90 },
+                "topic name invalid",
+            );
+            return;
+        }
+        let client = c.client_id.clone();
+        if p.qos > 0 {
+            let Some(s) = self.store.session(&client) else {
+                return;
+            };
+            if p.qos == 2 && s.inbound_qos2.contains(&p.pid) {
+                // [MQTT-4.3.3-10]: already received; acknowledge again, do not forward again.
+                // A PUBREC still withheld for it will come in its turn.
+                if !self.pubrec_held(conn, p.pid) {
+                    self.send(
+                        conn,
+                        &Packet::Ack {
+                            kind: kind::PUBREC,
+                            pid: p.pid,
+                            code: 0,
+                            props: Props::default(),
+                        },
+                    );
+                }
+                return;
+            }
+            // 5.0 §3.3.4: more unacknowledged QoS 1/2 PUBLISHes than our Receive Maximum (the
+            // client's obligation, [MQTT-3.3.4-7]) is DISCONNECT 0x93. QoS 1 counts while its
+            // PUBACK is withheld (`flow`); 3.1.1 has no such quota (it is paused instead), only
+            // the bound on unreleased QoS 2.
+            let held = if v5 { self.held_qos1(conn) } else { 0 };
+            if s.inbound_qos2.len() + held >= usize::from(self.config.receive_maximum) {
+                self.fail(conn, now, 0x93, "receive maximum exceeded");
+                return;
+            }
+        }
+        let mut blockers = Vec::new();
+        let code = if p.props.payload_format == Some(1) && core::str::from_utf8(&p.payload).is_err()
+        {
+            0x99 // Payload format invalid (a MAY; the message is not forwarded).
+        } else if topic::is_system_topic(&p.topic)
+            && self.config.dollar_publish != DollarPublish::Allow
+        {
+            match self.config.dollar_publish {
+                DollarPublish::NotAuthorized if v5 => 0x87,
+                _ => 0,
+            }
+        } else if self.denied(&p.topic) {
+            // Not authorized: 0x87 to 5.0 clients; 3.1.1 has no way to say it, so the
+            // message is acknowledged and dropped.
+            if v5 {
+                0x87
+            } else {
+                0
+            }
+        } else if v5 && p.qos > 0 && p.retain && !self.retained_fits(&p.topic, p.payload.len()) {
+            // The retained store is full: refused visibly, 0x97 Quota exceeded, not forwarded
+            // (a 3.1.1 or QoS 0 publisher cannot be told: forwarded, not stored, reported).
+            0x97
+        } else {
+            let props = Props {
+                payload_format: p.props.payload_format,
+                content_type: p.props.content_type,
+                response_topic: p.props.response_topic,
+                correlation_data: p.props.correlation_data,
+                user: p.props.user,
+                ..Props::default()
+            };
+            let msg = Message {
+                topic: p.topic,
+                payload: p.payload,
+                qos: p.qos,
+                retain: p.retain,
+                expires_at: p.props.message_expiry.map(|e| now.add_secs(u64::from(e))),
+                props,
+                publisher: Some(client.clone()),
+            };
+            let routed = self.route(msg, now);
+            blockers = routed.blockers;
+            if routed.matched || !v5 {
+                0
+            } else {
+                0x10 // No matching subscribers.
+            }
+        };
+        if p.qos == 2 && code < 0x80 {
+            if let Some(s) = self.store.session_mut(&client) {
+                s.inbound_qos2.insert(p.pid);
+            }
+            self.store.session_updated(&client);
+        }
+        if p.qos > 0 {
+            // PUBACK / PUBREC now, or once full subscriber queues drain (`flow`).
+            self.acknowledge(conn, now, p.pid, p.qos, code, blockers);
+        }
+    }
+
+    pub(super) fn on_ack(&mut self, conn: ConnectionId, now: Instant, k: u8, pid: u16, code: u8) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if k != kind::PUBREL {
+            c.last_progress = now;
+        }
+        let v5 = c.version.is_v5();
+        let client = c.client_id.clone();
+        let Some(s) = self.store.session_mut(&client) else {
+            return;
+        };
+        let reply = match k {
+            kind::PUBACK => {
+                if s.inflight
+                    .get(&pid)
+                    .is_some_and(|f| f.state == OutState::Qos1Sent)
+                {
+                    s.inflight.remove(&pid);
+                }
+                None
+            }
+            kind::PUBREC => match s.inflight.get_mut(&pid) {
+                Some(f) if f.state == OutState::Qos2Sent || f.state == OutState::Released => {
+                    if code >= 0x80 {
+                        // 5.0 §4.3.3: an error PUBREC ends the exchange.
+                        s.inflight.remove(&pid);
+                        None
+                    } else {
+                        f.state = OutState::Released;
+                        Some(Packet::Ack {
+                            kind: kind::PUBREL,
+                            pid,
+                            code: 0,
+                            props: Props::default(),
+                        })
+                    }
+                }
+                _ => v5.then(|| Packet::Ack {
+                    kind: kind::PUBREL,
+                    pid,
+                    code: 0x92,
+                    props: Props::default(),
+                }),
+            },
+            kind::PUBCOMP => {
+                if s.inflight
+                    .get(&pid)
+                    .is_some_and(|f| f.state == OutState::Released)
+                {
+                    s.inflight.remove(&pid);
+                }
+                None
+            }
+            _ => {
+                // PUBREL: [MQTT-4.3.3-11] release the packet identifier, answer PUBCOMP.
+                let found = s.inbound_qos2.remove(&pid);
+                let code = if found || !v5 { 0 } else { 0x92 };
+                Some(Packet::Ack {
+                    kind: kind::PUBCOMP,
+                    pid,
+                    code,
+                    props: Props::default(),
+                })
+            }
+        };
+        self.store.session_updated(&client);
+        if let Some(p) = reply {
+            self.send(conn, &p);
+        }
+        self.flush(conn, now);
+    }
+
+    /// Forwards `msg` to every matching subscription; returns whether any matched and which
+    /// connected sessions' queues it left full (see `flow`). Stores or deletes the retained
+    /// message first.
+    pub(super) fn route(&mut self, mut msg: Message, now: Instant) -> Routed {
+        if msg.expires_at.is_none() {
+            // A will carries its interval until it is published.
+            if let Some(e) = msg.props.message_expiry.take() {
+                msg.expires_at = Some(now.add_secs(u64::from(e)));
+            }
+        }
+        if msg.expired(now) {
+            return Routed::default();
+        }
+        if msg.retain {
+            self.store_retained(&msg);
+        }
+        let mut plain: BTreeMap<String, Target> = BTreeMap::new();
+        let mut shared: BTreeMap<(String, String), Vec<SubEntry>> = BTreeMap::new();
+        self.subs.matches(&msg.topic, |filter, e| {
+            if let Some(group) = &e.share {
+                shared
+                    .entry((group.clone(), String::from(filter)))
+                    .or_default()
+                    .push(e.clone());
+                return;
+            }
+            // [MQTT-3.8.3-3]: No Local — not back to the publisher's own subscription.
+            if e.opts.no_local && msg.publisher.as_deref() == Some(e.client.as_str()) {
+                return;
+            }
+            // [MQTT-3.3.4-2]: overlapping subscriptions: one copy with the highest QoS and
+            // every subscription identifier.
+            let t = plain.entry(e.client.clone()).or_default();
+            t.qos = t.qos.max(e.opts.qos);
+            t.rap |= e.opts.retain_as_published;
+            if let Some(id) = e.id {
+                t.ids.push(id);
+            }
+        });
+        let mut matched = !plain.is_empty();
+        for (key, members) in shared {
+            // One member per group, rotating from a seeded start; online members first.
+            let online: Vec<&SubEntry> = members
+                .iter()
+                .filter(|m| self.online.contains_key(&m.client))
+                .collect();
+            let pool: Vec<&SubEntry> = if online.is_empty() {
+                members.iter().collect()
+            } else {
+                online
+            };
+            let rng = &mut self.rng;
+            let n = self.share_next.entry(key).or_insert_with(|| rng.next_u64());
+            let pick = pool[(*n % pool.len() as u64) as usize].clone();
+            *n = n.wrapping_add(1);
+            matched = true;
+            let t = plain.entry(pick.client.clone()).or_default();
+            t.qos = t.qos.max(pick.opts.qos);
+            t.rap |= pick.opts.retain_as_published;
+            if let Some(id) = pick.id {
+                t.ids.push(id);
+            }
+        }
+        let mut blockers = Vec::new();
+        for (client, t) in plain {
+            let Some(v) = self.store.session(&client).map(|s| s.version) else {
+                continue;
+            };
+            let item = Queued {
+                qos: msg.qos.min(t.qos), // [MQTT-3.8.4-8]: downgrade to the granted QoS.
+                // [MQTT-3.3.1-12], [MQTT-3.3.1-13] (5.0) Retain As Published; 3.1.1 clears it
+                // ([MQTT-3.3.1-9] (3.1.1)).
+                retain: v.is_v5() && t.rap && msg.retain,
+                sub_ids: t.ids,
+                msg: msg.clone(),
+            };
+            let online = self.online.get(&client).copied();
+            if online.is_none() && item.qos == 0 && !self.config.queue_qos0_offline {
+                continue;
+            }
+            let qos = item.qos;
+            self.enqueue(&client, item, now);
+            if let Some(conn) = online {
+                self.flush(conn, now);
+                if qos > 0 && self.blocking(&client) {
+                    blockers.push(client);
+                }
+            }
+        }
+        Routed { matched, blockers }
+    }
+}

@@ -1,0 +1,154 @@
+//! SUBSCRIBE and UNSUBSCRIBE: the subscription index, per-filter reason codes, and which
+//! retained messages a new subscription is owed (delivered by `retained`).
+//!
+//! Enforces: filter validity ([MQTT-3.8.3-1]); an identical filter replaces the subscription
+//! ([MQTT-3.8.4-3] (5.0)); No Local is a Protocol Error on a shared subscription
+//! ([MQTT-3.8.3-4] (5.0)); Retain Handling (5.0 §3.8.3.1); one UNSUBACK code per filter
+//! ([MQTT-3.11.3-1], [MQTT-3.11.3-2] (5.0)).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::super::storage::{Storage, Subscription};
+use super::super::wire::{Packet, Props, SubOpts};
+use super::*;
+use crate::time::Instant;
+use crate::topic;
+
+impl<S: Storage> Broker<S> {
+    pub(super) fn on_subscribe(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        pid: u16,
+        props: &Props,
+        filters: Vec<(String, SubOpts)>,
+    ) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let v5 = c.version.is_v5();
+        let client = c.client_id.clone();
+        let sub_id = props.subscription_ids.first().copied();
+        if sub_id.is_some() && !self.config.subscription_identifiers {
+            self.fail(conn, now, 0xA1, "subscription identifiers not supported");
+            return;
+        }
+        let mut codes = Vec::with_capacity(filters.len());
+        let mut retained_for: Vec<(String, u8, Option<u32>)> = Vec::new();
+        for (filter, opts) in filters {
+            let (inner, share) = match topic::parse_shared(&filter) {
+                Ok(Some(s)) => (String::from(s.filter), Some(String::from(s.share_name))),
+                Ok(None) => (filter.clone(), None),
+                Err(_) => {
+                    codes.push(if v5 { 0x8F } else { 0x80 });
+                    continue;
+                }
+            };
+            let code = if topic::validate_topic_filter(&inner).is_err() {
+                0x8F // [MQTT-3.8.3-1], 0x8F Topic Filter invalid.
+            } else if self.denied(&inner) {
+                0x87 // Not authorized.
+            } else if share.is_some() && !self.config.shared_subscriptions {
+                0x9E
+            } else if !self.config.wildcard_subscriptions && inner.contains(['+', '#']) {
+                0xA2
+            } else {
+                0
+            };
+            if code != 0 {
+                codes.push(if v5 { code } else { 0x80 });
+                continue;
+            }
+            if share.is_some() && opts.no_local {
+                self.fail(conn, now, 0x82, "No Local on a shared subscription"); // [MQTT-3.8.3-4]
+                return;
+            }
+            let granted = opts.qos.min(self.config.maximum_qos);
+            let opts = SubOpts {
+                qos: granted,
+                ..opts
+            };
+            let Some(s) = self.store.session_mut(&client) else {
+                return;
+            };
+            // [MQTT-3.8.4-3]: an identical filter replaces the existing subscription.
+            let existed = s
+                .subscriptions
+                .insert(filter.clone(), Subscription { opts, id: sub_id })
+                .is_some();
+            self.store.session_updated(&client);
+            self.subs
+                .remove(&inner, |e| e.client == client && e.share == share);
+            let entry = SubEntry {
+                client: client.clone(),
+                share: share.clone(),
+                opts,
+                id: sub_id,
+            };
+            if self.subs.insert(&inner, entry).is_err() {
+                codes.push(if v5 { 0x8F } else { 0x80 });
+                continue;
+            }
+            codes.push(granted);
+            // [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11] (5.0) Retain Handling; no
+            // retained messages for shared subscriptions (5.0 §4.8.2).
+            let send = share.is_none()
+                && (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed));
+            if send {
+                retained_for.push((inner, granted, sub_id));
+            }
+        }
+        self.send(
+            conn,
+            &Packet::SubAck {
+                pid,
+                props: Props::default(),
+                codes,
+            },
+        );
+        for (filter, granted, id) in retained_for {
+            self.owe_retained(&client, &filter, granted, id);
+        }
+        self.flush(conn, now);
+    }
+
+    pub(super) fn on_unsubscribe(&mut self, conn: ConnectionId, pid: u16, filters: Vec<String>) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let client = c.client_id.clone();
+        let mut codes = Vec::new();
+        for filter in filters {
+            let existed = self
+                .store
+                .session_mut(&client)
+                .is_some_and(|s| s.subscriptions.remove(&filter).is_some());
+            if existed {
+                let (inner, share) = split_share(&filter);
+                self.subs
+                    .remove(inner, |e| e.client == client && e.share.as_deref() == share);
+            }
+            // [MQTT-3.11.3-1], [MQTT-3.11.3-2]: one code per filter, in order; 0x11 No
+            // subscription existed.
+            codes.push(if existed { 0 } else { 0x11 });
+        }
+        self.store.session_updated(&client);
+        self.send(
+            conn,
+            &Packet::UnsubAck {
+                pid,
+                props: Props::default(),
+                codes,
+            },
+        );
+    }
+}
+
+/// Splits a stored filter into (inner filter, share name).
+pub(super) fn split_share(filter: &str) -> (&str, Option<&str>) {
+    match topic::parse_shared(filter) {
+        Ok(Some(s)) => (s.filter, Some(s.share_name)),
+        _ => (filter, None),
+    }
+}
