@@ -1,25 +1,22 @@
-//! The simulator's only source of randomness: SplitMix64 seeded from the run's seed, with
-//! integer-ratio helpers (TigerBeetle's VOPR style: `chance(1, 4)`, never floats).
+//! The simulator's only source of randomness: the core's SplitMix64 seeded from the run's
+//! seed, with integer-ratio helpers (TigerBeetle's VOPR style: `chance(1, 4)`, never floats).
 
+use mqttref_core::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
-/// SplitMix64 (Steele, Lea, Flood 2014).
+/// The core's [`SplitMix64`] with the simulator's helpers.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     /// A generator starting from `seed`.
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng(SplitMix64::new(seed))
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// A value in `lo..=hi`.

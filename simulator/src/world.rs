@@ -401,24 +401,24 @@ async fn observer_software(opts: Rc<Options>, rec: Rec) -> turmoil::Result {
 /// A planted bug without the feature.
 pub fn run(plan: &Plan) -> Result<RunResult, String> {
     let o = Rc::new(plan.options.clone());
-    plant(o.planted)?;
-    let result = run_inner(plan, o.clone());
-    plant(Default::default())?;
-    Ok(result)
+    let mut config = BrokerConfig::default();
+    config.engine.seed = o.broker_seed;
+    plant(&mut config, o.planted)?;
+    Ok(run_inner(plan, o.clone(), config))
 }
 
+/// Puts the plan's planted bugs into the broker's engine configuration.
 #[cfg(feature = "fault-injection")]
-fn plant(p: crate::plan::Planted) -> Result<(), String> {
-    use mqttref_core::broker::faults::{set_thread_faults, Faults};
-    set_thread_faults(Faults {
+fn plant(config: &mut BrokerConfig, p: crate::plan::Planted) -> Result<(), String> {
+    config.engine.faults = mqttref_core::broker::faults::Faults {
         drop_qos1_on_resume: p.drop_qos1_on_resume,
         duplicate_qos2: p.duplicate_qos2,
-    });
+    };
     Ok(())
 }
 
 #[cfg(not(feature = "fault-injection"))]
-fn plant(p: crate::plan::Planted) -> Result<(), String> {
+fn plant(_: &mut BrokerConfig, p: crate::plan::Planted) -> Result<(), String> {
     if p.any() {
         return Err("this plan plants broker bugs: build the simulator with \
                     `--features fault-injection` (cargo test -p simulator does)"
@@ -427,7 +427,7 @@ fn plant(p: crate::plan::Planted) -> Result<(), String> {
     Ok(())
 }
 
-fn run_inner(plan: &Plan, o: Rc<Options>) -> RunResult {
+fn run_inner(plan: &Plan, o: Rc<Options>, config: BrokerConfig) -> RunResult {
     let ms = Duration::from_millis;
     let mut sim = turmoil::Builder::new()
         .rng_seed(o.net_seed)
@@ -438,14 +438,15 @@ fn run_inner(plan: &Plan, o: Rc<Options>) -> RunResult {
         .build();
     let rec: Rec = Rc::new(RefCell::new(Recorder::default()));
 
-    let broker_seed = o.broker_seed;
-    sim.host(BROKER, move || async move {
-        let listener =
-            turmoil::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, BROKER_PORT)).await?;
-        let mut config = BrokerConfig::default();
-        config.engine.seed = broker_seed;
-        mqttref_broker::run(SimListener(listener), config, std::future::pending()).await?;
-        Ok(())
+    sim.host(BROKER, move || {
+        let config = config.clone();
+        async move {
+            let listener =
+                turmoil::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, BROKER_PORT))
+                    .await?;
+            mqttref_broker::run(SimListener(listener), config, std::future::pending()).await?;
+            Ok(())
+        }
     });
     {
         let (o, rec) = (o.clone(), rec.clone());

@@ -12,6 +12,7 @@
 //! - [`topic`]: topic name and filter validation, `$share/` parsing, matching, the subscription trie.
 //! - [`broker`] (`alloc`): the sans-IO broker engine: sessions, subscriptions, retained messages.
 //! - [`time`]: the core's millisecond [`time::Instant`], supplied by drivers.
+//! - [`rng`]: the seeded PRNG every random choice of the project comes from.
 //! - [`client`] (`alloc`): the sans-IO client session: packet identifiers, QoS 1/2 flows both
 //!   ways, session resume, Receive Maximum, topic aliases, keep alive.
 
@@ -30,6 +31,7 @@ pub mod codec;
 
 #[cfg(feature = "alloc")]
 pub mod broker;
+pub mod rng;
 pub mod time;
 
 #[cfg(feature = "alloc")]

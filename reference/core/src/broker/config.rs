@@ -163,6 +163,11 @@ pub struct Config {
     /// filter equals or (taken literally) matches one gets 0x87 / 0x80. The simplest possible
     /// authorization, enough for a conformance target's `refused_topic`.
     pub denied_topics: Vec<String>,
+    /// Planted bugs for the simulator's auditor tests (feature `fault-injection` only; never
+    /// read from a configuration file).
+    #[cfg(feature = "fault-injection")]
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub faults: super::faults::Faults,
 }
 
 impl Default for Config {
@@ -200,6 +205,8 @@ impl Default for Config {
             max_retained: 100_000,
             max_retained_bytes: 256 * 1024 * 1024,
             denied_topics: Vec::new(),
+            #[cfg(feature = "fault-injection")]
+            faults: super::faults::Faults::default(),
         }
     }
 }

@@ -36,14 +36,12 @@
 //! - [`Storage`], [`MemoryStorage`]: sessions and retained messages.
 //! - [`Authenticator`]: who may connect.
 //! - [`wire`]: the owned packets the engine keeps, converted to and from the shared codec.
-//! - `rng`: the seeded PRNG.
 
 mod auth;
 mod config;
 mod engine;
 #[cfg(feature = "fault-injection")]
 pub mod faults;
-mod rng;
 mod storage;
 pub mod wire;
 
@@ -53,7 +51,6 @@ mod tests;
 pub use auth::{AuthDecision, AuthRequest, Authenticator, NoAuth};
 pub use config::{Config, DollarPublish, QueueOverflow, Redirect};
 pub use engine::{Broker, ConnectionId, Event, Output, DROP_REPORT_MS};
-pub use rng::SplitMix64;
 pub use storage::{
     InFlight, MemoryStorage, Message, OutState, Queued, RetainedPending, Session, Storage,
     Subscription,

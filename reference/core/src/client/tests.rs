@@ -1027,16 +1027,12 @@ impl ModelServer {
     }
 }
 
-/// SplitMix64 for the fault schedule.
-struct Rng(u64);
+/// The fault schedule's draws.
+struct Rng(crate::rng::SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// True with probability `n / d`.
@@ -1051,7 +1047,7 @@ impl Rng {
 #[test]
 fn random_connection_cuts_keep_exactly_once_and_complete_every_flow() {
     for seed in 0..40u64 {
-        let mut rng = Rng(seed);
+        let mut rng = Rng(crate::rng::SplitMix64::new(seed));
         let mut config = ClientConfig::new(ProtocolVersion::V5, "chaos");
         config.session_expiry_interval = Some(600);
         config.clean_start = false;

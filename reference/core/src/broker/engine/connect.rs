@@ -439,7 +439,7 @@ impl<S: Storage> Broker<S> {
                 .unwrap_or_default();
             resend.sort_by_key(|r| r.0);
             #[cfg(feature = "fault-injection")]
-            if self.faults.0.drop_qos1_on_resume {
+            if self.config.faults.drop_qos1_on_resume {
                 // Planted bug: forget the oldest unacknowledged QoS 1 message.
                 if let Some(i) = resend.iter().position(|r| r.2 == OutState::Qos1Sent) {
                     let pid = resend.remove(i).1;

@@ -187,9 +187,9 @@ impl<S: Storage> Broker<S> {
             };
             s.queue_bytes -= item.msg.cost();
             #[cfg(feature = "fault-injection")]
-            if self.faults.0.duplicate_qos2 && item.qos == 2 && self.faults.1 == 0 {
+            if self.config.faults.duplicate_qos2 && item.qos == 2 && self.planted_duplicates == 0 {
                 // Planted bug: the first QoS 2 delivery goes out twice.
-                self.faults.1 += 1;
+                self.planted_duplicates += 1;
                 s.queue.push_front(item.clone());
                 s.queue_bytes += item.msg.cost();
             }

@@ -29,10 +29,10 @@ use alloc::vec::Vec;
 
 use super::auth::{Authenticator, NoAuth};
 use super::config::Config;
-use super::rng::SplitMix64;
 use super::storage::{MemoryStorage, Message, Storage};
 use super::wire::{self, Packet, Props, SubOpts, Version};
 use crate::codec::{self, DecodeError, Decoded, ProtocolVersion};
+use crate::rng::SplitMix64;
 use crate::time::Instant;
 use crate::topic::{self, TopicTree, TopicTrie};
 
@@ -302,9 +302,9 @@ pub struct Broker<S: Storage = MemoryStorage> {
     connected: usize,
     /// Lower bound of every deadline (see `poll_timeout`).
     timer: Option<Instant>,
-    /// Planted bugs (test-only, see `faults`), and how many QoS 2 duplicates were planted.
+    /// How many QoS 2 duplicates [`Config::faults`] planted so far (test-only).
     #[cfg(feature = "fault-injection")]
-    faults: (super::faults::Faults, u32),
+    planted_duplicates: u32,
 }
 
 impl Broker<MemoryStorage> {
@@ -339,7 +339,7 @@ impl<S: Storage> Broker<S> {
             connected: 0,
             timer: None,
             #[cfg(feature = "fault-injection")]
-            faults: (super::faults::thread_faults(), 0),
+            planted_duplicates: 0,
         };
         b.index_retained();
         b

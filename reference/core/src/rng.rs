@@ -1,8 +1,9 @@
-//! A tiny seeded PRNG (SplitMix64) for the engine's only random choices: assigned client
-//! identifiers and the starting point of shared-subscription rotation.
+//! The one seeded PRNG of the project (SplitMix64): the broker engine's random choices
+//! (assigned client identifiers, the start of shared-subscription rotation), the client's
+//! reconnect jitter, and the simulator's every draw all come from it.
 //!
-//! Seeded from the config so that a simulator run with the same seed makes the same choices; not
-//! cryptographic, and nothing here needs it to be.
+//! Always seeded by the caller, so that a simulator run with the same seed makes the same
+//! choices; not cryptographic, and nothing here needs it to be. No allocation, no_std.
 
 /// SplitMix64 (Steele, Lea, Flood 2014): one `u64` of state, full period, good enough mixing.
 #[derive(Debug, Clone)]
