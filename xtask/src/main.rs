@@ -7,6 +7,7 @@ mod coverage;
 mod manifest;
 mod nostd;
 mod sim;
+mod soak;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -45,6 +46,39 @@ enum Command {
     /// Re-run a replay file written by `sim`; reports identical trace digests or the first
     /// event that diverged (exit 1).
     Replay(sim::Args),
+    /// Overload checks against the real brokers: `mqttref broker` (release build) and Mosquitto,
+    /// each started fresh per check on a free loopback port; prints one Markdown table (check,
+    /// mqttref's figure, Mosquitto's, the bound for mqttref, pass/fail) and writes it to
+    /// target/soak/soak.md.
+    ///
+    /// Both brokers run with their defaults, except silent-sockets, which sets max_connections
+    /// to 100 in both. The clients are tokio TCP with hand-made MQTT bytes; RSS is the broker's
+    /// VmRSS. Full numbers (--short in brackets):
+    ///
+    /// qos1-burst: a 3.1.1 publisher writes 50,000 (10,000) QoS 1 PUBLISHes without waiting
+    /// for PUBACKs; subscriber A (5.0) reads and acknowledges, subscriber B (3.1.1) never reads.
+    /// Bound: A gets all, in order. It waits up to 60 s (20 s): mqttref cuts B off after
+    /// slow_subscriber_timeout_ms, 10 s.
+    ///
+    /// pingreq-flood: 4 clients send PINGREQs as fast as they can for 10 s (3 s) and never
+    /// read; RSS before, at peak, and 5 s (3 s) after they close. Bound: peak growth < 64 MiB.
+    ///
+    /// subscribe-storm: 100,000 (20,000) retained messages stored, then 5 SUBSCRIBEs of 1,000
+    /// filters each while another client sends a PINGREQ every 100 ms. Bound: worst PINGRESP
+    /// delay < 1 s.
+    ///
+    /// retained-to-all: 100,000 (20,000) retained messages stored, a client subscribes to
+    /// soak/r/# at QoS 1. Bound: it gets them all.
+    ///
+    /// idle-connections: 5,000 (1,000) idle 3.1.1 connections; RSS per connection, and after
+    /// they close. Bound: all connect, and per connection at most Mosquitto's + 1 KiB (n/a
+    /// without Mosquitto's figure).
+    ///
+    /// silent-sockets: max_connections 100, 116 TCP sockets that send nothing, then a client
+    /// CONNECTs. Bound: CONNACK 0 within 1 s.
+    ///
+    /// Exits 1 when a bound for mqttref fails, unless --report-only.
+    Soak(soak::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +90,7 @@ fn main() -> anyhow::Result<()> {
         Command::Coverage(args) => coverage::run(args),
         Command::Sim(args) => sim::run("run", args),
         Command::Replay(args) => sim::run("replay", args),
+        Command::Soak(args) => soak::run(args),
     }
 }
 
