@@ -1,9 +1,13 @@
-//! `cargo xtask manifest check`: validate the spec manifests and compare their ids with a list.
+//! `cargo xtask manifest check`: validate the spec manifests and compare their ids with a list;
+//! `cargo xtask manifest where ID`: the scenarios that check a statement and the code that
+//! enforces it (see [`citations`]).
 //!
 //! Without options it loads the two manifests compiled into `spec-manifest` and prints one line
 //! per manifest. `--file` checks one file instead (e.g. a part before it is merged). `--against`
 //! compares the ids with a reference list (the spec's tsv or a plain id list) and prints every
 //! `missing:` and `extra:` id; any difference or validation problem makes the command fail.
+
+mod citations;
 
 use anyhow::{bail, Context, Result};
 use spec_manifest::id::{alias, canonical, reference_ids};
@@ -17,6 +21,19 @@ pub enum Command {
     /// Load and validate the MQTT 5.0 and 3.1.1 manifests (every problem with file:line: field),
     /// print a one-line summary of each, and optionally compare their ids with a reference list.
     Check(CheckArgs),
+    /// From a statement to the scenarios that check it and the code that enforces it (the
+    /// `[MQTT-...]` citations in reference/*/src, with file:line). Without --version, both
+    /// versions that have the id are listed.
+    Where {
+        /// The statement id, e.g. MQTT-3.3.1-5.
+        id: String,
+        /// Only this version (5.0 or 3.1.1).
+        #[arg(long)]
+        version: Option<Version>,
+    },
+    /// Check every statement id cited in the reference implementation's code: in the manifest
+    /// of the version it names, and naming one when both manifests have the id.
+    Citations,
 }
 
 /// Options of `manifest check`.
@@ -39,7 +56,69 @@ pub struct CheckArgs {
 pub fn run(command: Command) -> Result<()> {
     match command {
         Command::Check(args) => check(args),
+        Command::Where { id, version } => where_is(&id, version),
+        Command::Citations => check_citations(),
     }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn check_citations() -> Result<()> {
+    let cites = citations::scan(&workspace_root(), &citations::CODE_DIRS)?;
+    let problems = citations::problems(&cites)?;
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    if !problems.is_empty() {
+        bail!("{} of {} citations are wrong", problems.len(), cites.len());
+    }
+    println!(
+        "{} citations, all in the manifest of the version they name",
+        cites.len()
+    );
+    Ok(())
+}
+
+fn where_is(id: &str, only: Option<Version>) -> Result<()> {
+    let cites = citations::scan(&workspace_root(), &citations::CODE_DIRS)?;
+    let mut found = false;
+    for v in Version::ALL {
+        if only.is_some_and(|o| o != v) {
+            continue;
+        }
+        let m = Manifest::builtin(v)?;
+        let Some(st) = m.get(id) else {
+            continue;
+        };
+        found = true;
+        println!("{id} ({v}, {} {:?}): {}", st.section, st.level, st.summary);
+        let scenarios: Vec<_> = scenarios::all()
+            .into_iter()
+            .filter(|s| s.version() == v && s.ids().contains(&id))
+            .collect();
+        if scenarios.is_empty() {
+            println!("  checked by: no scenario");
+        }
+        for s in scenarios {
+            println!("  checked by: {}", s.name());
+        }
+        let mut code = 0;
+        for c in &cites {
+            if citations::refers_to(c, id, v)? {
+                println!("  enforced at: {}:{}", c.file.display(), c.line);
+                code += 1;
+            }
+        }
+        if code == 0 {
+            println!("  enforced at: no citation in reference/*/src");
+        }
+    }
+    if !found {
+        bail!("{id} is in no manifest");
+    }
+    Ok(())
 }
 
 fn check(args: CheckArgs) -> Result<()> {

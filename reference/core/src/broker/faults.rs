@@ -9,7 +9,7 @@
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Faults {
     /// On every session resume, forget the oldest unacknowledged outbound QoS 1 message
-    /// instead of resending it (violates [MQTT-4.4.0-1]).
+    /// instead of resending it (violates [MQTT-4.4.0-1] (both)).
     pub drop_qos1_on_resume: bool,
     /// Deliver the first outbound QoS 2 message twice, under two packet identifiers
     /// (violates exactly-once).

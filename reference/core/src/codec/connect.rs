@@ -183,8 +183,9 @@ impl<'a> PacketBody<'a> for Connect<'a> {
         } else {
             None
         };
-        // [MQTT-3.1.2-16], [MQTT-3.1.2-17], [MQTT-3.1.3-12] (5.0) / [MQTT-3.1.2-18],
-        // [MQTT-3.1.2-19], [MQTT-3.1.3-11] (3.1.1): User Name present iff flagged, UTF-8.
+        // [MQTT-3.1.2-16], [MQTT-3.1.2-17], [MQTT-3.1.3-12] (5.0) /
+        // [MQTT-3.1.2-18], [MQTT-3.1.2-19], [MQTT-3.1.3-11] (3.1.1): User Name present iff
+        // flagged, UTF-8.
         let username = if username_flag { Some(r.utf8()?) } else { None };
         // [MQTT-3.1.2-18], [MQTT-3.1.2-19] (5.0) / [MQTT-3.1.2-20], [MQTT-3.1.2-21] (3.1.1):
         // Password present iff flagged. Anything after it is trailing bytes (malformed).

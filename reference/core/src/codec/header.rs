@@ -99,8 +99,8 @@ impl PacketType {
     /// DUP, QoS and RETAIN.
     ///
     /// [MQTT-2.1.3-1] (5.0) / [MQTT-2.2.2-1] (3.1.1): reserved flag bits have fixed values:
-    /// 0b0010 for PUBREL ([MQTT-3.6.1-1]), SUBSCRIBE ([MQTT-3.8.1-1]) and UNSUBSCRIBE
-    /// ([MQTT-3.10.1-1]), 0 for every other packet.
+    /// 0b0010 for PUBREL ([MQTT-3.6.1-1] (both)), SUBSCRIBE ([MQTT-3.8.1-1] (both)) and UNSUBSCRIBE
+    /// ([MQTT-3.10.1-1] (both)), 0 for every other packet.
     pub const fn required_flags(self) -> Option<u8> {
         match self {
             PacketType::Publish => None,

@@ -1,4 +1,4 @@
-//! PUBREL: answers a PUBREC, QoS 2 step 2; fixed header flags 0b0010 ([MQTT-3.6.1-1]) (MQTT 5.0 §3.6, 3.1.1 §3.6).
+//! PUBREL: answers a PUBREC, QoS 2 step 2; fixed header flags 0b0010 ([MQTT-3.6.1-1] (both)) (MQTT 5.0 §3.6, 3.1.1 §3.6).
 //!
 //! The layout is shared with the other publish responses: see
 //! [`pub_response`](super::pub_response).
@@ -7,7 +7,7 @@ use super::header::PacketType;
 use super::pub_response::pub_response_packet;
 
 pub_response_packet!(
-    /// A PUBREL packet: answers a PUBREC, QoS 2 step 2; fixed header flags 0b0010 ([MQTT-3.6.1-1]) (MQTT 5.0 §3.6, 3.1.1 §3.6).
+    /// A PUBREL packet: answers a PUBREC, QoS 2 step 2; fixed header flags 0b0010 ([MQTT-3.6.1-1] (both)) (MQTT 5.0 §3.6, 3.1.1 §3.6).
     PubRel,
     PacketType::PubRel
 );
@@ -24,7 +24,7 @@ mod tests {
     #[test]
     fn golden_v311() {
         let bytes = [
-            0x62, // PUBREL (PubRel type << 4, flags 0b0010 [MQTT-3.6.1-1])
+            0x62, // PUBREL (PubRel type << 4, flags 0b0010 [MQTT-3.6.1-1] (both))
             0x02, // Remaining Length 2
             0x00, 0x07, // Packet Identifier 7
         ];

@@ -1,6 +1,6 @@
 //! SUBSCRIBE: the client asks for subscriptions (MQTT 5.0 §3.8, 3.1.1 §3.8).
 //!
-//! Layout: fixed header flags 0b0010 ([MQTT-3.8.1-1]); Packet Identifier; Properties (5.0:
+//! Layout: fixed header flags 0b0010 ([MQTT-3.8.1-1] (both)); Packet Identifier; Properties (5.0:
 //! Subscription Identifier, User Property); then one or more Topic Filter + Subscription Options
 //! pairs.
 //!
@@ -243,7 +243,7 @@ mod tests {
             Subscription::new("#", QoS::ExactlyOnce),
         ];
         let bytes = [
-            0x82, // SUBSCRIBE (8 << 4), flags 0b0010 [MQTT-3.8.1-1]
+            0x82, // SUBSCRIBE (8 << 4), flags 0b0010 [MQTT-3.8.1-1] (both)
             0x0C, // Remaining Length 12
             0x00, 0x01, // Packet Identifier 1
             0x00, 0x03, b'a', b'/', b'+', // Topic Filter "a/+"

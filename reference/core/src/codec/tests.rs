@@ -129,7 +129,7 @@ fn reserved_packet_type_0_is_malformed() {
 #[test]
 fn mqtt_2_1_3_1_reserved_flags_for_every_packet_type() {
     // [MQTT-2.1.3-1] (5.0) / [MQTT-2.2.2-1], [MQTT-2.2.2-2] (3.1.1); per packet also
-    // [MQTT-3.6.1-1], [MQTT-3.8.1-1], [MQTT-3.10.1-1], [MQTT-3.14.1-1], [MQTT-3.15.1-1].
+    // [MQTT-3.6.1-1] (both), [MQTT-3.8.1-1] (both), [MQTT-3.10.1-1] (both), [MQTT-3.14.1-1] (both), [MQTT-3.15.1-1].
     for t in PacketType::ALL {
         let Some(required) = t.required_flags() else {
             continue;

@@ -117,7 +117,7 @@ mod tests {
     fn golden_v311() {
         let filters = ["a/#", "b"];
         let bytes = [
-            0xA2, // UNSUBSCRIBE (10 << 4), flags 0b0010 [MQTT-3.10.1-1]
+            0xA2, // UNSUBSCRIBE (10 << 4), flags 0b0010 [MQTT-3.10.1-1] (both)
             0x0A, // Remaining Length 10
             0x00, 0x03, // Packet Identifier 3
             0x00, 0x03, b'a', b'/', b'#', // Topic Filter "a/#"

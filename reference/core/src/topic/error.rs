@@ -21,8 +21,8 @@ pub enum TopicError {
     /// `#` is followed by more of the filter (`sport/#/ranking`): [MQTT-4.7.1-1] (5.0),
     /// [MQTT-4.7.1-2] (3.1.1).
     MultiLevelWildcardNotLast,
-    /// `+` or `#` shares its level with other characters (`sport+`, `sport#`): [MQTT-4.7.1-1] and
-    /// [MQTT-4.7.1-2] (5.0), [MQTT-4.7.1-2] and [MQTT-4.7.1-3] (3.1.1).
+    /// `+` or `#` shares its level with other characters (`sport+`, `sport#`):
+    /// [MQTT-4.7.1-1] and [MQTT-4.7.1-2] (5.0), [MQTT-4.7.1-2] and [MQTT-4.7.1-3] (3.1.1).
     WildcardNotAlone,
     /// The ShareName of a `$share/` filter is empty or contains `+` or `#`: [MQTT-4.8.2-1],
     /// [MQTT-4.8.2-2] (5.0 only).

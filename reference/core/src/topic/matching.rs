@@ -8,7 +8,7 @@
 
 /// Whether `name` is a server-reserved topic: one starting with `$`, such as `$SYS/uptime`.
 ///
-/// Filters starting with a wildcard do not match such names ([MQTT-4.7.2-1], 5.0 and 3.1.1), and a
+/// Filters starting with a wildcard do not match such names ([MQTT-4.7.2-1] (both)), and a
 /// server should not let clients use them to talk to each other (5.0 §4.7.2, a SHOULD). Meant for
 /// topic names: the filter `$share/g/x` also starts with `$`, so strip the shared-subscription part
 /// with [`parse_shared`](super::parse_shared) first if a filter is what you hold.
@@ -124,7 +124,7 @@ mod tests {
 
     #[test]
     fn spec_dollar_topics() {
-        // MQTT 5.0 §4.7.2 (3.1.1 §4.7.2): [MQTT-4.7.2-1].
+        // MQTT 5.0 §4.7.2 (3.1.1 §4.7.2): [MQTT-4.7.2-1] (both).
         no("#", "$SYS");
         no("#", "$SYS/monitor/Clients");
         no("+/monitor/Clients", "$SYS/monitor/Clients");
@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn spec_semantics() {
         // MQTT 5.0 §4.7.3: case sensitive, spaces allowed, leading `/` is distinct, no
-        // normalisation ([MQTT-4.7.3-4]).
+        // normalisation ([MQTT-4.7.3-4] (both)).
         no("ACCOUNTS", "Accounts");
         yes("Accounts payable", "Accounts payable");
         no("/finance", "finance");

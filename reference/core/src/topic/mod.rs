@@ -13,7 +13,7 @@
 //! Names never contain wildcards. Names starting with `$` (such as `$SYS/...`) are reserved for
 //! the server: a filter whose *first* level is a wildcard does not match them, so `#` does not
 //! receive `$SYS` traffic while `$SYS/#` does. Matching compares levels byte for byte with no
-//! normalisation ([MQTT-4.7.3-4] in both 5.0 and 3.1.1).
+//! normalisation ([MQTT-4.7.3-4] (both)).
 //!
 //! What lives here:
 //!

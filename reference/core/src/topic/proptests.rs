@@ -2,7 +2,7 @@
 //! removals), and validation and matching return on any input without panicking.
 //!
 //! Levels come from a small alphabet so that random filters and names actually collide: literal
-//! levels, an empty level, `$`-levels (for [MQTT-4.7.2-1]), `+`, and a trailing `#`.
+//! levels, an empty level, `$`-levels (for [MQTT-4.7.2-1] (both)), `+`, and a trailing `#`.
 
 use super::*;
 use proptest::prelude::*;

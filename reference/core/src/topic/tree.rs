@@ -7,7 +7,7 @@
 //! Names are stored level by level; a lookup visits only what the filter can reach: the literal
 //! child at a literal level, every child at `+`, the whole subtree at `#` (which also matches the
 //! parent level: `sport/#` finds `sport`). At the first level a wildcard skips names starting
-//! with `$` ([MQTT-4.7.2-1] in both 5.0 and 3.1.1). The answer is, by property test, the set
+//! with `$` ([MQTT-4.7.2-1] (both)). The answer is, by property test, the set
 //! [`matches`](fn@super::matches) gives.
 //!
 //! Order is deterministic (children in a `BTreeMap`, visited in key order, depth first), and
@@ -182,7 +182,7 @@ impl<V> TopicTree<V> {
             };
             match *level {
                 "#" => {
-                    // This level and everything below ([MQTT-4.7.1-2]: the parent too).
+                    // This level and everything below (5.0 and 3.1.1 §4.7.1.2: `#` matches the parent too).
                     if let Some((name, v)) = &node.value {
                         f(name, v);
                     }

@@ -210,7 +210,7 @@ impl<V> TopicTrie<V> {
     /// Adds `value` to the values of `filter`, after the ones already there.
     ///
     /// Values are not deduplicated: a broker replacing a session's subscription
-    /// ([MQTT-3.8.4-3]) first [`remove`](Self::remove)s that session's value, whose count also
+    /// ([MQTT-3.8.4-3] (both)) first [`remove`](Self::remove)s that session's value, whose count also
     /// tells it whether the subscription existed (Retain Handling 1), then inserts the new one.
     ///
     /// # Errors
@@ -479,7 +479,7 @@ mod tests {
         assert_eq!(filters(&trie, "sport"), ["#", "+", "sport/#"]);
         assert_eq!(filters(&trie, "sport/"), ["#", "+/+", "sport/#", "sport/+"]);
         assert_eq!(filters(&trie, "/finance"), ["#", "+/+", "/+", "/finance"]);
-        // [MQTT-4.7.2-1]: neither `#`, `+` nor `+/monitor/Clients` see `$SYS` topics.
+        // [MQTT-4.7.2-1] (both): neither `#`, `+` nor `+/monitor/Clients` see `$SYS` topics.
         assert_eq!(
             filters(&trie, "$SYS/monitor/Clients"),
             ["$SYS/#", "$SYS/monitor/+"]

@@ -13,7 +13,7 @@
 use super::TopicError;
 
 /// The largest topic name or filter, in bytes: the length prefix of a UTF-8 Encoded String is a
-/// `u16` ([MQTT-4.7.3-3] in 5.0 and 3.1.1).
+/// `u16` ([MQTT-4.7.3-3] (both)).
 pub const MAX_TOPIC_LEN: usize = 65_535;
 
 /// The prefix that marks a topic filter as a 5.0 shared subscription ([MQTT-4.8.2-1]). Case
@@ -105,7 +105,7 @@ pub fn parse_shared(filter: &str) -> Result<Option<SharedSubscription<'_>>, Topi
         return Err(TopicError::ShareNameInvalid);
     }
     // [MQTT-4.8.2-2] (5.0): the `/` after the ShareName is followed by a topic filter, and a
-    // topic filter is at least one character long ([MQTT-4.7.3-1]).
+    // topic filter is at least one character long ([MQTT-4.7.3-1] (both)).
     if inner.is_empty() {
         return Err(TopicError::SharedFilterMissing);
     }

@@ -1,12 +1,12 @@
 //! CONNECT, enhanced authentication and DISCONNECT: who gets in, with which session and keep
 //! alive, and what becomes of the will.
 //!
-//! Enforces: the first packet is CONNECT ([MQTT-3.1.0-1]) (in `mod`'s dispatch); protocol level
+//! Enforces: the first packet is CONNECT ([MQTT-3.1.0-1] (both)) (in `mod`'s dispatch); protocol level
 //! refusal ([MQTT-3.1.2-2] (3.1.1)); will checks against Maximum QoS / Retain Available
 //! ([MQTT-3.2.2-12], [MQTT-3.2.2-13] (5.0)) and topic policy; client identifier assignment
 //! ([MQTT-3.1.3-6] (5.0)) and refusal ([MQTT-3.1.3-8] (3.1.1)); session takeover
 //! ([MQTT-3.1.4-3]); Clean Start and Session Present ([MQTT-3.1.2-4], [MQTT-3.2.2-3] (5.0));
-//! resending unacknowledged messages on resume ([MQTT-4.4.0-1]); enhanced authentication
+//! resending unacknowledged messages on resume ([MQTT-4.4.0-1] (both)); enhanced authentication
 //! ([MQTT-4.12.0-1], [MQTT-4.12.0-5], [MQTT-4.12.0-7], [MQTT-3.1.2-30] (5.0)); DISCONNECT's
 //! session expiry rule (5.0 §3.14.2.2.2) and will deletion ([MQTT-3.14.4-3] (5.0)).
 
@@ -239,7 +239,7 @@ impl<S: Storage> Broker<S> {
                 self.refuse(conn, now, v, 0x85, Props::default());
                 return;
             }
-            // Unique among live sessions ([MQTT-3.1.3-6]: "a unique ClientID").
+            // Unique among live sessions ([MQTT-3.1.3-6] (both): "a unique ClientID").
             let mut id = format!("mqttref-{:016x}", self.rng.next_u64());
             while self.store.session(&id).is_some() || self.online.contains_key(&id) {
                 id = format!("mqttref-{:016x}", self.rng.next_u64());
@@ -259,7 +259,7 @@ impl<S: Storage> Broker<S> {
         };
         let expiry = requested_expiry.min(cfg.max_session_expiry);
 
-        // Session takeover: [MQTT-3.1.4-3] DISCONNECT 0x8E to the old 5.0 connection, close it.
+        // Session takeover: [MQTT-3.1.4-3] (5.0) DISCONNECT 0x8E to the old 5.0 connection, close it.
         if let Some(old) = self.online.get(&client_id).copied() {
             if self.conns.get(&old).is_some_and(|c| c.version.is_v5()) {
                 self.send(
@@ -272,7 +272,7 @@ impl<S: Storage> Broker<S> {
             }
             self.close(old, now, WillFate::Publish, "session taken over");
         }
-        // A will waiting for its delay: a new connection cancels it ([MQTT-3.1.3-9]), unless
+        // A will waiting for its delay: a new connection cancels it ([MQTT-3.1.3-9] (5.0)), unless
         // the session ends now (Clean Start), which publishes it.
         if let Some((_, msg)) = self.pending_wills.remove(&client_id) {
             if connect.clean_start {
@@ -425,7 +425,7 @@ impl<S: Storage> Broker<S> {
             session_present,
         });
 
-        // [MQTT-4.4.0-1]: resend unacknowledged PUBLISH (DUP=1) and PUBREL, in original order.
+        // [MQTT-4.4.0-1] (both): resend unacknowledged PUBLISH (DUP=1) and PUBREL, in original order.
         if session_present {
             let mut resend: Vec<(u64, u16, OutState, Queued)> = self
                 .store
@@ -487,7 +487,7 @@ impl<S: Storage> Broker<S> {
             }
             self.store.session_updated(&c.client_id);
         }
-        // Only 0x00 Normal disconnection deletes the will ([MQTT-3.14.4-3], [MQTT-3.1.2-10]);
+        // Only 0x00 Normal disconnection deletes the will ([MQTT-3.14.4-3] (both), [MQTT-3.1.2-10] (both));
         // 0x04 Disconnect with Will Message and the error codes leave it to be published, as
         // 5.0 §3.1.2.5 words it. (3.1.1 DISCONNECT has no code: always 0x00.)
         let fate = if code == 0x00 {

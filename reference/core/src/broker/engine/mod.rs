@@ -704,7 +704,7 @@ impl<S: Storage> Broker<S> {
         };
         if let State::AwaitConnect(_) = c.state {
             if h.packet_type != codec::PacketType::Connect {
-                // [MQTT-3.1.0-1]: the first packet must be CONNECT.
+                // [MQTT-3.1.0-1] (both): the first packet must be CONNECT.
                 self.close(conn, now, WillFate::Discard, "first packet not CONNECT");
                 return;
             }

@@ -2,7 +2,7 @@
 //!
 //! Enforces: no Subscription Identifier from a client ([MQTT-3.3.4-6] (5.0)); Maximum QoS and
 //! Retain Available ([MQTT-3.2.2-11], [MQTT-3.2.2-14] (5.0)); topic aliases ([MQTT-3.3.2-9],
-//! [MQTT-3.3.2-10] (5.0)); topic names without wildcards ([MQTT-3.3.2-2]); QoS 2 exactly once
+//! [MQTT-3.3.2-10] (5.0)); topic names without wildcards ([MQTT-3.3.2-2] (both)); QoS 2 exactly once
 //! inbound ([MQTT-4.3.3-10], [MQTT-4.3.3-11] (5.0)); our Receive Maximum (5.0 §3.3.4, 0x93);
 //! No Local ([MQTT-3.8.3-3] (5.0)); one copy per client for overlapping subscriptions
 //! ([MQTT-3.3.4-2] (5.0)); QoS downgrade to the subscription's ([MQTT-3.8.4-8] (5.0));
@@ -59,7 +59,7 @@ impl<S: Storage> Broker<S> {
             }
         }
         if topic::validate_topic_name(&p.topic).is_err() {
-            // [MQTT-3.3.2-2]: no wildcards in a topic name; 0x90 Topic Name invalid.
+            // [MQTT-3.3.2-2] (both): no wildcards in a topic name; 0x90 Topic Name invalid.
             self.fail(
                 conn,
                 now,
@@ -259,7 +259,7 @@ impl<S: Storage> Broker<S> {
                     .push(e.clone());
                 return;
             }
-            // [MQTT-3.8.3-3]: No Local — not back to the publisher's own subscription.
+            // [MQTT-3.8.3-3] (5.0): No Local — not back to the publisher's own subscription.
             if e.opts.no_local && msg.publisher.as_deref() == Some(e.client.as_str()) {
                 return;
             }

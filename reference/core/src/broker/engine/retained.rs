@@ -66,8 +66,8 @@ impl<S: Storage> Broker<S> {
         }
     }
 
-    /// Stores `msg` as its topic's retained message ([MQTT-3.3.1-5]), or deletes that with an
-    /// empty payload ([MQTT-3.3.1-6], [MQTT-3.3.1-7]); past the limits, reports and skips it.
+    /// Stores `msg` as its topic's retained message ([MQTT-3.3.1-5] (5.0)), or deletes that with an
+    /// empty payload ([MQTT-3.3.1-6] (5.0), [MQTT-3.3.1-7] (5.0)); past the limits, reports and skips it.
     pub(super) fn store_retained(&mut self, msg: &Message) {
         if msg.payload.is_empty() {
             if let Some((_, bytes)) = self.retained.remove(&msg.topic) {

@@ -1,7 +1,7 @@
 //! SUBSCRIBE and UNSUBSCRIBE: the subscription index, per-filter reason codes, and which
 //! retained messages a new subscription is owed (delivered by `retained`).
 //!
-//! Enforces: filter validity ([MQTT-3.8.3-1]); an identical filter replaces the subscription
+//! Enforces: filter validity ([MQTT-3.8.3-1] (both)); an identical filter replaces the subscription
 //! ([MQTT-3.8.4-3] (5.0)); No Local is a Protocol Error on a shared subscription
 //! ([MQTT-3.8.3-4] (5.0)); Retain Handling (5.0 §3.8.3.1); one UNSUBACK code per filter
 //! ([MQTT-3.11.3-1], [MQTT-3.11.3-2] (5.0)).
@@ -46,7 +46,7 @@ impl<S: Storage> Broker<S> {
                 }
             };
             let code = if topic::validate_topic_filter(&inner).is_err() {
-                0x8F // [MQTT-3.8.3-1], 0x8F Topic Filter invalid.
+                0x8F // [MQTT-3.8.3-1] (both), 0x8F Topic Filter invalid.
             } else if self.denied(&inner) {
                 0x87 // Not authorized.
             } else if share.is_some() && !self.config.shared_subscriptions {
@@ -61,7 +61,7 @@ impl<S: Storage> Broker<S> {
                 continue;
             }
             if share.is_some() && opts.no_local {
-                self.fail(conn, now, 0x82, "No Local on a shared subscription"); // [MQTT-3.8.3-4]
+                self.fail(conn, now, 0x82, "No Local on a shared subscription"); // [MQTT-3.8.3-4] (5.0)
                 return;
             }
             let granted = opts.qos.min(self.config.maximum_qos);
@@ -72,7 +72,7 @@ impl<S: Storage> Broker<S> {
             let Some(s) = self.store.session_mut(&client) else {
                 return;
             };
-            // [MQTT-3.8.4-3]: an identical filter replaces the existing subscription.
+            // [MQTT-3.8.4-3] (both): an identical filter replaces the existing subscription.
             let existed = s
                 .subscriptions
                 .insert(filter.clone(), Subscription { opts, id: sub_id })
