@@ -4,6 +4,7 @@
 
 mod conformance;
 mod coverage;
+mod fuzz;
 mod manifest;
 mod nostd;
 mod sim;
@@ -46,6 +47,10 @@ enum Command {
     /// Re-run a replay file written by `sim`; reports identical trace digests or the first
     /// event that diverged (exit 1).
     Replay(sim::Args),
+    /// Run each cargo-fuzz target of the core (reference/core/fuzz) for --secs seconds (default
+    /// 60) on stable Rust; fails naming the input file when a target crashes or hangs. Needs
+    /// `cargo install cargo-fuzz --locked`; installs nothing itself.
+    Fuzz(fuzz::Args),
     /// Overload checks against the real brokers: `mqttref broker` (release build) and Mosquitto,
     /// each started fresh per check on a free loopback port; prints one Markdown table (check,
     /// mqttref's figure, Mosquitto's, the bound for mqttref, pass/fail) and writes it to
@@ -90,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         Command::Coverage(args) => coverage::run(args),
         Command::Sim(args) => sim::run("run", args),
         Command::Replay(args) => sim::run("replay", args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Soak(args) => soak::run(args),
     }
 }
