@@ -67,8 +67,13 @@ use tokio::sync::{mpsc, Semaphore};
 use crate::outbox;
 use crate::{BrokerConfig, Listener};
 
-/// Capacity of the engine's input channel.
+/// Capacity of the engine's input channel, in events.
 const EVENT_QUEUE: usize = 1024;
+/// Bytes read from sockets and not yet taken by the engine, all connections together: a
+/// reader waits for room before it sends what it read. Without it the channel could hold
+/// `EVENT_QUEUE` full reads (16 MiB) at once, and a flood of tiny packets from a few peers
+/// kept the broker's memory tens of MiB up.
+const INPUT_BUDGET: usize = 1024 * 1024;
 /// Sockets accepted beyond `max_connections` + `max_awaiting_connect`, to be refused with
 /// CONNACK 0x97.
 const SOCKET_SLACK: usize = 16;
@@ -91,6 +96,8 @@ enum Event {
     Bytes {
         id: ConnectionId,
         data: Vec<u8>,
+        /// Its share of [`INPUT_BUDGET`], given back when the engine has taken the bytes.
+        _budget: tokio::sync::OwnedSemaphorePermit,
     },
     Written {
         id: ConnectionId,
@@ -166,6 +173,7 @@ pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
     // client waiting unanswered in the accept backlog.
     let permits = Arc::new(Semaphore::new(max_sockets.saturating_add(SOCKET_SLACK)));
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let budget = Arc::new(Semaphore::new(INPUT_BUDGET));
     let mut next_id = 0u64;
     tokio::pin!(shutdown);
     let result = loop {
@@ -207,10 +215,13 @@ pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
         {
             break Err(io::Error::other("engine task ended"));
         }
-        let events = ev_tx.clone();
+        let input = Input {
+            events: ev_tx.clone(),
+            budget: budget.clone(),
+        };
         let done = done_tx.clone();
         spawn.spawn(async move {
-            connection(id, stream, events, rx, gate, write_timeout).await;
+            connection(id, stream, input, rx, gate, write_timeout).await;
             drop(permit);
             drop(done);
         });
@@ -271,7 +282,7 @@ async fn engine_loop<S: Storage>(
                 conns.insert(id, Handle { tx, gate });
                 engine.handle_connect(id, now());
             }
-            Event::Bytes { id, data } => engine.handle_bytes(id, now(), &data),
+            Event::Bytes { id, data, .. } => engine.handle_bytes(id, now(), &data),
             Event::Written { id, n } => engine.handle_written(id, now(), n),
             Event::Closed { id } => {
                 // Dropping the sender ends the writer once it has written what it holds.
@@ -414,10 +425,27 @@ fn drain<S: Storage>(
 }
 
 /// One connection: a reader feeding the engine and a writer draining its commands.
+/// A connection's way to the engine task: the event channel, and the shared budget of bytes
+/// read but not yet handled ([`INPUT_BUDGET`]).
+struct Input {
+    events: mpsc::Sender<Event>,
+    budget: Arc<Semaphore>,
+}
+
+impl Input {
+    #[cfg(test)]
+    fn new(events: mpsc::Sender<Event>) -> Self {
+        Input {
+            events,
+            budget: Arc::new(Semaphore::new(INPUT_BUDGET)),
+        }
+    }
+}
+
 async fn connection<S>(
     id: ConnectionId,
     stream: S,
-    events: mpsc::Sender<Event>,
+    input: Input,
     mut cmds: outbox::Receiver<Cmd>,
     gate: Arc<Gate>,
     write_timeout: Duration,
@@ -426,6 +454,7 @@ async fn connection<S>(
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let writer_gate = gate.clone();
+    let Input { events, budget } = input;
     let reader_events = events.clone();
     let reader = async move {
         // An idle connection waits in `read` with a buffer it may never fill: a small one
@@ -455,7 +484,11 @@ async fn connection<S>(
                     }
                     Ok(n) => {
                         let data = if big.is_empty() { small[..n].to_vec() } else { big[..n].to_vec() };
-                        if reader_events.send(Event::Bytes { id, data }).await.is_err() {
+                        // n <= READ_BUF < INPUT_BUDGET, and the semaphore is never closed.
+                        let Ok(_budget) = budget.clone().acquire_many_owned(n as u32).await else {
+                            break;
+                        };
+                        if reader_events.send(Event::Bytes { id, data, _budget }).await.is_err() {
                             break;
                         }
                         if big.is_empty() && n == SMALL_READ {
@@ -562,7 +595,14 @@ mod tests {
         }
         assert!(tx.send(Cmd::Close).is_ok());
         assert!(tx.send(Cmd::Write(b"never".to_vec(), B)).is_ok());
-        let conn = tokio::spawn(connection(id, ours, ev_tx, rx, Arc::default(), B));
+        let conn = tokio::spawn(connection(
+            id,
+            ours,
+            Input::new(ev_tx),
+            rx,
+            Arc::default(),
+            B,
+        ));
         let mut got = Vec::new();
         peer.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"abcdefgh");
@@ -677,7 +717,7 @@ mod tests {
         let conn = tokio::spawn(connection(
             ConnectionId(1),
             ours,
-            ev_tx,
+            Input::new(ev_tx),
             rx,
             Arc::default(),
             B,

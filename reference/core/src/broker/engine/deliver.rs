@@ -254,6 +254,7 @@ pub(super) fn send_on(
 ) {
     let data = wire::encode(packet, c.version);
     c.unwritten += data.len();
+    c.queued_for_write(data.len(), !matches!(packet, Packet::Publish(_)));
     if let Some(Output::Transmit {
         conn: last,
         data: buf,

@@ -39,9 +39,11 @@
 //!
 //! # Replies that cannot be written
 //! A peer that sends but does not read (a PINGREQ or QoS 1 flood) makes the engine produce
-//! replies nobody collects. Once more than twice `max_outbound_bytes` are unwritten on a
-//! connection the engine stops reading it ([`Output::Pause`]) until no more than
-//! `max_outbound_bytes` are, so its replies are bounded by bytes, not by how fast it sends.
+//! replies nobody collects. Once more than [`REPLY_BACKLOG`] (64 KiB) of replies are unwritten
+//! on a connection, or more than twice `max_outbound_bytes` in all, the engine stops reading it
+//! ([`Output::Pause`]) until half that many replies and no more than `max_outbound_bytes` are,
+//! so its replies are bounded by bytes, not by how fast it sends. The engine tells replies from
+//! deliveries by the order writes complete in (`Conn::unwritten_runs`).
 //!
 //! # Pausing
 //! A paused connection's bytes are kept, not parsed, until it resumes ([`Output::Resume`]);
@@ -61,6 +63,12 @@ use super::super::storage::{Session, Storage};
 use super::super::wire::{kind, Packet, Props};
 use super::{Broker, ConnectionId, Output, State};
 use crate::time::Instant;
+
+/// Unwritten replies (anything but deliveries) past which a connection is not read: a peer
+/// that sends PINGREQs or QoS 1 PUBLISHes without reading the answers stops being read once
+/// this much is waiting for it, and is read again at half of it. Deliveries have their own
+/// budget (`max_outbound_bytes`), so a busy subscriber's reads are not held up by them.
+const REPLY_BACKLOG: usize = 64 * 1024;
 
 /// A publisher's acknowledgement (PUBACK or PUBREC) waiting for subscriber queues to drain.
 #[derive(Debug)]
@@ -194,15 +202,15 @@ impl<S: Storage> Broker<S> {
             return;
         };
         let max_out = self.config.max_outbound_bytes;
-        let out_limit = if c.paused {
-            max_out
+        let (out_limit, reply_limit) = if c.paused {
+            (max_out, REPLY_BACKLOG / 2)
         } else {
-            max_out.saturating_mul(2)
+            (max_out.saturating_mul(2), REPLY_BACKLOG)
         };
         let quota = c.state == State::Connected
             && !c.version.is_v5()
             && c.held.len() >= usize::from(self.config.receive_maximum);
-        let want = quota || c.unwritten > out_limit;
+        let want = quota || c.unwritten > out_limit || c.unwritten_replies > reply_limit;
         if want == c.paused {
             return;
         }

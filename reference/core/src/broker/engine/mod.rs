@@ -181,6 +181,13 @@ struct Conn {
     will: Option<Box<Will>>,
     /// Bytes handed to the driver and not reported written.
     unwritten: usize,
+    /// What the unwritten bytes are, oldest first: (bytes, whether they are replies rather
+    /// than deliveries), runs of one kind merged. Writes complete in order, so this tells how
+    /// many unwritten bytes are replies: a peer that sends without reading its replies is
+    /// paused on those alone (see `flow`).
+    unwritten_runs: VecDeque<(usize, bool)>,
+    /// Unwritten bytes that are replies (the `true` runs).
+    unwritten_replies: usize,
     /// Session Expiry Interval from CONNECT (for the DISCONNECT rule [MQTT-3.14.2-2]).
     connect_expiry: u32,
     /// Authentication Method of CONNECT, for AUTH exchanges.
@@ -215,12 +222,46 @@ impl Conn {
             out_aliases: BTreeMap::new(),
             will: None,
             unwritten: 0,
+            unwritten_runs: VecDeque::new(),
+            unwritten_replies: 0,
             connect_expiry: 0,
             auth_method: None,
             pending_connect: None,
             held: VecDeque::new(),
             paused: false,
             last_progress: now,
+        }
+    }
+
+    /// Records `n` bytes handed to the driver; `reply`: not a delivery.
+    fn queued_for_write(&mut self, n: usize, reply: bool) {
+        if reply {
+            self.unwritten_replies += n;
+        }
+        match self.unwritten_runs.back_mut() {
+            Some((len, kind)) if *kind == reply => *len += n,
+            _ => self.unwritten_runs.push_back((n, reply)),
+        }
+    }
+
+    /// The driver wrote `n` more bytes, oldest first.
+    fn written(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some((len, reply)) = self.unwritten_runs.front_mut() else {
+                break;
+            };
+            let k = n.min(*len);
+            *len -= k;
+            n -= k;
+            if *reply {
+                self.unwritten_replies -= k;
+            }
+            if *len == 0 {
+                self.unwritten_runs.pop_front();
+            }
+        }
+        if self.unwritten_runs.is_empty() && self.unwritten_runs.capacity() > 8 {
+            self.unwritten_runs = VecDeque::new();
         }
     }
 
@@ -469,6 +510,7 @@ impl<S: Storage> Broker<S> {
     pub fn handle_written(&mut self, conn: ConnectionId, now: Instant, n: usize) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.unwritten = c.unwritten.saturating_sub(n);
+            c.written(n);
             if n > 0 {
                 c.last_progress = now;
             }

@@ -257,3 +257,33 @@ fn peer_not_reading_its_replies_is_paused() {
     assert!(!p.clients[c].paused);
     assert_eq!(p.clients[c].inbox.len(), 5000);
 }
+
+/// With the default (large) delivery budget, replies alone pause a peer that does not read
+/// them: past 64 KiB of unwritten PINGRESPs (32,768 of them), not 8 MiB.
+#[test]
+fn unread_replies_are_bounded_apart_from_deliveries() {
+    let mut p = Pair::default();
+    let c = p.connect(v5(), "flood");
+    p.clients[c].stalled = true;
+    let flood = [0xC0u8, 0x00].repeat(1000);
+    for _ in 0..100 {
+        p.send_raw(c, &flood);
+    }
+    assert!(p.clients[c].paused);
+    let answered = p.clients[c].inbox.len();
+    assert!((32_768..=33_768).contains(&answered), "{answered}");
+    // A subscriber's deliveries do not count as replies: it keeps being read.
+    let s = p.connect(v5(), "s");
+    p.subscribe(s, "big", 0);
+    p.clients[s].stalled = true;
+    let pb = p.connect(v5(), "p");
+    for _ in 0..200 {
+        p.send(pb, &publish("big", 0, 0, &[0u8; 1000]));
+    }
+    assert!(!p.clients[s].paused);
+    p.send(s, &Packet::PingReq);
+    assert!(p.clients[s]
+        .inbox
+        .iter()
+        .any(|x| matches!(x, Packet::PingResp)));
+}
