@@ -479,16 +479,18 @@ async fn connection<S>(
                 // `read` is cancel-safe: if the stop branch wins, no bytes were consumed.
                 r = rd.read(if big.is_empty() { &mut small[..] } else { &mut big[..] }) => match r {
                     Ok(0) | Err(_) => {
-                        let _ = reader_events.send(Event::Closed { id }).await;
+                        let _ = Box::pin(reader_events.send(Event::Closed { id })).await;
                         break;
                     }
                     Ok(n) => {
                         let data = if big.is_empty() { small[..n].to_vec() } else { big[..n].to_vec() };
                         // n <= READ_BUF < INPUT_BUDGET, and the semaphore is never closed.
-                        let Ok(_budget) = budget.clone().acquire_many_owned(n as u32).await else {
+                        // Boxed, these two, like the writer's: only a connection that is
+                        // sending needs their state, and an idle one should not carry it.
+                        let Ok(_budget) = Box::pin(budget.clone().acquire_many_owned(n as u32)).await else {
                             break;
                         };
-                        if reader_events.send(Event::Bytes { id, data, _budget }).await.is_err() {
+                        if Box::pin(reader_events.send(Event::Bytes { id, data, _budget })).await.is_err() {
                             break;
                         }
                         if big.is_empty() && n == SMALL_READ {
@@ -533,17 +535,19 @@ async fn connection<S>(
                     Err(_) => break,
                 }
             }
-            if let Err(e) = write_all(&mut wr, &batch, bound).await {
+            // Boxed: its timer and write state would otherwise be part of every connection's
+            // task, idle or not (memory per idle connection).
+            if let Err(e) = Box::pin(write_all(&mut wr, &batch, bound)).await {
                 tracing::debug!(conn = id.0, error = %e, "write failed");
-                let _ = events.send(Event::Closed { id }).await;
+                let _ = Box::pin(events.send(Event::Closed { id })).await;
                 break;
             }
-            let _ = events.send(Event::Written { id, n: batch.len() }).await;
+            let _ = Box::pin(events.send(Event::Written { id, n: batch.len() })).await;
             if close {
                 break;
             }
         }
-        let _ = tokio::time::timeout(bound, wr.shutdown()).await;
+        let _ = Box::pin(tokio::time::timeout(bound, wr.shutdown())).await;
         writer_gate.stop();
     };
     tokio::join!(reader, writer);

@@ -448,14 +448,25 @@ impl<S: Storage> Broker<S> {
 
     /// Bytes arrived on `conn`. While the connection is paused ([`Output::Pause`]) they are
     /// kept and parsed once it resumes.
+    ///
+    /// Whole packets are handled straight from `data`; only a packet cut off at its end (or
+    /// input that arrives while paused) is copied into the connection's buffer.
     pub fn handle_bytes(&mut self, conn: ConnectionId, now: Instant, data: &[u8]) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.inbuf.extend_from_slice(data);
         c.last_rx = now;
-        if !c.paused {
-            self.process_input(conn, now);
+        if c.paused || !c.inbuf.is_empty() {
+            c.inbuf.extend_from_slice(data);
+            if !c.paused {
+                self.process_input(conn, now);
+            }
+        } else {
+            let used = self.parse_packets(conn, now, data);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.inbuf.extend_from_slice(&data[used..]);
+            }
+            self.update_pause(conn, now);
         }
         self.settle(now);
     }
@@ -463,13 +474,31 @@ impl<S: Storage> Broker<S> {
     /// Parses and handles the whole packets in `conn`'s input buffer, until it is empty, holds
     /// only part of a packet, or the connection pauses or ends.
     fn process_input(&mut self, conn: ConnectionId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let mut buf = core::mem::take(&mut c.inbuf);
+        let used = self.parse_packets(conn, now, &buf);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            buf.drain(..used);
+            // An empty buffer gives its memory back (it may have held a large packet); one
+            // holding the start of a packet is kept for the rest.
+            c.inbuf = if buf.is_empty() { Vec::new() } else { buf };
+        }
+        self.update_pause(conn, now);
+    }
+
+    /// Handles the whole packets at the start of `buf` (bytes of `conn`, which must not be in
+    /// its own buffer meanwhile); returns how many bytes they took. Stops at a partial packet,
+    /// or when the connection pauses or ends.
+    fn parse_packets(&mut self, conn: ConnectionId, now: Instant, buf: &[u8]) -> usize {
         let mut start = 0;
         loop {
-            let Some(c) = self.conns.get_mut(&conn) else {
-                return;
+            let Some(c) = self.conns.get(&conn) else {
+                return start;
             };
             if c.paused {
-                break;
+                return start;
             }
             // Before CONNECT the version is unknown; only CONNECT is accepted then, whose
             // header reads the same in both versions.
@@ -477,33 +506,28 @@ impl<S: Storage> Broker<S> {
                 State::Connected => c.version.into(),
                 State::AwaitConnect(_) | State::Authenticating(_) => ProtocolVersion::V5,
             };
-            let buf = &c.inbuf[start..];
-            let h = match codec::FixedHeader::decode(buf, version) {
+            let rest = &buf[start..];
+            let h = match codec::FixedHeader::decode(rest, version) {
                 Ok(Decoded::Complete { value, .. }) => value,
-                Ok(Decoded::Incomplete(_)) => break,
+                Ok(Decoded::Incomplete(_)) => return start,
                 Err(e) => {
                     self.fail(conn, now, e.reason_code().as_u8(), &format!("{e}"));
-                    return;
+                    return start;
                 }
             };
             // [MQTT-3.2.2-15] (5.0): a packet over our Maximum Packet Size is refused from its fixed
             // header, before it is buffered: DISCONNECT 0x95 (5.0 §4.13).
             if h.packet_len() > u64::from(self.config.max_packet_size) {
                 self.fail(conn, now, 0x95, "packet too large");
-                return;
+                return start;
             }
             let total = usize::try_from(h.packet_len()).unwrap_or(usize::MAX);
-            if buf.len() < total {
-                break;
+            if rest.len() < total {
+                return start;
             }
-            let body = buf[h.header_len..total].to_vec();
             start += total;
-            self.handle_packet(conn, now, &h, &body);
+            self.handle_packet(conn, now, &h, &rest[h.header_len..total]);
         }
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.inbuf.drain(..start);
-        }
-        self.update_pause(conn, now);
     }
 
     /// The driver wrote `n` bytes of earlier transmits to `conn`; more deliveries may follow.
