@@ -7,40 +7,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{connect_packet, start, Raw};
+use common::{connect_packet, publish, start, subscribe, Raw};
 use mqttref_broker::BrokerConfig;
-use mqttref_core::broker::wire::{self, kind, Packet, Props, Publish, SubOpts, Version};
+use mqttref_core::broker::wire::{self, kind, Packet, Props, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn publish(topic: &str, qos: u8, pid: u16, payload: &[u8]) -> Packet {
-    Packet::Publish(Publish {
-        dup: false,
-        qos,
-        retain: false,
-        topic: topic.into(),
-        pid,
-        props: Props::default(),
-        payload: payload.into(),
-    })
-}
-
-async fn subscribe(r: &mut Raw, filter: &str, qos: u8) {
-    r.send(&Packet::Subscribe {
-        pid: 1,
-        props: Props::default(),
-        filters: vec![(
-            filter.into(),
-            SubOpts {
-                qos,
-                ..SubOpts::default()
-            },
-        )],
-    })
-    .await;
-    let ack = r.recv().await;
-    assert!(matches!(ack, Some(Packet::SubAck { .. })), "{ack:?}");
-}
 
 /// Reads `n` QoS 1 PUBLISHes, acknowledging each; returns their payloads as counters.
 async fn read_and_ack(mut r: Raw, n: usize) -> Vec<u32> {

@@ -2,40 +2,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{connect_packet, start, Raw};
+use common::{connect_packet, publish, start, subscribe, Raw};
 use mqttref_broker::BrokerConfig;
-use mqttref_core::broker::wire::{kind, Packet, Props, Publish, SubOpts, Version, WillMsg};
-
-fn publish(topic: &str, qos: u8, pid: u16, payload: &[u8]) -> Packet {
-    Packet::Publish(Publish {
-        dup: false,
-        qos,
-        retain: false,
-        topic: topic.into(),
-        pid,
-        props: Props::default(),
-        payload: Arc::from(payload),
-    })
-}
-
-async fn subscribe(c: &mut Raw, filter: &str, qos: u8) {
-    c.send(&Packet::Subscribe {
-        pid: 1,
-        props: Props::default(),
-        filters: vec![(
-            filter.into(),
-            SubOpts {
-                qos,
-                ..SubOpts::default()
-            },
-        )],
-    })
-    .await;
-    assert!(matches!(c.recv().await, Some(Packet::SubAck { .. })));
-}
+use mqttref_core::broker::wire::{kind, Packet, Props, Version, WillMsg};
 
 #[tokio::test]
 async fn publish_and_subscribe_over_tcp_across_versions() {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use mqttref_broker::{Broker, BrokerConfig};
-use mqttref_core::broker::wire::{self, Connect, Packet, Props, Version};
+use mqttref_core::broker::wire::{self, Connect, Packet, Props, Publish, SubOpts, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -109,4 +109,35 @@ impl Raw {
             }
         }
     }
+}
+
+/// A PUBLISH without properties.
+pub fn publish(topic: &str, qos: u8, pid: u16, payload: &[u8]) -> Packet {
+    Packet::Publish(Publish {
+        dup: false,
+        qos,
+        retain: false,
+        topic: topic.into(),
+        pid,
+        props: Props::default(),
+        payload: payload.into(),
+    })
+}
+
+/// Subscribes `c` to `filter` and waits for the SUBACK.
+pub async fn subscribe(c: &mut Raw, filter: &str, qos: u8) {
+    c.send(&Packet::Subscribe {
+        pid: 1,
+        props: Props::default(),
+        filters: vec![(
+            filter.into(),
+            SubOpts {
+                qos,
+                ..SubOpts::default()
+            },
+        )],
+    })
+    .await;
+    let ack = c.recv().await;
+    assert!(matches!(ack, Some(Packet::SubAck { .. })), "{ack:?}");
 }

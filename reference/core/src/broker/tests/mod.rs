@@ -282,7 +282,8 @@ impl Pair {
 }
 
 impl Pair {
-    /// Every packet `i` has received so far; PUBLISHes are acknowledged (PUBACK / PUBREC,
+    /// Everything `i` receives until nothing more comes (acknowledging makes room for more);
+    /// PUBLISHes are acknowledged (PUBACK / PUBREC,
     /// PUBREL answered with PUBCOMP) and returned.
     fn ack_all(&mut self, i: usize) -> Vec<Publish> {
         let mut got = Vec::new();
@@ -326,4 +327,11 @@ fn small_queues() -> Config {
         max_inflight: 5,
         ..Config::default()
     }
+}
+
+/// The 2-byte big-endian counters the flow tests put in their payloads.
+fn counters(got: &[Publish]) -> Vec<u16> {
+    got.iter()
+        .map(|x| u16::from_be_bytes([x.payload[0], x.payload[1]]))
+        .collect()
 }
