@@ -13,6 +13,15 @@ use alloc::vec::Vec;
 use super::wire::{Payload, Props, SubOpts, Version};
 use crate::time::Instant;
 
+/// A [`Message`] shared by every session it is queued for: one allocation per message, not a
+/// copy of its topic and properties per subscriber. `Arc` or `Rc` as for
+/// [`Payload`](super::wire::Payload).
+#[cfg(target_has_atomic = "ptr")]
+pub type SharedMessage = alloc::sync::Arc<Message>;
+/// A shared [`Message`] (see the atomic-target definition).
+#[cfg(not(target_has_atomic = "ptr"))]
+pub type SharedMessage = alloc::rc::Rc<Message>;
+
 /// An application message as the broker stores and forwards it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -57,8 +66,8 @@ pub struct Subscription {
 /// A message waiting to be sent to a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queued {
-    /// The message (its QoS already downgraded to the subscription's).
-    pub msg: Message,
+    /// The message, shared with every other session it was queued for.
+    pub msg: SharedMessage,
     /// Delivery QoS.
     pub qos: u8,
     /// RETAIN flag to send.

@@ -500,17 +500,113 @@ pub fn encode(packet: &Packet, version: Version) -> Vec<u8> {
     }
 }
 
-/// Size `publish` takes on the wire for `version` (what the client's Maximum Packet Size
-/// limits), without encoding it.
-pub fn publish_len(p: &Publish, version: Version) -> usize {
-    let props = if version.is_v5() {
-        props_vec(&p.props)
-    } else {
-        Vec::new()
-    };
-    codec::Packet::Publish(publish_view(p, &props))
-        .encoded_len(version.into())
-        .unwrap_or(usize::MAX)
+/// A PUBLISH that delivers a stored message, encoded straight from borrowed parts: no owned
+/// packet is built, the message's topic and properties are not cloned, and the bytes go
+/// directly where they will be written (one encode per delivery, no intermediate buffer).
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// Topic name; empty when `topic_alias` names an alias the receiver already has.
+    pub topic: &'a str,
+    /// Payload.
+    pub payload: &'a [u8],
+    /// The message's forwarded properties (payload format, content type, response topic,
+    /// correlation data, user properties); the others are taken from the fields below.
+    pub props: &'a Props,
+    /// Subscription identifiers for this receiver.
+    pub sub_ids: &'a [u32],
+    /// Message Expiry Interval left, if the message expires.
+    pub message_expiry: Option<u32>,
+    /// Topic Alias to send.
+    pub topic_alias: Option<u16>,
+    /// DUP flag.
+    pub dup: bool,
+    /// Delivery QoS.
+    pub qos: u8,
+    /// RETAIN flag.
+    pub retain: bool,
+    /// Packet identifier (QoS 1/2).
+    pub pid: u16,
+}
+
+impl<'a> Delivery<'a> {
+    /// The 5.0 properties, in the order `encode` writes an owned PUBLISH's (byte-identical).
+    fn properties(&self) -> Vec<Property<'a>> {
+        let p = self.props;
+        let mut v = Vec::with_capacity(4 + p.user.len() + self.sub_ids.len());
+        if let Some(x) = p.payload_format {
+            v.push(Property::PayloadFormatIndicator(x));
+        }
+        if let Some(x) = self.message_expiry {
+            v.push(Property::MessageExpiryInterval(x));
+        }
+        if let Some(x) = &p.content_type {
+            v.push(Property::ContentType(x));
+        }
+        if let Some(x) = &p.response_topic {
+            v.push(Property::ResponseTopic(x));
+        }
+        if let Some(x) = &p.correlation_data {
+            v.push(Property::CorrelationData(x));
+        }
+        for id in self.sub_ids {
+            v.push(Property::SubscriptionIdentifier(*id));
+        }
+        if let Some(x) = self.topic_alias {
+            v.push(Property::TopicAlias(x));
+        }
+        for (k, val) in &p.user {
+            v.push(Property::UserProperty((k, val)));
+        }
+        v
+    }
+
+    /// Appends the encoded PUBLISH to `out` when it is at most `max_len` bytes, and returns its
+    /// length; `None` (nothing appended) when it is larger.
+    pub fn encode_into(
+        &self,
+        version: Version,
+        max_len: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<usize> {
+        let props = if version.is_v5() {
+            self.properties()
+        } else {
+            Vec::new()
+        };
+        let view = codec::Packet::Publish(codec::Publish {
+            dup: self.dup,
+            qos: qos(self.qos),
+            retain: self.retain,
+            topic: self.topic,
+            packet_id: (self.qos > 0).then_some(self.pid),
+            properties: Properties::Slice(&props),
+            payload: self.payload,
+        });
+        let pv: ProtocolVersion = version.into();
+        let len = match view.encoded_len(pv) {
+            Ok(n) => n,
+            Err(e) => {
+                debug_assert!(false, "engine built an unencodable PUBLISH: {e:?}");
+                return None;
+            }
+        };
+        if len > max_len {
+            return None;
+        }
+        let start = out.len();
+        out.resize(start + len, 0);
+        match view.encode(pv, &mut out[start..]) {
+            Ok(n) => {
+                out.truncate(start + n);
+                Some(n)
+            }
+            Err(e) => {
+                debug_assert!(false, "engine built an unencodable PUBLISH: {e:?}");
+                out.truncate(start);
+                None
+            }
+        }
+    }
 }
 
 /// Decodes one whole packet from the start of `buf` with the shared codec (for test clients,
@@ -722,5 +818,64 @@ pub fn from_view(view: &codec::Packet<'_>) -> Packet {
             code: a.reason_code.as_u8(),
             props: props_from(&a.properties),
         },
+    }
+}
+
+#[cfg(test)]
+mod delivery_tests {
+    use super::*;
+    use alloc::vec;
+
+    /// A `Delivery` encodes to exactly the bytes of the owned PUBLISH with the same fields.
+    #[test]
+    fn delivery_bytes_equal_the_owned_packet() {
+        let props = Props {
+            payload_format: Some(1),
+            content_type: Some("text/plain".into()),
+            response_topic: Some("r".into()),
+            correlation_data: Some(vec![1, 2]),
+            user: vec![("k".into(), "v".into()), ("k".into(), "w".into())],
+            ..Props::default()
+        };
+        for (version, qos, expiry, alias, ids) in [
+            (Version::V5, 1, Some(30), Some(3), vec![7u32, 9]),
+            (Version::V5, 0, None, None, vec![]),
+            (Version::V311, 2, Some(5), None, vec![1]),
+        ] {
+            let d = Delivery {
+                topic: "a/b",
+                payload: b"hello",
+                props: &props,
+                sub_ids: &ids,
+                message_expiry: expiry,
+                topic_alias: alias,
+                dup: true,
+                qos,
+                retain: true,
+                pid: 42,
+            };
+            let mut got = vec![0xEE];
+            let n = d.encode_into(version, usize::MAX, &mut got).unwrap();
+            let owned = Packet::Publish(Publish {
+                dup: true,
+                qos,
+                retain: true,
+                topic: "a/b".into(),
+                pid: 42,
+                props: Props {
+                    message_expiry: expiry,
+                    topic_alias: alias,
+                    subscription_ids: ids.clone(),
+                    ..props.clone()
+                },
+                payload: Payload::from(&b"hello"[..]),
+            });
+            let want = encode(&owned, version);
+            assert_eq!(&got[1..], &want[..], "{version:?} qos {qos}");
+            assert_eq!(n, want.len());
+            // Too large: nothing appended.
+            assert_eq!(d.encode_into(version, n - 1, &mut got), None);
+            assert_eq!(got.len(), 1 + n);
+        }
     }
 }

@@ -456,7 +456,18 @@ impl<S: Storage> Broker<S> {
                         code: 0,
                         props: Props::default(),
                     },
-                    _ => Packet::Publish(publish_for(&item, pid, true, now)),
+                    _ => {
+                        if let Some(c) = self.conns.get_mut(&conn) {
+                            let how = Delivered {
+                                pid,
+                                dup: true,
+                                alias: None,
+                                max_len: usize::MAX,
+                            };
+                            send_delivery(&mut self.out, conn, c, &item, how, now);
+                        }
+                        continue;
+                    }
                 };
                 self.send(conn, &p);
             }

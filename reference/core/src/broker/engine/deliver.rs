@@ -15,7 +15,7 @@ use alloc::string::String;
 
 use super::super::config::QueueOverflow;
 use super::super::storage::{InFlight, OutState, Queued, Session, Storage};
-use super::super::wire::{self, Packet, Publish};
+use super::super::wire::{self, Packet};
 use super::*;
 use crate::time::Instant;
 
@@ -194,29 +194,34 @@ impl<S: Storage> Broker<S> {
                 s.queue_bytes += item.msg.cost();
             }
             let pid = if item.qos > 0 { next_pid(s) } else { 0 };
-            let mut p = publish_for(&item, pid, false, now);
             // Outbound Topic Alias (5.0 §3.3.2.3.4), if enabled and the client accepts them:
             // reuse a known alias (empty topic), or set up a new one while there is room
-            // ([MQTT-3.1.2-26]: never above the client's Topic Alias Maximum).
-            let mut new_alias = None;
+            // ([MQTT-3.1.2-26] (5.0): never above the client's Topic Alias Maximum).
+            let mut alias = None;
+            let mut new_alias = false;
             if self.config.outbound_topic_aliases && c.alias_max_out > 0 {
-                if let Some(a) = c.out_aliases.get(&p.topic) {
-                    p.props.topic_alias = Some(*a);
-                    p.topic.clear();
+                if let Some(a) = c.out_aliases.get(&item.msg.topic) {
+                    alias = Some((*a, true));
                 } else if c.out_aliases.len() < usize::from(c.alias_max_out) {
                     let a = u16::try_from(c.out_aliases.len() + 1).unwrap_or(u16::MAX);
-                    p.props.topic_alias = Some(a);
-                    new_alias = Some(a);
+                    alias = Some((a, false));
+                    new_alias = true;
                 }
             }
-            if wire::publish_len(&p, c.version) > c.max_packet as usize {
+            let how = Delivered {
+                pid,
+                dup: false,
+                alias,
+                max_len: c.max_packet as usize,
+            };
+            if !send_delivery(&mut self.out, conn, c, &item, how, now) {
                 // [MQTT-3.1.2-25] (5.0): too large for the client; discard it for this client.
                 s.dropped += 1;
                 continue;
             }
-            if let Some(a) = new_alias {
+            if let (true, Some((a, _))) = (new_alias, alias) {
                 // Only now: a discarded PUBLISH must not leave an alias the client never saw.
-                c.out_aliases.insert(p.topic.clone(), a);
+                c.out_aliases.insert(item.msg.topic.clone(), a);
             }
             if item.qos > 0 {
                 // [MQTT-2.2.1-4]: the identifier stays taken until the handshake completes.
@@ -229,7 +234,6 @@ impl<S: Storage> Broker<S> {
                 s.next_seq += 1;
                 s.inflight.insert(pid, InFlight { item, state, seq });
             }
-            send_on(&mut self.out, conn, c, &Packet::Publish(p));
         }
         let drained = !flow::queue_full(s, &self.config);
         let more = s.queue.is_empty() && !s.retained_backlog.is_empty();
@@ -280,23 +284,67 @@ pub(super) fn next_pid(s: &mut Session) -> u16 {
     }
 }
 
-/// The PUBLISH that delivers `item`.
-pub(super) fn publish_for(item: &Queued, pid: u16, dup: bool, now: Instant) -> Publish {
-    let mut props = item.msg.props.clone();
-    props.subscription_ids.clone_from(&item.sub_ids);
-    // [MQTT-3.3.2-6]: forward the remaining lifetime.
-    props.message_expiry = item.msg.expires_at.map(|t| {
-        u32::try_from(t.millis_since(now).div_ceil(1000))
-            .unwrap_or(u32::MAX)
-            .max(1)
-    });
-    Publish {
-        dup,
+/// How one delivery of a queued message goes out.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Delivered {
+    /// Packet identifier (QoS 1/2).
+    pub(super) pid: u16,
+    /// DUP flag (a resend after reconnecting).
+    pub(super) dup: bool,
+    /// Topic Alias, and whether the client already knows it (the topic is then left out).
+    pub(super) alias: Option<(u16, bool)>,
+    /// Largest packet the client accepts.
+    pub(super) max_len: usize,
+}
+
+/// Encodes the PUBLISH that delivers `item` straight into `conn`'s pending transmit (see
+/// [`wire::Delivery`]); `false`, and nothing queued, when it is larger than `how.max_len`.
+pub(super) fn send_delivery(
+    out: &mut VecDeque<Output>,
+    conn: ConnectionId,
+    c: &mut Conn,
+    item: &Queued,
+    how: Delivered,
+    now: Instant,
+) -> bool {
+    let msg = &item.msg;
+    let d = wire::Delivery {
+        topic: match how.alias {
+            Some((_, true)) => "",
+            _ => &msg.topic,
+        },
+        payload: &msg.payload,
+        props: &msg.props,
+        sub_ids: &item.sub_ids,
+        // [MQTT-3.3.2-6] (5.0): forward the remaining lifetime.
+        message_expiry: msg.expires_at.map(|t| {
+            u32::try_from(t.millis_since(now).div_ceil(1000))
+                .unwrap_or(u32::MAX)
+                .max(1)
+        }),
+        topic_alias: how.alias.map(|(a, _)| a),
+        dup: how.dup,
         qos: item.qos,
         retain: item.retain,
-        topic: item.msg.topic.clone(),
-        pid,
-        props,
-        payload: item.msg.payload.clone(),
-    }
+        pid: how.pid,
+    };
+    let appended = match out.back_mut() {
+        Some(Output::Transmit { conn: last, data }) if *last == conn => {
+            d.encode_into(c.version, how.max_len, data)
+        }
+        _ => {
+            let mut data = Vec::new();
+            let n = d.encode_into(c.version, how.max_len, &mut data);
+            if n.is_some() {
+                out.push_back(Output::Transmit { conn, data });
+            }
+            n
+        }
+    };
+    let Some(n) = appended else {
+        return false;
+    };
+    c.unwritten += n;
+    c.queued_for_write(n, false);
+    true
 }

@@ -18,7 +18,7 @@ mod publish;
 mod retained;
 mod subscribe;
 
-use deliver::{publish_for, send_on};
+use deliver::{send_delivery, send_on, Delivered};
 use subscribe::split_share;
 
 use alloc::boxed::Box;

@@ -15,7 +15,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::super::config::DollarPublish;
-use super::super::storage::{Message, OutState, Queued, Storage};
+use super::super::storage::{Message, OutState, Queued, SharedMessage, Storage};
 use super::super::wire::{kind, Packet, Props, Publish};
 use super::*;
 use crate::time::Instant;
@@ -297,6 +297,8 @@ impl<S: Storage> Broker<S> {
             }
         }
         let mut blockers = Vec::new();
+        // One allocation for every session it goes to.
+        let msg = SharedMessage::new(msg);
         for (client, t) in plain {
             let Some(v) = self.store.session(&client).map(|s| s.version) else {
                 continue;

@@ -31,7 +31,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::super::storage::{Message, Queued, RetainedPending, Storage};
+use super::super::storage::{Message, Queued, RetainedPending, SharedMessage, Storage};
 use super::{Broker, ConnectionId, Event, State};
 use crate::time::Instant;
 
@@ -169,7 +169,7 @@ impl<S: Storage> Broker<S> {
                 qos: msg.qos.min(p.qos),
                 retain: true, // [MQTT-3.3.1-8] (3.1.1), 5.0 §3.3.1.3.
                 sub_ids: p.sub_id.into_iter().collect(),
-                msg: msg.clone(),
+                msg: SharedMessage::new(msg.clone()),
             });
         }
         let Some(s) = self.store.session_mut(&client) else {
