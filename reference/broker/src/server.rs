@@ -387,9 +387,15 @@ fn drain<S: Storage>(
             } => {
                 tracing::info!(conn = conn.0, %client_id, ?version, session_present, "client connected");
             }
-            EngineEvent::Closed { conn, reason } => {
-                tracing::info!(conn = conn.0, reason, "connection closed")
-            }
+            EngineEvent::Closed { conn, code, reason } => match code {
+                Some(code) => tracing::info!(
+                    conn = conn.0,
+                    reason,
+                    code = code.name(),
+                    "connection closed"
+                ),
+                None => tracing::info!(conn = conn.0, reason, "connection closed"),
+            },
             // Already rate-limited by the engine: per session, the first drop, then at most
             // one report per `DROP_REPORT_MS` carrying the count since the last one.
             EngineEvent::QueueFull {

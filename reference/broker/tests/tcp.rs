@@ -165,7 +165,7 @@ impl mqttref_core::broker::Authenticator for Passwords {
         use mqttref_core::broker::AuthDecision;
         match (req.username, req.password) {
             (Some("u"), Some(b"p")) => AuthDecision::Allow(None),
-            _ => AuthDecision::Deny(0x86),
+            _ => AuthDecision::Deny(mqttref_core::codec::ReasonCode::BadUserNameOrPassword),
         }
     }
 }

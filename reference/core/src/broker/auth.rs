@@ -10,6 +10,8 @@
 
 use alloc::vec::Vec;
 
+use crate::codec::ReasonCode;
+
 /// What a CONNECT presents.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthRequest<'a> {
@@ -36,7 +38,7 @@ pub enum AuthDecision {
     Continue(Vec<u8>),
     /// Refuse with this 5.0 reason code (0x86 Bad User Name or Password, 0x87 Not authorized,
     /// 0x8C Bad authentication method, ...); 3.1.1 clients get the closest return code.
-    Deny(u8),
+    Deny(ReasonCode),
 }
 
 /// Decides whether a client may connect.
@@ -54,7 +56,7 @@ pub trait Authenticator {
         data: Option<&[u8]>,
     ) -> AuthDecision {
         let _ = (client_id, method, data);
-        AuthDecision::Deny(0x87)
+        AuthDecision::Deny(ReasonCode::NotAuthorized)
     }
 }
 
@@ -66,7 +68,7 @@ pub struct NoAuth;
 impl Authenticator for NoAuth {
     fn authenticate(&mut self, req: &AuthRequest<'_>) -> AuthDecision {
         if req.method.is_some() {
-            AuthDecision::Deny(0x8C)
+            AuthDecision::Deny(ReasonCode::BadAuthenticationMethod)
         } else {
             AuthDecision::Allow(None)
         }

@@ -31,30 +31,28 @@ impl<S: Storage> Broker<S> {
         conn: ConnectionId,
         now: Instant,
         version: Version,
-        code: u8,
+        code: ReasonCode,
         props: Props,
     ) {
         let code = if !version.is_v5() {
             v311_refusal(code)
-        } else if codec::ReasonCode::from_u8(code)
-            .is_some_and(|r| r.is_error() && r.allowed_in(codec::PacketType::ConnAck))
-        {
+        } else if code.is_error() && code.allowed_in(codec::PacketType::ConnAck) {
             code
         } else {
             // A decode error during enhanced authentication can carry a code CONNACK cannot
             // (0x8F from a SUBSCRIBE): a Protocol Error, then.
-            0x82
+            ReasonCode::ProtocolError
         };
         let p = Packet::ConnAck {
             session_present: false,
-            code,
+            code: code.as_u8(),
             props,
         };
         self.out.push_back(Output::Transmit {
             conn,
             data: wire::encode(&p, version),
         });
-        self.close(conn, now, WillFate::Discard, "CONNECT refused");
+        self.close_with(conn, now, WillFate::Discard, Some(code), "CONNECT refused");
     }
 
     pub(super) fn on_connect(&mut self, conn: ConnectionId, now: Instant, connect: wire::Connect) {
@@ -67,7 +65,11 @@ impl<S: Storage> Broker<S> {
                 server_reference: v5.then(|| r.reference.clone()),
                 ..Props::default()
             };
-            let code = if r.permanent { 0x9D } else { 0x9C };
+            let code = if r.permanent {
+                ReasonCode::ServerMoved
+            } else {
+                ReasonCode::UseAnotherServer
+            };
             self.refuse(conn, now, v, code, props);
             return;
         }
@@ -93,7 +95,7 @@ impl<S: Storage> Broker<S> {
             AuthDecision::Continue(data) => {
                 let Some(method) = method else {
                     // Continue makes no sense without a method: treat as a refusal.
-                    self.refuse(conn, now, v, 0x87, Props::default());
+                    self.refuse(conn, now, v, ReasonCode::NotAuthorized, Props::default());
                     return;
                 };
                 let props = Props {
@@ -111,7 +113,13 @@ impl<S: Storage> Broker<S> {
                     c.auth_method = Some(method);
                     c.pending_connect = Some(alloc::boxed::Box::new(connect));
                 }
-                self.send(conn, &Packet::Auth { code: 0x18, props });
+                self.send(
+                    conn,
+                    &Packet::Auth {
+                        code: ReasonCode::ContinueAuthentication.as_u8(),
+                        props,
+                    },
+                );
                 return;
             }
             AuthDecision::Allow(data) => data,
@@ -127,16 +135,28 @@ impl<S: Storage> Broker<S> {
         let connected = c.state == State::Connected;
         let Some(method) = c.auth_method.clone() else {
             // [MQTT-4.12.0-7]: no AUTH without an Authentication Method in CONNECT.
-            self.fail(conn, now, 0x82, "AUTH without authentication method");
+            self.fail(
+                conn,
+                now,
+                ReasonCode::ProtocolError,
+                "AUTH without authentication method",
+            );
             return;
         };
         // [MQTT-4.12.0-5]: the same method throughout; 0x18 or (connected) 0x19.
-        let code_ok = code == 0x18 || (connected && code == 0x19);
+        let code_ok = code == ReasonCode::ContinueAuthentication.as_u8()
+            || (connected && code == ReasonCode::ReAuthenticate.as_u8());
         if props.auth_method.as_deref() != Some(method.as_str()) || !code_ok {
             if connected {
-                self.fail(conn, now, 0x82, "bad AUTH");
+                self.fail(conn, now, ReasonCode::ProtocolError, "bad AUTH");
             } else {
-                self.refuse(conn, now, Version::V5, 0x82, Props::default());
+                self.refuse(
+                    conn,
+                    now,
+                    Version::V5,
+                    ReasonCode::ProtocolError,
+                    Props::default(),
+                );
             }
             return;
         }
@@ -154,7 +174,7 @@ impl<S: Storage> Broker<S> {
                 self.send(
                     conn,
                     &Packet::Auth {
-                        code: 0x18,
+                        code: ReasonCode::ContinueAuthentication.as_u8(),
                         props: p,
                     },
                 );
@@ -168,7 +188,7 @@ impl<S: Storage> Broker<S> {
                 self.send(
                     conn,
                     &Packet::Auth {
-                        code: 0x00,
+                        code: ReasonCode::Success.as_u8(),
                         props: p,
                     },
                 );
@@ -205,15 +225,21 @@ impl<S: Storage> Broker<S> {
         let cfg = &self.config;
         if let Some(w) = &connect.will {
             if topic::validate_topic_name(&w.topic).is_err() {
-                self.refuse(conn, now, v, 0x90, Props::default());
+                self.refuse(conn, now, v, ReasonCode::TopicNameInvalid, Props::default());
                 return;
             }
             if w.qos > cfg.maximum_qos {
-                self.refuse(conn, now, v, 0x9B, Props::default()); // [MQTT-3.2.2-12]
+                self.refuse(conn, now, v, ReasonCode::QoSNotSupported, Props::default()); // [MQTT-3.2.2-12]
                 return;
             }
             if w.retain && !cfg.retain_available {
-                self.refuse(conn, now, v, 0x9A, Props::default()); // [MQTT-3.2.2-13]
+                self.refuse(
+                    conn,
+                    now,
+                    v,
+                    ReasonCode::RetainNotSupported,
+                    Props::default(),
+                ); // [MQTT-3.2.2-13]
                 return;
             }
             // The will is a PUBLISH the client makes in advance: the same topic policy applies
@@ -223,12 +249,12 @@ impl<S: Storage> Broker<S> {
             let dollar =
                 topic::is_system_topic(&w.topic) && cfg.dollar_publish != DollarPublish::Allow;
             if dollar || self.denied(&w.topic) {
-                self.refuse(conn, now, v, 0x87, Props::default());
+                self.refuse(conn, now, v, ReasonCode::NotAuthorized, Props::default());
                 return;
             }
         }
         if self.connected >= cfg.max_connections {
-            self.refuse(conn, now, v, 0x97, Props::default());
+            self.refuse(conn, now, v, ReasonCode::QuotaExceeded, Props::default());
             return;
         }
         // Client identifier: [MQTT-3.1.3-6] (5.0) assign one for an empty id; 3.1.1 only with
@@ -236,7 +262,13 @@ impl<S: Storage> Broker<S> {
         let mut assigned = None;
         let client_id = if connect.client_id.is_empty() {
             if !v5 && !connect.clean_start {
-                self.refuse(conn, now, v, 0x85, Props::default());
+                self.refuse(
+                    conn,
+                    now,
+                    v,
+                    ReasonCode::ClientIdentifierNotValid,
+                    Props::default(),
+                );
                 return;
             }
             // Unique among live sessions ([MQTT-3.1.3-6] (both): "a unique ClientID").
@@ -265,7 +297,7 @@ impl<S: Storage> Broker<S> {
                 self.send(
                     old,
                     &Packet::Disconnect {
-                        code: 0x8E,
+                        code: ReasonCode::SessionTakenOver.as_u8(),
                         props: Props::default(),
                     },
                 );
@@ -283,7 +315,7 @@ impl<S: Storage> Broker<S> {
         if !existing && self.store.session_count() >= self.config.max_sessions {
             // A new session past the cap: 0x97 Quota exceeded (3.1.1: return code 3, Server
             // unavailable). Resuming or replacing an existing one is always allowed.
-            self.refuse(conn, now, v, 0x97, Props::default());
+            self.refuse(conn, now, v, ReasonCode::QuotaExceeded, Props::default());
             return;
         }
         let session_present = if connect.clean_start || !existing {
@@ -489,7 +521,12 @@ impl<S: Storage> Broker<S> {
             // 5.0 §3.14.2.2.2: a Session Expiry Interval of 0 at CONNECT cannot become non-zero at
             // DISCONNECT (a Protocol Error).
             if c.connect_expiry == 0 && e != 0 {
-                self.fail(conn, now, 0x82, "session expiry set on DISCONNECT after 0");
+                self.fail(
+                    conn,
+                    now,
+                    ReasonCode::ProtocolError,
+                    "session expiry set on DISCONNECT after 0",
+                );
                 return;
             }
             let e = e.min(self.config.max_session_expiry);
@@ -501,7 +538,7 @@ impl<S: Storage> Broker<S> {
         // Only 0x00 Normal disconnection deletes the will ([MQTT-3.14.4-3] (both), [MQTT-3.1.2-10] (both));
         // 0x04 Disconnect with Will Message and the error codes leave it to be published, as
         // 5.0 §3.1.2.5 words it. (3.1.1 DISCONNECT has no code: always 0x00.)
-        let fate = if code == 0x00 {
+        let fate = if code == ReasonCode::Success.as_u8() {
             WillFate::Discard
         } else {
             WillFate::Publish
@@ -512,10 +549,15 @@ impl<S: Storage> Broker<S> {
 
 /// The 5.0 reason code with a 3.1.1 CONNACK return code (3.1.1 §3.2.2.3) closest to `code`;
 /// the codec writes its return code.
-pub(super) fn v311_refusal(code: u8) -> u8 {
+pub(super) fn v311_refusal(code: ReasonCode) -> ReasonCode {
+    use ReasonCode as R;
     match code {
-        0 | 0x84..=0x87 => code,
-        0x8C => 0x87, // bad authentication method → not authorized
-        _ => 0x88,    // → 3, server unavailable
+        R::Success
+        | R::UnsupportedProtocolVersion
+        | R::ClientIdentifierNotValid
+        | R::BadUserNameOrPassword
+        | R::NotAuthorized => code,
+        R::BadAuthenticationMethod => R::NotAuthorized,
+        _ => R::ServerUnavailable, // return code 3
     }
 }

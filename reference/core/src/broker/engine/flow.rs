@@ -62,6 +62,7 @@ use super::super::config::Config;
 use super::super::storage::{Session, Storage};
 use super::super::wire::{kind, Packet, Props};
 use super::{Broker, ConnectionId, Output, State};
+use crate::codec::ReasonCode;
 use crate::time::Instant;
 
 /// Unwritten replies (anything but deliveries) past which a connection is not read: a peer
@@ -78,7 +79,7 @@ pub(super) struct HeldAck {
     /// Its QoS: 1 is answered with PUBACK, 2 with PUBREC.
     pub(super) qos: u8,
     /// The reason code to answer with.
-    pub(super) code: u8,
+    pub(super) code: ReasonCode,
     /// When it was withheld, for [`Config::slow_subscriber_timeout_ms`].
     pub(super) since: Instant,
     /// Client ids of the sessions whose full queues hold it back.
@@ -108,7 +109,7 @@ impl<S: Storage> Broker<S> {
         now: Instant,
         pid: u16,
         qos: u8,
-        code: u8,
+        code: ReasonCode,
         blockers: Vec<String>,
     ) {
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -292,7 +293,7 @@ impl<S: Storage> Broker<S> {
                 self.fail(
                     conn,
                     now,
-                    0x97,
+                    ReasonCode::QuotaExceeded,
                     "subscriber held publishers back and took nothing for slow_subscriber_timeout_ms",
                 );
             }
@@ -302,11 +303,11 @@ impl<S: Storage> Broker<S> {
 }
 
 /// The PUBACK (QoS 1) or PUBREC (QoS 2) that answers a PUBLISH.
-fn publish_ack(pid: u16, qos: u8, code: u8) -> Packet {
+fn publish_ack(pid: u16, qos: u8, code: ReasonCode) -> Packet {
     Packet::Ack {
         kind: if qos == 1 { kind::PUBACK } else { kind::PUBREC },
         pid,
-        code,
+        code: code.as_u8(),
         props: Props::default(),
     }
 }

@@ -31,7 +31,7 @@ use super::auth::{Authenticator, NoAuth};
 use super::config::Config;
 use super::storage::{MemoryStorage, Message, Storage};
 use super::wire::{self, Packet, Props, SubOpts, Version};
-use crate::codec::{self, DecodeError, Decoded, ProtocolVersion};
+use crate::codec::{self, DecodeError, Decoded, ProtocolVersion, ReasonCode};
 use crate::rng::SplitMix64;
 use crate::time::Instant;
 use crate::topic::{self, TopicTree, TopicTrie};
@@ -89,6 +89,10 @@ pub enum Event {
     Closed {
         /// The connection.
         conn: ConnectionId,
+        /// The reason code the broker ended it with (in DISCONNECT or CONNACK; also recorded
+        /// for 3.1.1 clients, which are not sent one), or `None` when it was not the broker's
+        /// decision to close or nothing was wrong.
+        code: Option<ReasonCode>,
         /// Why, in a few words.
         reason: String,
     },
@@ -511,14 +515,14 @@ impl<S: Storage> Broker<S> {
                 Ok(Decoded::Complete { value, .. }) => value,
                 Ok(Decoded::Incomplete(_)) => return start,
                 Err(e) => {
-                    self.fail(conn, now, e.reason_code().as_u8(), &format!("{e}"));
+                    self.fail(conn, now, e.reason_code(), &format!("{e}"));
                     return start;
                 }
             };
             // [MQTT-3.2.2-15] (5.0): a packet over our Maximum Packet Size is refused from its fixed
             // header, before it is buffered: DISCONNECT 0x95 (5.0 §4.13).
             if h.packet_len() > u64::from(self.config.max_packet_size) {
-                self.fail(conn, now, 0x95, "packet too large");
+                self.fail(conn, now, ReasonCode::PacketTooLarge, "packet too large");
                 return start;
             }
             let total = usize::try_from(h.packet_len()).unwrap_or(usize::MAX);
@@ -548,7 +552,7 @@ impl<S: Storage> Broker<S> {
     /// published.
     pub fn handle_close(&mut self, conn: ConnectionId, now: Instant) {
         if self.conns.contains_key(&conn) {
-            self.close_quiet(conn, now, WillFate::Publish, "closed by peer");
+            self.close_quiet(conn, now, WillFate::Publish, None, "closed by peer");
         }
         self.settle(now);
     }
@@ -571,7 +575,7 @@ impl<S: Storage> Broker<S> {
         for (id, connected) in expired {
             if connected {
                 // 5.0 §4.13: DISCONNECT 0x8D Keep Alive timeout, then close; the will goes out.
-                self.fail(id, now, 0x8D, "keep alive timeout");
+                self.fail(id, now, ReasonCode::KeepAliveTimeout, "keep alive timeout");
             } else {
                 self.close(id, now, WillFate::Discard, "no CONNECT in time");
             }
@@ -608,7 +612,12 @@ impl<S: Storage> Broker<S> {
     pub fn shutdown(&mut self, now: Instant) {
         let ids: Vec<ConnectionId> = self.conns.keys().copied().collect();
         for id in ids {
-            self.fail(id, now, 0x8B, "server shutting down");
+            self.fail(
+                id,
+                now,
+                ReasonCode::ServerShuttingDown,
+                "server shutting down",
+            );
         }
     }
 
@@ -675,41 +684,63 @@ impl<S: Storage> Broker<S> {
 
     /// A protocol failure: DISCONNECT (5.0, after CONNACK) with `code`, then close; the will is
     /// published. Before CONNACK, or for 3.1.1, just close.
-    fn fail(&mut self, conn: ConnectionId, now: Instant, code: u8, why: &str) {
+    fn fail(&mut self, conn: ConnectionId, now: Instant, code: ReasonCode, why: &str) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
+        // [MQTT-3.14.2-1] (5.0): a DISCONNECT Reason Code. A decode error can carry one that
+        // only CONNACK has (0x84 from a second CONNECT with another protocol level): that is a
+        // Protocol Error here.
+        let code = if code.allowed_in(codec::PacketType::Disconnect) {
+            code
+        } else {
+            ReasonCode::ProtocolError
+        };
         if c.state == State::Connected && c.version.is_v5() {
-            // [MQTT-3.14.2-1]: a DISCONNECT Reason Code. A decode error can carry one that only
-            // CONNACK has (0x84 from a second CONNECT with another protocol level): that is a
-            // Protocol Error here.
-            let allowed = codec::ReasonCode::from_u8(code)
-                .is_some_and(|r| r.allowed_in(codec::PacketType::Disconnect));
-            let code = if allowed { code } else { 0x82 };
             self.send(
                 conn,
                 &Packet::Disconnect {
-                    code,
+                    code: code.as_u8(),
                     props: Props::default(),
                 },
             );
         }
-        self.close(conn, now, WillFate::Publish, why);
+        self.close_with(conn, now, WillFate::Publish, Some(code), why);
     }
 
     fn close(&mut self, conn: ConnectionId, now: Instant, fate: WillFate, why: &str) {
-        self.close_quiet(conn, now, fate, why);
+        self.close_with(conn, now, fate, None, why);
+    }
+
+    /// Closes `conn` (see `close_quiet`), recording `code` as what ended it.
+    fn close_with(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        fate: WillFate,
+        code: Option<ReasonCode>,
+        why: &str,
+    ) {
+        self.close_quiet(conn, now, fate, code, why);
         self.out.push_back(Output::Close { conn });
     }
 
     /// Forgets `conn`, deals with its will and session. Does not emit `Output::Close` (the
     /// peer is already gone) — `close` does.
-    fn close_quiet(&mut self, conn: ConnectionId, now: Instant, fate: WillFate, why: &str) {
+    fn close_quiet(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        fate: WillFate,
+        code: Option<ReasonCode>,
+        why: &str,
+    ) {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
         self.events.push_back(Event::Closed {
             conn,
+            code,
             reason: String::from(why),
         });
         if c.state != State::Connected {
@@ -782,7 +813,7 @@ impl<S: Storage> Broker<S> {
                     // 3.1.1 form, which a client of any version can read, then close.
                     let p = Packet::ConnAck {
                         session_present: false,
-                        code: 0x84,
+                        code: ReasonCode::UnsupportedProtocolVersion.as_u8(),
                         props: Props::default(),
                     };
                     let data = wire::encode(&p, Version::V311);
@@ -793,10 +824,9 @@ impl<S: Storage> Broker<S> {
                     if wire::connect_version(body) == Some(Version::V5) {
                         // [MQTT-4.13.1-1] 5.0 §4.13: a bad CONNECT may be answered with
                         // CONNACK and the error's reason code before closing.
-                        let code = e.reason_code().as_u8();
                         let p = Packet::ConnAck {
                             session_present: false,
-                            code,
+                            code: e.reason_code().as_u8(),
                             props: Props::default(),
                         };
                         self.out.push_back(Output::Transmit {
@@ -804,7 +834,8 @@ impl<S: Storage> Broker<S> {
                             data: wire::encode(&p, Version::V5),
                         });
                     }
-                    self.close(conn, now, WillFate::Discard, &format!("{e}"));
+                    let why = format!("{e}");
+                    self.close_with(conn, now, WillFate::Discard, Some(e.reason_code()), &why);
                 }
             }
             return;
@@ -814,10 +845,10 @@ impl<S: Storage> Broker<S> {
             Ok(p) => p,
             Err(e) => {
                 if authenticating {
-                    let code = e.reason_code().as_u8();
+                    let code = e.reason_code();
                     self.refuse(conn, now, Version::V5, code, Props::default());
                 } else {
-                    self.fail(conn, now, e.reason_code().as_u8(), &format!("{e}"));
+                    self.fail(conn, now, e.reason_code(), &format!("{e}"));
                 }
                 return;
             }
@@ -832,7 +863,13 @@ impl<S: Storage> Broker<S> {
                     "DISCONNECT during authentication",
                 ),
                 // [MQTT-3.1.2-30]: only AUTH or DISCONNECT until CONNACK.
-                _ => self.refuse(conn, now, Version::V5, 0x82, Props::default()),
+                _ => self.refuse(
+                    conn,
+                    now,
+                    Version::V5,
+                    ReasonCode::ProtocolError,
+                    Props::default(),
+                ),
             }
             return;
         }
@@ -850,7 +887,7 @@ impl<S: Storage> Broker<S> {
             Packet::PingReq => self.send(conn, &Packet::PingResp),
             Packet::Disconnect { code, props } => self.on_disconnect(conn, now, code, &props),
             Packet::Auth { code, props } => self.on_auth(conn, now, code, &props),
-            _ => self.fail(conn, now, 0x82, "unexpected packet"),
+            _ => self.fail(conn, now, ReasonCode::ProtocolError, "unexpected packet"),
         }
     }
 }

@@ -30,27 +30,42 @@ impl<S: Storage> Broker<S> {
         if !p.props.subscription_ids.is_empty() {
             // [MQTT-3.3.4-6]: only the server sends Subscription Identifiers (the codec allows
             // the property in PUBLISH, which goes both ways).
-            self.fail(conn, now, 0x82, "Subscription Identifier from a client");
+            self.fail(
+                conn,
+                now,
+                ReasonCode::ProtocolError,
+                "Subscription Identifier from a client",
+            );
             return;
         }
         if p.qos > self.config.maximum_qos {
-            self.fail(conn, now, 0x9B, "QoS not supported"); // [MQTT-3.2.2-11]
+            self.fail(conn, now, ReasonCode::QoSNotSupported, "QoS not supported"); // [MQTT-3.2.2-11]
             return;
         }
         if p.retain && !self.config.retain_available {
-            self.fail(conn, now, 0x9A, "retain not supported"); // [MQTT-3.2.2-14]
+            self.fail(
+                conn,
+                now,
+                ReasonCode::RetainNotSupported,
+                "retain not supported",
+            ); // [MQTT-3.2.2-14]
             return;
         }
         if let Some(alias) = p.props.topic_alias.take() {
             if alias == 0 || alias > self.config.topic_alias_maximum {
-                self.fail(conn, now, 0x94, "topic alias invalid"); // [MQTT-3.3.2-9], [MQTT-3.3.2-10]
+                self.fail(
+                    conn,
+                    now,
+                    ReasonCode::TopicAliasInvalid,
+                    "topic alias invalid",
+                ); // [MQTT-3.3.2-9], [MQTT-3.3.2-10]
                 return;
             }
             if p.topic.is_empty() {
                 match c.aliases.get(&alias) {
                     Some(t) => p.topic = t.clone(),
                     None => {
-                        self.fail(conn, now, 0x82, "unknown topic alias");
+                        self.fail(conn, now, ReasonCode::ProtocolError, "unknown topic alias");
                         return;
                     }
                 }
@@ -63,7 +78,11 @@ impl<S: Storage> Broker<S> {
             self.fail(
                 conn,
                 now,
-                if p.topic.is_empty() { 0x82 } else { 0x90 },
+                if p.topic.is_empty() {
+                    ReasonCode::ProtocolError
+                } else {
+                    ReasonCode::TopicNameInvalid
+                },
                 "topic name invalid",
             );
             return;
@@ -95,33 +114,39 @@ impl<S: Storage> Broker<S> {
             // the bound on unreleased QoS 2.
             let held = if v5 { self.held_qos1(conn) } else { 0 };
             if s.inbound_qos2.len() + held >= usize::from(self.config.receive_maximum) {
-                self.fail(conn, now, 0x93, "receive maximum exceeded");
+                self.fail(
+                    conn,
+                    now,
+                    ReasonCode::ReceiveMaximumExceeded,
+                    "receive maximum exceeded",
+                );
                 return;
             }
         }
         let mut blockers = Vec::new();
         let code = if p.props.payload_format == Some(1) && core::str::from_utf8(&p.payload).is_err()
         {
-            0x99 // Payload format invalid (a MAY; the message is not forwarded).
+            // A MAY; the message is not forwarded.
+            ReasonCode::PayloadFormatInvalid
         } else if topic::is_system_topic(&p.topic)
             && self.config.dollar_publish != DollarPublish::Allow
         {
             match self.config.dollar_publish {
-                DollarPublish::NotAuthorized if v5 => 0x87,
-                _ => 0,
+                DollarPublish::NotAuthorized if v5 => ReasonCode::NotAuthorized,
+                _ => ReasonCode::Success,
             }
         } else if self.denied(&p.topic) {
             // Not authorized: 0x87 to 5.0 clients; 3.1.1 has no way to say it, so the
             // message is acknowledged and dropped.
             if v5 {
-                0x87
+                ReasonCode::NotAuthorized
             } else {
-                0
+                ReasonCode::Success
             }
         } else if v5 && p.qos > 0 && p.retain && !self.retained_fits(&p.topic, p.payload.len()) {
             // The retained store is full: refused visibly, 0x97 Quota exceeded, not forwarded
             // (a 3.1.1 or QoS 0 publisher cannot be told: forwarded, not stored, reported).
-            0x97
+            ReasonCode::QuotaExceeded
         } else {
             let props = Props {
                 payload_format: p.props.payload_format,
@@ -143,12 +168,12 @@ impl<S: Storage> Broker<S> {
             let routed = self.route(msg, now);
             blockers = routed.blockers;
             if routed.matched || !v5 {
-                0
+                ReasonCode::Success
             } else {
-                0x10 // No matching subscribers.
+                ReasonCode::NoMatchingSubscribers
             }
         };
-        if p.qos == 2 && code < 0x80 {
+        if p.qos == 2 && !code.is_error() {
             if let Some(s) = self.store.session_mut(&client) {
                 s.inbound_qos2.insert(p.pid);
             }
@@ -184,7 +209,7 @@ impl<S: Storage> Broker<S> {
             }
             kind::PUBREC => match s.inflight.get_mut(&pid) {
                 Some(f) if f.state == OutState::Qos2Sent || f.state == OutState::Released => {
-                    if code >= 0x80 {
+                    if ReasonCode::from_u8(code).is_none_or(ReasonCode::is_error) {
                         // 5.0 §4.3.3: an error PUBREC ends the exchange.
                         s.inflight.remove(&pid);
                         None
@@ -201,7 +226,7 @@ impl<S: Storage> Broker<S> {
                 _ => v5.then(|| Packet::Ack {
                     kind: kind::PUBREL,
                     pid,
-                    code: 0x92,
+                    code: ReasonCode::PacketIdentifierNotFound.as_u8(),
                     props: Props::default(),
                 }),
             },
@@ -217,11 +242,15 @@ impl<S: Storage> Broker<S> {
             _ => {
                 // PUBREL: [MQTT-4.3.3-11] release the packet identifier, answer PUBCOMP.
                 let found = s.inbound_qos2.remove(&pid);
-                let code = if found || !v5 { 0 } else { 0x92 };
+                let code = if found || !v5 {
+                    ReasonCode::Success
+                } else {
+                    ReasonCode::PacketIdentifierNotFound
+                };
                 Some(Packet::Ack {
                     kind: kind::PUBCOMP,
                     pid,
-                    code,
+                    code: code.as_u8(),
                     props: Props::default(),
                 })
             }

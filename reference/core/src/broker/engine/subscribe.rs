@@ -31,7 +31,12 @@ impl<S: Storage> Broker<S> {
         let client = c.client_id.clone();
         let sub_id = props.subscription_ids.first().copied();
         if sub_id.is_some() && !self.config.subscription_identifiers {
-            self.fail(conn, now, 0xA1, "subscription identifiers not supported");
+            self.fail(
+                conn,
+                now,
+                ReasonCode::SubscriptionIdentifiersNotSupported,
+                "subscription identifiers not supported",
+            );
             return;
         }
         let mut codes = Vec::with_capacity(filters.len());
@@ -41,27 +46,32 @@ impl<S: Storage> Broker<S> {
                 Ok(Some(s)) => (String::from(s.filter), Some(String::from(s.share_name))),
                 Ok(None) => (filter.clone(), None),
                 Err(_) => {
-                    codes.push(if v5 { 0x8F } else { 0x80 });
+                    codes.push(refusal(v5, ReasonCode::TopicFilterInvalid));
                     continue;
                 }
             };
-            let code = if topic::validate_topic_filter(&inner).is_err() {
-                0x8F // [MQTT-3.8.3-1] (both), 0x8F Topic Filter invalid.
+            let refused = if topic::validate_topic_filter(&inner).is_err() {
+                Some(ReasonCode::TopicFilterInvalid) // [MQTT-3.8.3-1] (both)
             } else if self.denied(&inner) {
-                0x87 // Not authorized.
+                Some(ReasonCode::NotAuthorized)
             } else if share.is_some() && !self.config.shared_subscriptions {
-                0x9E
+                Some(ReasonCode::SharedSubscriptionsNotSupported)
             } else if !self.config.wildcard_subscriptions && inner.contains(['+', '#']) {
-                0xA2
+                Some(ReasonCode::WildcardSubscriptionsNotSupported)
             } else {
-                0
+                None
             };
-            if code != 0 {
-                codes.push(if v5 { code } else { 0x80 });
+            if let Some(code) = refused {
+                codes.push(refusal(v5, code));
                 continue;
             }
             if share.is_some() && opts.no_local {
-                self.fail(conn, now, 0x82, "No Local on a shared subscription"); // [MQTT-3.8.3-4] (5.0)
+                self.fail(
+                    conn,
+                    now,
+                    ReasonCode::ProtocolError,
+                    "No Local on a shared subscription",
+                ); // [MQTT-3.8.3-4] (5.0)
                 return;
             }
             let granted = opts.qos.min(self.config.maximum_qos);
@@ -87,12 +97,12 @@ impl<S: Storage> Broker<S> {
                 id: sub_id,
             };
             if self.subs.insert(&inner, entry).is_err() {
-                codes.push(if v5 { 0x8F } else { 0x80 });
+                codes.push(refusal(v5, ReasonCode::TopicFilterInvalid));
                 continue;
             }
-            codes.push(granted);
-            // [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11] (5.0) Retain Handling; no
-            // retained messages for shared subscriptions (5.0 §4.8.2).
+            codes.push(granted); // the granted QoS is its own reason code
+                                 // [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11] (5.0) Retain Handling; no
+                                 // retained messages for shared subscriptions (5.0 §4.8.2).
             let send = share.is_none()
                 && (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed));
             if send {
@@ -131,7 +141,14 @@ impl<S: Storage> Broker<S> {
             }
             // [MQTT-3.11.3-1], [MQTT-3.11.3-2]: one code per filter, in order; 0x11 No
             // subscription existed.
-            codes.push(if existed { 0 } else { 0x11 });
+            codes.push(
+                if existed {
+                    ReasonCode::Success
+                } else {
+                    ReasonCode::NoSubscriptionExisted
+                }
+                .as_u8(),
+            );
         }
         self.store.session_updated(&client);
         self.send(
@@ -150,5 +167,15 @@ pub(super) fn split_share(filter: &str) -> (&str, Option<&str>) {
     match topic::parse_shared(filter) {
         Ok(Some(s)) => (s.filter, Some(s.share_name)),
         _ => (filter, None),
+    }
+}
+
+/// The SUBACK code refusing a filter: `code` for 5.0, 0x80 Failure for 3.1.1 (which has no
+/// other).
+fn refusal(v5: bool, code: ReasonCode) -> u8 {
+    if v5 {
+        code.as_u8()
+    } else {
+        ReasonCode::UnspecifiedError.as_u8()
     }
 }

@@ -12,8 +12,10 @@ impl Authenticator for ChallengeAuth {
     fn authenticate(&mut self, req: &AuthRequest<'_>) -> AuthDecision {
         match req.method {
             Some("TEST") => AuthDecision::Continue(b"c".to_vec()),
-            Some(_) => AuthDecision::Deny(0x8C),
-            None if req.username == Some("bad") => AuthDecision::Deny(0x86),
+            Some(_) => AuthDecision::Deny(crate::codec::ReasonCode::BadAuthenticationMethod),
+            None if req.username == Some("bad") => {
+                AuthDecision::Deny(crate::codec::ReasonCode::BadUserNameOrPassword)
+            }
             None => AuthDecision::Allow(None),
         }
     }
@@ -22,7 +24,7 @@ impl Authenticator for ChallengeAuth {
         match data {
             Some(b"r") => AuthDecision::Allow(Some(b"ok".to_vec())),
             Some(b"again") => AuthDecision::Continue(b"c".to_vec()),
-            _ => AuthDecision::Deny(0x87),
+            _ => AuthDecision::Deny(crate::codec::ReasonCode::NotAuthorized),
         }
     }
 }
