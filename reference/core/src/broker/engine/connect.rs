@@ -212,7 +212,8 @@ impl<S: Storage> Broker<S> {
         }
     }
 
-    /// Finishes a CONNECT that passed authentication: session, keep alive, CONNACK, resends.
+    /// Finishes a CONNECT that passed authentication: admission, client identifier, takeover,
+    /// session, keep alive, CONNACK, resends. Each step is a function below, in this order.
     pub(super) fn accept_connect(
         &mut self,
         conn: ConnectionId,
@@ -221,208 +222,34 @@ impl<S: Storage> Broker<S> {
         auth: Option<(String, Option<Vec<u8>>)>,
     ) {
         let v = connect.version;
-        let v5 = v.is_v5();
-        let cfg = &self.config;
-        if let Some(w) = &connect.will {
-            if topic::validate_topic_name(&w.topic).is_err() {
-                self.refuse(conn, now, v, ReasonCode::TopicNameInvalid, Props::default());
+        let admitted = self
+            .admit(&connect)
+            .and_then(|()| self.client_id_for(&connect));
+        let (client_id, assigned) = match admitted {
+            Ok(id) => id,
+            Err(code) => {
+                self.refuse(conn, now, v, code, Props::default());
                 return;
             }
-            if w.qos > cfg.maximum_qos {
-                self.refuse(conn, now, v, ReasonCode::QoSNotSupported, Props::default()); // [MQTT-3.2.2-12]
-                return;
-            }
-            if w.retain && !cfg.retain_available {
-                self.refuse(
-                    conn,
-                    now,
-                    v,
-                    ReasonCode::RetainNotSupported,
-                    Props::default(),
-                ); // [MQTT-3.2.2-13]
-                return;
-            }
-            // The will is a PUBLISH the client makes in advance: the same topic policy applies
-            // (a will on a denied topic, or spoofing a `$` system topic, would otherwise pass).
-            // Refused at CONNECT with 0x87 Not authorized (3.1.1: return code 5), rather than
-            // silently dropped later, so the client knows its will would never be published.
-            let dollar =
-                topic::is_system_topic(&w.topic) && cfg.dollar_publish != DollarPublish::Allow;
-            if dollar || self.denied(&w.topic) {
-                self.refuse(conn, now, v, ReasonCode::NotAuthorized, Props::default());
-                return;
-            }
-        }
-        if self.connected >= cfg.max_connections {
-            self.refuse(conn, now, v, ReasonCode::QuotaExceeded, Props::default());
-            return;
-        }
-        // Client identifier: [MQTT-3.1.3-6] (5.0) assign one for an empty id; 3.1.1 only with
-        // Clean Session 1 ([MQTT-3.1.3-8] (3.1.1): otherwise return code 0x02).
-        let mut assigned = None;
-        let client_id = if connect.client_id.is_empty() {
-            if !v5 && !connect.clean_start {
-                self.refuse(
-                    conn,
-                    now,
-                    v,
-                    ReasonCode::ClientIdentifierNotValid,
-                    Props::default(),
-                );
-                return;
-            }
-            // Unique among live sessions ([MQTT-3.1.3-6] (both): "a unique ClientID").
-            let mut id = format!("mqttref-{:016x}", self.rng.next_u64());
-            while self.store.session(&id).is_some() || self.online.contains_key(&id) {
-                id = format!("mqttref-{:016x}", self.rng.next_u64());
-            }
-            assigned = Some(id.clone());
-            id
-        } else {
-            connect.client_id.clone()
         };
-        let cfg = &self.config;
-        let requested_expiry = if v5 {
-            connect.props.session_expiry.unwrap_or(0)
-        } else if connect.clean_start {
-            0
-        } else {
-            cfg.v311_session_expiry
-        };
-        let expiry = requested_expiry.min(cfg.max_session_expiry);
-
-        // Session takeover: [MQTT-3.1.4-3] (5.0) DISCONNECT 0x8E to the old 5.0 connection, close it.
-        if let Some(old) = self.online.get(&client_id).copied() {
-            if self.conns.get(&old).is_some_and(|c| c.version.is_v5()) {
-                self.send(
-                    old,
-                    &Packet::Disconnect {
-                        code: ReasonCode::SessionTakenOver.as_u8(),
-                        props: Props::default(),
-                    },
-                );
-            }
-            self.close(old, now, WillFate::Publish, "session taken over");
-        }
-        // A will waiting for its delay: a new connection cancels it ([MQTT-3.1.3-9] (5.0)), unless
-        // the session ends now (Clean Start), which publishes it.
-        if let Some((_, msg)) = self.pending_wills.remove(&client_id) {
-            if connect.clean_start {
-                self.route(msg, now);
-            }
-        }
-        let existing = self.store.session(&client_id).is_some();
-        if !existing && self.store.session_count() >= self.config.max_sessions {
-            // A new session past the cap: 0x97 Quota exceeded (3.1.1: return code 3, Server
-            // unavailable). Resuming or replacing an existing one is always allowed.
-            self.refuse(conn, now, v, ReasonCode::QuotaExceeded, Props::default());
-            return;
-        }
-        let session_present = if connect.clean_start || !existing {
-            // [MQTT-3.1.2-4] (5.0) / [MQTT-3.1.2-6] (3.1.1): discard any existing session.
-            self.drop_session(&client_id);
-            self.store
-                .put_session(Session::new(client_id.clone(), v, expiry));
-            false
-        } else {
-            // [MQTT-3.2.2-3] (5.0) / [MQTT-3.2.2-2] (3.1.1): resumed session, Session Present 1.
-            self.expiries.remove(&client_id);
-            if let Some(s) = self.store.session_mut(&client_id) {
-                s.expiry_interval = expiry;
-                s.version = v;
-            }
-            self.store.session_updated(&client_id);
-            true
-        };
-
-        // Keep alive, clamped to the configured bounds ([MQTT-3.2.2-21] (5.0): the client must
-        // use the Server Keep Alive we send).
-        let cfg = &self.config;
-        let mut ka = connect.keep_alive;
-        if v5 {
-            if let Some(s) = cfg.server_keep_alive {
-                ka = s;
-            } else if ka == 0 || ka > cfg.max_keep_alive {
-                if cfg.max_keep_alive != u16::MAX {
-                    ka = cfg.max_keep_alive;
-                }
-            } else if ka < cfg.min_keep_alive {
-                ka = cfg.min_keep_alive;
-            }
-        }
-        let will = connect.will.map(|w| {
-            let props = Props {
-                payload_format: w.props.payload_format,
-                content_type: w.props.content_type,
-                response_topic: w.props.response_topic,
-                correlation_data: w.props.correlation_data,
-                user: w.props.user,
-                ..Props::default()
-            };
-            Will {
-                delay: w.props.will_delay.unwrap_or(0),
-                msg: Message {
-                    topic: w.topic,
-                    payload: w.payload.into(),
-                    qos: w.qos,
-                    retain: w.retain,
-                    // The Message Expiry Interval runs from publication (5.0 §3.1.3.2.4):
-                    // `route` starts it.
-                    expires_at: None,
-                    props: Props {
-                        message_expiry: w.props.message_expiry,
-                        ..props
-                    },
-                    publisher: Some(client_id.clone()),
-                },
-            }
-        });
-
+        let (requested_expiry, expiry) = self.session_expiry(&connect);
+        self.take_over(&client_id, connect.clean_start, now);
+        let session_present = self.open_session(&client_id, v, expiry, connect.clean_start);
+        let ka = self.keep_alive_for(&connect);
         let mut props = Props::default();
-        if v5 {
+        if v.is_v5() {
+            props = self.connack_props(&connect, &client_id, ka);
             if expiry != requested_expiry {
                 props.session_expiry = Some(expiry);
             }
-            if cfg.receive_maximum != u16::MAX {
-                props.receive_maximum = Some(cfg.receive_maximum);
-            }
-            if cfg.maximum_qos < 2 {
-                props.maximum_qos = Some(cfg.maximum_qos);
-            }
-            if !cfg.retain_available {
-                props.retain_available = Some(0);
-            }
-            if cfg.max_packet_size < PROTOCOL_MAX_PACKET {
-                props.maximum_packet_size = Some(cfg.max_packet_size);
-            }
             props.assigned_client_id = assigned;
-            if cfg.topic_alias_maximum > 0 {
-                props.topic_alias_maximum = Some(cfg.topic_alias_maximum);
-            }
-            if !cfg.wildcard_subscriptions {
-                props.wildcard_available = Some(0);
-            }
-            if !cfg.subscription_identifiers {
-                props.sub_ids_available = Some(0);
-            }
-            if !cfg.shared_subscriptions {
-                props.shared_available = Some(0);
-            }
-            if ka != connect.keep_alive {
-                props.server_keep_alive = Some(ka);
-            }
             if let Some((method, data)) = &auth {
-                // [MQTT-4.12.0-5]: a successful CONNACK carries the Authentication Method.
+                // [MQTT-4.12.0-5] (5.0): a successful CONNACK carries the Authentication Method.
                 props.auth_method = Some(method.clone());
                 props.auth_data.clone_from(data);
             }
-            if connect.props.request_response_info == Some(1) {
-                props.response_info = cfg
-                    .response_information
-                    .as_ref()
-                    .map(|r| format!("{r}{client_id}"));
-            }
         }
+        let will = connect.will.map(|w| Box::new(will_of(w, &client_id)));
         // The connection is there: this runs while handling one of its packets.
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -434,7 +261,7 @@ impl<S: Storage> Broker<S> {
         c.recv_max = connect.props.receive_maximum.unwrap_or(u16::MAX);
         c.max_packet = connect.props.maximum_packet_size.unwrap_or(u32::MAX);
         c.alias_max_out = connect.props.topic_alias_maximum.unwrap_or(0);
-        c.will = will.map(Box::new);
+        c.will = will;
         c.connect_expiry = expiry;
         c.auth_method = auth.map(|(m, _)| m);
         if let Some(d) = c.keep_alive_deadline() {
@@ -446,7 +273,7 @@ impl<S: Storage> Broker<S> {
             conn,
             &Packet::ConnAck {
                 session_present,
-                code: 0,
+                code: ReasonCode::Success.as_u8(),
                 props,
             },
         );
@@ -456,55 +283,240 @@ impl<S: Storage> Broker<S> {
             version: v,
             session_present,
         });
-
-        // [MQTT-4.4.0-1] (both): resend unacknowledged PUBLISH (DUP=1) and PUBREL, in original order.
         if session_present {
-            let mut resend: Vec<(u64, u16, OutState, Queued)> = self
-                .store
-                .session(&client_id)
-                .map(|s| {
-                    s.inflight
-                        .iter()
-                        .map(|(pid, f)| (f.seq, *pid, f.state, f.item.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            resend.sort_by_key(|r| r.0);
-            #[cfg(feature = "fault-injection")]
-            if self.config.faults.drop_qos1_on_resume {
-                // Planted bug: forget the oldest unacknowledged QoS 1 message.
-                if let Some(i) = resend.iter().position(|r| r.2 == OutState::Qos1Sent) {
-                    let pid = resend.remove(i).1;
-                    if let Some(s) = self.store.session_mut(&client_id) {
-                        s.inflight.remove(&pid);
-                    }
-                }
-            }
-            for (_, pid, state, item) in resend {
-                let p = match state {
-                    OutState::Released => Packet::Ack {
-                        kind: kind::PUBREL,
-                        pid,
-                        code: 0,
-                        props: Props::default(),
-                    },
-                    _ => {
-                        if let Some(c) = self.conns.get_mut(&conn) {
-                            let how = Delivered {
-                                pid,
-                                dup: true,
-                                alias: None,
-                                max_len: usize::MAX,
-                            };
-                            send_delivery(&mut self.out, conn, c, &item, how, now);
-                        }
-                        continue;
-                    }
-                };
-                self.send(conn, &p);
-            }
+            self.resend_unacknowledged(conn, &client_id, now);
         }
         self.flush(conn, now);
+    }
+
+    /// Whether this CONNECT may come in at all: its will (valid, within our Maximum QoS and
+    /// Retain Available, and allowed by topic policy), the connection cap, the session cap.
+    fn admit(&self, connect: &wire::Connect) -> Result<(), ReasonCode> {
+        let cfg = &self.config;
+        if let Some(w) = &connect.will {
+            if topic::validate_topic_name(&w.topic).is_err() {
+                return Err(ReasonCode::TopicNameInvalid);
+            }
+            if w.qos > cfg.maximum_qos {
+                return Err(ReasonCode::QoSNotSupported); // [MQTT-3.2.2-12] (5.0)
+            }
+            if w.retain && !cfg.retain_available {
+                return Err(ReasonCode::RetainNotSupported); // [MQTT-3.2.2-13] (5.0)
+            }
+            // The will is a PUBLISH the client makes in advance: the same topic policy applies
+            // (a will on a denied topic, or spoofing a `$` system topic, would otherwise pass).
+            // Refused at CONNECT with 0x87 Not authorized (3.1.1: return code 5), rather than
+            // silently dropped later, so the client knows its will would never be published.
+            let dollar =
+                topic::is_system_topic(&w.topic) && cfg.dollar_publish != DollarPublish::Allow;
+            if dollar || self.denied(&w.topic) {
+                return Err(ReasonCode::NotAuthorized);
+            }
+        }
+        if self.connected >= cfg.max_connections {
+            return Err(ReasonCode::QuotaExceeded);
+        }
+        // A new session past the cap: 0x97 Quota exceeded (3.1.1: return code 3, Server
+        // unavailable). Resuming or replacing an existing one is always allowed.
+        let new_session =
+            connect.client_id.is_empty() || self.store.session(&connect.client_id).is_none();
+        if new_session && self.store.session_count() >= cfg.max_sessions {
+            return Err(ReasonCode::QuotaExceeded);
+        }
+        Ok(())
+    }
+
+    /// The client identifier, and the one we assigned if the client sent none.
+    fn client_id_for(
+        &mut self,
+        connect: &wire::Connect,
+    ) -> Result<(String, Option<String>), ReasonCode> {
+        if !connect.client_id.is_empty() {
+            return Ok((connect.client_id.clone(), None));
+        }
+        // [MQTT-3.1.3-6] (5.0) assign one for an empty id; 3.1.1 only with Clean Session 1
+        // ([MQTT-3.1.3-8] (3.1.1): otherwise return code 0x02).
+        if !connect.version.is_v5() && !connect.clean_start {
+            return Err(ReasonCode::ClientIdentifierNotValid);
+        }
+        // Unique among live sessions ([MQTT-3.1.3-6] (both): "a unique ClientID").
+        let mut id = format!("mqttref-{:016x}", self.rng.next_u64());
+        while self.store.session(&id).is_some() || self.online.contains_key(&id) {
+            id = format!("mqttref-{:016x}", self.rng.next_u64());
+        }
+        Ok((id.clone(), Some(id)))
+    }
+
+    /// The Session Expiry Interval asked for, and the one granted (capped by
+    /// `max_session_expiry`; 3.1.1 Clean Session 0 gets `v311_session_expiry`).
+    fn session_expiry(&self, connect: &wire::Connect) -> (u32, u32) {
+        let cfg = &self.config;
+        let requested = if connect.version.is_v5() {
+            connect.props.session_expiry.unwrap_or(0)
+        } else if connect.clean_start {
+            0
+        } else {
+            cfg.v311_session_expiry
+        };
+        (requested, requested.min(cfg.max_session_expiry))
+    }
+
+    /// Ends whatever `client_id` had going: its connection ([MQTT-3.1.4-3] (5.0): DISCONNECT
+    /// 0x8E to a 5.0 one, then close), and its will waiting for its delay, which a new
+    /// connection cancels ([MQTT-3.1.3-9] (5.0)) unless the session ends now (Clean Start), which
+    /// publishes it.
+    fn take_over(&mut self, client_id: &str, clean_start: bool, now: Instant) {
+        if let Some(old) = self.online.get(client_id).copied() {
+            if self.conns.get(&old).is_some_and(|c| c.version.is_v5()) {
+                self.send(
+                    old,
+                    &Packet::Disconnect {
+                        code: ReasonCode::SessionTakenOver.as_u8(),
+                        props: Props::default(),
+                    },
+                );
+            }
+            self.close(old, now, WillFate::Publish, "session taken over");
+        }
+        if let Some((_, msg)) = self.pending_wills.remove(client_id) {
+            if clean_start {
+                self.route(msg, now);
+            }
+        }
+    }
+
+    /// Starts a new session or resumes the existing one; returns Session Present.
+    fn open_session(
+        &mut self,
+        client_id: &str,
+        v: Version,
+        expiry: u32,
+        clean_start: bool,
+    ) -> bool {
+        if clean_start || self.store.session(client_id).is_none() {
+            // [MQTT-3.1.2-4] (5.0) / [MQTT-3.1.2-6] (3.1.1): discard any existing session.
+            self.drop_session(client_id);
+            self.store
+                .put_session(Session::new(String::from(client_id), v, expiry));
+            return false;
+        }
+        // [MQTT-3.2.2-3] (5.0) / [MQTT-3.2.2-2] (3.1.1): resumed session, Session Present 1.
+        self.expiries.remove(client_id);
+        if let Some(s) = self.store.session_mut(client_id) {
+            s.expiry_interval = expiry;
+            s.version = v;
+        }
+        self.store.session_updated(client_id);
+        true
+    }
+
+    /// The keep alive in effect, clamped to the configured bounds ([MQTT-3.2.2-21] (5.0): the
+    /// client must use the Server Keep Alive we send; 3.1.1 clients are held to their own).
+    fn keep_alive_for(&self, connect: &wire::Connect) -> u16 {
+        let cfg = &self.config;
+        let ka = connect.keep_alive;
+        if !connect.version.is_v5() {
+            return ka;
+        }
+        if let Some(s) = cfg.server_keep_alive {
+            s
+        } else if ka == 0 || ka > cfg.max_keep_alive {
+            if cfg.max_keep_alive != u16::MAX {
+                cfg.max_keep_alive
+            } else {
+                ka
+            }
+        } else {
+            ka.max(cfg.min_keep_alive)
+        }
+    }
+
+    /// The 5.0 CONNACK properties that state our limits and capabilities, and the Server Keep
+    /// Alive and Response Information this client gets.
+    fn connack_props(&self, connect: &wire::Connect, client_id: &str, ka: u16) -> Props {
+        let cfg = &self.config;
+        let mut props = Props::default();
+        if cfg.receive_maximum != u16::MAX {
+            props.receive_maximum = Some(cfg.receive_maximum);
+        }
+        if cfg.maximum_qos < 2 {
+            props.maximum_qos = Some(cfg.maximum_qos);
+        }
+        if !cfg.retain_available {
+            props.retain_available = Some(0);
+        }
+        if cfg.max_packet_size < PROTOCOL_MAX_PACKET {
+            props.maximum_packet_size = Some(cfg.max_packet_size);
+        }
+        if cfg.topic_alias_maximum > 0 {
+            props.topic_alias_maximum = Some(cfg.topic_alias_maximum);
+        }
+        if !cfg.wildcard_subscriptions {
+            props.wildcard_available = Some(0);
+        }
+        if !cfg.subscription_identifiers {
+            props.sub_ids_available = Some(0);
+        }
+        if !cfg.shared_subscriptions {
+            props.shared_available = Some(0);
+        }
+        if ka != connect.keep_alive {
+            props.server_keep_alive = Some(ka);
+        }
+        if connect.props.request_response_info == Some(1) {
+            props.response_info = cfg
+                .response_information
+                .as_ref()
+                .map(|r| format!("{r}{client_id}"));
+        }
+        props
+    }
+
+    /// [MQTT-4.4.0-1] (both): resends the resumed session's unacknowledged PUBLISHes (DUP 1)
+    /// and PUBRELs, in their original order.
+    fn resend_unacknowledged(&mut self, conn: ConnectionId, client_id: &str, now: Instant) {
+        let mut resend: Vec<(u64, u16, OutState, Queued)> = self
+            .store
+            .session(client_id)
+            .map(|s| {
+                s.inflight
+                    .iter()
+                    .map(|(pid, f)| (f.seq, *pid, f.state, f.item.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        resend.sort_by_key(|r| r.0);
+        #[cfg(feature = "fault-injection")]
+        if self.config.faults.drop_qos1_on_resume {
+            // Planted bug: forget the oldest unacknowledged QoS 1 message.
+            if let Some(i) = resend.iter().position(|r| r.2 == OutState::Qos1Sent) {
+                let pid = resend.remove(i).1;
+                if let Some(s) = self.store.session_mut(client_id) {
+                    s.inflight.remove(&pid);
+                }
+            }
+        }
+        for (_, pid, state, item) in resend {
+            if state == OutState::Released {
+                self.send(
+                    conn,
+                    &Packet::Ack {
+                        kind: kind::PUBREL,
+                        pid,
+                        code: ReasonCode::Success.as_u8(),
+                        props: Props::default(),
+                    },
+                );
+            } else if let Some(c) = self.conns.get_mut(&conn) {
+                let how = Delivered {
+                    pid,
+                    dup: true,
+                    alias: None,
+                    max_len: usize::MAX,
+                };
+                send_delivery(&mut self.out, conn, c, &item, how, now);
+            }
+        }
     }
 
     pub(super) fn on_disconnect(
@@ -559,5 +571,31 @@ pub(super) fn v311_refusal(code: ReasonCode) -> ReasonCode {
         | R::NotAuthorized => code,
         R::BadAuthenticationMethod => R::NotAuthorized,
         _ => R::ServerUnavailable, // return code 3
+    }
+}
+
+/// The will of a CONNECT as the engine keeps it until it is published or discarded.
+fn will_of(w: wire::WillMsg, client_id: &str) -> Will {
+    Will {
+        delay: w.props.will_delay.unwrap_or(0),
+        msg: Message {
+            topic: w.topic,
+            payload: w.payload.into(),
+            qos: w.qos,
+            retain: w.retain,
+            // The Message Expiry Interval runs from publication (5.0 §3.1.3.2.4): `route`
+            // starts it.
+            expires_at: None,
+            props: Props {
+                payload_format: w.props.payload_format,
+                message_expiry: w.props.message_expiry,
+                content_type: w.props.content_type,
+                response_topic: w.props.response_topic,
+                correlation_data: w.props.correlation_data,
+                user: w.props.user,
+                ..Props::default()
+            },
+            publisher: Some(String::from(client_id)),
+        },
     }
 }

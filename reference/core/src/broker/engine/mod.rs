@@ -3,17 +3,19 @@
 //! - `flow`: backpressure from subscriber queues to publishers, and pausing peers that do not
 //!   read (what an acknowledgement promises, and how the engine keeps it).
 //! - `retained`: the retained-message index, its limits, and paced delivery on SUBSCRIBE.
+//! - `input`: framing bytes into packets and dispatching them.
 //! - `connect`: CONNECT, enhanced authentication, DISCONNECT, sessions and wills.
 //! - `publish`: PUBLISH and acknowledgements in, routing to matching sessions.
 //! - `subscribe`: SUBSCRIBE and UNSUBSCRIBE.
 //! - `deliver`: session queues and sending from them within the client's limits.
 //!
-//! This file holds the state and the `handle_*` / `poll_*` API, the framing of input, the
-//! dispatch of packets, timers, and how connections and sessions end.
+//! This file holds the state and the `handle_*` / `poll_*` API, timers, and how connections
+//! and sessions end.
 
 mod connect;
 mod deliver;
 mod flow;
+mod input;
 mod publish;
 mod retained;
 mod subscribe;
@@ -23,7 +25,6 @@ use subscribe::split_share;
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -31,7 +32,7 @@ use super::auth::{Authenticator, NoAuth};
 use super::config::Config;
 use super::storage::{MemoryStorage, Message, Storage};
 use super::wire::{self, Packet, Props, SubOpts, Version};
-use crate::codec::{self, DecodeError, Decoded, ProtocolVersion, ReasonCode};
+use crate::codec::{self, ReasonCode};
 use crate::rng::SplitMix64;
 use crate::time::Instant;
 use crate::topic::{self, TopicTree, TopicTrie};
@@ -475,65 +476,6 @@ impl<S: Storage> Broker<S> {
         self.settle(now);
     }
 
-    /// Parses and handles the whole packets in `conn`'s input buffer, until it is empty, holds
-    /// only part of a packet, or the connection pauses or ends.
-    fn process_input(&mut self, conn: ConnectionId, now: Instant) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        let mut buf = core::mem::take(&mut c.inbuf);
-        let used = self.parse_packets(conn, now, &buf);
-        if let Some(c) = self.conns.get_mut(&conn) {
-            buf.drain(..used);
-            // An empty buffer gives its memory back (it may have held a large packet); one
-            // holding the start of a packet is kept for the rest.
-            c.inbuf = if buf.is_empty() { Vec::new() } else { buf };
-        }
-        self.update_pause(conn, now);
-    }
-
-    /// Handles the whole packets at the start of `buf` (bytes of `conn`, which must not be in
-    /// its own buffer meanwhile); returns how many bytes they took. Stops at a partial packet,
-    /// or when the connection pauses or ends.
-    fn parse_packets(&mut self, conn: ConnectionId, now: Instant, buf: &[u8]) -> usize {
-        let mut start = 0;
-        loop {
-            let Some(c) = self.conns.get(&conn) else {
-                return start;
-            };
-            if c.paused {
-                return start;
-            }
-            // Before CONNECT the version is unknown; only CONNECT is accepted then, whose
-            // header reads the same in both versions.
-            let version = match c.state {
-                State::Connected => c.version.into(),
-                State::AwaitConnect(_) | State::Authenticating(_) => ProtocolVersion::V5,
-            };
-            let rest = &buf[start..];
-            let h = match codec::FixedHeader::decode(rest, version) {
-                Ok(Decoded::Complete { value, .. }) => value,
-                Ok(Decoded::Incomplete(_)) => return start,
-                Err(e) => {
-                    self.fail(conn, now, e.reason_code(), &format!("{e}"));
-                    return start;
-                }
-            };
-            // [MQTT-3.2.2-15] (5.0): a packet over our Maximum Packet Size is refused from its fixed
-            // header, before it is buffered: DISCONNECT 0x95 (5.0 §4.13).
-            if h.packet_len() > u64::from(self.config.max_packet_size) {
-                self.fail(conn, now, ReasonCode::PacketTooLarge, "packet too large");
-                return start;
-            }
-            let total = usize::try_from(h.packet_len()).unwrap_or(usize::MAX);
-            if rest.len() < total {
-                return start;
-            }
-            start += total;
-            self.handle_packet(conn, now, &h, &rest[h.header_len..total]);
-        }
-    }
-
     /// The driver wrote `n` bytes of earlier transmits to `conn`; more deliveries may follow.
     pub fn handle_written(&mut self, conn: ConnectionId, now: Instant, n: usize) {
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -786,108 +728,6 @@ impl<S: Storage> Broker<S> {
                 self.subs
                     .remove(inner, |e| e.client == client && e.share.as_deref() == share);
             }
-        }
-    }
-
-    fn handle_packet(
-        &mut self,
-        conn: ConnectionId,
-        now: Instant,
-        h: &codec::FixedHeader,
-        body: &[u8],
-    ) {
-        let Some(c) = self.conns.get(&conn) else {
-            return;
-        };
-        if let State::AwaitConnect(_) = c.state {
-            if h.packet_type != codec::PacketType::Connect {
-                // [MQTT-3.1.0-1] (both): the first packet must be CONNECT.
-                self.close(conn, now, WillFate::Discard, "first packet not CONNECT");
-                return;
-            }
-            match wire::decode_with_codec(h, body, Version::V5) {
-                Ok(Packet::Connect(connect)) => self.on_connect(conn, now, connect),
-                Ok(_) => self.close(conn, now, WillFate::Discard, "first packet not CONNECT"),
-                Err(DecodeError::UnsupportedProtocolVersion { .. }) => {
-                    // [MQTT-3.1.2-2] (3.1.1) / 5.0 §3.1.2.2: CONNACK return code 0x01 in the
-                    // 3.1.1 form, which a client of any version can read, then close.
-                    let p = Packet::ConnAck {
-                        session_present: false,
-                        code: ReasonCode::UnsupportedProtocolVersion.as_u8(),
-                        props: Props::default(),
-                    };
-                    let data = wire::encode(&p, Version::V311);
-                    self.out.push_back(Output::Transmit { conn, data });
-                    self.close(conn, now, WillFate::Discard, "unsupported protocol version");
-                }
-                Err(e) => {
-                    if wire::connect_version(body) == Some(Version::V5) {
-                        // [MQTT-4.13.1-1] 5.0 §4.13: a bad CONNECT may be answered with
-                        // CONNACK and the error's reason code before closing.
-                        let p = Packet::ConnAck {
-                            session_present: false,
-                            code: e.reason_code().as_u8(),
-                            props: Props::default(),
-                        };
-                        self.out.push_back(Output::Transmit {
-                            conn,
-                            data: wire::encode(&p, Version::V5),
-                        });
-                    }
-                    let why = format!("{e}");
-                    self.close_with(conn, now, WillFate::Discard, Some(e.reason_code()), &why);
-                }
-            }
-            return;
-        }
-        let authenticating = matches!(c.state, State::Authenticating(_));
-        let packet = match wire::decode_with_codec(h, body, c.version) {
-            Ok(p) => p,
-            Err(e) => {
-                if authenticating {
-                    let code = e.reason_code();
-                    self.refuse(conn, now, Version::V5, code, Props::default());
-                } else {
-                    self.fail(conn, now, e.reason_code(), &format!("{e}"));
-                }
-                return;
-            }
-        };
-        if authenticating {
-            match packet {
-                Packet::Auth { code, props } => self.on_auth(conn, now, code, &props),
-                Packet::Disconnect { .. } => self.close(
-                    conn,
-                    now,
-                    WillFate::Discard,
-                    "DISCONNECT during authentication",
-                ),
-                // [MQTT-3.1.2-30]: only AUTH or DISCONNECT until CONNACK.
-                _ => self.refuse(
-                    conn,
-                    now,
-                    Version::V5,
-                    ReasonCode::ProtocolError,
-                    Props::default(),
-                ),
-            }
-            return;
-        }
-        match packet {
-            Packet::Publish(p) => self.on_publish(conn, now, p),
-            Packet::Ack {
-                kind: k, pid, code, ..
-            } => self.on_ack(conn, now, k, pid, code),
-            Packet::Subscribe {
-                pid,
-                props,
-                filters,
-            } => self.on_subscribe(conn, now, pid, &props, filters),
-            Packet::Unsubscribe { pid, filters, .. } => self.on_unsubscribe(conn, pid, filters),
-            Packet::PingReq => self.send(conn, &Packet::PingResp),
-            Packet::Disconnect { code, props } => self.on_disconnect(conn, now, code, &props),
-            Packet::Auth { code, props } => self.on_auth(conn, now, code, &props),
-            _ => self.fail(conn, now, ReasonCode::ProtocolError, "unexpected packet"),
         }
     }
 }
