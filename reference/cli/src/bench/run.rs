@@ -251,7 +251,10 @@ async fn connect(
     // Subscribers must not be the limit on what the broker may send them.
     let props = [Property::ReceiveMaximum(u16::MAX)];
     let connect = Connect {
-        keep_alive: 0,
+        // Long enough that no PINGREQ is due during a run, and not 0: rumqttd 0.20 refuses a
+        // CONNECT with Keep Alive 0 (ZeroKeepAlive), although 0 turns the mechanism off
+        // (5.0 §3.1.2.10, 3.1.1 §3.1.2.10).
+        keep_alive: 600,
         properties: if version == ProtocolVersion::V5 {
             Properties::Slice(&props)
         } else {
