@@ -398,18 +398,20 @@ fn drain<S: Storage>(
             },
             // Already rate-limited by the engine: per session, the first drop, then at most
             // one report per `DROP_REPORT_MS` carrying the count since the last one.
-            EngineEvent::QueueFull {
+            EngineEvent::Dropped {
                 client_id,
+                reason,
                 dropped,
                 total,
                 qos,
             } => {
                 tracing::warn!(
                     %client_id,
+                    reason = reason.as_str(),
                     dropped,
                     total,
                     last_qos = qos,
-                    "session queue full (max_queued_messages / max_queued_bytes): messages dropped"
+                    "messages dropped"
                 );
             }
             EngineEvent::RetainedRefused { topic, client_id } => {

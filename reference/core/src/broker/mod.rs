@@ -50,7 +50,7 @@ mod tests;
 
 pub use auth::{AuthDecision, AuthRequest, Authenticator, NoAuth};
 pub use config::{Config, DollarPublish, QueueOverflow, Redirect};
-pub use engine::{Broker, ConnectionId, Event, Output, DROP_REPORT_MS};
+pub use engine::{Broker, ConnectionId, DropReason, Event, Output, DROP_REPORT_MS};
 pub use storage::{
     InFlight, MemoryStorage, Message, OutState, Queued, RetainedPending, Session, SharedMessage,
     Storage, Subscription,

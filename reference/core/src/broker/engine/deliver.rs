@@ -96,16 +96,24 @@ impl<S: Storage> Broker<S> {
             self.store.session_updated(client);
         }
         if dropped > 0 {
-            self.report_drops(client, dropped, total, last_qos, now);
+            self.report_drops(client, DropReason::QueueFull, dropped, total, last_qos, now);
         }
     }
 
-    /// Emits [`Event::QueueFull`] for `client` unless one was emitted less than
+    /// Emits [`Event::Dropped`] for `client` and `reason` unless one was emitted less than
     /// [`DROP_REPORT_MS`] ago, in which case the drops wait for the next report.
-    pub(super) fn report_drops(&mut self, client: &str, n: u64, total: u64, qos: u8, now: Instant) {
+    pub(super) fn report_drops(
+        &mut self,
+        client: &str,
+        reason: DropReason,
+        n: u64,
+        total: u64,
+        qos: u8,
+        now: Instant,
+    ) {
         let r = self
             .drop_reports
-            .entry(String::from(client))
+            .entry((String::from(client), reason))
             .or_insert(DropReport {
                 at: None,
                 pending: 0,
@@ -114,8 +122,9 @@ impl<S: Storage> Broker<S> {
         r.pending += n;
         r.qos = qos;
         if r.at.is_none_or(|at| now.millis_since(at) >= DROP_REPORT_MS) {
-            self.events.push_back(Event::QueueFull {
+            self.events.push_back(Event::Dropped {
                 client_id: String::from(client),
+                reason,
                 dropped: r.pending,
                 total,
                 qos,
@@ -129,17 +138,24 @@ impl<S: Storage> Broker<S> {
     /// connection ends or the session goes, so a burst shorter than [`DROP_REPORT_MS`] is not
     /// left at "1 dropped" in the log.
     pub(super) fn final_drop_report(&mut self, client: &str) {
-        let Some(r) = self.drop_reports.remove(client) else {
-            return;
-        };
-        if r.pending > 0 {
-            let total = self.store.session(client).map_or(0, |s| s.dropped);
-            self.events.push_back(Event::QueueFull {
-                client_id: String::from(client),
-                dropped: r.pending,
-                total,
-                qos: r.qos,
-            });
+        let total = self.store.session(client).map_or(0, |s| s.dropped);
+        for reason in [
+            DropReason::QueueFull,
+            DropReason::Expired,
+            DropReason::TooLargeForClient,
+        ] {
+            let Some(r) = self.drop_reports.remove(&(String::from(client), reason)) else {
+                continue;
+            };
+            if r.pending > 0 {
+                self.events.push_back(Event::Dropped {
+                    client_id: String::from(client),
+                    reason,
+                    dropped: r.pending,
+                    total,
+                    qos: r.qos,
+                });
+            }
         }
     }
 
@@ -167,11 +183,16 @@ impl<S: Storage> Broker<S> {
             return false;
         };
         let window = usize::from(c.recv_max.min(self.config.max_inflight));
+        // Drops made here, reported once the loop lets go of the session: (count, last QoS).
+        let mut expired = (0u64, 0u8);
+        let mut too_large = (0u64, 0u8);
         while let Some(front) = s.queue.front() {
             if front.msg.expired(now) {
-                // [MQTT-3.3.2-5]: an expired message is not delivered.
+                // [MQTT-3.3.2-5] (5.0): an expired message is not delivered.
                 if let Some(q) = s.queue.pop_front() {
                     s.queue_bytes -= q.msg.cost();
+                    s.dropped += 1;
+                    expired = (expired.0 + 1, q.qos);
                 }
                 continue;
             }
@@ -217,6 +238,7 @@ impl<S: Storage> Broker<S> {
             if !send_delivery(&mut self.out, conn, c, &item, how, now) {
                 // [MQTT-3.1.2-25] (5.0): too large for the client; discard it for this client.
                 s.dropped += 1;
+                too_large = (too_large.0 + 1, item.qos);
                 continue;
             }
             if let (true, Some((a, _))) = (new_alias, alias) {
@@ -237,11 +259,23 @@ impl<S: Storage> Broker<S> {
         }
         let drained = !flow::queue_full(s, &self.config);
         let more = s.queue.is_empty() && !s.retained_backlog.is_empty();
+        let total = s.dropped;
         self.store.session_updated(&c.client_id);
         if drained {
             // `flow::queue_drained`, with `c` still borrowed.
             if let Some(waiting) = self.blocked_on.remove(&c.client_id) {
                 self.wake.extend(waiting);
+            }
+        }
+        if expired.0 > 0 || too_large.0 > 0 {
+            let client = c.client_id.clone();
+            for (reason, (n, qos)) in [
+                (DropReason::Expired, expired),
+                (DropReason::TooLargeForClient, too_large),
+            ] {
+                if n > 0 {
+                    self.report_drops(&client, reason, n, total, qos, now);
+                }
             }
         }
         more

@@ -106,18 +106,19 @@ pub enum Event {
         /// The publisher (`None` for a will whose client is gone).
         client_id: Option<String>,
     },
-    /// A session's queue was full (`max_queued_messages` or `max_queued_bytes`) and messages
-    /// were dropped (see `enqueue` for which). Rate-limited per session: the first drop is
-    /// reported at once, later ones at most once per [`DROP_REPORT_MS`] of the core's time, each
-    /// report carrying the drops since the previous one. Drops after the last report are
-    /// carried by the next one, or reported when the session's connection ends or the session
-    /// goes; [`Session::dropped`] always has the exact total.
-    QueueFull {
-        /// The session whose queue overflowed.
+    /// Messages for a session were dropped, for `reason`. Rate-limited per session and reason:
+    /// the first drop is reported at once, later ones at most once per [`DROP_REPORT_MS`] of
+    /// the core's time, each report carrying the drops since the previous one. Drops after the
+    /// last report are carried by the next one, or reported when the session's connection ends
+    /// or the session goes; [`Session::dropped`] always has the exact total.
+    Dropped {
+        /// The session.
         client_id: String,
+        /// Why.
+        reason: DropReason,
         /// Messages dropped since the previous report for this session (at least 1).
         dropped: u64,
-        /// Messages dropped over the session's life ([`Session::dropped`]).
+        /// Messages dropped over the session's life, for any reason ([`Session::dropped`]).
         total: u64,
         /// QoS of the most recently dropped message (a QoS 1/2 drop is a lost guarantee).
         qos: u8,
@@ -132,10 +133,34 @@ pub enum Event {
     },
 }
 
-/// Least time between two [`Event::QueueFull`] for one session, in milliseconds.
+/// Why a message for a session was dropped: only what the protocol lets a server drop, or
+/// what the configuration asked for (see `flow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DropReason {
+    /// The session's queue was full: a QoS 0 message (at most once allows it), or a QoS 1/2
+    /// one for a session without a connection under `queue_overflow = drop-oldest / drop-new`.
+    QueueFull,
+    /// Its Message Expiry Interval passed before it could be sent ([MQTT-3.3.2-5] (5.0)).
+    Expired,
+    /// Larger than the client's Maximum Packet Size ([MQTT-3.1.2-25] (5.0)).
+    TooLargeForClient,
+}
+
+impl DropReason {
+    /// A few words for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "session queue full (max_queued_messages / max_queued_bytes)",
+            DropReason::Expired => "message expired before it could be sent",
+            DropReason::TooLargeForClient => "larger than the client's Maximum Packet Size",
+        }
+    }
+}
+
+/// Least time between two [`Event::Dropped`] for one session and reason, in milliseconds.
 pub const DROP_REPORT_MS: u64 = 1000;
 
-/// Rate limit of [`Event::QueueFull`] for one session.
+/// Rate limit of [`Event::Dropped`] for one session and reason.
 #[derive(Debug, Clone, Copy)]
 struct DropReport {
     /// When the last report was emitted (`None`: never).
@@ -339,7 +364,7 @@ pub struct Broker<S: Storage = MemoryStorage> {
     out: VecDeque<Output>,
     events: VecDeque<Event>,
     /// Rate limit of [`Event::QueueFull`], per session with queue drops since it connected.
-    drop_reports: BTreeMap<String, DropReport>,
+    drop_reports: BTreeMap<(String, DropReason), DropReport>,
     /// Connections holding back an acknowledgement because of each session's full queue.
     blocked_on: BTreeMap<String, BTreeSet<ConnectionId>>,
     /// Connections with work a release made possible (see `flow::settle`).

@@ -417,21 +417,71 @@ fn slow_subscriber_is_bounded() {
     assert!(p.clients[s].inbox.len() < 10);
 }
 
-/// The `QueueFull` events so far, as (client id, dropped since last report, total, qos).
-fn queue_full_events(p: &mut Pair) -> Vec<(String, u64, u64, u8)> {
+/// The `Dropped` events of `reason` so far, as (client id, dropped since last report, total,
+/// qos).
+fn drop_events(p: &mut Pair, reason: DropReason) -> Vec<(String, u64, u64, u8)> {
     let mut v = Vec::new();
     while let Some(ev) = p.broker.poll_event() {
-        if let Event::QueueFull {
+        if let Event::Dropped {
             client_id,
+            reason: r,
             dropped,
             total,
             qos,
         } = ev
         {
-            v.push((client_id, dropped, total, qos));
+            if r == reason {
+                v.push((client_id, dropped, total, qos));
+            }
         }
     }
     v
+}
+
+fn queue_full_events(p: &mut Pair) -> Vec<(String, u64, u64, u8)> {
+    drop_events(p, DropReason::QueueFull)
+}
+
+/// Expired messages and ones too large for the client are dropped as the protocol says, and
+/// every drop is counted and reported with its reason.
+#[test]
+fn expired_and_too_large_drops_are_reported_with_their_reason() {
+    let mut p = Pair::default();
+    let (s, _) = p.connect_with(v5(), "s", |c| {
+        c.props.session_expiry = Some(100);
+        c.props.maximum_packet_size = Some(64);
+    });
+    p.subscribe(s, "d/#", 1);
+    p.drop_conn(s);
+    let pb = p.connect(v5(), "p");
+    let mut short = publish("d/x", 1, 1, b"soon gone");
+    if let Packet::Publish(x) = &mut short {
+        x.props.message_expiry = Some(1);
+    }
+    p.send(pb, &short);
+    p.send(pb, &publish("d/y", 1, 2, &[0u8; 100]));
+    p.advance(2_000);
+    while p.broker.poll_event().is_some() {}
+    let (s2, _) = p.connect_with(v5(), "s", |c| {
+        c.clean_start = false;
+        c.props.maximum_packet_size = Some(64);
+    });
+    p.assert_empty(s2);
+    assert_eq!(p.broker.storage().session("s").unwrap().dropped, 2);
+    let mut evs = Vec::new();
+    while let Some(ev) = p.broker.poll_event() {
+        if let Event::Dropped {
+            reason, dropped, ..
+        } = ev
+        {
+            evs.push((reason, dropped));
+        }
+    }
+    evs.sort();
+    assert_eq!(
+        evs,
+        [(DropReason::Expired, 1), (DropReason::TooLargeForClient, 1)]
+    );
 }
 
 #[test]
