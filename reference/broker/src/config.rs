@@ -40,6 +40,9 @@ pub struct BrokerConfig {
     /// How long a write to a connection may make no progress before the connection is
     /// closed, when it has no keep alive (or no CONNACK yet); with keep alive K it is 1.5 × K.
     pub write_timeout_ms: u64,
+    /// Connections from one IP address that have not completed CONNECT; a new one past it
+    /// closes the oldest from that address (the engine's `max_awaiting_connect` caps them all).
+    pub max_awaiting_connect_per_address: usize,
     /// Every limit and policy of the engine.
     pub engine: Config,
 }
@@ -51,6 +54,7 @@ struct DriverKeys {
     listen: String,
     shutdown_grace_secs: u64,
     write_timeout_ms: u64,
+    max_awaiting_connect_per_address: usize,
 }
 
 impl Default for DriverKeys {
@@ -60,6 +64,7 @@ impl Default for DriverKeys {
             listen: b.listen,
             shutdown_grace_secs: b.shutdown_grace_secs,
             write_timeout_ms: b.write_timeout_ms,
+            max_awaiting_connect_per_address: b.max_awaiting_connect_per_address,
         }
     }
 }
@@ -70,6 +75,7 @@ impl Default for BrokerConfig {
             listen: DEFAULT_LISTEN.to_owned(),
             shutdown_grace_secs: 5,
             write_timeout_ms: 30_000,
+            max_awaiting_connect_per_address: 128,
             engine: Config::default(),
         }
     }
@@ -163,6 +169,7 @@ impl BrokerConfig {
             listen: driver.listen,
             shutdown_grace_secs: driver.shutdown_grace_secs,
             write_timeout_ms: driver.write_timeout_ms,
+            max_awaiting_connect_per_address: driver.max_awaiting_connect_per_address,
             engine,
         };
         config.validate(path)?;

@@ -92,6 +92,8 @@ enum Event {
         id: ConnectionId,
         tx: outbox::Sender<Cmd>,
         gate: Arc<Gate>,
+        /// The peer's address, for the per-address cap on connections awaiting CONNECT.
+        peer: std::net::IpAddr,
     },
     Bytes {
         id: ConnectionId,
@@ -166,7 +168,8 @@ pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
         .config()
         .max_connections
         .saturating_add(engine.config().max_awaiting_connect);
-    let engine_task = spawn.spawn(engine_loop(engine, ev_rx, write_timeout));
+    let awaiting = Awaiting::new(config.max_awaiting_connect_per_address);
+    let engine_task = spawn.spawn(engine_loop(engine, ev_rx, write_timeout, awaiting));
     // Caps sockets: connected clients plus those still to complete CONNECT. The engine caps
     // CONNECTed clients at `max_connections` and answers the excess with CONNACK 0x97 (Quota
     // exceeded); the slack lets that answer reach a few of them instead of leaving every extra
@@ -209,6 +212,7 @@ pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
                 id,
                 tx,
                 gate: gate.clone(),
+                peer: peer.ip(),
             })
             .await
             .is_err()
@@ -252,6 +256,7 @@ async fn engine_loop<S: Storage>(
     mut engine: Broker<S>,
     mut rx: mpsc::Receiver<Event>,
     write_timeout: Duration,
+    mut awaiting: Awaiting,
 ) {
     let epoch = tokio::time::Instant::now();
     let now = move || {
@@ -268,25 +273,34 @@ async fn engine_loop<S: Storage>(
             ev = rx.recv() => ev,
             () = sleep_until(deadline) => {
                 engine.handle_timeout(now());
-                drain(&mut engine, &mut conns, write_timeout);
+                drain(&mut engine, &mut conns, &mut awaiting, write_timeout);
                 continue;
             }
         };
         let Some(event) = event else { break };
         match event {
-            Event::Accepted { id, tx, gate } => {
+            Event::Accepted { id, tx, gate, peer } => {
                 if shutting_down {
                     let _ = tx.send(Cmd::Close);
                     continue;
                 }
                 conns.insert(id, Handle { tx, gate });
                 engine.handle_connect(id, now());
+                if let Some(old) = awaiting.add(id, peer) {
+                    // Too many from this address still to send CONNECT: the oldest goes.
+                    tracing::debug!(conn = old.0, %peer, "closed: too many connections awaiting CONNECT from one address");
+                    if let Some(h) = conns.remove(&old) {
+                        let _ = h.tx.send(Cmd::Close);
+                    }
+                    engine.handle_close(old, now());
+                }
             }
             Event::Bytes { id, data, .. } => engine.handle_bytes(id, now(), &data),
             Event::Written { id, n } => engine.handle_written(id, now(), n),
             Event::Closed { id } => {
                 // Dropping the sender ends the writer once it has written what it holds.
                 conns.remove(&id);
+                awaiting.remove(id);
                 engine.handle_close(id, now());
             }
             Event::Shutdown => {
@@ -294,7 +308,53 @@ async fn engine_loop<S: Storage>(
                 engine.shutdown(now());
             }
         }
-        drain(&mut engine, &mut conns, write_timeout);
+        drain(&mut engine, &mut conns, &mut awaiting, write_timeout);
+    }
+}
+
+/// Connections that have not completed CONNECT, by peer address: at most `cap` per address
+/// (the engine caps them all together, `max_awaiting_connect`, but cannot see addresses). One
+/// host opening sockets that never speak then only ever evicts its own.
+struct Awaiting {
+    cap: usize,
+    by_addr: BTreeMap<std::net::IpAddr, std::collections::VecDeque<ConnectionId>>,
+    addr_of: BTreeMap<ConnectionId, std::net::IpAddr>,
+}
+
+impl Awaiting {
+    fn new(cap: usize) -> Self {
+        Awaiting {
+            cap: cap.max(1),
+            by_addr: BTreeMap::new(),
+            addr_of: BTreeMap::new(),
+        }
+    }
+
+    /// Records a new connection from `peer`; returns the oldest one from the same address if
+    /// that address is now over the cap (the caller closes it).
+    fn add(&mut self, id: ConnectionId, peer: std::net::IpAddr) -> Option<ConnectionId> {
+        self.addr_of.insert(id, peer);
+        let q = self.by_addr.entry(peer).or_default();
+        q.push_back(id);
+        if q.len() <= self.cap {
+            return None;
+        }
+        let old = q.pop_front()?;
+        self.addr_of.remove(&old);
+        Some(old)
+    }
+
+    /// `id` completed CONNECT or closed.
+    fn remove(&mut self, id: ConnectionId) {
+        let Some(peer) = self.addr_of.remove(&id) else {
+            return;
+        };
+        if let Some(q) = self.by_addr.get_mut(&peer) {
+            q.retain(|c| *c != id);
+            if q.is_empty() {
+                self.by_addr.remove(&peer);
+            }
+        }
     }
 }
 
@@ -355,6 +415,7 @@ impl Gate {
 fn drain<S: Storage>(
     engine: &mut Broker<S>,
     conns: &mut BTreeMap<ConnectionId, Handle>,
+    awaiting: &mut Awaiting,
     write_timeout: Duration,
 ) {
     while let Some(out) = engine.poll_output() {
@@ -385,17 +446,21 @@ fn drain<S: Storage>(
                 version,
                 session_present,
             } => {
+                awaiting.remove(conn);
                 tracing::info!(conn = conn.0, %client_id, ?version, session_present, "client connected");
             }
-            EngineEvent::Closed { conn, code, reason } => match code {
-                Some(code) => tracing::info!(
-                    conn = conn.0,
-                    reason,
-                    code = code.name(),
-                    "connection closed"
-                ),
-                None => tracing::info!(conn = conn.0, reason, "connection closed"),
-            },
+            EngineEvent::Closed { conn, code, reason } => {
+                awaiting.remove(conn);
+                match code {
+                    Some(code) => tracing::info!(
+                        conn = conn.0,
+                        reason,
+                        code = code.name(),
+                        "connection closed"
+                    ),
+                    None => tracing::info!(conn = conn.0, reason, "connection closed"),
+                }
+            }
             // Already rate-limited by the engine: per session, the first drop, then at most
             // one report per `DROP_REPORT_MS` carrying the count since the last one.
             EngineEvent::Dropped {

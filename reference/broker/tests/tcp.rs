@@ -205,3 +205,33 @@ async fn run_with_an_authenticator() {
     let _ = stop.send(());
     task.await.expect("task").expect("run");
 }
+
+/// Sockets from one address that never send CONNECT: past
+/// `max_awaiting_connect_per_address` the oldest are closed, and a client that does send
+/// CONNECT, from the same address, still gets in.
+#[tokio::test]
+async fn silent_sockets_from_one_address_evict_their_own_oldest() {
+    let mut config = BrokerConfig::default();
+    config.max_awaiting_connect_per_address = 3;
+    let b = start(config).await;
+    let mut silent = Vec::new();
+    for _ in 0..5 {
+        silent.push(tokio::net::TcpStream::connect(b.addr).await.unwrap());
+        // Accepted in order, so "oldest" is the order they were opened in.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_c, ack) = Raw::connect(b.addr, connect_packet(Version::V5, "real")).await;
+    assert!(matches!(ack, Packet::ConnAck { code: 0, .. }), "{ack:?}");
+    let mut closed = Vec::new();
+    for s in &mut silent {
+        let mut buf = [0u8; 1];
+        let r = tokio::time::timeout(
+            Duration::from_millis(300),
+            tokio::io::AsyncReadExt::read(s, &mut buf),
+        )
+        .await;
+        closed.push(matches!(r, Ok(Ok(0)) | Ok(Err(_))));
+    }
+    // The real client counted among the awaiting while it connected: the three oldest went.
+    assert_eq!(closed, [true, true, true, false, false]);
+}
