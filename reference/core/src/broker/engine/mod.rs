@@ -517,7 +517,29 @@ impl<S: Storage> Broker<S> {
 
     /// The peer closed `conn`, or reading or writing it failed. An abnormal end: the will is
     /// published.
+    ///
+    /// What it sent before closing and the engine had not parsed yet (it was paused) is
+    /// handled first: a DISCONNECT in it makes the end normal, a PUBLISH in it is forwarded.
     pub fn handle_close(&mut self, conn: ConnectionId, now: Instant) {
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                break;
+            };
+            let before = c.inbuf.len();
+            if before == 0 {
+                break;
+            }
+            // Nothing more can arrive, and nothing can be written: stop holding it back.
+            c.paused = false;
+            self.process_input(conn, now);
+            if self
+                .conns
+                .get(&conn)
+                .is_none_or(|c| c.inbuf.len() == before)
+            {
+                break; // ended by what it sent, or only part of a packet left
+            }
+        }
         if self.conns.contains_key(&conn) {
             self.close_quiet(conn, now, WillFate::Publish, None, "closed by peer");
         }

@@ -247,3 +247,40 @@ fn unread_replies_are_bounded_apart_from_deliveries() {
         .iter()
         .any(|x| matches!(x, Packet::PingResp)));
 }
+
+/// A paused publisher's last words count: a DISCONNECT it sent before closing, still unparsed
+/// because it was paused, makes the end normal (no will), and its PUBLISHes are forwarded.
+#[test]
+fn paused_connection_closing_has_its_buffered_packets_handled() {
+    let mut p = Pair::new(Config {
+        receive_maximum: 4,
+        ..small_queues()
+    });
+    let s = p.connect(v5(), "s");
+    p.subscribe(s, "b", 1);
+    p.subscribe(s, "w", 0);
+    let (pb, _) = p.connect_with(v3(), "p", |c| {
+        c.will = Some(WillMsg {
+            topic: "w".into(),
+            payload: b"will".to_vec(),
+            qos: 0,
+            retain: false,
+            props: Props::default(),
+        })
+    });
+    for pid in 1..=20u16 {
+        p.send(pb, &publish("b", 1, pid, &pid.to_be_bytes()));
+    }
+    assert!(p.clients[pb].paused);
+    p.send(
+        pb,
+        &Packet::Disconnect {
+            code: 0,
+            props: Props::default(),
+        },
+    );
+    p.drop_conn(pb);
+    let got = p.ack_all(s);
+    assert!(got.iter().all(|x| x.topic == "b"), "no will: {got:?}");
+    assert_eq!(counters(&got), (1..=20).collect::<Vec<u16>>());
+}
