@@ -521,10 +521,7 @@ impl<S: Storage> Broker<S> {
     /// What it sent before closing and the engine had not parsed yet (it was paused) is
     /// handled first: a DISCONNECT in it makes the end normal, a PUBLISH in it is forwarded.
     pub fn handle_close(&mut self, conn: ConnectionId, now: Instant) {
-        loop {
-            let Some(c) = self.conns.get_mut(&conn) else {
-                break;
-            };
+        while let Some(c) = self.conns.get_mut(&conn) {
             let before = c.inbuf.len();
             if before == 0 {
                 break;
