@@ -211,9 +211,11 @@ async fn run_with_an_authenticator() {
 /// CONNECT, from the same address, still gets in.
 #[tokio::test]
 async fn silent_sockets_from_one_address_evict_their_own_oldest() {
-    let mut config = BrokerConfig::default();
-    config.max_awaiting_connect_per_address = 3;
-    let b = start(config).await;
+    let b = start(BrokerConfig {
+        max_awaiting_connect_per_address: 3,
+        ..BrokerConfig::default()
+    })
+    .await;
     let mut silent = Vec::new();
     for _ in 0..5 {
         silent.push(tokio::net::TcpStream::connect(b.addr).await.unwrap());
