@@ -10,8 +10,28 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::wire::{Payload, Props, SubOpts, Version};
+use super::wire::{Payload, SubOpts, Version};
 use crate::time::Instant;
+
+/// The properties a message carries from its publisher to its subscribers (5.0 §3.3.2.3):
+/// what is forwarded unchanged. The others are the broker's business per delivery (message
+/// expiry left, subscription identifiers, topic alias) and are not stored with the message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageProps {
+    /// Payload Format Indicator.
+    pub payload_format: Option<u8>,
+    /// Message Expiry Interval of a will not yet published (seconds); the engine turns it
+    /// into [`Message::expires_at`] when it publishes the will. `None` for other messages.
+    pub message_expiry: Option<u32>,
+    /// Content Type.
+    pub content_type: Option<String>,
+    /// Response Topic.
+    pub response_topic: Option<String>,
+    /// Correlation Data.
+    pub correlation_data: Option<Vec<u8>>,
+    /// User Properties, in order.
+    pub user: Vec<(String, String)>,
+}
 
 /// A [`Message`] shared by every session it is queued for: one allocation per message, not a
 /// copy of its topic and properties per subscriber. `Arc` or `Rc` as for
@@ -35,7 +55,7 @@ pub struct Message {
     pub retain: bool,
     /// Properties forwarded unchanged: payload format, content type, response topic,
     /// correlation data, user properties (in order). Message expiry is recomputed on delivery.
-    pub props: Props,
+    pub props: MessageProps,
     /// When it expires, from the Message Expiry Interval.
     pub expires_at: Option<Instant>,
     /// Client id of the publisher (for No Local).

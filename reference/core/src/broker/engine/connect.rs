@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 
 use super::super::auth::{AuthDecision, AuthRequest};
 use super::super::config::DollarPublish;
-use super::super::storage::{Message, OutState, Queued, Session, Storage};
+use super::super::storage::{Message, MessageProps, OutState, Queued, Session, Storage};
 use super::super::wire::{self, kind, Packet, Props, Version};
 use super::*;
 use crate::codec;
@@ -586,14 +586,13 @@ fn will_of(w: wire::WillMsg, client_id: &str) -> Will {
             // The Message Expiry Interval runs from publication (5.0 §3.1.3.2.4): `route`
             // starts it.
             expires_at: None,
-            props: Props {
+            props: MessageProps {
                 payload_format: w.props.payload_format,
                 message_expiry: w.props.message_expiry,
                 content_type: w.props.content_type,
                 response_topic: w.props.response_topic,
                 correlation_data: w.props.correlation_data,
                 user: w.props.user,
-                ..Props::default()
             },
             publisher: Some(String::from(client_id)),
         },

@@ -14,7 +14,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 
 use super::super::config::QueueOverflow;
-use super::super::storage::{InFlight, OutState, Queued, Session, Storage};
+use super::super::storage::{InFlight, MessageProps, OutState, Queued, Session, Storage};
 use super::super::wire::{self, Packet};
 use super::*;
 use crate::time::Instant;
@@ -332,7 +332,7 @@ pub(super) struct Delivered {
 }
 
 /// Encodes the PUBLISH that delivers `item` straight into `conn`'s pending transmit (see
-/// [`wire::Delivery`]); `false`, and nothing queued, when it is larger than `how.max_len`.
+/// [`Delivery`]); `false`, and nothing queued, when it is larger than `how.max_len`.
 pub(super) fn send_delivery(
     out: &mut VecDeque<Output>,
     conn: ConnectionId,
@@ -342,7 +342,7 @@ pub(super) fn send_delivery(
     now: Instant,
 ) -> bool {
     let msg = &item.msg;
-    let d = wire::Delivery {
+    let d = Delivery {
         topic: match how.alias {
             Some((_, true)) => "",
             _ => &msg.topic,
@@ -381,4 +381,178 @@ pub(super) fn send_delivery(
     c.unwritten += n;
     c.queued_for_write(n, false);
     true
+}
+
+/// A PUBLISH that delivers a stored message, encoded straight from borrowed parts: no owned
+/// packet is built, the message's topic and properties are not cloned, and the bytes go
+/// directly where they will be written (one encode per delivery, no intermediate buffer).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Delivery<'a> {
+    /// Topic name; empty when `topic_alias` names an alias the receiver already has.
+    pub topic: &'a str,
+    /// Payload.
+    pub payload: &'a [u8],
+    /// The message's forwarded properties (payload format, content type, response topic,
+    /// correlation data, user properties); the others are taken from the fields below.
+    pub props: &'a MessageProps,
+    /// Subscription identifiers for this receiver.
+    pub sub_ids: &'a [u32],
+    /// Message Expiry Interval left, if the message expires.
+    pub message_expiry: Option<u32>,
+    /// Topic Alias to send.
+    pub topic_alias: Option<u16>,
+    /// DUP flag.
+    pub dup: bool,
+    /// Delivery QoS.
+    pub qos: u8,
+    /// RETAIN flag.
+    pub retain: bool,
+    /// Packet identifier (QoS 1/2).
+    pub pid: u16,
+}
+
+impl<'a> Delivery<'a> {
+    /// The 5.0 properties, in the order `encode` writes an owned PUBLISH's (byte-identical).
+    fn properties(&self) -> Vec<codec::Property<'a>> {
+        let p = self.props;
+        let mut v = Vec::with_capacity(4 + p.user.len() + self.sub_ids.len());
+        if let Some(x) = p.payload_format {
+            v.push(codec::Property::PayloadFormatIndicator(x));
+        }
+        if let Some(x) = self.message_expiry {
+            v.push(codec::Property::MessageExpiryInterval(x));
+        }
+        if let Some(x) = &p.content_type {
+            v.push(codec::Property::ContentType(x));
+        }
+        if let Some(x) = &p.response_topic {
+            v.push(codec::Property::ResponseTopic(x));
+        }
+        if let Some(x) = &p.correlation_data {
+            v.push(codec::Property::CorrelationData(x));
+        }
+        for id in self.sub_ids {
+            v.push(codec::Property::SubscriptionIdentifier(*id));
+        }
+        if let Some(x) = self.topic_alias {
+            v.push(codec::Property::TopicAlias(x));
+        }
+        for (k, val) in &p.user {
+            v.push(codec::Property::UserProperty((k, val)));
+        }
+        v
+    }
+
+    /// Appends the encoded PUBLISH to `out` when it is at most `max_len` bytes, and returns its
+    /// length; `None` (nothing appended) when it is larger.
+    pub fn encode_into(
+        &self,
+        version: Version,
+        max_len: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<usize> {
+        let props = if version.is_v5() {
+            self.properties()
+        } else {
+            Vec::new()
+        };
+        let view = codec::Packet::Publish(codec::Publish {
+            dup: self.dup,
+            qos: codec::QoS::from_u8(self.qos).unwrap_or(codec::QoS::AtMostOnce),
+            retain: self.retain,
+            topic: self.topic,
+            packet_id: (self.qos > 0).then_some(self.pid),
+            properties: codec::Properties::Slice(&props),
+            payload: self.payload,
+        });
+        let pv: codec::ProtocolVersion = version.into();
+        let len = match view.encoded_len(pv) {
+            Ok(n) => n,
+            Err(e) => {
+                debug_assert!(false, "engine built an unencodable PUBLISH: {e:?}");
+                return None;
+            }
+        };
+        if len > max_len {
+            return None;
+        }
+        let start = out.len();
+        out.resize(start + len, 0);
+        match view.encode(pv, &mut out[start..]) {
+            Ok(n) => {
+                out.truncate(start + n);
+                Some(n)
+            }
+            Err(e) => {
+                debug_assert!(false, "engine built an unencodable PUBLISH: {e:?}");
+                out.truncate(start);
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod delivery_tests {
+    use super::*;
+    use crate::broker::wire::{Payload, Props, Publish};
+    use alloc::vec;
+
+    /// A `Delivery` encodes to exactly the bytes of the owned PUBLISH with the same fields.
+    #[test]
+    fn delivery_bytes_equal_the_owned_packet() {
+        let props = MessageProps {
+            payload_format: Some(1),
+            content_type: Some("text/plain".into()),
+            response_topic: Some("r".into()),
+            correlation_data: Some(vec![1, 2]),
+            user: vec![("k".into(), "v".into()), ("k".into(), "w".into())],
+            message_expiry: None,
+        };
+        for (version, qos, expiry, alias, ids) in [
+            (Version::V5, 1, Some(30), Some(3), vec![7u32, 9]),
+            (Version::V5, 0, None, None, vec![]),
+            (Version::V311, 2, Some(5), None, vec![1]),
+        ] {
+            let d = Delivery {
+                topic: "a/b",
+                payload: b"hello",
+                props: &props,
+                sub_ids: &ids,
+                message_expiry: expiry,
+                topic_alias: alias,
+                dup: true,
+                qos,
+                retain: true,
+                pid: 42,
+            };
+            let mut got = vec![0xEE];
+            let n = d.encode_into(version, usize::MAX, &mut got).unwrap();
+            let owned = wire::Packet::Publish(Publish {
+                dup: true,
+                qos,
+                retain: true,
+                topic: "a/b".into(),
+                pid: 42,
+                props: Props {
+                    payload_format: props.payload_format,
+                    message_expiry: expiry,
+                    content_type: props.content_type.clone(),
+                    response_topic: props.response_topic.clone(),
+                    correlation_data: props.correlation_data.clone(),
+                    topic_alias: alias,
+                    subscription_ids: ids.clone(),
+                    user: props.user.clone(),
+                    ..Props::default()
+                },
+                payload: Payload::from(&b"hello"[..]),
+            });
+            let want = wire::encode(&owned, version);
+            assert_eq!(&got[1..], &want[..], "{version:?} qos {qos}");
+            assert_eq!(n, want.len());
+            // Too large: nothing appended.
+            assert_eq!(d.encode_into(version, n - 1, &mut got), None);
+            assert_eq!(got.len(), 1 + n);
+        }
+    }
 }

@@ -11,6 +11,7 @@ use alloc::format;
 
 use super::super::storage::Storage;
 use super::super::wire::{self, Packet, Props, Version};
+use super::publish::InPublish;
 use super::*;
 use crate::codec::{self, DecodeError, Decoded, ProtocolVersion};
 use crate::time::Instant;
@@ -127,6 +128,17 @@ impl<S: Storage> Broker<S> {
             return;
         }
         let authenticating = matches!(c.state, State::Authenticating(_));
+        if h.packet_type == codec::PacketType::Publish && !authenticating {
+            // The hot path: straight from the codec's view, no owned packet in between.
+            match codec::decode_body(h.packet_type, h.flags, body, c.version.into()) {
+                Ok(codec::Packet::Publish(view)) => {
+                    self.on_publish(conn, now, InPublish::from_view(&view));
+                }
+                Ok(_) => self.fail(conn, now, ReasonCode::ProtocolError, "unexpected packet"),
+                Err(e) => self.fail(conn, now, e.reason_code(), &format!("{e}")),
+            }
+            return;
+        }
         let packet = match wire::decode_with_codec(h, body, c.version) {
             Ok(p) => p,
             Err(e) => {
@@ -160,7 +172,7 @@ impl<S: Storage> Broker<S> {
             return;
         }
         match packet {
-            Packet::Publish(p) => self.on_publish(conn, now, p),
+            Packet::Publish(_) => {} // handled above
             Packet::Ack {
                 kind: k, pid, code, ..
             } => self.on_ack(conn, now, k, pid, code),

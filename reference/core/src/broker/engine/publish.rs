@@ -15,19 +15,70 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::super::config::DollarPublish;
-use super::super::storage::{Message, OutState, Queued, SharedMessage, Storage};
-use super::super::wire::{kind, Packet, Props, Publish};
+use super::super::storage::{Message, MessageProps, OutState, Queued, SharedMessage, Storage};
+use super::super::wire::{kind, Packet, Payload, Props};
 use super::*;
+use crate::codec::Property;
 use crate::time::Instant;
 use crate::topic;
 
+/// A PUBLISH as the engine takes it in, straight from the codec's view: the properties the
+/// message carries to its subscribers gathered in [`MessageProps`], the ones the engine acts
+/// on kept apart (nothing goes through the 27-field owned `Props`).
+#[derive(Debug)]
+pub(super) struct InPublish {
+    qos: u8,
+    retain: bool,
+    topic: String,
+    pid: u16,
+    payload: Payload,
+    props: MessageProps,
+    message_expiry: Option<u32>,
+    topic_alias: Option<u16>,
+    /// A Subscription Identifier was present (only servers send them).
+    has_sub_ids: bool,
+}
+
+impl InPublish {
+    pub(super) fn from_view(v: &codec::Publish<'_>) -> Self {
+        let mut p = InPublish {
+            qos: v.qos.as_u8(),
+            retain: v.retain,
+            topic: String::from(v.topic),
+            pid: v.packet_id.unwrap_or(0),
+            payload: Payload::from(v.payload),
+            props: MessageProps::default(),
+            message_expiry: None,
+            topic_alias: None,
+            has_sub_ids: false,
+        };
+        for prop in v.properties.iter() {
+            match prop {
+                Property::PayloadFormatIndicator(x) => p.props.payload_format = Some(x),
+                Property::MessageExpiryInterval(x) => p.message_expiry = Some(x),
+                Property::ContentType(x) => p.props.content_type = Some(String::from(x)),
+                Property::ResponseTopic(x) => p.props.response_topic = Some(String::from(x)),
+                Property::CorrelationData(x) => p.props.correlation_data = Some(x.to_vec()),
+                Property::UserProperty((k, x)) => {
+                    p.props.user.push((String::from(k), String::from(x)))
+                }
+                Property::TopicAlias(x) => p.topic_alias = Some(x),
+                Property::SubscriptionIdentifier(_) => p.has_sub_ids = true,
+                // The codec refuses properties PUBLISH may not carry.
+                _ => {}
+            }
+        }
+        p
+    }
+}
+
 impl<S: Storage> Broker<S> {
-    pub(super) fn on_publish(&mut self, conn: ConnectionId, now: Instant, mut p: Publish) {
+    pub(super) fn on_publish(&mut self, conn: ConnectionId, now: Instant, mut p: InPublish) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         let v5 = c.version.is_v5();
-        if !p.props.subscription_ids.is_empty() {
+        if p.has_sub_ids {
             // [MQTT-3.3.4-6]: only the server sends Subscription Identifiers (the codec allows
             // the property in PUBLISH, which goes both ways).
             self.fail(
@@ -51,7 +102,7 @@ impl<S: Storage> Broker<S> {
             ); // [MQTT-3.2.2-14]
             return;
         }
-        if let Some(alias) = p.props.topic_alias.take() {
+        if let Some(alias) = p.topic_alias.take() {
             if alias == 0 || alias > self.config.topic_alias_maximum {
                 self.fail(
                     conn,
@@ -148,21 +199,13 @@ impl<S: Storage> Broker<S> {
             // (a 3.1.1 or QoS 0 publisher cannot be told: forwarded, not stored, reported).
             ReasonCode::QuotaExceeded
         } else {
-            let props = Props {
-                payload_format: p.props.payload_format,
-                content_type: p.props.content_type,
-                response_topic: p.props.response_topic,
-                correlation_data: p.props.correlation_data,
-                user: p.props.user,
-                ..Props::default()
-            };
             let msg = Message {
                 topic: p.topic,
                 payload: p.payload,
                 qos: p.qos,
                 retain: p.retain,
-                expires_at: p.props.message_expiry.map(|e| now.add_secs(u64::from(e))),
-                props,
+                expires_at: p.message_expiry.map(|e| now.add_secs(u64::from(e))),
+                props: p.props,
                 publisher: Some(client.clone()),
             };
             let routed = self.route(msg, now);
