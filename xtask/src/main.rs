@@ -2,6 +2,8 @@
 //!
 //! Every subcommand's doc comment is its `--help` text.
 
+mod bench;
+mod brokers;
 mod conformance;
 mod coverage;
 mod fuzz;
@@ -84,6 +86,29 @@ enum Command {
     ///
     /// Exits 1 when a bound for mqttref fails, unless --report-only.
     Soak(soak::Args),
+    /// Speed against peers: the reference broker (`mqttref broker`, release build), rumqttd
+    /// 0.20 (its MQTT 5.0 listener) and Mosquitto 2.0, each with its defaults on a free loopback
+    /// port, in one run on this machine. Two load generators: `mqttref bench` (this project's)
+    /// and `mqttv5 bench` (mqttv5-cli, written elsewhere), each alternating between the brokers
+    /// round by round and reporting medians.
+    ///
+    /// Workloads (--only): qos0 and qos1, 4 publishers x 4 subscribers, 64-byte payloads (both
+    /// generators); fanout, 1 publisher -> 1,000 subscribers, QoS 0 (mqttref bench); idle,
+    /// 10,000 idle MQTT 5.0 connections, one broker at a time.
+    ///
+    /// Prints one Markdown table (also target/bench/bench.md): per workload, generator and
+    /// broker, deliveries per second, deliveries per second of broker CPU, latency p50 / p99,
+    /// broker RSS at the end of the run (and per idle connection), and the reference over the
+    /// fastest peer. Mosquitto's Receive Maximum of 20 limits QoS 1 windows against it; the
+    /// notes under the table say so, and how each figure is taken.
+    ///
+    /// Missing peers are installed into target/peers (`cargo install --root`, not --locked;
+    /// --peers-dir or $XTASK_PEERS_DIR to use another); one that cannot be installed is left
+    /// out with a line saying why. Mosquitto comes from the system.
+    ///
+    /// Not part of CI: it takes minutes, and its figures move by tens of percent between runs
+    /// on a shared machine; quote a ratio against a peer from the same run, not an absolute.
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -97,6 +122,7 @@ fn main() -> anyhow::Result<()> {
         Command::Replay(args) => sim::run("replay", args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Soak(args) => soak::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

@@ -17,8 +17,8 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -26,6 +26,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+
+use crate::brokers::{
+    build_mqttref, find_mosquitto, mib, open_idle, readable_dir, target_dir, thousands,
+    write_readable, BrokerProcess as Broker,
+};
 
 /// Options of `cargo xtask soak`.
 #[derive(clap::Args, Debug)]
@@ -210,9 +215,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let sizes = if args.short { SHORT } else { FULL };
     let root = crate::workspace_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = target_dir(&root);
     let out = target.join("soak");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
 
@@ -359,157 +362,47 @@ fn verdict(check: Check, mq: Option<&Measured>, mo: Option<&Measured>) -> Option
 // ---------------------------------------------------------------------------------------------
 // Brokers
 
-fn find_mosquitto() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
-        .map(|d| d.join("mosquitto"))
-        .find(|p| p.is_file())
-}
-
-/// `cargo build --release -p mqttref-cli`; returns the binary.
-fn build_mqttref(root: &Path, target: &Path) -> Result<PathBuf> {
-    println!("building mqttref (cargo build --release -p mqttref-cli)");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
-        .args(["build", "--release", "-p", "mqttref-cli"])
-        .status()
-        .context("running cargo")?;
-    if !status.success() {
-        bail!("building mqttref failed ({status})");
-    }
-    let bin = target.join("release").join("mqttref");
-    if !bin.is_file() {
-        bail!("{} is missing after the build", bin.display());
-    }
-    Ok(bin)
-}
-
 /// `mqttref <commit>, Mosquitto <version>` for the report's first line.
 fn describe(root: &Path, mosquitto: Option<&Path>) -> String {
-    let commit = Command::new("git")
-        .current_dir(root)
-        .args(["describe", "--always", "--dirty"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "?".into());
+    let commit = crate::brokers::git_describe(root);
     let mosq = mosquitto
-        .and_then(|m| Command::new(m).arg("-h").output().ok())
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .and_then(|l| l.strip_prefix("mosquitto version "))
-                .map(str::to_string)
-        })
+        .and_then(crate::brokers::mosquitto_version)
         .unwrap_or_else(|| "?".into());
     format!("mqttref {commit}, Mosquitto {mosq}")
 }
 
-/// A broker process started for one check.
-struct Broker {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-}
-
-impl Broker {
-    /// Starts `kind` on a free loopback port, writing its config and log into `dir`, and waits
-    /// until it accepts connections.
-    async fn start(
-        kind: Kind,
-        bin: &Path,
-        dir: &Path,
-        max_connections: Option<u32>,
-    ) -> Result<Broker> {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        // Mosquitto started as root drops to its own user: keep what it reads readable.
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let log = dir.join("log");
-        let log_file = std::fs::File::create(&log)?;
-        let mut cmd = Command::new(bin);
-        match kind {
-            Kind::Mqttref => {
-                cmd.args(["broker", "--listen", &addr.to_string()]);
-                if let Some(max) = max_connections {
-                    let conf = dir.join("mqttref.toml");
-                    std::fs::write(&conf, format!("max_connections = {max}\n"))?;
-                    cmd.arg("--config").arg(&conf);
-                }
-            }
-            Kind::Mosquitto => {
-                let mut conf = format!("listener {port} 127.0.0.1\nallow_anonymous true\n");
-                if let Some(max) = max_connections {
-                    let _ = writeln!(conf, "max_connections {max}");
-                }
-                let path = dir.join("mosquitto.conf");
-                std::fs::write(&path, conf)?;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
-                cmd.arg("-c").arg(&path);
+/// Starts `kind` on a free loopback port, writing its config and log into `dir`, and waits
+/// until it accepts connections.
+async fn start_broker(
+    kind: Kind,
+    bin: &Path,
+    dir: &Path,
+    max_connections: Option<u32>,
+) -> Result<Broker> {
+    readable_dir(dir)?;
+    let addr = crate::brokers::free_loopback_addr()?;
+    let port = addr.port();
+    let mut cmd = Command::new(bin);
+    match kind {
+        Kind::Mqttref => {
+            cmd.args(["broker", "--listen", &addr.to_string()]);
+            if let Some(max) = max_connections {
+                let conf = dir.join("mqttref.toml");
+                std::fs::write(&conf, format!("max_connections = {max}\n"))?;
+                cmd.arg("--config").arg(&conf);
             }
         }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let mut broker = Broker { child, addr, log };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = broker.child.try_wait()? {
-                bail!(
-                    "{} exited at start ({status}): {}",
-                    kind.name(),
-                    broker.log_tail()
-                );
+        Kind::Mosquitto => {
+            let mut conf = format!("listener {port} 127.0.0.1\nallow_anonymous true\n");
+            if let Some(max) = max_connections {
+                let _ = writeln!(conf, "max_connections {max}");
             }
-            if TcpStream::connect(addr).await.is_ok() {
-                return Ok(broker);
-            }
-            if Instant::now() > deadline {
-                bail!("{} did not listen on {addr} within 10 s", kind.name());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            let path = dir.join("mosquitto.conf");
+            write_readable(&path, &conf)?;
+            cmd.arg("-c").arg(&path);
         }
     }
-
-    /// Resident set size in KiB (`VmRSS`), or 0 if the process is gone.
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// Why the process ended, if it did.
-    fn exited(&mut self) -> Option<String> {
-        match self.child.try_wait() {
-            Ok(Some(status)) => Some(format!("broker exited ({status})")),
-            _ => None,
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(5)..].join(" / ")
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    Broker::start(kind.name(), cmd, addr, dir.join("log")).await
 }
 
 async fn run_check(
@@ -519,7 +412,7 @@ async fn run_check(
     dir: &Path,
     s: &Sizes,
 ) -> Result<Measured> {
-    let mut broker = Broker::start(kind, bin, dir, check.max_connections()).await?;
+    let mut broker = start_broker(kind, bin, dir, check.max_connections()).await?;
     let result = match check {
         Check::Qos1Burst => qos1_burst(&broker, s).await,
         Check::PingreqFlood => pingreq_flood(&broker, s).await,
@@ -904,28 +797,12 @@ async fn idle_connections(b: &Broker, s: &Sizes) -> Result<Measured> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = b.rss_kib();
     let n = s.idle;
-    let mut tasks = JoinSet::new();
-    let mut conns = Vec::with_capacity(n);
-    let mut errors = 0usize;
-    let mut first_error = None;
-    let addr = b.addr;
-    let start = Instant::now();
-    for i in 0..n {
-        // At most 100 handshakes at once: Mosquitto's listen backlog is 100.
-        while tasks.len() >= 100 {
-            collect(
-                tasks.join_next().await,
-                &mut conns,
-                &mut errors,
-                &mut first_error,
-            );
-        }
-        tasks.spawn(async move { idle_connect(addr, i).await });
-    }
-    while let Some(r) = tasks.join_next().await {
-        collect(Some(r), &mut conns, &mut errors, &mut first_error);
-    }
-    let connect_time = start.elapsed();
+    let idle = open_idle(b.addr, n, |i| {
+        connect_packet(false, &format!("soak-idle-{i}"), true)
+    })
+    .await;
+    let (conns, errors, first_error) = (idle.conns, idle.errors, idle.first_error);
+    let connect_time = idle.took;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = b.rss_kib();
     let ok = conns.len();
@@ -952,43 +829,6 @@ async fn idle_connections(b: &Broker, s: &Sizes) -> Result<Measured> {
         ok: None,
         per_conn: Some((per_conn, ok == n)),
     })
-}
-
-fn collect(
-    r: Option<Result<Result<TcpStream>, tokio::task::JoinError>>,
-    conns: &mut Vec<TcpStream>,
-    errors: &mut usize,
-    first_error: &mut Option<String>,
-) {
-    match r {
-        Some(Ok(Ok(c))) => conns.push(c),
-        Some(Ok(Err(e))) => {
-            *errors += 1;
-            first_error.get_or_insert_with(|| format!("{e:#}"));
-        }
-        Some(Err(e)) => {
-            *errors += 1;
-            first_error.get_or_insert_with(|| e.to_string());
-        }
-        None => {}
-    }
-}
-
-/// One idle connection: CONNECT, the 4-byte 3.1.1 CONNACK, and nothing else. (No read buffer
-/// kept: thousands of these are held at once.)
-async fn idle_connect(addr: SocketAddr, i: usize) -> Result<TcpStream> {
-    let mut s = TcpStream::connect(addr).await.context("TCP connect")?;
-    s.write_all(&connect_packet(false, &format!("soak-idle-{i}"), true))
-        .await?;
-    let mut ack = [0u8; 4];
-    tokio::time::timeout(Duration::from_secs(30), s.read_exact(&mut ack))
-        .await
-        .context("no CONNACK in 30 s")?
-        .context("reading CONNACK")?;
-    if ack != [0x20, 2, 0, 0] {
-        bail!("CONNACK {ack:02x?}");
-    }
-    Ok(s)
 }
 
 /// With `max_connections` 100, 116 TCP sockets that send nothing, then a client CONNECTs.
@@ -1376,10 +1216,6 @@ async fn expect_suback(rd: &mut Reader<ReadHalf>) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Figures
 
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
 fn millis(d: Duration) -> String {
     if d >= Duration::from_secs(1) {
         format!("{:.2} s", d.as_secs_f64())
@@ -1394,18 +1230,6 @@ fn millions(n: u64) -> String {
     } else {
         thousands(n)
     }
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
