@@ -175,6 +175,9 @@ const IDLE_KEEP_ALIVE: u16 = 600;
 /// `mqttv5 bench` waits for its delivery count to stay still this long before it reports.
 const V5_STILL: f64 = 0.1;
 
+/// What Mosquitto logs when a subscriber's queue (`max_queued_messages`) is full and it drops.
+const MOSQUITTO_DROPS: &str = "Outgoing messages are being dropped";
+
 /// A crate installed with `cargo install --root <peers dir>`.
 struct Peer {
     name: &'static str,
@@ -588,6 +591,9 @@ fn finish(running: Vec<Running>, rows: &mut [Row]) {
         let exited = r.process.exited();
         if let Some((_, Ok(f))) = rows.iter_mut().find(|(b, _)| *b == r.broker) {
             f.rss_kib = (rss > 0).then_some(rss);
+            if r.broker == Broker::Mosquitto && r.process.log_contains(MOSQUITTO_DROPS) {
+                push_note(&mut f.note, &format!("its log: \"{MOSQUITTO_DROPS}\""));
+            }
             if let Some(why) = exited {
                 push_note(&mut f.note, &format!("{why}: {}", r.process.log_tail()));
             }
@@ -755,7 +761,7 @@ fn with_mqttv5(rt: &tokio::runtime::Runtime, setup: &Setup, w: Workload, v5: &Pa
             push_note(
                 &mut note,
                 &format!(
-                    "received {:.2} of 4 × published",
+                    "subscribers got {:.2} of 4 × published by the end of its drain",
                     received as f64 / expected as f64
                 ),
             );
@@ -1094,8 +1100,13 @@ fn report(command: &str, versions: &str, secs: f64, setup: &Setup, groups: &[Gro
         md.push_str(
             "- Mosquitto's default `max_inflight_messages 20` is the Receive Maximum in its \
              CONNACK: `mqttref bench` keeps 20 QoS 1 PUBLISHes in flight per publisher against \
-             it, 64 against the others (\"window\"), so its QoS 1 figures are not like for like; \
-             `max_queued_messages 1000` bounds what it queues per subscriber.\n",
+             it, 64 against the others (\"window\"), so its QoS 1 figures are not like for like. \
+             Its default `max_queued_messages 1000` bounds what it queues per subscriber: past \
+             it, it drops further messages for that subscriber, QoS 1 included (already \
+             acknowledged to their publisher, the subscriber still connected), and logs \
+             \"Outgoing messages are being dropped for client\"; MQTT-4.5.0-1 wants a message \
+             the server took ownership of added to every matching session, and MQTT-4.1.0-1 \
+             forbids discarding session state while the connection is open.\n",
         );
     }
     if setup.rumqttd.is_some() {

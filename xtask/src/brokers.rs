@@ -155,6 +155,11 @@ impl BrokerProcess {
         }
     }
 
+    /// Whether its log has a line containing `needle`.
+    pub fn log_contains(&self, needle: &str) -> bool {
+        std::fs::read_to_string(&self.log).is_ok_and(|t| t.contains(needle))
+    }
+
     /// The last 5 lines of its log, joined with " / ".
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
