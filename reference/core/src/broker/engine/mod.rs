@@ -72,6 +72,19 @@ pub enum Output {
     },
 }
 
+impl Output {
+    /// The connection it concerns.
+    #[must_use]
+    pub fn conn(&self) -> ConnectionId {
+        match self {
+            Output::Transmit { conn, .. }
+            | Output::Close { conn }
+            | Output::Pause { conn }
+            | Output::Resume { conn } => *conn,
+        }
+    }
+}
+
 /// Things worth logging; the engine's behaviour does not depend on whether they are read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -521,6 +534,7 @@ impl<S: Storage> Broker<S> {
     /// What it sent before closing and the engine had not parsed yet (it was paused) is
     /// handled first: a DISCONNECT in it makes the end normal, a PUBLISH in it is forwarded.
     pub fn handle_close(&mut self, conn: ConnectionId, now: Instant) {
+        let mark = self.out.len();
         while let Some(c) = self.conns.get_mut(&conn) {
             let before = c.inbuf.len();
             if before == 0 {
@@ -539,6 +553,13 @@ impl<S: Storage> Broker<S> {
         }
         if self.conns.contains_key(&conn) {
             self.close_quiet(conn, now, WillFate::Publish, None, "closed by peer");
+        }
+        // Its answers to what it sent last (a PINGRESP, a PUBACK, a DISCONNECT and close) have
+        // nowhere to go: the driver speaks only of open connections.
+        if self.out.len() > mark {
+            let tail = self.out.split_off(mark);
+            self.out
+                .extend(tail.into_iter().filter(|o| o.conn() != conn));
         }
         self.settle(now);
     }

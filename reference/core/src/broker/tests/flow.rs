@@ -284,3 +284,22 @@ fn paused_connection_closing_has_its_buffered_packets_handled() {
     assert!(got.iter().all(|x| x.topic == "b"), "no will: {got:?}");
     assert_eq!(counters(&got), (1..=20).collect::<Vec<u16>>());
 }
+
+/// A peer paused for not reading its replies closes with PINGREQs still buffered: they are
+/// parsed (see above) but their answers go nowhere — the engine speaks no more of it.
+#[test]
+fn closed_connection_gets_no_answers_to_its_buffered_packets() {
+    let mut p = Pair::new(Config {
+        max_outbound_bytes: 1000,
+        ..Config::default()
+    });
+    let c = p.connect(v5(), "flood");
+    p.clients[c].stalled = true;
+    for _ in 0..2000 {
+        p.send_raw(c, &[0xC0, 0x00]);
+    }
+    assert!(p.clients[c].paused);
+    // The harness fails on any output for a connection after it closed.
+    p.drop_conn(c);
+    assert_eq!(p.broker.connection_count(), 0);
+}

@@ -193,6 +193,7 @@ impl Pair {
                             .iter_mut()
                             .find(|c| c.conn == conn)
                             .expect("client");
+                        assert!(!c.closed, "close after close");
                         c.closed = true;
                     }
                     Output::Pause { conn } | Output::Resume { conn } => {
@@ -201,6 +202,7 @@ impl Pair {
                             .iter_mut()
                             .find(|c| c.conn == conn)
                             .expect("client");
+                        assert!(!c.closed, "{o:?} after close");
                         let pause = matches!(o, Output::Pause { .. });
                         assert_ne!(c.paused, pause, "pause state told twice");
                         c.paused = pause;
