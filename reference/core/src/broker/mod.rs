@@ -52,6 +52,6 @@ pub use auth::{AuthDecision, AuthRequest, Authenticator, NoAuth};
 pub use config::{Config, DollarPublish, QueueOverflow, Redirect};
 pub use engine::{Broker, ConnectionId, DropReason, Event, Output, DROP_REPORT_MS};
 pub use storage::{
-    InFlight, MemoryStorage, Message, MessageProps, OutState, Queued, RetainedPending, Session,
-    SharedMessage, Storage, Subscription,
+    InFlight, MemoryStorage, Message, MessageProps, OutState, Payload, Queued, RetainedPending,
+    Session, SharedMessage, Storage, SubOpts, Subscription,
 };

@@ -10,8 +10,31 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::wire::{Payload, SubOpts, Version};
+use crate::codec::ProtocolVersion;
 use crate::time::Instant;
+
+/// Shared payload bytes: one copy for every subscriber a message goes to. `Arc` where the target
+/// has pointer-sized atomics (so a driver can move the engine between threads), `Rc` on targets
+/// without them (riscv32imc), where there are no threads to move to.
+#[cfg(target_has_atomic = "ptr")]
+pub type Payload = alloc::sync::Arc<[u8]>;
+/// Shared payload bytes (see the atomic-target definition).
+#[cfg(not(target_has_atomic = "ptr"))]
+pub type Payload = alloc::rc::Rc<[u8]>;
+
+/// The options a session subscribed with (SUBSCRIBE's Subscription Options, 5.0 §3.8.3.1;
+/// 3.1.1 has only the QoS), as the session keeps them: the granted QoS, not the requested one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SubOpts {
+    /// Maximum QoS of what the subscription delivers.
+    pub qos: u8,
+    /// No Local: not back to the publisher's own connection ([MQTT-3.8.3-3] (5.0)).
+    pub no_local: bool,
+    /// Retain As Published ([MQTT-3.3.1-12], [MQTT-3.3.1-13] (5.0)).
+    pub retain_as_published: bool,
+    /// Retain Handling: 0 send retained at subscribe, 1 only if the subscription is new, 2 never.
+    pub retain_handling: u8,
+}
 
 /// The properties a message carries from its publisher to its subscribers (5.0 §3.3.2.3):
 /// what is forwarded unchanged. The others are the broker's business per delivery (message
@@ -35,7 +58,7 @@ pub struct MessageProps {
 
 /// A [`Message`] shared by every session it is queued for: one allocation per message, not a
 /// copy of its topic and properties per subscriber. `Arc` or `Rc` as for
-/// [`Payload`](super::wire::Payload).
+/// [`Payload`].
 #[cfg(target_has_atomic = "ptr")]
 pub type SharedMessage = alloc::sync::Arc<Message>;
 /// A shared [`Message`] (see the atomic-target definition).
@@ -140,7 +163,7 @@ pub struct Session {
     /// Client identifier.
     pub client_id: String,
     /// Protocol version of the last connection.
-    pub version: Version,
+    pub version: ProtocolVersion,
     /// Session Expiry Interval in seconds (`u32::MAX`: never).
     pub expiry_interval: u32,
     /// Subscriptions by full filter (including any `$share/{name}/` prefix).
@@ -165,7 +188,7 @@ pub struct Session {
 
 impl Session {
     /// A fresh session.
-    pub fn new(client_id: String, version: Version, expiry_interval: u32) -> Self {
+    pub fn new(client_id: String, version: ProtocolVersion, expiry_interval: u32) -> Self {
         Session {
             client_id,
             version,

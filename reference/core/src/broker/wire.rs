@@ -11,14 +11,7 @@
 
 use alloc::string::String;
 
-/// Shared payload bytes: one copy for every subscriber a message goes to. `Arc` where the target
-/// has pointer-sized atomics (so a driver can move the engine between threads), `Rc` on targets
-/// without them (riscv32imc), where there are no threads to move to.
-#[cfg(target_has_atomic = "ptr")]
-pub type Payload = alloc::sync::Arc<[u8]>;
-/// Shared payload bytes (see the atomic-target definition).
-#[cfg(not(target_has_atomic = "ptr"))]
-pub type Payload = alloc::rc::Rc<[u8]>;
+pub use super::storage::{Payload, SubOpts};
 use alloc::vec::Vec;
 
 /// MQTT protocol version of a connection.
@@ -106,16 +99,6 @@ pub struct Publish {
     pub pid: u16,
     pub props: Props,
     pub payload: Payload,
-}
-
-/// Subscription options of one SUBSCRIBE entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[allow(missing_docs)]
-pub struct SubOpts {
-    pub qos: u8,
-    pub no_local: bool,
-    pub retain_as_published: bool,
-    pub retain_handling: u8,
 }
 
 /// Every packet the engine decodes or encodes.

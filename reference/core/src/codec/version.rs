@@ -40,6 +40,13 @@ impl ProtocolVersion {
     pub const fn has_properties(self) -> bool {
         matches!(self, ProtocolVersion::V5)
     }
+
+    /// Whether this is MQTT 5.0 (reason codes in acknowledgements, AUTH, DISCONNECT from the
+    /// server): the same as [`has_properties`](Self::has_properties), for code that asks
+    /// about the version rather than about properties.
+    pub const fn is_v5(self) -> bool {
+        matches!(self, ProtocolVersion::V5)
+    }
 }
 
 impl fmt::Display for ProtocolVersion {

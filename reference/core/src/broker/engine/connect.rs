@@ -18,21 +18,67 @@ use alloc::vec::Vec;
 use super::super::auth::{AuthDecision, AuthRequest};
 use super::super::config::DollarPublish;
 use super::super::storage::{Message, MessageProps, OutState, Queued, Session, Storage};
-use super::super::wire::{self, kind, Packet, Props, Version};
+use super::deliver::encode_vec;
 use super::*;
-use crate::codec;
+use crate::codec::{Properties, Property};
 use crate::time::Instant;
 use crate::topic;
 
+/// The CONNECT properties the engine acts on, gathered in one pass over the codec's view
+/// (3.1.1: none). The codec has refused duplicates and properties CONNECT may not carry.
+#[derive(Debug, Default, Clone, Copy)]
+struct ConnectProps<'a> {
+    session_expiry: Option<u32>,
+    receive_maximum: Option<u16>,
+    maximum_packet_size: Option<u32>,
+    topic_alias_maximum: Option<u16>,
+    request_response_info: Option<u8>,
+    auth_method: Option<&'a str>,
+    auth_data: Option<&'a [u8]>,
+}
+
+impl<'a> ConnectProps<'a> {
+    fn of(properties: &Properties<'a>) -> Self {
+        let mut p = ConnectProps::default();
+        for prop in properties.iter() {
+            match prop {
+                Property::SessionExpiryInterval(x) => p.session_expiry = Some(x),
+                Property::ReceiveMaximum(x) => p.receive_maximum = Some(x),
+                Property::MaximumPacketSize(x) => p.maximum_packet_size = Some(x),
+                Property::TopicAliasMaximum(x) => p.topic_alias_maximum = Some(x),
+                Property::RequestResponseInformation(x) => p.request_response_info = Some(x),
+                Property::AuthenticationMethod(x) => p.auth_method = Some(x),
+                Property::AuthenticationData(x) => p.auth_data = Some(x),
+                _ => {}
+            }
+        }
+        p
+    }
+}
+
+/// The Authentication Method and Data of an AUTH (the codec allows one of each).
+fn auth_props<'a>(properties: &Properties<'a>) -> (Option<&'a str>, Option<&'a [u8]>) {
+    let (mut method, mut data) = (None, None);
+    for prop in properties.iter() {
+        match prop {
+            Property::AuthenticationMethod(x) => method = Some(x),
+            Property::AuthenticationData(x) => data = Some(x),
+            _ => {}
+        }
+    }
+    (method, data)
+}
+
 impl<S: Storage> Broker<S> {
     /// Refuses a CONNECT: CONNACK with `code` (5.0) or its 3.1.1 return code, then close.
+    /// `props` must be empty for 3.1.1.
     pub(super) fn refuse(
         &mut self,
         conn: ConnectionId,
         now: Instant,
-        version: Version,
+        version: ProtocolVersion,
         code: ReasonCode,
-        props: Props,
+        props: &[Property<'_>],
     ) {
         let code = if !version.is_v5() {
             v311_refusal(code)
@@ -43,65 +89,69 @@ impl<S: Storage> Broker<S> {
             // (0x8F from a SUBSCRIBE): a Protocol Error, then.
             ReasonCode::ProtocolError
         };
-        let p = Packet::ConnAck {
-            session_present: false,
-            code: code.as_u8(),
-            props,
+        let p = codec::ConnAck {
+            properties: Properties::Slice(props),
+            ..codec::ConnAck::new(code)
         };
         self.out.push_back(Output::Transmit {
             conn,
-            data: wire::encode(&p, version),
+            data: encode_vec(&codec::Packet::ConnAck(p), version),
         });
         self.close_with(conn, now, WillFate::Discard, Some(code), "CONNECT refused");
     }
 
-    pub(super) fn on_connect(&mut self, conn: ConnectionId, now: Instant, connect: wire::Connect) {
+    pub(super) fn on_connect(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        connect: &codec::Connect<'_>,
+    ) {
         let v = connect.version;
         let v5 = v.is_v5();
-        let cfg = &self.config;
-        if let Some(r) = &cfg.redirect {
+        let props = ConnectProps::of(&connect.properties);
+        if let Some(r) = &self.config.redirect {
             // 5.0 §4.11: Server redirection.
-            let props = Props {
-                server_reference: v5.then(|| r.reference.clone()),
-                ..Props::default()
-            };
             let code = if r.permanent {
                 ReasonCode::ServerMoved
             } else {
                 ReasonCode::UseAnotherServer
             };
+            // Copied out of the config: `refuse` takes `self`.
+            let reference = r.reference.clone();
+            let server = [Property::ServerReference(&reference)];
+            let props: &[Property<'_>] = if v5 { &server } else { &[] };
             self.refuse(conn, now, v, code, props);
             return;
         }
         // Authentication (5.0 §4.12): the authenticator decides; the default has no methods,
         // so any Authentication Method gets 0x8C ([MQTT-4.12.0-1]).
-        let method = if v5 {
-            connect.props.auth_method.clone()
-        } else {
-            None
-        };
+        let method = if v5 { props.auth_method } else { None };
         let decision = self.auth.authenticate(&AuthRequest {
-            client_id: &connect.client_id,
-            username: connect.username.as_deref(),
-            password: connect.password.as_deref(),
-            method: method.as_deref(),
-            data: connect.props.auth_data.as_deref(),
+            client_id: connect.client_id,
+            username: connect.username,
+            password: connect.password,
+            method,
+            data: props.auth_data,
         });
         let auth_data = match decision {
             AuthDecision::Deny(code) => {
-                self.refuse(conn, now, v, code, Props::default());
+                self.refuse(conn, now, v, code, &[]);
                 return;
             }
             AuthDecision::Continue(data) => {
                 let Some(method) = method else {
                     // Continue makes no sense without a method: treat as a refusal.
-                    self.refuse(conn, now, v, ReasonCode::NotAuthorized, Props::default());
+                    self.refuse(conn, now, v, ReasonCode::NotAuthorized, &[]);
                     return;
                 };
-                let props = Props {
-                    auth_method: Some(method.clone()),
-                    auth_data: Some(data),
-                    ..Props::default()
+                // The CONNECT is finished once the exchange is: keep its bytes until then.
+                let pending = match PacketBuf::from_packet(&codec::Packet::Connect(*connect), v) {
+                    Ok(b) => b,
+                    Err(_) => {
+                        // Cannot happen for a CONNECT the codec decoded; refuse rather than panic.
+                        self.refuse(conn, now, v, ReasonCode::ImplementationSpecificError, &[]);
+                        return;
+                    }
                 };
                 if let Some(c) = self.conns.get_mut(&conn) {
                     let deadline = match c.state {
@@ -110,25 +160,28 @@ impl<S: Storage> Broker<S> {
                     };
                     c.state = State::Authenticating(deadline);
                     c.version = v;
-                    c.auth_method = Some(method);
-                    c.pending_connect = Some(alloc::boxed::Box::new(connect));
+                    c.auth_method = Some(String::from(method));
+                    c.pending_connect = Some(pending);
                 }
-                self.send(
-                    conn,
-                    &Packet::Auth {
-                        code: ReasonCode::ContinueAuthentication.as_u8(),
-                        props,
-                    },
-                );
+                let props = [
+                    Property::AuthenticationMethod(method),
+                    Property::AuthenticationData(&data),
+                ];
+                let auth = codec::Auth {
+                    reason_code: ReasonCode::ContinueAuthentication,
+                    properties: Properties::Slice(&props),
+                };
+                self.send_packet(conn, &codec::Packet::Auth(auth));
                 return;
             }
             AuthDecision::Allow(data) => data,
         };
-        self.accept_connect(conn, now, connect, method.map(|m| (m, auth_data)));
+        let auth = method.map(|m| (String::from(m), auth_data));
+        self.accept_connect(conn, now, connect, auth);
     }
 
     /// An AUTH from the client: during CONNECT (0x18) or a re-authentication (0x19, then 0x18).
-    pub(super) fn on_auth(&mut self, conn: ConnectionId, now: Instant, code: u8, props: &Props) {
+    pub(super) fn on_auth(&mut self, conn: ConnectionId, now: Instant, auth: &codec::Auth<'_>) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
@@ -143,71 +196,69 @@ impl<S: Storage> Broker<S> {
             );
             return;
         };
+        let (their_method, data) = auth_props(&auth.properties);
         // [MQTT-4.12.0-5]: the same method throughout; 0x18 or (connected) 0x19.
-        let code_ok = code == ReasonCode::ContinueAuthentication.as_u8()
-            || (connected && code == ReasonCode::ReAuthenticate.as_u8());
-        if props.auth_method.as_deref() != Some(method.as_str()) || !code_ok {
+        let code_ok = auth.reason_code == ReasonCode::ContinueAuthentication
+            || (connected && auth.reason_code == ReasonCode::ReAuthenticate);
+        if their_method != Some(method.as_str()) || !code_ok {
             if connected {
                 self.fail(conn, now, ReasonCode::ProtocolError, "bad AUTH");
             } else {
                 self.refuse(
                     conn,
                     now,
-                    Version::V5,
+                    ProtocolVersion::V5,
                     ReasonCode::ProtocolError,
-                    Props::default(),
+                    &[],
                 );
             }
             return;
         }
         let client = c.client_id.clone();
-        let decision = self
-            .auth
-            .continue_auth(&client, &method, props.auth_data.as_deref());
+        let decision = self.auth.continue_auth(&client, &method, data);
         match (decision, connected) {
             (AuthDecision::Continue(data), _) => {
-                let p = Props {
-                    auth_method: Some(method),
-                    auth_data: Some(data),
-                    ..Props::default()
+                let props = [
+                    Property::AuthenticationMethod(&method),
+                    Property::AuthenticationData(&data),
+                ];
+                let auth = codec::Auth {
+                    reason_code: ReasonCode::ContinueAuthentication,
+                    properties: Properties::Slice(&props),
                 };
-                self.send(
-                    conn,
-                    &Packet::Auth {
-                        code: ReasonCode::ContinueAuthentication.as_u8(),
-                        props: p,
-                    },
-                );
+                self.send_packet(conn, &codec::Packet::Auth(auth));
             }
             (AuthDecision::Allow(data), true) => {
-                let p = Props {
-                    auth_method: Some(method),
-                    auth_data: data,
-                    ..Props::default()
+                let mut props = Vec::with_capacity(2);
+                props.push(Property::AuthenticationMethod(&method));
+                if let Some(d) = &data {
+                    props.push(Property::AuthenticationData(d));
+                }
+                let auth = codec::Auth {
+                    reason_code: ReasonCode::Success,
+                    properties: Properties::Slice(&props),
                 };
-                self.send(
-                    conn,
-                    &Packet::Auth {
-                        code: ReasonCode::Success.as_u8(),
-                        props: p,
-                    },
-                );
+                self.send_packet(conn, &codec::Packet::Auth(auth));
             }
             (AuthDecision::Allow(data), false) => {
-                let Some(connect) = self
+                let Some(pending) = self
                     .conns
                     .get_mut(&conn)
                     .and_then(|c| c.pending_connect.take())
                 else {
                     return;
                 };
-                self.accept_connect(conn, now, *connect, Some((method, data)));
+                let codec::Packet::Connect(connect) = pending.view() else {
+                    // Only a CONNECT is kept there.
+                    return;
+                };
+                self.accept_connect(conn, now, &connect, Some((method, data)));
             }
             (AuthDecision::Deny(code), true) => {
                 self.fail(conn, now, code, "re-authentication failed")
             }
             (AuthDecision::Deny(code), false) => {
-                self.refuse(conn, now, Version::V5, code, Props::default())
+                self.refuse(conn, now, ProtocolVersion::V5, code, &[])
             }
         }
     }
@@ -218,38 +269,26 @@ impl<S: Storage> Broker<S> {
         &mut self,
         conn: ConnectionId,
         now: Instant,
-        connect: wire::Connect,
+        connect: &codec::Connect<'_>,
         auth: Option<(String, Option<Vec<u8>>)>,
     ) {
         let v = connect.version;
+        let props = ConnectProps::of(&connect.properties);
         let admitted = self
-            .admit(&connect)
-            .and_then(|()| self.client_id_for(&connect));
+            .admit(connect)
+            .and_then(|()| self.client_id_for(connect));
         let (client_id, assigned) = match admitted {
             Ok(id) => id,
             Err(code) => {
-                self.refuse(conn, now, v, code, Props::default());
+                self.refuse(conn, now, v, code, &[]);
                 return;
             }
         };
-        let (requested_expiry, expiry) = self.session_expiry(&connect);
+        let (requested_expiry, expiry) = self.session_expiry(connect, &props);
         self.take_over(&client_id, connect.clean_start, now);
         let session_present = self.open_session(&client_id, v, expiry, connect.clean_start);
-        let ka = self.keep_alive_for(&connect);
-        let mut props = Props::default();
-        if v.is_v5() {
-            props = self.connack_props(&connect, &client_id, ka);
-            if expiry != requested_expiry {
-                props.session_expiry = Some(expiry);
-            }
-            props.assigned_client_id = assigned;
-            if let Some((method, data)) = &auth {
-                // [MQTT-4.12.0-5] (5.0): a successful CONNACK carries the Authentication Method.
-                props.auth_method = Some(method.clone());
-                props.auth_data.clone_from(data);
-            }
-        }
-        let will = connect.will.map(|w| Box::new(will_of(w, &client_id)));
+        let ka = self.keep_alive_for(connect);
+        let will = connect.will.map(|w| Box::new(will_of(&w, &client_id)));
         // The connection is there: this runs while handling one of its packets.
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -258,25 +297,55 @@ impl<S: Storage> Broker<S> {
         c.version = v;
         c.client_id = client_id.clone();
         c.keep_alive_ms = u64::from(ka) * 1000;
-        c.recv_max = connect.props.receive_maximum.unwrap_or(u16::MAX);
-        c.max_packet = connect.props.maximum_packet_size.unwrap_or(u32::MAX);
-        c.alias_max_out = connect.props.topic_alias_maximum.unwrap_or(0);
+        c.recv_max = props.receive_maximum.unwrap_or(u16::MAX);
+        c.max_packet = props.maximum_packet_size.unwrap_or(u32::MAX);
+        c.alias_max_out = props.topic_alias_maximum.unwrap_or(0);
         c.will = will;
         c.connect_expiry = expiry;
-        c.auth_method = auth.map(|(m, _)| m);
+        c.auth_method = auth.as_ref().map(|(m, _)| m.clone());
         if let Some(d) = c.keep_alive_deadline() {
             self.arm(d);
         }
         self.connected += 1;
         self.online.insert(client_id.clone(), conn);
-        self.send(
-            conn,
-            &Packet::ConnAck {
-                session_present,
-                code: ReasonCode::Success.as_u8(),
-                props,
-            },
-        );
+        // The 5.0 CONNACK properties, in a fixed order (the one earlier versions sent).
+        let response_info = if v.is_v5() && props.request_response_info == Some(1) {
+            self.config
+                .response_information
+                .as_ref()
+                .map(|r| format!("{r}{client_id}"))
+        } else {
+            None
+        };
+        let mut connack_props = Vec::new();
+        if v.is_v5() {
+            if expiry != requested_expiry {
+                connack_props.push(Property::SessionExpiryInterval(expiry));
+            }
+            if let Some(id) = &assigned {
+                connack_props.push(Property::AssignedClientIdentifier(id));
+            }
+            if ka != connect.keep_alive {
+                connack_props.push(Property::ServerKeepAlive(ka));
+            }
+            if let Some((method, data)) = &auth {
+                // [MQTT-4.12.0-5] (5.0): a successful CONNACK carries the Authentication Method.
+                connack_props.push(Property::AuthenticationMethod(method));
+                if let Some(d) = data {
+                    connack_props.push(Property::AuthenticationData(d));
+                }
+            }
+            if let Some(r) = &response_info {
+                connack_props.push(Property::ResponseInformation(r));
+            }
+            self.limit_props(&mut connack_props);
+        }
+        let connack = codec::ConnAck {
+            session_present,
+            reason_code: ReasonCode::Success,
+            properties: Properties::Slice(&connack_props),
+        };
+        self.send_packet(conn, &codec::Packet::ConnAck(connack));
         self.events.push_back(Event::Connected {
             conn,
             client_id: client_id.clone(),
@@ -291,13 +360,13 @@ impl<S: Storage> Broker<S> {
 
     /// Whether this CONNECT may come in at all: its will (valid, within our Maximum QoS and
     /// Retain Available, and allowed by topic policy), the connection cap, the session cap.
-    fn admit(&self, connect: &wire::Connect) -> Result<(), ReasonCode> {
+    fn admit(&self, connect: &codec::Connect<'_>) -> Result<(), ReasonCode> {
         let cfg = &self.config;
         if let Some(w) = &connect.will {
-            if topic::validate_topic_name(&w.topic).is_err() {
+            if topic::validate_topic_name(w.topic).is_err() {
                 return Err(ReasonCode::TopicNameInvalid);
             }
-            if w.qos > cfg.maximum_qos {
+            if w.qos.as_u8() > cfg.maximum_qos {
                 return Err(ReasonCode::QoSNotSupported); // [MQTT-3.2.2-12] (5.0)
             }
             if w.retain && !cfg.retain_available {
@@ -308,8 +377,8 @@ impl<S: Storage> Broker<S> {
             // Refused at CONNECT with 0x87 Not authorized (3.1.1: return code 5), rather than
             // silently dropped later, so the client knows its will would never be published.
             let dollar =
-                topic::is_system_topic(&w.topic) && cfg.dollar_publish != DollarPublish::Allow;
-            if dollar || self.denied(&w.topic) {
+                topic::is_system_topic(w.topic) && cfg.dollar_publish != DollarPublish::Allow;
+            if dollar || self.denied(w.topic) {
                 return Err(ReasonCode::NotAuthorized);
             }
         }
@@ -319,7 +388,7 @@ impl<S: Storage> Broker<S> {
         // A new session past the cap: 0x97 Quota exceeded (3.1.1: return code 3, Server
         // unavailable). Resuming or replacing an existing one is always allowed.
         let new_session =
-            connect.client_id.is_empty() || self.store.session(&connect.client_id).is_none();
+            connect.client_id.is_empty() || self.store.session(connect.client_id).is_none();
         if new_session && self.store.session_count() >= cfg.max_sessions {
             return Err(ReasonCode::QuotaExceeded);
         }
@@ -329,10 +398,10 @@ impl<S: Storage> Broker<S> {
     /// The client identifier, and the one we assigned if the client sent none.
     fn client_id_for(
         &mut self,
-        connect: &wire::Connect,
+        connect: &codec::Connect<'_>,
     ) -> Result<(String, Option<String>), ReasonCode> {
         if !connect.client_id.is_empty() {
-            return Ok((connect.client_id.clone(), None));
+            return Ok((String::from(connect.client_id), None));
         }
         // [MQTT-3.1.3-6] (5.0) assign one for an empty id; 3.1.1 only with Clean Session 1
         // ([MQTT-3.1.3-8] (3.1.1): otherwise return code 0x02).
@@ -349,10 +418,10 @@ impl<S: Storage> Broker<S> {
 
     /// The Session Expiry Interval asked for, and the one granted (capped by
     /// `max_session_expiry`; 3.1.1 Clean Session 0 gets `v311_session_expiry`).
-    fn session_expiry(&self, connect: &wire::Connect) -> (u32, u32) {
+    fn session_expiry(&self, connect: &codec::Connect<'_>, props: &ConnectProps<'_>) -> (u32, u32) {
         let cfg = &self.config;
         let requested = if connect.version.is_v5() {
-            connect.props.session_expiry.unwrap_or(0)
+            props.session_expiry.unwrap_or(0)
         } else if connect.clean_start {
             0
         } else {
@@ -368,13 +437,11 @@ impl<S: Storage> Broker<S> {
     fn take_over(&mut self, client_id: &str, clean_start: bool, now: Instant) {
         if let Some(old) = self.online.get(client_id).copied() {
             if self.conns.get(&old).is_some_and(|c| c.version.is_v5()) {
-                self.send(
-                    old,
-                    &Packet::Disconnect {
-                        code: ReasonCode::SessionTakenOver.as_u8(),
-                        props: Props::default(),
-                    },
-                );
+                let d = codec::Disconnect {
+                    reason_code: ReasonCode::SessionTakenOver,
+                    ..codec::Disconnect::new()
+                };
+                self.send_packet(old, &codec::Packet::Disconnect(d));
             }
             self.close(old, now, WillFate::Publish, "session taken over");
         }
@@ -389,7 +456,7 @@ impl<S: Storage> Broker<S> {
     fn open_session(
         &mut self,
         client_id: &str,
-        v: Version,
+        v: ProtocolVersion,
         expiry: u32,
         clean_start: bool,
     ) -> bool {
@@ -412,7 +479,7 @@ impl<S: Storage> Broker<S> {
 
     /// The keep alive in effect, clamped to the configured bounds ([MQTT-3.2.2-21] (5.0): the
     /// client must use the Server Keep Alive we send; 3.1.1 clients are held to their own).
-    fn keep_alive_for(&self, connect: &wire::Connect) -> u16 {
+    fn keep_alive_for(&self, connect: &codec::Connect<'_>) -> u16 {
         let cfg = &self.config;
         let ka = connect.keep_alive;
         if !connect.version.is_v5() {
@@ -431,45 +498,34 @@ impl<S: Storage> Broker<S> {
         }
     }
 
-    /// The 5.0 CONNACK properties that state our limits and capabilities, and the Server Keep
-    /// Alive and Response Information this client gets.
-    fn connack_props(&self, connect: &wire::Connect, client_id: &str, ka: u16) -> Props {
+    /// Appends the 5.0 CONNACK properties that state our limits and capabilities, where they
+    /// differ from the protocol's defaults.
+    fn limit_props(&self, props: &mut Vec<Property<'_>>) {
         let cfg = &self.config;
-        let mut props = Props::default();
         if cfg.receive_maximum != u16::MAX {
-            props.receive_maximum = Some(cfg.receive_maximum);
-        }
-        if cfg.maximum_qos < 2 {
-            props.maximum_qos = Some(cfg.maximum_qos);
-        }
-        if !cfg.retain_available {
-            props.retain_available = Some(0);
-        }
-        if cfg.max_packet_size < PROTOCOL_MAX_PACKET {
-            props.maximum_packet_size = Some(cfg.max_packet_size);
+            props.push(Property::ReceiveMaximum(cfg.receive_maximum));
         }
         if cfg.topic_alias_maximum > 0 {
-            props.topic_alias_maximum = Some(cfg.topic_alias_maximum);
+            props.push(Property::TopicAliasMaximum(cfg.topic_alias_maximum));
+        }
+        if cfg.maximum_qos < 2 {
+            props.push(Property::MaximumQoS(cfg.maximum_qos));
+        }
+        if !cfg.retain_available {
+            props.push(Property::RetainAvailable(0));
+        }
+        if cfg.max_packet_size < PROTOCOL_MAX_PACKET {
+            props.push(Property::MaximumPacketSize(cfg.max_packet_size));
         }
         if !cfg.wildcard_subscriptions {
-            props.wildcard_available = Some(0);
+            props.push(Property::WildcardSubscriptionAvailable(0));
         }
         if !cfg.subscription_identifiers {
-            props.sub_ids_available = Some(0);
+            props.push(Property::SubscriptionIdentifierAvailable(0));
         }
         if !cfg.shared_subscriptions {
-            props.shared_available = Some(0);
+            props.push(Property::SharedSubscriptionAvailable(0));
         }
-        if ka != connect.keep_alive {
-            props.server_keep_alive = Some(ka);
-        }
-        if connect.props.request_response_info == Some(1) {
-            props.response_info = cfg
-                .response_information
-                .as_ref()
-                .map(|r| format!("{r}{client_id}"));
-        }
-        props
     }
 
     /// [MQTT-4.4.0-1] (both): resends the resumed session's unacknowledged PUBLISHes (DUP 1)
@@ -498,15 +554,7 @@ impl<S: Storage> Broker<S> {
         }
         for (_, pid, state, item) in resend {
             if state == OutState::Released {
-                self.send(
-                    conn,
-                    &Packet::Ack {
-                        kind: kind::PUBREL,
-                        pid,
-                        code: ReasonCode::Success.as_u8(),
-                        props: Props::default(),
-                    },
-                );
+                self.send_packet(conn, &codec::Packet::PubRel(codec::PubRel::new(pid)));
             } else if let Some(c) = self.conns.get_mut(&conn) {
                 let how = Delivered {
                     pid,
@@ -523,13 +571,16 @@ impl<S: Storage> Broker<S> {
         &mut self,
         conn: ConnectionId,
         now: Instant,
-        code: u8,
-        props: &Props,
+        disconnect: &codec::Disconnect<'_>,
     ) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        if let Some(e) = props.session_expiry {
+        let session_expiry = disconnect.properties.iter().find_map(|p| match p {
+            Property::SessionExpiryInterval(e) => Some(e),
+            _ => None,
+        });
+        if let Some(e) = session_expiry {
             // 5.0 §3.14.2.2.2: a Session Expiry Interval of 0 at CONNECT cannot become non-zero at
             // DISCONNECT (a Protocol Error).
             if c.connect_expiry == 0 && e != 0 {
@@ -550,7 +601,7 @@ impl<S: Storage> Broker<S> {
         // Only 0x00 Normal disconnection deletes the will ([MQTT-3.14.4-3] (both), [MQTT-3.1.2-10] (both));
         // 0x04 Disconnect with Will Message and the error codes leave it to be published, as
         // 5.0 §3.1.2.5 words it. (3.1.1 DISCONNECT has no code: always 0x00.)
-        let fate = if code == ReasonCode::Success.as_u8() {
+        let fate = if disconnect.reason_code == ReasonCode::Success {
             WillFate::Discard
         } else {
             WillFate::Publish
@@ -575,25 +626,33 @@ pub(super) fn v311_refusal(code: ReasonCode) -> ReasonCode {
 }
 
 /// The will of a CONNECT as the engine keeps it until it is published or discarded.
-fn will_of(w: wire::WillMsg, client_id: &str) -> Will {
+fn will_of(w: &codec::Will<'_>, client_id: &str) -> Will {
+    let mut delay = 0;
+    let mut props = MessageProps::default();
+    for prop in w.properties.iter() {
+        match prop {
+            Property::WillDelayInterval(x) => delay = x,
+            Property::PayloadFormatIndicator(x) => props.payload_format = Some(x),
+            Property::MessageExpiryInterval(x) => props.message_expiry = Some(x),
+            Property::ContentType(x) => props.content_type = Some(String::from(x)),
+            Property::ResponseTopic(x) => props.response_topic = Some(String::from(x)),
+            Property::CorrelationData(x) => props.correlation_data = Some(x.to_vec()),
+            Property::UserProperty((k, v)) => props.user.push((String::from(k), String::from(v))),
+            // The codec refuses properties a will may not carry.
+            _ => {}
+        }
+    }
     Will {
-        delay: w.props.will_delay.unwrap_or(0),
+        delay,
         msg: Message {
-            topic: w.topic,
+            topic: String::from(w.topic),
             payload: w.payload.into(),
-            qos: w.qos,
+            qos: w.qos.as_u8(),
             retain: w.retain,
             // The Message Expiry Interval runs from publication (5.0 §3.1.3.2.4): `route`
             // starts it.
             expires_at: None,
-            props: MessageProps {
-                payload_format: w.props.payload_format,
-                message_expiry: w.props.message_expiry,
-                content_type: w.props.content_type,
-                response_topic: w.props.response_topic,
-                correlation_data: w.props.correlation_data,
-                user: w.props.user,
-            },
+            props,
             publisher: Some(String::from(client_id)),
         },
     }

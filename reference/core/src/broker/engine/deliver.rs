@@ -15,7 +15,6 @@ use alloc::string::String;
 
 use super::super::config::QueueOverflow;
 use super::super::storage::{InFlight, MessageProps, OutState, Queued, Session, Storage};
-use super::super::wire::{self, Packet};
 use super::*;
 use crate::time::Instant;
 
@@ -282,28 +281,92 @@ impl<S: Storage> Broker<S> {
     }
 }
 
-/// Queues `packet` for `conn`, appended to the last transmit when that is for `conn` too: a
-/// burst of replies (a PINGREQ flood, a fan-out) is one buffer, not one allocation per packet.
+/// Queues `packet`, encoded for `c`'s version, for `conn`: appended to the last transmit when
+/// that is for `conn` too, so a burst of replies (a PINGREQ flood, a fan-out) is one buffer,
+/// not one allocation per packet, and the packet is encoded once, in place.
 pub(super) fn send_on(
     out: &mut VecDeque<Output>,
     conn: ConnectionId,
     c: &mut Conn,
-    packet: &Packet,
+    packet: &codec::Packet<'_>,
 ) {
-    let data = wire::encode(packet, c.version);
-    c.unwritten += data.len();
-    c.queued_for_write(data.len(), !matches!(packet, Packet::Publish(_)));
-    if let Some(Output::Transmit {
-        conn: last,
-        data: buf,
-    }) = out.back_mut()
-    {
-        if *last == conn {
-            buf.extend_from_slice(&data);
-            return;
+    let version = c.version;
+    if let Some(n) = append_transmit(out, conn, |data| {
+        encode_append(packet, version, usize::MAX, data)
+    }) {
+        c.unwritten += n;
+        c.queued_for_write(n, !matches!(packet, codec::Packet::Publish(_)));
+    }
+}
+
+/// Runs `encode` on `conn`'s pending transmit (the last output, when it is for `conn`) or on a
+/// new one, queued only if something was encoded; returns what `encode` did.
+fn append_transmit(
+    out: &mut VecDeque<Output>,
+    conn: ConnectionId,
+    encode: impl FnOnce(&mut Vec<u8>) -> Option<usize>,
+) -> Option<usize> {
+    match out.back_mut() {
+        Some(Output::Transmit { conn: last, data }) if *last == conn => encode(data),
+        _ => {
+            let mut data = Vec::new();
+            let n = encode(&mut data);
+            if n.is_some() {
+                out.push_back(Output::Transmit { conn, data });
+            }
+            n
         }
     }
-    out.push_back(Output::Transmit { conn, data });
+}
+
+/// Appends `packet` encoded for `version` to `out` when it is at most `max_len` bytes, and
+/// returns its length; `None` (nothing appended) when it is larger.
+///
+/// The engine only builds packets the codec can represent; should one not be (an engine bug),
+/// nothing is sent rather than something malformed (and debug builds panic).
+pub(super) fn encode_append(
+    packet: &codec::Packet<'_>,
+    version: ProtocolVersion,
+    max_len: usize,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    let len = match packet.encoded_len(version) {
+        Ok(n) => n,
+        Err(e) => {
+            debug_assert!(
+                false,
+                "engine built an unencodable packet: {e} ({packet:?})"
+            );
+            return None;
+        }
+    };
+    if len > max_len {
+        return None;
+    }
+    let start = out.len();
+    out.resize(start + len, 0);
+    match packet.encode(version, &mut out[start..]) {
+        Ok(n) => {
+            out.truncate(start + n);
+            Some(n)
+        }
+        Err(e) => {
+            debug_assert!(
+                false,
+                "engine built an unencodable packet: {e} ({packet:?})"
+            );
+            out.truncate(start);
+            None
+        }
+    }
+}
+
+/// A whole packet encoded for `version` in a buffer of its own: for the CONNACK that refuses a
+/// connection, which is closed right after (nothing else is queued for it).
+pub(super) fn encode_vec(packet: &codec::Packet<'_>, version: ProtocolVersion) -> Vec<u8> {
+    let mut data = Vec::new();
+    encode_append(packet, version, usize::MAX, &mut data);
+    data
 }
 
 /// A packet identifier not in use by an in-flight message ([MQTT-2.2.1-4] (5.0) /
@@ -362,19 +425,8 @@ pub(super) fn send_delivery(
         retain: item.retain,
         pid: how.pid,
     };
-    let appended = match out.back_mut() {
-        Some(Output::Transmit { conn: last, data }) if *last == conn => {
-            d.encode_into(c.version, how.max_len, data)
-        }
-        _ => {
-            let mut data = Vec::new();
-            let n = d.encode_into(c.version, how.max_len, &mut data);
-            if n.is_some() {
-                out.push_back(Output::Transmit { conn, data });
-            }
-            n
-        }
-    };
+    let version = c.version;
+    let appended = append_transmit(out, conn, |data| d.encode_into(version, how.max_len, data));
     let Some(n) = appended else {
         return false;
     };
@@ -447,7 +499,7 @@ impl<'a> Delivery<'a> {
     /// length; `None` (nothing appended) when it is larger.
     pub fn encode_into(
         &self,
-        version: Version,
+        version: ProtocolVersion,
         max_len: usize,
         out: &mut Vec<u8>,
     ) -> Option<usize> {
@@ -465,37 +517,14 @@ impl<'a> Delivery<'a> {
             properties: codec::Properties::Slice(&props),
             payload: self.payload,
         });
-        let pv: codec::ProtocolVersion = version.into();
-        let len = match view.encoded_len(pv) {
-            Ok(n) => n,
-            Err(e) => {
-                debug_assert!(false, "engine built an unencodable PUBLISH: {e:?}");
-                return None;
-            }
-        };
-        if len > max_len {
-            return None;
-        }
-        let start = out.len();
-        out.resize(start + len, 0);
-        match view.encode(pv, &mut out[start..]) {
-            Ok(n) => {
-                out.truncate(start + n);
-                Some(n)
-            }
-            Err(e) => {
-                debug_assert!(false, "engine built an unencodable PUBLISH: {e:?}");
-                out.truncate(start);
-                None
-            }
-        }
+        encode_append(&view, version, max_len, out)
     }
 }
 
 #[cfg(test)]
 mod delivery_tests {
     use super::*;
-    use crate::broker::wire::{Payload, Props, Publish};
+    use crate::broker::wire::{self, Payload, Props, Publish};
     use alloc::vec;
 
     /// A `Delivery` encodes to exactly the bytes of the owned PUBLISH with the same fields.
@@ -510,9 +539,9 @@ mod delivery_tests {
             message_expiry: None,
         };
         for (version, qos, expiry, alias, ids) in [
-            (Version::V5, 1, Some(30), Some(3), vec![7u32, 9]),
-            (Version::V5, 0, None, None, vec![]),
-            (Version::V311, 2, Some(5), None, vec![1]),
+            (ProtocolVersion::V5, 1, Some(30), Some(3), vec![7u32, 9]),
+            (ProtocolVersion::V5, 0, None, None, vec![]),
+            (ProtocolVersion::V3_1_1, 2, Some(5), None, vec![1]),
         ] {
             let d = Delivery {
                 topic: "a/b",
@@ -547,7 +576,7 @@ mod delivery_tests {
                 },
                 payload: Payload::from(&b"hello"[..]),
             });
-            let want = wire::encode(&owned, version);
+            let want = wire::encode(&owned, version.into());
             assert_eq!(&got[1..], &want[..], "{version:?} qos {qos}");
             assert_eq!(n, want.len());
             // Too large: nothing appended.

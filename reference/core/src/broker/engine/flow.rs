@@ -60,9 +60,8 @@ use alloc::vec::Vec;
 
 use super::super::config::Config;
 use super::super::storage::{Session, Storage};
-use super::super::wire::{kind, Packet, Props};
 use super::{Broker, ConnectionId, Output, State};
-use crate::codec::ReasonCode;
+use crate::codec::{self, ReasonCode};
 use crate::time::Instant;
 
 /// Unwritten replies (anything but deliveries) past which a connection is not read: a peer
@@ -116,7 +115,7 @@ impl<S: Storage> Broker<S> {
             return;
         };
         if blockers.is_empty() && c.held.is_empty() {
-            self.send(conn, &publish_ack(pid, qos, code));
+            self.send_packet(conn, &publish_ack(pid, qos, code));
             return;
         }
         let first = c.held.is_empty();
@@ -191,7 +190,7 @@ impl<S: Storage> Broker<S> {
                     self.arm(at);
                 }
             }
-            self.send(conn, &publish_ack(h.pid, h.qos, h.code));
+            self.send_packet(conn, &publish_ack(h.pid, h.qos, h.code));
         }
         self.update_pause(conn, now);
     }
@@ -302,12 +301,18 @@ impl<S: Storage> Broker<S> {
     }
 }
 
-/// The PUBACK (QoS 1) or PUBREC (QoS 2) that answers a PUBLISH.
-fn publish_ack(pid: u16, qos: u8, code: ReasonCode) -> Packet {
-    Packet::Ack {
-        kind: if qos == 1 { kind::PUBACK } else { kind::PUBREC },
-        pid,
-        code: code.as_u8(),
-        props: Props::default(),
+/// The PUBACK (QoS 1) or PUBREC (QoS 2) that answers a PUBLISH. `code` is Success for a
+/// 3.1.1 publisher, whose acknowledgements carry none (`publish` only refuses 5.0 ones).
+fn publish_ack(pid: u16, qos: u8, code: ReasonCode) -> codec::Packet<'static> {
+    if qos == 1 {
+        codec::Packet::PubAck(codec::PubAck {
+            reason_code: code,
+            ..codec::PubAck::new(pid)
+        })
+    } else {
+        codec::Packet::PubRec(codec::PubRec {
+            reason_code: code,
+            ..codec::PubRec::new(pid)
+        })
     }
 }

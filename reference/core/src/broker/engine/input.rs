@@ -10,10 +10,10 @@
 use alloc::format;
 
 use super::super::storage::Storage;
-use super::super::wire::{self, Packet, Props, Version};
+use super::deliver::encode_vec;
 use super::publish::InPublish;
 use super::*;
-use crate::codec::{self, DecodeError, Decoded, ProtocolVersion};
+use crate::codec::{self, DecodeError, Decoded, Packet, PacketType, ProtocolVersion};
 use crate::time::Instant;
 
 impl<S: Storage> Broker<S> {
@@ -49,7 +49,7 @@ impl<S: Storage> Broker<S> {
             // Before CONNECT the version is unknown; only CONNECT is accepted then, whose
             // header reads the same in both versions.
             let version = match c.state {
-                State::Connected => c.version.into(),
+                State::Connected => c.version,
                 State::AwaitConnect(_) | State::Authenticating(_) => ProtocolVersion::V5,
             };
             let rest = &buf[start..];
@@ -92,33 +92,25 @@ impl<S: Storage> Broker<S> {
                 self.close(conn, now, WillFate::Discard, "first packet not CONNECT");
                 return;
             }
-            match wire::decode_with_codec(h, body, Version::V5) {
-                Ok(Packet::Connect(connect)) => self.on_connect(conn, now, connect),
+            match codec::decode_body(h.packet_type, h.flags, body, ProtocolVersion::V5) {
+                Ok(Packet::Connect(connect)) => self.on_connect(conn, now, &connect),
                 Ok(_) => self.close(conn, now, WillFate::Discard, "first packet not CONNECT"),
                 Err(DecodeError::UnsupportedProtocolVersion { .. }) => {
                     // [MQTT-3.1.2-2] (3.1.1) / 5.0 §3.1.2.2: CONNACK return code 0x01 in the
                     // 3.1.1 form, which a client of any version can read, then close.
-                    let p = Packet::ConnAck {
-                        session_present: false,
-                        code: ReasonCode::UnsupportedProtocolVersion.as_u8(),
-                        props: Props::default(),
-                    };
-                    let data = wire::encode(&p, Version::V311);
+                    let p = codec::ConnAck::new(ReasonCode::UnsupportedProtocolVersion);
+                    let data = encode_vec(&Packet::ConnAck(p), ProtocolVersion::V3_1_1);
                     self.out.push_back(Output::Transmit { conn, data });
                     self.close(conn, now, WillFate::Discard, "unsupported protocol version");
                 }
                 Err(e) => {
-                    if wire::connect_version(body) == Some(Version::V5) {
+                    if connect_version(body) == Some(ProtocolVersion::V5) {
                         // [MQTT-4.13.1-1] 5.0 §4.13: a bad CONNECT may be answered with
                         // CONNACK and the error's reason code before closing.
-                        let p = Packet::ConnAck {
-                            session_present: false,
-                            code: e.reason_code().as_u8(),
-                            props: Props::default(),
-                        };
+                        let p = codec::ConnAck::new(e.reason_code());
                         self.out.push_back(Output::Transmit {
                             conn,
-                            data: wire::encode(&p, Version::V5),
+                            data: encode_vec(&Packet::ConnAck(p), ProtocolVersion::V5),
                         });
                     }
                     let why = format!("{e}");
@@ -128,23 +120,14 @@ impl<S: Storage> Broker<S> {
             return;
         }
         let authenticating = matches!(c.state, State::Authenticating(_));
-        if h.packet_type == codec::PacketType::Publish && !authenticating {
-            // The hot path: straight from the codec's view, no owned packet in between.
-            match codec::decode_body(h.packet_type, h.flags, body, c.version.into()) {
-                Ok(codec::Packet::Publish(view)) => {
-                    self.on_publish(conn, now, InPublish::from_view(&view));
-                }
-                Ok(_) => self.fail(conn, now, ReasonCode::ProtocolError, "unexpected packet"),
-                Err(e) => self.fail(conn, now, e.reason_code(), &format!("{e}")),
-            }
-            return;
-        }
-        let packet = match wire::decode_with_codec(h, body, c.version) {
+        // Every packet is handled straight from the codec's view of `body`: nothing is copied
+        // but what outlives the input (a message's topic and payload, a subscription's filter).
+        let packet = match codec::decode_body(h.packet_type, h.flags, body, c.version) {
             Ok(p) => p,
             Err(e) => {
                 if authenticating {
                     let code = e.reason_code();
-                    self.refuse(conn, now, Version::V5, code, Props::default());
+                    self.refuse(conn, now, ProtocolVersion::V5, code, &[]);
                 } else {
                     self.fail(conn, now, e.reason_code(), &format!("{e}"));
                 }
@@ -153,8 +136,8 @@ impl<S: Storage> Broker<S> {
         };
         if authenticating {
             match packet {
-                Packet::Auth { code, props } => self.on_auth(conn, now, code, &props),
-                Packet::Disconnect { .. } => self.close(
+                Packet::Auth(auth) => self.on_auth(conn, now, &auth),
+                Packet::Disconnect(_) => self.close(
                     conn,
                     now,
                     WillFate::Discard,
@@ -164,28 +147,49 @@ impl<S: Storage> Broker<S> {
                 _ => self.refuse(
                     conn,
                     now,
-                    Version::V5,
+                    ProtocolVersion::V5,
                     ReasonCode::ProtocolError,
-                    Props::default(),
+                    &[],
                 ),
             }
             return;
         }
         match packet {
-            Packet::Publish(_) => {} // handled above
-            Packet::Ack {
-                kind: k, pid, code, ..
-            } => self.on_ack(conn, now, k, pid, code),
-            Packet::Subscribe {
-                pid,
-                props,
-                filters,
-            } => self.on_subscribe(conn, now, pid, &props, filters),
-            Packet::Unsubscribe { pid, filters, .. } => self.on_unsubscribe(conn, pid, filters),
-            Packet::PingReq => self.send(conn, &Packet::PingResp),
-            Packet::Disconnect { code, props } => self.on_disconnect(conn, now, code, &props),
-            Packet::Auth { code, props } => self.on_auth(conn, now, code, &props),
-            _ => self.fail(conn, now, ReasonCode::ProtocolError, "unexpected packet"),
+            // The hot path: no owned packet in between.
+            Packet::Publish(view) => self.on_publish(conn, now, InPublish::from_view(&view)),
+            Packet::PubAck(a) => {
+                self.on_ack(conn, now, PacketType::PubAck, a.packet_id, a.reason_code)
+            }
+            Packet::PubRec(a) => {
+                self.on_ack(conn, now, PacketType::PubRec, a.packet_id, a.reason_code)
+            }
+            Packet::PubRel(a) => {
+                self.on_ack(conn, now, PacketType::PubRel, a.packet_id, a.reason_code)
+            }
+            Packet::PubComp(a) => {
+                self.on_ack(conn, now, PacketType::PubComp, a.packet_id, a.reason_code)
+            }
+            Packet::Subscribe(s) => self.on_subscribe(conn, now, &s),
+            Packet::Unsubscribe(u) => self.on_unsubscribe(conn, &u),
+            Packet::PingReq(_) => self.send_packet(conn, &Packet::PingResp(codec::PingResp)),
+            Packet::Disconnect(d) => self.on_disconnect(conn, now, &d),
+            Packet::Auth(a) => self.on_auth(conn, now, &a),
+            Packet::Connect(_)
+            | Packet::ConnAck(_)
+            | Packet::SubAck(_)
+            | Packet::UnsubAck(_)
+            | Packet::PingResp(_) => {
+                self.fail(conn, now, ReasonCode::ProtocolError, "unexpected packet")
+            }
         }
+    }
+}
+
+/// The protocol level a CONNECT body announces, read without decoding the rest, so that a bad
+/// CONNECT can be refused in the right version's CONNACK.
+fn connect_version(body: &[u8]) -> Option<ProtocolVersion> {
+    match body {
+        [0, 4, b'M', b'Q', b'T', b'T', level, ..] => ProtocolVersion::from_level(*level),
+        _ => None,
     }
 }

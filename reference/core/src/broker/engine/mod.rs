@@ -30,9 +30,9 @@ use alloc::vec::Vec;
 
 use super::auth::{Authenticator, NoAuth};
 use super::config::Config;
+use super::storage::SubOpts;
 use super::storage::{MemoryStorage, Message, Storage};
-use super::wire::{self, Packet, Props, SubOpts, Version};
-use crate::codec::{self, ReasonCode};
+use crate::codec::{self, PacketBuf, ProtocolVersion, ReasonCode};
 use crate::rng::SplitMix64;
 use crate::time::Instant;
 use crate::topic::{self, TopicTree, TopicTrie};
@@ -95,7 +95,7 @@ pub enum Event {
         /// Client identifier (assigned or given).
         client_id: String,
         /// Protocol version.
-        version: Version,
+        version: ProtocolVersion,
         /// Whether an existing session was resumed.
         session_present: bool,
     },
@@ -205,7 +205,7 @@ enum State {
 struct Conn {
     state: State,
     /// Version of the CONNECT; 3.1.1 until one arrives (only used for encoding after CONNECT).
-    version: Version,
+    version: ProtocolVersion,
     client_id: String,
     /// Bytes received and not yet a whole packet; bounded by the maximum packet size.
     inbuf: Vec<u8>,
@@ -235,8 +235,10 @@ struct Conn {
     connect_expiry: u32,
     /// Authentication Method of CONNECT, for AUTH exchanges.
     auth_method: Option<String>,
-    /// The CONNECT waiting for enhanced authentication to finish.
-    pending_connect: Option<alloc::boxed::Box<wire::Connect>>,
+    /// The CONNECT waiting for enhanced authentication to finish, as the bytes it arrived in
+    /// (validated; [`PacketBuf::view`] gives it back), not a copy of its fields: it is only
+    /// read again when the exchange succeeds.
+    pending_connect: Option<PacketBuf>,
     /// Acknowledgements of its PUBLISHes withheld while subscriber queues are full, in arrival
     /// order (see `flow`).
     held: VecDeque<flow::HeldAck>,
@@ -253,7 +255,7 @@ impl Conn {
     fn new(now: Instant, deadline: Instant) -> Self {
         Conn {
             state: State::AwaitConnect(deadline),
-            version: Version::V311,
+            version: ProtocolVersion::V3_1_1,
             client_id: String::new(),
             inbuf: Vec::new(),
             keep_alive_ms: 0,
@@ -683,7 +685,10 @@ impl<S: Storage> Broker<S> {
 
     // ---- internals ----
 
-    fn send(&mut self, conn: ConnectionId, packet: &Packet) {
+    /// Encodes `packet` once, for `conn`'s version, into its pending transmit (see
+    /// [`send_on`]). The engine builds each packet for the receiver's version: no properties or
+    /// reason codes for 3.1.1.
+    fn send_packet(&mut self, conn: ConnectionId, packet: &codec::Packet<'_>) {
         if let Some(c) = self.conns.get_mut(&conn) {
             send_on(&mut self.out, conn, c, packet);
         }
@@ -704,13 +709,11 @@ impl<S: Storage> Broker<S> {
             ReasonCode::ProtocolError
         };
         if c.state == State::Connected && c.version.is_v5() {
-            self.send(
-                conn,
-                &Packet::Disconnect {
-                    code: code.as_u8(),
-                    props: Props::default(),
-                },
-            );
+            let d = codec::Disconnect {
+                reason_code: code,
+                ..codec::Disconnect::new()
+            };
+            self.send_packet(conn, &codec::Packet::Disconnect(d));
         }
         self.close_with(conn, now, WillFate::Publish, Some(code), why);
     }

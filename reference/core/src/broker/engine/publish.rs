@@ -15,16 +15,17 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::super::config::DollarPublish;
-use super::super::storage::{Message, MessageProps, OutState, Queued, SharedMessage, Storage};
-use super::super::wire::{kind, Packet, Payload, Props};
+use super::super::storage::{
+    Message, MessageProps, OutState, Payload, Queued, SharedMessage, Storage,
+};
 use super::*;
-use crate::codec::Property;
+use crate::codec::{PacketType, Property};
 use crate::time::Instant;
 use crate::topic;
 
 /// A PUBLISH as the engine takes it in, straight from the codec's view: the properties the
 /// message carries to its subscribers gathered in [`MessageProps`], the ones the engine acts
-/// on kept apart (nothing goes through the 27-field owned `Props`).
+/// on kept apart.
 #[derive(Debug)]
 pub(super) struct InPublish {
     qos: u8,
@@ -147,15 +148,7 @@ impl<S: Storage> Broker<S> {
                 // [MQTT-4.3.3-10]: already received; acknowledge again, do not forward again.
                 // A PUBREC still withheld for it will come in its turn.
                 if !self.pubrec_held(conn, p.pid) {
-                    self.send(
-                        conn,
-                        &Packet::Ack {
-                            kind: kind::PUBREC,
-                            pid: p.pid,
-                            code: 0,
-                            props: Props::default(),
-                        },
-                    );
+                    self.send_packet(conn, &codec::Packet::PubRec(codec::PubRec::new(p.pid)));
                 }
                 return;
             }
@@ -228,11 +221,20 @@ impl<S: Storage> Broker<S> {
         }
     }
 
-    pub(super) fn on_ack(&mut self, conn: ConnectionId, now: Instant, k: u8, pid: u16, code: u8) {
+    /// A PUBACK, PUBREC, PUBREL or PUBCOMP (`kind`) from the client, for `pid`, with `code`
+    /// (always Success from a 3.1.1 client).
+    pub(super) fn on_ack(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        kind: PacketType,
+        pid: u16,
+        code: ReasonCode,
+    ) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if k != kind::PUBREL {
+        if kind != PacketType::PubRel {
             c.last_progress = now;
         }
         let v5 = c.version.is_v5();
@@ -240,8 +242,8 @@ impl<S: Storage> Broker<S> {
         let Some(s) = self.store.session_mut(&client) else {
             return;
         };
-        let reply = match k {
-            kind::PUBACK => {
+        let reply = match kind {
+            PacketType::PubAck => {
                 if s.inflight
                     .get(&pid)
                     .is_some_and(|f| f.state == OutState::Qos1Sent)
@@ -250,30 +252,25 @@ impl<S: Storage> Broker<S> {
                 }
                 None
             }
-            kind::PUBREC => match s.inflight.get_mut(&pid) {
+            PacketType::PubRec => match s.inflight.get_mut(&pid) {
                 Some(f) if f.state == OutState::Qos2Sent || f.state == OutState::Released => {
-                    if ReasonCode::from_u8(code).is_none_or(ReasonCode::is_error) {
+                    if code.is_error() {
                         // 5.0 §4.3.3: an error PUBREC ends the exchange.
                         s.inflight.remove(&pid);
                         None
                     } else {
                         f.state = OutState::Released;
-                        Some(Packet::Ack {
-                            kind: kind::PUBREL,
-                            pid,
-                            code: 0,
-                            props: Props::default(),
-                        })
+                        Some(codec::Packet::PubRel(codec::PubRel::new(pid)))
                     }
                 }
-                _ => v5.then(|| Packet::Ack {
-                    kind: kind::PUBREL,
-                    pid,
-                    code: ReasonCode::PacketIdentifierNotFound.as_u8(),
-                    props: Props::default(),
+                _ => v5.then(|| {
+                    codec::Packet::PubRel(codec::PubRel {
+                        reason_code: ReasonCode::PacketIdentifierNotFound,
+                        ..codec::PubRel::new(pid)
+                    })
                 }),
             },
-            kind::PUBCOMP => {
+            PacketType::PubComp => {
                 if s.inflight
                     .get(&pid)
                     .is_some_and(|f| f.state == OutState::Released)
@@ -290,17 +287,15 @@ impl<S: Storage> Broker<S> {
                 } else {
                     ReasonCode::PacketIdentifierNotFound
                 };
-                Some(Packet::Ack {
-                    kind: kind::PUBCOMP,
-                    pid,
-                    code: code.as_u8(),
-                    props: Props::default(),
-                })
+                Some(codec::Packet::PubComp(codec::PubComp {
+                    reason_code: code,
+                    ..codec::PubComp::new(pid)
+                }))
             }
         };
         self.store.session_updated(&client);
         if let Some(p) = reply {
-            self.send(conn, &p);
+            self.send_packet(conn, &p);
         }
         self.flush(conn, now);
     }

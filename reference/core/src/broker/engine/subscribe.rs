@@ -9,9 +9,9 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::super::storage::{Storage, Subscription};
-use super::super::wire::{Packet, Props, SubOpts};
+use super::super::storage::{Storage, SubOpts, Subscription};
 use super::*;
+use crate::codec::{Property, RetainHandling};
 use crate::time::Instant;
 use crate::topic;
 
@@ -20,16 +20,18 @@ impl<S: Storage> Broker<S> {
         &mut self,
         conn: ConnectionId,
         now: Instant,
-        pid: u16,
-        props: &Props,
-        filters: Vec<(String, SubOpts)>,
+        subscribe: &codec::Subscribe<'_>,
     ) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
         let v5 = c.version.is_v5();
         let client = c.client_id.clone();
-        let sub_id = props.subscription_ids.first().copied();
+        // The codec allows one Subscription Identifier in SUBSCRIBE.
+        let sub_id = subscribe.properties.iter().find_map(|p| match p {
+            Property::SubscriptionIdentifier(id) => Some(id),
+            _ => None,
+        });
         if sub_id.is_some() && !self.config.subscription_identifiers {
             self.fail(
                 conn,
@@ -39,12 +41,14 @@ impl<S: Storage> Broker<S> {
             );
             return;
         }
-        let mut codes = Vec::with_capacity(filters.len());
+        let mut codes = Vec::new();
         let mut retained_for: Vec<(String, u8, Option<u32>)> = Vec::new();
-        for (filter, opts) in filters {
-            let (inner, share) = match topic::parse_shared(&filter) {
+        for entry in subscribe.subscriptions.iter() {
+            let filter = entry.filter;
+            let opts = sub_opts(entry.options);
+            let (inner, share) = match topic::parse_shared(filter) {
                 Ok(Some(s)) => (String::from(s.filter), Some(String::from(s.share_name))),
-                Ok(None) => (filter.clone(), None),
+                Ok(None) => (String::from(filter), None),
                 Err(_) => {
                     codes.push(refusal(v5, ReasonCode::TopicFilterInvalid));
                     continue;
@@ -85,7 +89,7 @@ impl<S: Storage> Broker<S> {
             // [MQTT-3.8.4-3] (both): an identical filter replaces the existing subscription.
             let existed = s
                 .subscriptions
-                .insert(filter.clone(), Subscription { opts, id: sub_id })
+                .insert(String::from(filter), Subscription { opts, id: sub_id })
                 .is_some();
             self.store.session_updated(&client);
             self.subs
@@ -100,65 +104,57 @@ impl<S: Storage> Broker<S> {
                 codes.push(refusal(v5, ReasonCode::TopicFilterInvalid));
                 continue;
             }
-            codes.push(granted); // the granted QoS is its own reason code
-                                 // [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11] (5.0) Retain Handling; no
-                                 // retained messages for shared subscriptions (5.0 §4.8.2).
+            codes.push(granted_code(granted)); // the granted QoS is its own reason code
+                                               // [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11] (5.0) Retain Handling; no
+                                               // retained messages for shared subscriptions (5.0 §4.8.2).
             let send = share.is_none()
                 && (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed));
             if send {
                 retained_for.push((inner, granted, sub_id));
             }
         }
-        self.send(
-            conn,
-            &Packet::SubAck {
-                pid,
-                props: Props::default(),
-                codes,
-            },
-        );
+        let suback = codec::SubAck::new(subscribe.packet_id, &codes);
+        self.send_packet(conn, &codec::Packet::SubAck(suback));
         for (filter, granted, id) in retained_for {
             self.owe_retained(&client, &filter, granted, id);
         }
         self.flush(conn, now);
     }
 
-    pub(super) fn on_unsubscribe(&mut self, conn: ConnectionId, pid: u16, filters: Vec<String>) {
+    pub(super) fn on_unsubscribe(
+        &mut self,
+        conn: ConnectionId,
+        unsubscribe: &codec::Unsubscribe<'_>,
+    ) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
+        let v5 = c.version.is_v5();
         let client = c.client_id.clone();
         let mut codes = Vec::new();
-        for filter in filters {
+        for filter in unsubscribe.filters.iter() {
             let existed = self
                 .store
                 .session_mut(&client)
-                .is_some_and(|s| s.subscriptions.remove(&filter).is_some());
+                .is_some_and(|s| s.subscriptions.remove(filter).is_some());
             if existed {
-                let (inner, share) = split_share(&filter);
+                let (inner, share) = split_share(filter);
                 self.subs
                     .remove(inner, |e| e.client == client && e.share.as_deref() == share);
             }
             // [MQTT-3.11.3-1], [MQTT-3.11.3-2]: one code per filter, in order; 0x11 No
-            // subscription existed.
-            codes.push(
-                if existed {
+            // subscription existed. (3.1.1 UNSUBACK has no reason codes.)
+            if v5 {
+                codes.push(if existed {
                     ReasonCode::Success
                 } else {
                     ReasonCode::NoSubscriptionExisted
-                }
-                .as_u8(),
-            );
+                });
+            }
         }
         self.store.session_updated(&client);
-        self.send(
-            conn,
-            &Packet::UnsubAck {
-                pid,
-                props: Props::default(),
-                codes,
-            },
-        );
+        let unsuback = codec::UnsubAck::new(unsubscribe.packet_id, &codes);
+        self.send_packet(conn, &codec::Packet::UnsubAck(unsuback));
     }
 }
 
@@ -172,10 +168,33 @@ pub(super) fn split_share(filter: &str) -> (&str, Option<&str>) {
 
 /// The SUBACK code refusing a filter: `code` for 5.0, 0x80 Failure for 3.1.1 (which has no
 /// other).
-fn refusal(v5: bool, code: ReasonCode) -> u8 {
+fn refusal(v5: bool, code: ReasonCode) -> ReasonCode {
     if v5 {
-        code.as_u8()
+        code
     } else {
-        ReasonCode::UnspecifiedError.as_u8()
+        ReasonCode::UnspecifiedError
+    }
+}
+
+/// The SUBACK code granting QoS `qos` (0x00, 0x01, 0x02 in both versions).
+fn granted_code(qos: u8) -> ReasonCode {
+    match qos {
+        0 => ReasonCode::Success,
+        1 => ReasonCode::GrantedQoS1,
+        _ => ReasonCode::GrantedQoS2,
+    }
+}
+
+/// The options of one SUBSCRIBE entry as the session keeps them.
+fn sub_opts(o: codec::SubscriptionOptions) -> SubOpts {
+    SubOpts {
+        qos: o.qos.as_u8(),
+        no_local: o.no_local,
+        retain_as_published: o.retain_as_published,
+        retain_handling: match o.retain_handling {
+            RetainHandling::SendAtSubscribe => 0,
+            RetainHandling::SendAtSubscribeIfNew => 1,
+            RetainHandling::DoNotSend => 2,
+        },
     }
 }
