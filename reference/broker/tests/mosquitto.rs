@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{connect_packet, start, Raw};
 use mqttref_broker::BrokerConfig;
-use mqttref_core::broker::wire::{Props, Version, WillMsg};
+use mqttref_core::broker::testwire::{Props, ProtocolVersion, WillMsg};
 use tokio::process::{Child, Command};
 
 fn have_mosquitto() -> bool {
@@ -176,7 +176,7 @@ async fn will_on_abnormal_disconnect() {
     for v in ["5", "311"] {
         let s = sub(port, v, &["-t", "interop/will", "-q", "1"]);
         let out = until_received(s, || async move {
-            let mut c = connect_packet(Version::V5, "dying-client");
+            let mut c = connect_packet(ProtocolVersion::V5, "dying-client");
             c.will = Some(WillMsg {
                 topic: "interop/will".into(),
                 payload: b"gone".to_vec(),

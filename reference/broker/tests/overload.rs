@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{connect_packet, publish, start, subscribe, Raw};
 use mqttref_broker::BrokerConfig;
-use mqttref_core::broker::wire::{self, kind, Packet, Props, Version};
+use mqttref_core::broker::testwire::{self, kind, Packet, Props, ProtocolVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -38,7 +38,7 @@ async fn read_and_ack(mut r: Raw, n: usize) -> Vec<u32> {
 /// A 3.1.1 publisher with no flow control of its own (it writes its whole burst without
 /// waiting, as a raw script does) sends `n` QoS 1 messages; returns how many PUBACKs it got.
 async fn blast(addr: std::net::SocketAddr, topic: &str, n: u32) -> usize {
-    let (mut p, _) = Raw::connect(addr, connect_packet(Version::V311, "blaster")).await;
+    let (mut p, _) = Raw::connect(addr, connect_packet(ProtocolVersion::V3_1_1, "blaster")).await;
     let stream = std::mem::replace(&mut p.stream, TcpStream::connect(addr).await.unwrap());
     let (mut rd, mut wr) = stream.into_split();
     let topic = topic.to_owned();
@@ -46,9 +46,9 @@ async fn blast(addr: std::net::SocketAddr, topic: &str, n: u32) -> usize {
         let mut buf = Vec::new();
         for i in 0..n {
             let pid = (i % 65_535 + 1) as u16;
-            buf.extend_from_slice(&wire::encode(
+            buf.extend_from_slice(&testwire::encode(
                 &publish(&topic, 1, pid, &i.to_be_bytes()),
-                Version::V311,
+                ProtocolVersion::V3_1_1,
             ));
             if buf.len() > 32 * 1024 {
                 wr.write_all(&buf).await.unwrap();
@@ -91,9 +91,10 @@ async fn qos1_burst_loses_nothing_acknowledged_to_a_healthy_subscriber() {
     let mut config = BrokerConfig::default();
     config.engine.slow_subscriber_timeout_ms = 5_000;
     let b = start(config).await;
-    let (mut good, _) = Raw::connect(b.addr, connect_packet(Version::V5, "good")).await;
+    let (mut good, _) = Raw::connect(b.addr, connect_packet(ProtocolVersion::V5, "good")).await;
     subscribe(&mut good, "burst", 1).await;
-    let (mut stuck, _) = Raw::connect(b.addr, connect_packet(Version::V311, "stuck")).await;
+    let (mut stuck, _) =
+        Raw::connect(b.addr, connect_packet(ProtocolVersion::V3_1_1, "stuck")).await;
     subscribe(&mut stuck, "burst", 1).await;
     let started = Instant::now();
     let reader = tokio::spawn(read_and_ack(good, N as usize));
@@ -122,7 +123,7 @@ async fn pingreq_flood_from_a_peer_that_never_reads_is_paused() {
     let mut config = BrokerConfig::default();
     config.engine.max_outbound_bytes = 64 * 1024;
     let b = start(config).await;
-    let (flood, _) = Raw::connect(b.addr, connect_packet(Version::V311, "flood")).await;
+    let (flood, _) = Raw::connect(b.addr, connect_packet(ProtocolVersion::V3_1_1, "flood")).await;
     let mut stream = flood.stream;
     let chunk = [0xC0u8, 0x00].repeat(32 * 1024);
     // 512 MiB of PINGREQs would be 256 Mi PINGRESPs; the writes stall long before.
@@ -139,7 +140,7 @@ async fn pingreq_flood_from_a_peer_that_never_reads_is_paused() {
         sent.is_err(),
         "the broker kept reading a peer that never reads"
     );
-    let (mut other, _) = Raw::connect(b.addr, connect_packet(Version::V5, "other")).await;
+    let (mut other, _) = Raw::connect(b.addr, connect_packet(ProtocolVersion::V5, "other")).await;
     let t = Instant::now();
     other.send(&Packet::PingReq).await;
     assert_eq!(other.recv().await, Some(Packet::PingResp));

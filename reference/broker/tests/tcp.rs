@@ -6,15 +6,16 @@ use std::time::Duration;
 
 use common::{connect_packet, publish, start, subscribe, Raw};
 use mqttref_broker::BrokerConfig;
-use mqttref_core::broker::wire::{kind, Packet, Props, Version, WillMsg};
+use mqttref_core::broker::testwire::{kind, Packet, Props, ProtocolVersion, WillMsg};
 
 #[tokio::test]
 async fn publish_and_subscribe_over_tcp_across_versions() {
     let b = start(BrokerConfig::default()).await;
-    let (mut sub3, ack) = Raw::connect(b.addr, connect_packet(Version::V311, "sub3")).await;
+    let (mut sub3, ack) =
+        Raw::connect(b.addr, connect_packet(ProtocolVersion::V3_1_1, "sub3")).await;
     assert!(matches!(ack, Packet::ConnAck { code: 0, .. }));
     subscribe(&mut sub3, "t/#", 1).await;
-    let (mut pb, _) = Raw::connect(b.addr, connect_packet(Version::V5, "pub5")).await;
+    let (mut pb, _) = Raw::connect(b.addr, connect_packet(ProtocolVersion::V5, "pub5")).await;
     pb.send(&publish("t/1", 1, 10, b"hello")).await;
     assert_eq!(
         pb.recv().await,
@@ -43,7 +44,7 @@ async fn publish_and_subscribe_over_tcp_across_versions() {
 #[tokio::test]
 async fn shutdown_sends_disconnect_0x8b() {
     let b = start(BrokerConfig::default()).await;
-    let (mut c, _) = Raw::connect(b.addr, connect_packet(Version::V5, "c")).await;
+    let (mut c, _) = Raw::connect(b.addr, connect_packet(ProtocolVersion::V5, "c")).await;
     b.stop().await;
     assert_eq!(
         c.recv().await,
@@ -58,9 +59,9 @@ async fn shutdown_sends_disconnect_0x8b() {
 #[tokio::test]
 async fn will_published_when_socket_drops() {
     let b = start(BrokerConfig::default()).await;
-    let (mut w, _) = Raw::connect(b.addr, connect_packet(Version::V5, "watch")).await;
+    let (mut w, _) = Raw::connect(b.addr, connect_packet(ProtocolVersion::V5, "watch")).await;
     subscribe(&mut w, "will/#", 0).await;
-    let mut c = connect_packet(Version::V311, "dies");
+    let mut c = connect_packet(ProtocolVersion::V3_1_1, "dies");
     c.will = Some(WillMsg {
         topic: "will/dies".into(),
         payload: b"bye".to_vec(),
@@ -80,7 +81,7 @@ async fn will_published_when_socket_drops() {
 #[tokio::test]
 async fn keep_alive_timeout_over_tcp() {
     let b = start(BrokerConfig::default()).await;
-    let mut c = connect_packet(Version::V5, "ka");
+    let mut c = connect_packet(ProtocolVersion::V5, "ka");
     c.keep_alive = 1;
     let (mut c, _) = Raw::connect(b.addr, c).await;
     let started = tokio::time::Instant::now();
@@ -104,19 +105,19 @@ async fn connections_beyond_the_limit_are_refused() {
     let mut config = BrokerConfig::default();
     config.engine.max_connections = 2;
     let b = start(config).await;
-    let (_a, _) = Raw::connect(b.addr, connect_packet(Version::V5, "a")).await;
-    let (_b, _) = Raw::connect(b.addr, connect_packet(Version::V5, "b")).await;
-    let (mut third, ack) = Raw::connect(b.addr, connect_packet(Version::V5, "c")).await;
+    let (_a, _) = Raw::connect(b.addr, connect_packet(ProtocolVersion::V5, "a")).await;
+    let (_b, _) = Raw::connect(b.addr, connect_packet(ProtocolVersion::V5, "b")).await;
+    let (mut third, ack) = Raw::connect(b.addr, connect_packet(ProtocolVersion::V5, "c")).await;
     assert!(matches!(ack, Packet::ConnAck { code: 0x97, .. }), "{ack:?}");
     assert_eq!(third.recv().await, None, "closed after the refusal");
-    let (_c, ack) = Raw::connect(b.addr, connect_packet(Version::V311, "c3")).await;
+    let (_c, ack) = Raw::connect(b.addr, connect_packet(ProtocolVersion::V3_1_1, "c3")).await;
     assert!(matches!(ack, Packet::ConnAck { code: 3, .. }), "{ack:?}");
     drop(_a);
     // Give the engine a moment to see the close, then there is room again.
     let mut ok = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let (_d, ack) = Raw::connect(b.addr, connect_packet(Version::V5, "d")).await;
+        let (_d, ack) = Raw::connect(b.addr, connect_packet(ProtocolVersion::V5, "d")).await;
         if matches!(ack, Packet::ConnAck { code: 0, .. }) {
             ok = true;
             break;
@@ -131,11 +132,11 @@ async fn outbound_topic_aliases_on_the_wire() {
     let mut config = BrokerConfig::default();
     config.engine.outbound_topic_aliases = true;
     let b = start(config).await;
-    let mut c = connect_packet(Version::V5, "alias-sub");
+    let mut c = connect_packet(ProtocolVersion::V5, "alias-sub");
     c.props.topic_alias_maximum = Some(5);
     let (mut s, _) = Raw::connect(b.addr, c).await;
     subscribe(&mut s, "x/#", 0).await;
-    let (mut p, _) = Raw::connect(b.addr, connect_packet(Version::V5, "alias-pub")).await;
+    let (mut p, _) = Raw::connect(b.addr, connect_packet(ProtocolVersion::V5, "alias-pub")).await;
     p.send(&publish("x/a", 0, 0, b"1")).await;
     p.send(&publish("x/a", 0, 0, b"2")).await;
     // 30 0a | 00 03 "x/a" | 03 23 00 01 | "1"  then  30 07 | 00 00 | 03 23 00 01 | "2"
@@ -192,12 +193,12 @@ async fn run_with_an_authenticator() {
             let _ = stopped.await;
         },
     ));
-    let mut good = connect_packet(Version::V311, "good");
+    let mut good = connect_packet(ProtocolVersion::V3_1_1, "good");
     good.username = Some("u".into());
     good.password = Some(b"p".to_vec());
     let (_g, ack) = Raw::connect(addr, good).await;
     assert!(matches!(ack, Packet::ConnAck { code: 0, .. }), "{ack:?}");
-    let mut bad = connect_packet(Version::V5, "bad");
+    let mut bad = connect_packet(ProtocolVersion::V5, "bad");
     bad.username = Some("u".into());
     bad.password = Some(b"wrong".to_vec());
     let (_b, ack) = Raw::connect(addr, bad).await;
@@ -222,7 +223,7 @@ async fn silent_sockets_from_one_address_evict_their_own_oldest() {
         // Accepted in order, so "oldest" is the order they were opened in.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (_c, ack) = Raw::connect(b.addr, connect_packet(Version::V5, "real")).await;
+    let (_c, ack) = Raw::connect(b.addr, connect_packet(ProtocolVersion::V5, "real")).await;
     assert!(matches!(ack, Packet::ConnAck { code: 0, .. }), "{ack:?}");
     let mut closed = Vec::new();
     for s in &mut silent {

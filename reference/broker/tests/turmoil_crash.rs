@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use mqttref_broker::{BrokerConfig, Listener};
-use mqttref_core::broker::wire::{self, Connect, Packet, Props, Version};
+use mqttref_core::broker::testwire::{self, Connect, Packet, Props, ProtocolVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct SimListener(turmoil::net::TcpListener);
@@ -60,7 +60,7 @@ fn crash_order(local: bool) -> Vec<String> {
             tokio::time::sleep(Duration::from_millis(10 * i as u64)).await;
             let mut s = turmoil::net::TcpStream::connect(("broker", 1883)).await?;
             let c = Connect {
-                version: Version::V5,
+                version: ProtocolVersion::V5,
                 clean_start: true,
                 keep_alive: 0,
                 props: Props::default(),
@@ -69,7 +69,7 @@ fn crash_order(local: bool) -> Vec<String> {
                 username: None,
                 password: None,
             };
-            s.write_all(&wire::encode(&Packet::Connect(c), Version::V5))
+            s.write_all(&testwire::encode(&Packet::Connect(c), ProtocolVersion::V5))
                 .await?;
             let mut buf = [0u8; 64];
             let n = s.read(&mut buf).await?;

@@ -1,5 +1,5 @@
 //! Shared helpers for the driver tests: an in-process broker on a free port and a tiny raw
-//! client built on the engine's wire module.
+//! client built on the core's test client packet model (`mqttref_core::broker::testwire`).
 
 #![allow(dead_code)]
 
@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use mqttref_broker::{Broker, BrokerConfig};
-use mqttref_core::broker::wire::{self, Connect, Packet, Props, Publish, SubOpts, Version};
+use mqttref_core::broker::testwire::{
+    self, Connect, Packet, Props, ProtocolVersion, Publish, SubOpts,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -50,11 +52,11 @@ pub async fn start(config: BrokerConfig) -> Running {
 
 pub struct Raw {
     pub stream: TcpStream,
-    pub version: Version,
+    pub version: ProtocolVersion,
     buf: Vec<u8>,
 }
 
-pub fn connect_packet(version: Version, id: &str) -> Connect {
+pub fn connect_packet(version: ProtocolVersion, id: &str) -> Connect {
     Connect {
         version,
         clean_start: true,
@@ -68,7 +70,7 @@ pub fn connect_packet(version: Version, id: &str) -> Connect {
 }
 
 impl Raw {
-    pub async fn open(addr: SocketAddr, version: Version) -> Raw {
+    pub async fn open(addr: SocketAddr, version: ProtocolVersion) -> Raw {
         let stream = TcpStream::connect(addr).await.expect("connect");
         Raw {
             stream,
@@ -85,7 +87,7 @@ impl Raw {
     }
 
     pub async fn send(&mut self, p: &Packet) {
-        let bytes = wire::encode(p, self.version);
+        let bytes = testwire::encode(p, self.version);
         self.stream.write_all(&bytes).await.expect("write");
     }
 
@@ -97,7 +99,8 @@ impl Raw {
     pub async fn recv_within(&mut self, d: Duration) -> Option<Packet> {
         let deadline = tokio::time::Instant::now() + d;
         loop {
-            if let Some((p, n)) = wire::decode_full(&self.buf, self.version).expect("valid packet")
+            if let Some((p, n)) =
+                testwire::decode_full(&self.buf, self.version).expect("valid packet")
             {
                 self.buf.drain(..n);
                 return Some(p);

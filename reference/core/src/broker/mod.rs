@@ -35,7 +35,12 @@
 //! - [`Config`]: limits and policies, each with a default.
 //! - [`Storage`], [`MemoryStorage`]: sessions and retained messages.
 //! - [`Authenticator`]: who may connect.
-//! - [`wire`]: the owned packets the engine keeps, converted to and from the shared codec.
+//! - Packets in and out are the codec's views ([`crate::codec::Packet`]): the engine decodes
+//!   each packet once and reads it in place, and encodes its replies and deliveries straight
+//!   into the connection's transmit buffer. What outlives the input is engine state:
+//!   [`Message`] (with [`Payload`] and [`MessageProps`]), [`Subscription`] (with [`SubOpts`]).
+//! - `testwire` (tests, and the `test-support` feature): a test client's owned packet model,
+//!   for harnesses that play clients against the engine; the engine does not use it.
 
 mod auth;
 mod config;
@@ -43,7 +48,8 @@ mod engine;
 #[cfg(feature = "fault-injection")]
 pub mod faults;
 mod storage;
-pub mod wire;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testwire;
 
 #[cfg(test)]
 mod tests;

@@ -464,7 +464,8 @@ pub(super) struct Delivery<'a> {
 }
 
 impl<'a> Delivery<'a> {
-    /// The 5.0 properties, in the order `encode` writes an owned PUBLISH's (byte-identical).
+    /// The 5.0 properties, by ascending property identifier: one fixed order for every
+    /// PUBLISH the engine sends (`delivery_tests` pins it).
     fn properties(&self) -> Vec<codec::Property<'a>> {
         let p = self.props;
         let mut v = Vec::with_capacity(4 + p.user.len() + self.sub_ids.len());
@@ -524,10 +525,11 @@ impl<'a> Delivery<'a> {
 #[cfg(test)]
 mod delivery_tests {
     use super::*;
-    use crate::broker::wire::{self, Payload, Props, Publish};
+    use crate::broker::testwire::{self, Payload, Props, Publish};
     use alloc::vec;
 
-    /// A `Delivery` encodes to exactly the bytes of the owned PUBLISH with the same fields.
+    /// A `Delivery` encodes to exactly the bytes of the test client's owned PUBLISH with the
+    /// same fields (the property order earlier versions of the engine sent).
     #[test]
     fn delivery_bytes_equal_the_owned_packet() {
         let props = MessageProps {
@@ -557,7 +559,7 @@ mod delivery_tests {
             };
             let mut got = vec![0xEE];
             let n = d.encode_into(version, usize::MAX, &mut got).unwrap();
-            let owned = wire::Packet::Publish(Publish {
+            let owned = testwire::Packet::Publish(Publish {
                 dup: true,
                 qos,
                 retain: true,
@@ -576,7 +578,7 @@ mod delivery_tests {
                 },
                 payload: Payload::from(&b"hello"[..]),
             });
-            let want = wire::encode(&owned, version.into());
+            let want = testwire::encode(&owned, version);
             assert_eq!(&got[1..], &want[..], "{version:?} qos {qos}");
             assert_eq!(n, want.len());
             // Too large: nothing appended.

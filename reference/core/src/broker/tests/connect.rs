@@ -67,7 +67,7 @@ fn malformed_v5_connect_gets_connack_0x81() {
     let mut p = Pair::default();
     let i = p.open(v5());
     // Reserved connect flag bit 0 set.
-    let mut bytes = wire::encode(&Packet::Connect(connect_packet(v5(), "x")), v5());
+    let mut bytes = testwire::encode(&Packet::Connect(connect_packet(v5(), "x")), v5());
     bytes[9] |= 1;
     p.send_raw(i, &bytes);
     assert!(matches!(
@@ -304,7 +304,7 @@ fn second_connect_is_a_protocol_error() {
 fn bytes_split_anywhere() {
     let mut p = Pair::default();
     let i = p.open(v5());
-    let bytes = wire::encode(&Packet::Connect(connect_packet(v5(), "split")), v5());
+    let bytes = testwire::encode(&Packet::Connect(connect_packet(v5(), "split")), v5());
     for b in &bytes {
         p.send_raw(i, core::slice::from_ref(b));
     }

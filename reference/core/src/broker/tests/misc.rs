@@ -428,7 +428,7 @@ fn second_connect_with_bad_level_gets_a_disconnect_reason_code() {
     // cannot carry.
     let mut p = Pair::default();
     let i = p.connect(v5(), "c");
-    let mut bytes = wire::encode(&Packet::Connect(connect_packet(v5(), "c")), v5());
+    let mut bytes = testwire::encode(&Packet::Connect(connect_packet(v5(), "c")), v5());
     bytes[8] = 9; // protocol level 9
     p.send_raw(i, &bytes);
     assert_eq!(
@@ -509,7 +509,7 @@ mod fuzz {
                 Packet::Disconnect { code: 0, props: Props { session_expiry: Some(0), ..Props::default() } },
                 Packet::PingReq,
             ];
-            let mut bytes = wire::encode(&packets[which], v5());
+            let mut bytes = testwire::encode(&packets[which], v5());
             for (at, x) in flips {
                 let n = bytes.len();
                 bytes[at % n] ^= x;

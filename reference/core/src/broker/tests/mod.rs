@@ -16,13 +16,15 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::wire::{self, kind, Connect, Packet, Props, Publish, SubOpts, Version, WillMsg};
+use super::testwire::{
+    self, kind, Connect, Packet, Props, ProtocolVersion, Publish, SubOpts, WillMsg,
+};
 use super::*;
 use crate::time::Instant;
 
 struct Client {
     conn: ConnectionId,
-    version: Version,
+    version: ProtocolVersion,
     /// Bytes from the engine not yet decoded.
     raw: Vec<u8>,
     inbox: VecDeque<Packet>,
@@ -41,14 +43,14 @@ struct Pair {
     next_conn: u64,
 }
 
-fn v5() -> Version {
-    Version::V5
+fn v5() -> ProtocolVersion {
+    ProtocolVersion::V5
 }
-fn v3() -> Version {
-    Version::V311
+fn v3() -> ProtocolVersion {
+    ProtocolVersion::V3_1_1
 }
 
-fn connect_packet(version: Version, id: &str) -> Connect {
+fn connect_packet(version: ProtocolVersion, id: &str) -> Connect {
     Connect {
         version,
         clean_start: true,
@@ -121,7 +123,7 @@ impl Pair {
     }
 
     /// Opens a connection without sending anything.
-    fn open(&mut self, version: Version) -> usize {
+    fn open(&mut self, version: ProtocolVersion) -> usize {
         let conn = ConnectionId(self.next_conn);
         self.next_conn += 1;
         self.broker.handle_connect(conn, self.now);
@@ -141,7 +143,7 @@ impl Pair {
     /// Connects with a customised CONNECT; returns the client index and the CONNACK.
     fn connect_with(
         &mut self,
-        version: Version,
+        version: ProtocolVersion,
         id: &str,
         f: impl FnOnce(&mut Connect),
     ) -> (usize, Packet) {
@@ -153,14 +155,14 @@ impl Pair {
         (i, ack)
     }
 
-    fn connect(&mut self, version: Version, id: &str) -> usize {
+    fn connect(&mut self, version: ProtocolVersion, id: &str) -> usize {
         let (i, ack) = self.connect_with(version, id, |_| {});
         assert!(matches!(ack, Packet::ConnAck { code: 0, .. }), "{ack:?}");
         i
     }
 
     fn send(&mut self, i: usize, p: &Packet) {
-        let bytes = wire::encode(p, self.clients[i].version);
+        let bytes = testwire::encode(p, self.clients[i].version);
         self.send_raw(i, &bytes);
     }
 
@@ -212,7 +214,7 @@ impl Pair {
             let mut written = Vec::new();
             for c in &mut self.clients {
                 while let Some((p, n)) =
-                    wire::decode_full(&c.raw, c.version).expect("engine sent a valid packet")
+                    testwire::decode_full(&c.raw, c.version).expect("engine sent a valid packet")
                 {
                     c.raw.drain(..n);
                     c.inbox.push_back(p);

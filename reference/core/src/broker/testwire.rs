@@ -1,34 +1,20 @@
-//! The engine's owned packets: what it keeps in sessions and queues, decoded from client input
-//! by the shared [`crate::codec`] and encoded for each receiver in its own version.
+//! A test client's packet model: owned packets that tests build, send to the engine, and get
+//! back decoded from what it wrote. Not the engine's: the engine reads the codec's borrowed
+//! views ([`crate::codec::Packet`]) and writes codec views; nothing here is used by it.
 //!
-//! Decoding goes through the codec ([`decode_with_codec`], [`decode_full`]): one codec for the
-//! project, with its bounded reader, its typed [`DecodeError`]s and their reason codes. The
-//! borrowed views are copied into the owned [`Packet`] here because a message outlives the
-//! input buffer it arrived in (it waits in queues, is retained, is resent).
-//!
-//! Encoding builds codec views over the owned packets ([`encode`]), so bytes on the wire in
-//! both directions come from the one codec.
+//! Compiled for the core's own tests and, with the `test-support` feature, for other crates'
+//! tests (`mqttref-broker` enables it in its `[dev-dependencies]`). Owned and flat on purpose:
+//! a test writes `Packet::Subscribe { pid, props, filters }` and matches
+//! `Packet::SubAck { codes, .. }` without lifetimes. Bytes in both directions still come from
+//! the one codec: [`encode`] builds codec views over these packets, [`decode_full`] copies the
+//! codec's views out.
 
 use alloc::string::String;
 
 pub use super::storage::{Payload, SubOpts};
 use alloc::vec::Vec;
 
-/// MQTT protocol version of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Version {
-    /// MQTT 3.1.1 (protocol level 4).
-    V311,
-    /// MQTT 5.0 (protocol level 5).
-    V5,
-}
-
-impl Version {
-    /// Whether packets carry properties and reason codes.
-    pub fn is_v5(self) -> bool {
-        self == Version::V5
-    }
-}
+pub use crate::codec::ProtocolVersion;
 
 /// MQTT 5.0 properties, the union of what any packet may carry. `None`/empty when absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,7 +64,7 @@ pub struct WillMsg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub struct Connect {
-    pub version: Version,
+    pub version: ProtocolVersion,
     pub clean_start: bool,
     pub keep_alive: u16,
     pub props: Props,
@@ -101,7 +87,7 @@ pub struct Publish {
     pub payload: Payload,
 }
 
-/// Every packet the engine decodes or encodes.
+/// Every packet a test client sends or receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)]
 #[allow(clippy::large_enum_variant)]
@@ -289,17 +275,18 @@ fn props_for(v5: bool, p: &Props) -> Vec<Property<'_>> {
     }
 }
 
-/// Encodes `packet` with the shared codec for a connection speaking `version`. Properties are
-/// left out for 3.1.1 (which has none), so the engine can build one packet for both.
+/// Encodes `packet` with the shared codec for a connection speaking `version`. Properties (and
+/// acknowledgement reason codes) are left out for 3.1.1, which has none, so a test can build
+/// one packet for both versions.
 ///
-/// The engine only builds packets the codec can represent; should one not be (an engine bug),
-/// nothing is sent rather than something malformed (and debug builds panic).
-pub fn encode(packet: &Packet, version: Version) -> Vec<u8> {
-    let pv: ProtocolVersion = version.into();
+/// # Panics
+/// When the codec cannot represent the packet (a test built something impossible).
+pub fn encode(packet: &Packet, version: ProtocolVersion) -> Vec<u8> {
+    let pv = version;
     let v5 = version.is_v5();
     let result = match packet {
         Packet::Connect(c) => {
-            let cv: ProtocolVersion = c.version.into();
+            let cv = c.version;
             let props = if c.version.is_v5() {
                 props_vec(&c.props)
             } else {
@@ -473,13 +460,7 @@ pub fn encode(packet: &Packet, version: Version) -> Vec<u8> {
     };
     match result {
         Ok(bytes) => bytes,
-        Err(e) => {
-            debug_assert!(
-                false,
-                "engine built a packet the codec cannot encode: {e} ({packet:?})"
-            );
-            Vec::new()
-        }
+        Err(e) => panic!("test built a packet the codec cannot encode: {e} ({packet:?})"),
     }
 }
 
@@ -488,13 +469,16 @@ pub fn encode(packet: &Packet, version: Version) -> Vec<u8> {
 ///
 /// # Errors
 /// The codec's [`DecodeError`].
-pub fn decode_full(buf: &[u8], version: Version) -> Result<Option<(Packet, usize)>, DecodeError> {
-    match codec::decode(buf, version.into(), u32::MAX)? {
+pub fn decode_full(
+    buf: &[u8],
+    version: ProtocolVersion,
+) -> Result<Option<(Packet, usize)>, DecodeError> {
+    match codec::decode(buf, version, u32::MAX)? {
         codec::Decoded::Complete { value, consumed } => {
             let mut p = from_view(&value);
             if let (codec::Packet::ConnAck(c), Packet::ConnAck { code, .. }) = (&value, &mut p) {
                 // Show a 3.1.1 CONNACK with its own return code, not the 5.0 equivalent.
-                if version == Version::V311 {
+                if version == ProtocolVersion::V3_1_1 {
                     *code = c.reason_code.to_connack_return_code().unwrap_or(*code);
                 }
             }
@@ -506,25 +490,7 @@ pub fn decode_full(buf: &[u8], version: Version) -> Result<Option<(Packet, usize
 
 // ---- decoding through the shared codec ----
 
-use crate::codec::{self, DecodeError, Properties, Property, ProtocolVersion};
-
-impl From<ProtocolVersion> for Version {
-    fn from(v: ProtocolVersion) -> Self {
-        match v {
-            ProtocolVersion::V3_1_1 => Version::V311,
-            ProtocolVersion::V5 => Version::V5,
-        }
-    }
-}
-
-impl From<Version> for ProtocolVersion {
-    fn from(v: Version) -> Self {
-        match v {
-            Version::V311 => ProtocolVersion::V3_1_1,
-            Version::V5 => ProtocolVersion::V5,
-        }
-    }
-}
+use crate::codec::{self, DecodeError, Properties, Property};
 
 /// Owned copy of a codec property list.
 pub fn props_from(p: &Properties<'_>) -> Props {
@@ -563,30 +529,6 @@ pub fn props_from(p: &Properties<'_>) -> Props {
     out
 }
 
-/// The protocol level a CONNECT body announces, read without decoding the rest, so that a bad
-/// CONNECT can be refused in the right version's CONNACK.
-pub fn connect_version(body: &[u8]) -> Option<Version> {
-    match body {
-        [0, 4, b'M', b'Q', b'T', b'T', 5, ..] => Some(Version::V5),
-        [0, 4, b'M', b'Q', b'T', b'T', 4, ..] => Some(Version::V311),
-        _ => None,
-    }
-}
-
-/// Decodes one client packet body with the shared codec. `version` is ignored for CONNECT,
-/// which carries its own.
-///
-/// # Errors
-/// The codec's [`DecodeError`]; its `reason_code()` is what goes on the wire.
-pub fn decode_with_codec(
-    h: &codec::FixedHeader,
-    body: &[u8],
-    version: Version,
-) -> Result<Packet, DecodeError> {
-    let view = codec::decode_body(h.packet_type, h.flags, body, version.into())?;
-    Ok(from_view(&view))
-}
-
 fn ack_from(kind: u8, pid: u16, code: codec::ReasonCode, props: &Properties<'_>) -> Packet {
     Packet::Ack {
         kind,
@@ -600,7 +542,7 @@ fn ack_from(kind: u8, pid: u16, code: codec::ReasonCode, props: &Properties<'_>)
 pub fn from_view(view: &codec::Packet<'_>) -> Packet {
     match view {
         codec::Packet::Connect(c) => Packet::Connect(Connect {
-            version: c.version.into(),
+            version: c.version,
             clean_start: c.clean_start,
             keep_alive: c.keep_alive,
             props: props_from(&c.properties),
