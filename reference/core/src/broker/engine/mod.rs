@@ -30,8 +30,7 @@ use alloc::vec::Vec;
 
 use super::auth::{Authenticator, NoAuth};
 use super::config::Config;
-use super::storage::SubOpts;
-use super::storage::{MemoryStorage, Message, Storage};
+use super::storage::{MemoryStorage, Message, Storage, SubOpts};
 use crate::codec::{self, PacketBuf, ProtocolVersion, ReasonCode};
 use crate::rng::SplitMix64;
 use crate::time::Instant;
