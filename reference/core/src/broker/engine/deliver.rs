@@ -23,15 +23,17 @@ impl<S: Storage> Broker<S> {
     /// QoS 0 message is dropped when there is none. A QoS 1/2 message is never dropped for a
     /// connected session (its publisher is held back instead, see `flow`); for one without a
     /// connection [`Config::queue_overflow`] decides. Every drop is counted in
-    /// [`Session::dropped`] and reported with [`Event::QueueFull`].
-    pub(super) fn enqueue(&mut self, client: &str, item: Queued, now: Instant) {
-        let online = self.online.contains_key(client);
+    /// [`Session::dropped`] and reported with [`Event::QueueFull`]. `online`: whether the
+    /// client has a connection.
+    pub(super) fn enqueue(&mut self, client: &str, online: bool, mut item: Queued, now: Instant) {
         let cfg = &self.config;
         let (max_n, max_b) = (cfg.max_queued_messages, cfg.max_queued_bytes);
         let policy = cfg.queue_overflow;
         let Some(s) = self.store.session_mut(client) else {
             return;
         };
+        // [MQTT-3.3.1-9] (3.1.1): no Retain As Published there; forwarded with RETAIN 0.
+        item.retain &= s.version.is_v5();
         let cost = item.msg.cost();
         let over = |s: &Session| s.queue.len() >= max_n || s.queue_bytes + cost > max_b;
         // Drops made by this call, and the QoS of the last one.

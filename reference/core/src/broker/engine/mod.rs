@@ -318,10 +318,18 @@ impl Conn {
     }
 }
 
+/// A client identifier held by many subscriptions: cloned without copying.
+#[cfg(target_has_atomic = "ptr")]
+type SharedStr = alloc::sync::Arc<str>;
+/// A client identifier held by many subscriptions (see the atomic-target definition).
+#[cfg(not(target_has_atomic = "ptr"))]
+type SharedStr = alloc::rc::Rc<str>;
+
 /// A subscription as the trie holds it: who, with which options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SubEntry {
-    client: String,
+    /// Shared with the rest of its client's entries: routing clones it for every message.
+    client: SharedStr,
     share: Option<String>,
     opts: SubOpts,
     id: Option<u32>,
@@ -792,8 +800,9 @@ impl<S: Storage> Broker<S> {
         if let Some(s) = self.store.remove_session(client) {
             for filter in s.subscriptions.keys() {
                 let (inner, share) = split_share(filter);
-                self.subs
-                    .remove(inner, |e| e.client == client && e.share.as_deref() == share);
+                self.subs.remove(inner, |e| {
+                    *e.client == *client && e.share.as_deref() == share
+                });
             }
         }
     }

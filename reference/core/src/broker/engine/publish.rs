@@ -316,7 +316,7 @@ impl<S: Storage> Broker<S> {
         if msg.retain {
             self.store_retained(&msg);
         }
-        let mut plain: BTreeMap<String, Target> = BTreeMap::new();
+        let mut plain: BTreeMap<SharedStr, Target> = BTreeMap::new();
         let mut shared: BTreeMap<(String, String), Vec<SubEntry>> = BTreeMap::new();
         self.subs.matches(&msg.topic, |filter, e| {
             if let Some(group) = &e.share {
@@ -327,7 +327,7 @@ impl<S: Storage> Broker<S> {
                 return;
             }
             // [MQTT-3.8.3-3] (5.0): No Local — not back to the publisher's own subscription.
-            if e.opts.no_local && msg.publisher.as_deref() == Some(e.client.as_str()) {
+            if e.opts.no_local && msg.publisher.as_deref() == Some(&*e.client) {
                 return;
             }
             // [MQTT-3.3.4-2]: overlapping subscriptions: one copy with the highest QoS and
@@ -344,7 +344,7 @@ impl<S: Storage> Broker<S> {
             // One member per group, rotating from a seeded start; online members first.
             let online: Vec<&SubEntry> = members
                 .iter()
-                .filter(|m| self.online.contains_key(&m.client))
+                .filter(|m| self.online.contains_key(&*m.client))
                 .collect();
             let pool: Vec<&SubEntry> = if online.is_empty() {
                 members.iter().collect()
@@ -367,27 +367,24 @@ impl<S: Storage> Broker<S> {
         // One allocation for every session it goes to.
         let msg = SharedMessage::new(msg);
         for (client, t) in plain {
-            let Some(v) = self.store.session(&client).map(|s| s.version) else {
-                continue;
-            };
             let item = Queued {
                 qos: msg.qos.min(t.qos), // [MQTT-3.8.4-8]: downgrade to the granted QoS.
-                // [MQTT-3.3.1-12], [MQTT-3.3.1-13] (5.0) Retain As Published; 3.1.1 clears it
-                // ([MQTT-3.3.1-9] (3.1.1)).
-                retain: v.is_v5() && t.rap && msg.retain,
+                // [MQTT-3.3.1-12], [MQTT-3.3.1-13] (5.0) Retain As Published; `enqueue`
+                // clears it for a 3.1.1 session ([MQTT-3.3.1-9] (3.1.1)).
+                retain: t.rap && msg.retain,
                 sub_ids: t.ids,
                 msg: msg.clone(),
             };
-            let online = self.online.get(&client).copied();
+            let online = self.online.get(&*client).copied();
             if online.is_none() && item.qos == 0 && !self.config.queue_qos0_offline {
                 continue;
             }
             let qos = item.qos;
-            self.enqueue(&client, item, now);
+            self.enqueue(&client, online.is_some(), item, now);
             if let Some(conn) = online {
                 self.flush(conn, now);
                 if qos > 0 && self.blocking(&client) {
-                    blockers.push(client);
+                    blockers.push(String::from(&*client));
                 }
             }
         }

@@ -93,9 +93,9 @@ impl<S: Storage> Broker<S> {
                 .is_some();
             self.store.session_updated(&client);
             self.subs
-                .remove(&inner, |e| e.client == client && e.share == share);
+                .remove(&inner, |e| *e.client == *client && e.share == share);
             let entry = SubEntry {
-                client: client.clone(),
+                client: SharedStr::from(client.as_str()),
                 share: share.clone(),
                 opts,
                 id: sub_id,
@@ -139,8 +139,9 @@ impl<S: Storage> Broker<S> {
                 .is_some_and(|s| s.subscriptions.remove(filter).is_some());
             if existed {
                 let (inner, share) = split_share(filter);
-                self.subs
-                    .remove(inner, |e| e.client == client && e.share.as_deref() == share);
+                self.subs.remove(inner, |e| {
+                    *e.client == *client && e.share.as_deref() == share
+                });
             }
             // [MQTT-3.11.3-1], [MQTT-3.11.3-2]: one code per filter, in order; 0x11 No
             // subscription existed. (3.1.1 UNSUBACK has no reason codes.)
