@@ -8,7 +8,7 @@ use crate::target::TargetFile;
 use crate::wire::{self, Connack};
 use raw_client::build;
 use raw_client::ProtocolVersion;
-use raw_client::{ExpectError, RawClient};
+use raw_client::{ExpectError, RawClient, RawError, Received};
 use spec_manifest::Version;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Deref, DerefMut};
@@ -29,12 +29,31 @@ pub struct Evidence {
     pub transcript: String,
 }
 
+/// A PUBLISH a client of the scenario received though no subscription of the scenario matches
+/// its topic and the topic is outside the scenario's own space: cross-talk from the broker's
+/// shared state (MQTT-3.3.2-3). The helpers acknowledge it as its QoS requires and set it aside,
+/// so that the scenario judges only its own traffic; the run reports it once, as its own finding.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Foreign {
+    /// The label of the client that received it.
+    pub client: String,
+    /// Its topic name.
+    pub topic: String,
+    /// The packet, rendered.
+    pub packet: String,
+}
+
 /// What a scenario run leaves behind besides its outcome; shared with its clients so a client
 /// dropped anywhere (end of body, timeout, panic) still files its transcript.
 #[derive(Debug, Default)]
 pub(crate) struct Record {
     pub(crate) evidence: Mutex<Vec<Evidence>>,
     pub(crate) choices: Mutex<Vec<String>>,
+    /// Foreign PUBLISHes received by any client of the scenario (cleanup included).
+    pub(crate) foreign: Mutex<Vec<Foreign>>,
+    /// Every topic filter a client of the scenario has sent in a SUBSCRIBE: a PUBLISH matching
+    /// one of them is the scenario's own, whatever its topic.
+    pub(crate) filters: Mutex<Vec<String>>,
 }
 
 impl Record {
@@ -141,6 +160,11 @@ impl Ctx {
         format!("mqttconf/{}/{path}", self.prefix)
     }
 
+    /// `mqttconf/<run>/`: the start of every topic of [`Ctx::topic`].
+    fn topic_space(&self) -> String {
+        format!("mqttconf/{}/", self.prefix)
+    }
+
     /// Registers a topic this scenario sets a retained message on; the runner clears it (an empty
     /// retained PUBLISH) when the scenario ends, whatever the outcome.
     pub fn retained(&mut self, topic: &str) {
@@ -171,7 +195,9 @@ impl Ctx {
                     e.to_string(),
                 )
             })?;
-        Ok(Client::new(raw, self.version, Some(self.record.clone())))
+        let mut client = Client::new(raw, self.version, Some(self.record.clone()));
+        client.topic_space = Some(self.topic_space());
+        Ok(client)
     }
 
     /// The CONNECT `ctx.connected` sends for `label`: this version, the label's client id, Clean
@@ -228,23 +254,62 @@ impl Ctx {
     }
 
     /// Clears the registered retained messages with a separate connection (not evidence).
+    ///
+    /// Robust against a broker that sends this connection PUBLISHes it never subscribed to
+    /// (amqtt sends, on every CONNECT, the retained messages matching any client's
+    /// subscriptions): each is acknowledged as its QoS requires and skipped (and, outside the
+    /// scenario's topics, recorded as cross-talk); a failed attempt is retried on a new
+    /// connection. Whatever is left failing is the runner's run-level warning.
     pub(crate) async fn clear_retained(&mut self) -> Result<(), Fail> {
-        if self.retained.is_empty() {
-            return Ok(());
+        let mut topics = std::mem::take(&mut self.retained);
+        let mut last = None;
+        for _attempt in 0..CLEANUP_ATTEMPTS {
+            if topics.is_empty() {
+                return Ok(());
+            }
+            match self.clear_once(&mut topics).await {
+                Ok(()) => return Ok(()),
+                Err(f) => last = Some(f),
+            }
         }
+        let f = last.unwrap_or_else(|| Fail::new("the cleanup to end", "no attempt made"));
+        Err(Fail::new(
+            format!(
+                "retained messages cleared on {} ({} attempts)",
+                topics.join(", "),
+                CLEANUP_ATTEMPTS
+            ),
+            format!("last attempt: expected {}; got {}", f.expected(), f.got()),
+        ))
+    }
+
+    /// One cleanup connection: clears the topics in order, removing each one cleared.
+    async fn clear_once(&mut self, topics: &mut Vec<String>) -> Result<(), Fail> {
         let packet = self.connect_packet("cleanup").build();
         let raw = RawClient::connect_tcp(&self.target.host_port, self.protocol(), "cleanup")
             .await
             .map_err(|e| Fail::new("a cleanup connection", e.to_string()))?;
-        let mut client = Client::new(raw, self.version, None);
+        let mut client = Client::new(raw, self.version, Some(self.record.clone()));
+        client.file_evidence = false;
+        client.topic_space = Some(self.topic_space());
         client.send_bytes(&packet).await?;
-        client.expect_connack(0).await?;
-        for topic in std::mem::take(&mut self.retained) {
-            client.publish(&topic, b"", 1, true).await?;
+        client.skip_publishes_until(2, None).await?;
+        while let Some(topic) = topics.first().cloned() {
+            let id = client.packet_id();
+            let p = build::Publish::new(client.version(), &topic, b"")
+                .qos(1)
+                .retain(true)
+                .packet_id(id);
+            client.send_bytes(&p.build()).await?;
+            client.skip_publishes_until(4, Some(id)).await?;
+            topics.remove(0);
         }
         client.disconnect().await
     }
 }
+
+/// How many connections the retained-message cleanup tries before giving up.
+const CLEANUP_ATTEMPTS: usize = 3;
 
 /// The version as the core names it.
 pub fn protocol(v: Version) -> ProtocolVersion {
@@ -385,6 +450,13 @@ pub struct Client {
     /// PUBLISH frames that arrived while [`Client::expect_publish`] was completing an earlier
     /// QoS 2 flow (waiting for its PUBREL); the next read helper returns them first.
     ahead: VecDeque<Vec<u8>>,
+    /// `mqttconf/<run>/`: a PUBLISH outside it, matching no filter of the scenario, is foreign.
+    /// `None`: no such check (a client made outside a scenario, as in unit tests).
+    topic_space: Option<String>,
+    /// Whether the transcript is filed as evidence when dropped (not for the cleanup).
+    file_evidence: bool,
+    /// QoS 2 foreign PUBLISHes answered with PUBREC whose PUBREL is still to be answered.
+    foreign_pubrel: Vec<u16>,
 }
 
 impl Deref for Client {
@@ -402,7 +474,8 @@ impl DerefMut for Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        if let (Some(raw), Some(record)) = (self.raw.take(), &self.record) {
+        if let (Some(raw), Some(record), true) = (self.raw.take(), &self.record, self.file_evidence)
+        {
             lock(&record.evidence).push(Evidence {
                 label: raw.label().to_string(),
                 transcript: raw.transcript().render(),
@@ -422,6 +495,211 @@ impl Client {
             quiet: QUIET,
             connack: None,
             ahead: VecDeque::new(),
+            topic_space: None,
+            file_evidence: true,
+            foreign_pubrel: Vec::new(),
+        }
+    }
+
+    fn raw_mut(&mut self) -> &mut RawClient {
+        self.raw.as_mut().expect("present until drop")
+    }
+
+    /// [`RawClient::send_bytes`], noting the topic filters of a SUBSCRIBE: a PUBLISH matching
+    /// one of them is never foreign (see [`Client::recv`]).
+    pub async fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), RawError> {
+        if bytes.first().map(|b| b >> 4) == Some(8) {
+            if let Some(r) = &self.record {
+                lock(&r.filters).extend(wire::subscribe_filters(bytes, self.v5));
+            }
+        }
+        self.raw_mut().send_bytes(bytes).await
+    }
+
+    /// [`RawClient::send`] through [`Client::send_bytes`].
+    pub async fn send(&mut self, packet: &raw_client::Packet<'_>) -> Result<(), RawError> {
+        let bytes = packet
+            .encode_to_vec(self.version())
+            .map_err(RawError::Encode)?;
+        self.send_bytes(&bytes).await
+    }
+
+    /// The next packet within `timeout`, like [`RawClient::recv`], except that a foreign
+    /// PUBLISH — its topic outside this scenario's `mqttconf/<run>/` and matching no filter any
+    /// client of the scenario subscribed to — is acknowledged as its QoS requires (and its
+    /// PUBREL answered later), recorded as cross-talk, and skipped. Cancel-safe only between
+    /// packets (an acknowledgement may be half written).
+    pub async fn recv(&mut self, timeout: Duration) -> Result<Received, ExpectError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let r = match self.raw_mut().recv(left).await {
+                Err(ExpectError::Timeout { what, .. }) => {
+                    return Err(ExpectError::Timeout {
+                        what,
+                        waited: timeout,
+                    })
+                }
+                other => other?,
+            };
+            if !self.absorb_foreign(&r).await? {
+                return Ok(r);
+            }
+        }
+    }
+
+    /// Nothing but foreign PUBLISHes (see [`Client::recv`]) arrives, and the connection stays
+    /// open, for `within`.
+    pub async fn expect_nothing(&mut self, within: Duration) -> Result<(), ExpectError> {
+        let what = "nothing (connection open)";
+        match self.recv(within).await {
+            Err(ExpectError::Timeout { .. }) => {
+                self.note(format!(
+                    "nothing received for {:.3}s, as expected",
+                    within.as_secs_f64()
+                ));
+                Ok(())
+            }
+            Ok(r) => Err(ExpectError::Unexpected {
+                what: what.into(),
+                got: format!("{} (a packet arrived)", r.decoded),
+            }),
+            Err(ExpectError::Closed { .. }) => Err(ExpectError::Closed { what: what.into() }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `r` is foreign traffic, handled here: a foreign PUBLISH (acknowledged, recorded)
+    /// or the PUBREL of a foreign QoS 2 PUBLISH (answered with PUBCOMP).
+    async fn absorb_foreign(&mut self, r: &Received) -> Result<bool, ExpectError> {
+        let io = |e: RawError| ExpectError::Io(e.to_string());
+        match r.bytes.first().map(|b| b >> 4) {
+            Some(3) => {
+                let Ok(p) = wire::publish(&r.bytes, self.v5) else {
+                    return Ok(false);
+                };
+                let topic = String::from_utf8_lossy(&p.topic).into_owned();
+                if !self.is_foreign(&topic) {
+                    return Ok(false);
+                }
+                self.note(format!(
+                    "foreign PUBLISH on {topic:?} (no subscription of this scenario matches): \
+                     acknowledged and set aside as cross-talk"
+                ));
+                if let Some(record) = &self.record {
+                    lock(&record.foreign).push(Foreign {
+                        client: self.label().to_string(),
+                        topic,
+                        packet: r.decoded.clone(),
+                    });
+                }
+                let version = self.version();
+                match (p.qos, p.packet_id) {
+                    (1, Some(id)) => self
+                        .send_bytes(&build::Puback::new(version, id).build())
+                        .await
+                        .map_err(io)?,
+                    (2, Some(id)) => {
+                        self.foreign_pubrel.push(id);
+                        self.send_bytes(&build::Pubrec::new(version, id).build())
+                            .await
+                            .map_err(io)?;
+                    }
+                    _ => {}
+                }
+                Ok(true)
+            }
+            Some(6) => {
+                let Ok((id, _)) = wire::ack(&r.bytes) else {
+                    return Ok(false);
+                };
+                let Some(i) = self.foreign_pubrel.iter().position(|&x| x == id) else {
+                    return Ok(false);
+                };
+                self.foreign_pubrel.remove(i);
+                let version = self.version();
+                self.send_bytes(&build::Pubcomp::new(version, id).build())
+                    .await
+                    .map_err(io)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Whether a PUBLISH on `topic` is foreign to the scenario (see [`Client::recv`]). An empty
+    /// topic (5.0 Topic Alias) cannot be judged and is not.
+    fn is_foreign(&self, topic: &str) -> bool {
+        let Some(space) = &self.topic_space else {
+            return false;
+        };
+        if topic.is_empty() || topic.starts_with(space.as_str()) {
+            return false;
+        }
+        let Some(record) = &self.record else {
+            return true;
+        };
+        !lock(&record.filters)
+            .iter()
+            .any(|f| wire::topic_matches(f, topic))
+    }
+
+    /// Reads until a packet of `packet_type` (for `id`, if given) arrives, acknowledging every
+    /// PUBLISH on the way as its QoS requires (and answering the PUBRELs of QoS 2 ones): for a
+    /// connection that wants no messages, such as the retained-message cleanup.
+    async fn skip_publishes_until(&mut self, packet_type: u8, id: Option<u16>) -> Result<(), Fail> {
+        let what = match id {
+            Some(id) => format!(
+                "{} for packet identifier {id}",
+                wire::type_name(packet_type << 4)
+            ),
+            None => wire::type_name(packet_type << 4).to_string(),
+        };
+        let mut pubrel = Vec::new();
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let got = match self.recv(left).await {
+                Ok(r) => r.bytes,
+                Err(e) => return Err(Fail::from(e).with_expected(&what)),
+            };
+            let ty = got.first().map_or(0, |b| b >> 4);
+            if ty == 3 {
+                if let Ok(p) = wire::publish(&got, self.v5) {
+                    pubrel.extend(self.answer_publish(&p).await?);
+                }
+                continue;
+            }
+            if ty == 6 {
+                if let Ok((rid, _)) = wire::ack(&got) {
+                    if pubrel.contains(&rid) {
+                        pubrel.retain(|&x| x != rid);
+                        let pubcomp = build::Pubcomp::new(self.version(), rid).build();
+                        self.send_bytes(&pubcomp).await?;
+                        continue;
+                    }
+                }
+            }
+            if ty != packet_type {
+                return Err(Fail::new(what, wire::describe(&got)));
+            }
+            if packet_type == 2 {
+                let ack = wire::connack(&got, self.v5).map_err(|e| {
+                    Fail::new(what.clone(), format!("{}: {e}", wire::describe(&got)))
+                })?;
+                if ack.code != 0 {
+                    return Err(Fail::new(
+                        "CONNACK 0x00",
+                        format!("CONNACK {}", code_text(ack.code, self.v5)),
+                    ));
+                }
+                return Ok(());
+            }
+            match (id, wire::ack(&got)) {
+                (None, _) => return Ok(()),
+                (Some(id), Ok((got_id, _))) if got_id == id => return Ok(()),
+                _ => return Err(Fail::new(what, wire::describe(&got))),
+            }
         }
     }
 

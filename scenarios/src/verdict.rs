@@ -4,7 +4,7 @@
 //! from the manifest) when no scenario checks it.
 
 use crate::caps::Capabilities;
-use crate::ctx::Evidence;
+use crate::ctx::{Evidence, Foreign};
 use crate::scenario::Scenario;
 use serde::Serialize;
 use spec_manifest::{Manifest, Statement, Version};
@@ -122,9 +122,21 @@ pub struct ScenarioResult {
     /// For a skip: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skip_reason: Option<String>,
-    /// Remarks that do not change the outcome (e.g. cleanup trouble).
+    /// Remarks that do not change the outcome.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why clearing its retained messages failed: a run-level warning (a retained message
+    /// left behind can reach later scenarios on brokers that leak retained messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup_failed: Option<String>,
+    /// Whether its clients received foreign PUBLISHes (cross-talk from the broker's shared
+    /// state): set aside by the helpers, so its outcome judges its own traffic only, and
+    /// reported once for the run as a finding against MQTT-3.3.2-3.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub contaminated: bool,
+    /// Those foreign PUBLISHes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub foreign: Vec<Foreign>,
     /// The transcripts of its clients (reports show them for failures).
     #[serde(skip)]
     pub evidence: Vec<Evidence>,
@@ -147,6 +159,9 @@ impl ScenarioResult {
             got: None,
             skip_reason: None,
             notes: Vec::new(),
+            cleanup_failed: None,
+            contaminated: false,
+            foreign: Vec::new(),
             evidence: Vec::new(),
         }
     }
@@ -203,8 +218,12 @@ pub struct RunReport {
     pub meta: RunMeta,
     /// Per statement, per version in run order then manifest order.
     pub statements: Vec<StatementResult>,
-    /// Every scenario run, in registration order.
+    /// Every scenario run, in registration order (then the run's own findings, such as
+    /// cross-talk).
     pub scenarios: Vec<ScenarioResult>,
+    /// Run-level warnings: trouble outside any verdict that may still affect verdicts (a
+    /// retained-message cleanup that failed). Every report format shows them.
+    pub warnings: Vec<String>,
 }
 
 impl RunReport {
@@ -260,10 +279,23 @@ pub fn join(
             });
         }
     }
+    let warnings = scenarios
+        .iter()
+        .filter_map(|r| {
+            r.cleanup_failed.as_ref().map(|why| {
+                format!(
+                    "{}: clearing its retained messages failed ({why}); a retained message left \
+                     behind may reach later scenarios",
+                    r.name
+                )
+            })
+        })
+        .collect();
     RunReport {
         meta,
         statements,
         scenarios,
+        warnings,
     }
 }
 

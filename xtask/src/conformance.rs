@@ -168,6 +168,9 @@ fn run(args: Args) -> anyhow::Result<u8> {
             .collect();
         println!("MQTT {v}: {}", parts.join(", "));
     }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
     let scenario_failures: Vec<_> = report.scenarios.iter().filter(|r| r.failed()).collect();
     for r in &scenario_failures {
         println!(

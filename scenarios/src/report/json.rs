@@ -64,6 +64,7 @@ pub fn render(report: &RunReport) -> String {
     let doc = json!({
         "meta": report.meta,
         "summary": summary,
+        "warnings": report.warnings,
         "statements": statements,
     });
     let mut text =

@@ -63,6 +63,7 @@ pub fn render(report: &RunReport) -> String {
         report.meta.duration.as_secs_f64(),
         escape(&report.meta.started_at),
     );
+    let mut first_suite = true;
     for ((_, section), idx) in ordered {
         let version = report.scenarios[idx[0]].version;
         let of = |o: Outcome| {
@@ -89,6 +90,18 @@ pub fn render(report: &RunReport) -> String {
             of(Outcome::Error),
             of(Outcome::Skipped),
         );
+        // Run-level warnings, once, on the first suite: JUnit has no run-level element for them.
+        if std::mem::take(&mut first_suite) && !report.warnings.is_empty() {
+            x.push_str("    <properties>\n");
+            for w in &report.warnings {
+                let _ = writeln!(
+                    x,
+                    "      <property name=\"warning\" value=\"{}\"/>",
+                    escape(w)
+                );
+            }
+            x.push_str("    </properties>\n");
+        }
         for i in idx {
             let r = &report.scenarios[i];
             let _ = write!(
@@ -98,7 +111,15 @@ pub fn render(report: &RunReport) -> String {
                 escape(&format!("mqtt-{version}.{section}")),
                 r.duration.as_secs_f64()
             );
-            let ids = format!("statements: {}", r.ids.join(", "));
+            let mut ids = format!("statements: {}", r.ids.join(", "));
+            if r.contaminated {
+                let topics: Vec<&str> = r.foreign.iter().map(|f| f.topic.as_str()).collect();
+                let _ = write!(
+                    ids,
+                    "\ncontaminated: foreign PUBLISHes set aside ({})",
+                    topics.join(", ")
+                );
+            }
             match r.outcome {
                 Outcome::Pass => {
                     let _ = writeln!(x, ">");

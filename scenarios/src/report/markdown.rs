@@ -56,6 +56,13 @@ pub fn render(report: &RunReport) -> String {
         let _ = writeln!(md, " {total} |");
     }
 
+    if !report.warnings.is_empty() {
+        let _ = writeln!(md, "\n## Warnings ({})\n", report.warnings.len());
+        for w in &report.warnings {
+            let _ = writeln!(md, "- {}", cell(w));
+        }
+    }
+
     md.push_str("\n## Sections\n");
     for &v in &m.versions {
         let mut sections: BTreeMap<String, (String, BTreeMap<Verdict, usize>)> = BTreeMap::new();
@@ -150,6 +157,20 @@ pub fn render(report: &RunReport) -> String {
             r.ids.join(", "),
             r.choices.join("; ")
         );
+    }
+    let contaminated: Vec<_> = report.scenarios.iter().filter(|r| r.contaminated).collect();
+    if !contaminated.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Contaminated by cross-talk ({})\n\nForeign PUBLISHes (no subscription of the \
+             scenario matches) were acknowledged and set aside; the finding is reported once, \
+             under `crosstalk`.\n",
+            contaminated.len()
+        );
+        for r in contaminated {
+            let topics: Vec<String> = r.foreign.iter().map(|f| format!("`{}`", f.topic)).collect();
+            let _ = writeln!(md, "- `{}`: {}", r.name, topics.join(", "));
+        }
     }
     let notes: Vec<_> = report
         .scenarios
