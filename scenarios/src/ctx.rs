@@ -447,9 +447,16 @@ pub struct Client {
     pub quiet: Duration,
     /// The CONNACK received by `expect_connack` (or `ctx.connected`).
     pub connack: Option<Connack>,
-    /// PUBLISH frames that arrived while [`Client::expect_publish`] was completing an earlier
-    /// QoS 2 flow (waiting for its PUBREL); the next read helper returns them first.
-    ahead: VecDeque<Vec<u8>>,
+    /// PUBLISH frames that arrived while a helper waited for something else: the PUBREL of an
+    /// earlier QoS 2 flow in [`Client::expect_publish`] (kept unacknowledged), or a reply such as
+    /// SUBACK, PUBACK or PINGRESP (acknowledged at once: `true`). The next read helper returns
+    /// them first.
+    ahead: VecDeque<(Vec<u8>, bool)>,
+    /// Packet identifiers of PUBLISHes that were acknowledged while kept in `ahead` and have
+    /// since been handed to the scenario: the next acknowledgement of that id is not sent again.
+    pre_acked: Vec<u16>,
+    /// QoS 2 PUBLISHes kept in `ahead` whose PUBREC went out and whose PUBREL has not come.
+    pubrel_due: Vec<u16>,
     /// `mqttconf/<run>/`: a PUBLISH outside it, matching no filter of the scenario, is foreign.
     /// `None`: no such check (a client made outside a scenario, as in unit tests).
     topic_space: Option<String>,
@@ -495,6 +502,8 @@ impl Client {
             quiet: QUIET,
             connack: None,
             ahead: VecDeque::new(),
+            pre_acked: Vec::new(),
+            pubrel_due: Vec::new(),
             topic_space: None,
             file_evidence: true,
             foreign_pubrel: Vec::new(),
@@ -613,10 +622,15 @@ impl Client {
                 let Ok((id, _)) = wire::ack(&r.bytes) else {
                     return Ok(false);
                 };
-                let Some(i) = self.foreign_pubrel.iter().position(|&x| x == id) else {
+                // The PUBREL of a foreign QoS 2 PUBLISH, or of one kept (acknowledged) in
+                // `ahead` and not handed to the scenario yet: answered here.
+                if let Some(i) = self.foreign_pubrel.iter().position(|&x| x == id) {
+                    self.foreign_pubrel.remove(i);
+                } else if let Some(i) = self.pubrel_due.iter().position(|&x| x == id) {
+                    self.pubrel_due.remove(i);
+                } else {
                     return Ok(false);
-                };
-                self.foreign_pubrel.remove(i);
+                }
                 let version = self.version();
                 self.send_bytes(&build::Pubcomp::new(version, id).build())
                     .await
@@ -735,8 +749,17 @@ impl Client {
 
     /// Waits for the next packet and requires its type to be `packet_type` (a
     /// `raw_client::build::packet_type` constant); returns its bytes.
+    ///
+    /// For a reply the server may precede with PUBLISHes — PUBACK, PUBREC, PUBCOMP, SUBACK,
+    /// UNSUBACK, PINGRESP (5.0 and 3.1.1 section 3.8.4: the server may send PUBLISHes before the
+    /// SUBACK) — a PUBLISH in between is acknowledged as its QoS requires and kept for the next
+    /// read helper (`expect_publish`, `next_publish`, `collect`, ...; `expect_silence` fails on
+    /// it), which then does not acknowledge it again.
     pub async fn expect_type(&mut self, packet_type: u8) -> Result<Vec<u8>, Fail> {
         let expected = wire::type_name(packet_type << 4).to_string();
+        if matches!(packet_type, 4 | 5 | 7 | 9 | 11 | 13) {
+            return self.expect_reply(packet_type, &expected).await;
+        }
         let got = self.raw_next(&expected).await?;
         if got.first().map(|b| b >> 4) != Some(packet_type) {
             return Err(Fail::new(expected, wire::describe(&got)));
@@ -744,9 +767,62 @@ impl Client {
         Ok(got)
     }
 
+    /// Waits (within `self.timeout`) for a reply of `packet_type`, keeping and acknowledging the
+    /// PUBLISHes that come first (see [`Client::expect_type`]). Read from the connection only:
+    /// what `ahead` holds is all PUBLISHes.
+    async fn expect_reply(&mut self, packet_type: u8, expected: &str) -> Result<Vec<u8>, Fail> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let got = match self.recv(left).await {
+                Ok(r) => r.bytes,
+                Err(e) => return Err(Fail::from(e).with_expected(expected)),
+            };
+            let ty = got.first().map_or(0, |b| b >> 4);
+            if ty == packet_type {
+                return Ok(got);
+            }
+            let publish = (ty == 3)
+                .then(|| wire::publish(&got, self.v5).ok())
+                .flatten();
+            let Some(p) = publish else {
+                return Err(Fail::new(expected, wire::describe(&got)));
+            };
+            self.note(format!(
+                "a PUBLISH before the {expected} (allowed): acknowledged and kept for the \
+                 scenario's next read"
+            ));
+            let version = self.version();
+            match (p.qos, p.packet_id) {
+                (1, Some(id)) => {
+                    self.send_bytes(&build::Puback::new(version, id).build())
+                        .await?
+                }
+                (2, Some(id)) => {
+                    self.pubrel_due.push(id);
+                    self.send_bytes(&build::Pubrec::new(version, id).build())
+                        .await?;
+                }
+                _ => {}
+            }
+            self.ahead.push_back((got, true));
+        }
+    }
+
+    /// The first PUBLISH kept in `ahead`; one acknowledged when kept is noted in `pre_acked`.
+    fn pop_ahead(&mut self) -> Option<Vec<u8>> {
+        let (bytes, acked) = self.ahead.pop_front()?;
+        if acked {
+            if let Ok(Some(id)) = wire::publish(&bytes, self.v5).map(|p| p.packet_id) {
+                self.pre_acked.push(id);
+            }
+        }
+        Some(bytes)
+    }
+
     /// The next packet's bytes, within `self.timeout` (a PUBLISH read ahead first).
     async fn raw_next(&mut self, what: &str) -> Result<Vec<u8>, Fail> {
-        if let Some(bytes) = self.ahead.pop_front() {
+        if let Some(bytes) = self.pop_ahead() {
             return Ok(bytes);
         }
         let timeout = self.timeout;
@@ -842,7 +918,7 @@ impl Client {
 
     /// Requires that nothing arrives and the connection stays open for `self.quiet`.
     pub async fn expect_silence(&mut self) -> Result<(), Fail> {
-        if let Some(bytes) = self.ahead.front() {
+        if let Some((bytes, _)) = self.ahead.front() {
             return Err(Fail::new("nothing", wire::describe(bytes)));
         }
         let quiet = self.quiet;
@@ -978,8 +1054,24 @@ impl Client {
 
     /// The receiver's first answer to a PUBLISH: PUBACK for QoS 1, PUBREC for QoS 2 (returning
     /// its packet identifier, whose PUBREL is now awaited); nothing for QoS 0.
+    ///
+    /// A PUBLISH acknowledged when it was kept (see [`Client::expect_type`]) is not answered
+    /// again: for QoS 2, its PUBREL is awaited only if it has not come yet.
     async fn answer_publish(&mut self, p: &wire::Publish) -> Result<Option<u16>, Fail> {
         let version = self.version();
+        if let Some(id) = p.packet_id {
+            if let Some(i) = self.pre_acked.iter().position(|&x| x == id) {
+                self.pre_acked.remove(i);
+                let due = self.pubrel_due.iter().position(|&x| x == id);
+                return Ok(match (p.qos, due) {
+                    (2, Some(j)) => {
+                        self.pubrel_due.remove(j);
+                        Some(id)
+                    }
+                    _ => None,
+                });
+            }
+        }
         match (p.qos, p.packet_id) {
             (1, Some(id)) => {
                 self.send_bytes(&build::Puback::new(version, id).build())
@@ -1006,7 +1098,7 @@ impl Client {
                 Err(e) => return Err(Fail::from(e).with_expected(&expected)),
             };
             match got.first().map(|b| b >> 4) {
-                Some(3) => self.ahead.push_back(got),
+                Some(3) => self.ahead.push_back((got, false)),
                 Some(6) => {
                     let (got_id, _) = wire::ack(&got).map_err(|e| {
                         Fail::new(expected.clone(), format!("{}: {e}", wire::describe(&got)))
@@ -1109,7 +1201,7 @@ impl Client {
             } else {
                 self.timeout
             };
-            let next = match self.ahead.pop_front() {
+            let next = match self.pop_ahead() {
                 Some(bytes) => Ok(bytes),
                 None => self.recv(wait).await.map(|r| r.bytes),
             };

@@ -21,7 +21,13 @@ struct Script {
     stray_after_connack: bool,
     /// Never acknowledge a PUBLISH with an empty payload (the retained-message cleanup).
     ignore_empty_publish: bool,
+    /// Answer a SUBSCRIBE with two retained PUBLISHes on its first filter, QoS 1 then QoS 2,
+    /// before the SUBACK (allowed: 3.8.4), and a PUBREL for the PUBREC.
+    publish_before_suback: bool,
 }
+
+/// The packet identifiers of the PUBLISHes sent before the SUBACK.
+const EARLY_IDS: [u16; 2] = [200, 201];
 
 /// The topic of the stray PUBLISH: outside every scenario's `mqttconf/<run>/`.
 const STRAY_TOPIC: &str = "leftover/of/another/client";
@@ -129,8 +135,28 @@ async fn serve(mut s: TcpStream, script: Script, log: &Log, n: usize) -> std::io
                 }
                 s.write_all(&[0x40, 2, id[0], id[1]]).await?;
             }
+            5 => s.write_all(&[0x62, 2, b[0], b[1]]).await?,
             8 => {
-                let granted = 1;
+                if script.publish_before_suback {
+                    let props = if v5 { 1 + usize::from(b[2]) } else { 0 };
+                    let at = 2 + props;
+                    let len = usize::from(u16::from_be_bytes([b[at], b[at + 1]]));
+                    let filter = String::from_utf8_lossy(&b[at + 2..at + 2 + len]).into_owned();
+                    let version = if v5 {
+                        ProtocolVersion::V5
+                    } else {
+                        ProtocolVersion::V3_1_1
+                    };
+                    for (qos, id) in [(1, EARLY_IDS[0]), (2, EARLY_IDS[1])] {
+                        let p = build::Publish::new(version, &filter, [b'0' + qos])
+                            .qos(qos)
+                            .retain(true)
+                            .packet_id(id)
+                            .build();
+                        s.write_all(&p).await?;
+                    }
+                }
+                let granted = 2;
                 if v5 {
                     s.write_all(&[0x90, 4, b[0], b[1], 0, granted]).await?;
                 } else {
@@ -302,4 +328,66 @@ async fn a_failed_cleanup_is_a_warning_in_every_format() {
         Verdicts::from_json(&std::fs::read_to_string(dir.join("verdicts.json")).unwrap()).unwrap();
     assert_eq!(v.warnings, report.warnings);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Subscribes to its own topic and expects the two retained messages the broker sent before
+/// the SUBACK, then nothing.
+async fn retained_before_suback(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("r");
+    let mut c = ctx.connected("client", |c| c).await?;
+    c.subscribed(&topic, 2).await?;
+    let one = c.expect_publish().await?;
+    let two = c.expect_publish().await?;
+    scenarios::ensure!(
+        (
+            one.qos,
+            one.payload.as_slice(),
+            two.qos,
+            two.payload.as_slice()
+        ) == (1, b"1".as_slice(), 2, b"2".as_slice()),
+        "the retained QoS 1 then QoS 2 message",
+        format!("{} then {}", one.show(), two.show())
+    );
+    c.expect_silence().await?;
+    c.disconnect().await
+}
+
+/// A PUBLISH before the SUBACK (5.0 and 3.1.1 section 3.8.4 allow it) does not fail the wait for
+/// the SUBACK: it is acknowledged at once by its QoS (PUBACK; PUBREC, and PUBCOMP for the
+/// PUBREL), kept, handed to the scenario's next `expect_publish`, and never acknowledged twice.
+#[tokio::test]
+async fn publishes_before_the_suback_are_kept_and_acknowledged_once() {
+    let (addr, log) = scripted(Script {
+        publish_before_suback: true,
+        ..Script::default()
+    })
+    .await;
+    let list = vec![Scenario::server(
+        Version::V5_0,
+        "v5.test.retained_before_suback",
+        &["MQTT-3.8.4-1"],
+        retained_before_suback,
+    )];
+    let report = scenarios::run_scenarios(list, &options(&addr))
+        .await
+        .expect("run");
+    let r = &report.scenarios[0];
+    assert_eq!(r.outcome, Outcome::Pass, "{r:#?}");
+    assert!(!r.contaminated, "its own topic: {r:#?}");
+    assert_eq!(verdict(&report, "MQTT-3.8.4-1"), Verdict::Pass);
+    let [hi, lo1, lo2] = [0, EARLY_IDS[0] as u8, EARLY_IDS[1] as u8];
+    let scenario_conn = log.lock().unwrap()[1].clone();
+    let acks: Vec<&Vec<u8>> = scenario_conn
+        .iter()
+        .filter(|f| matches!(f[0] >> 4, 4..=7))
+        .collect();
+    assert_eq!(
+        acks,
+        [
+            &vec![0x40, 2, hi, lo1], // PUBACK 200
+            &vec![0x50, 2, hi, lo2], // PUBREC 201
+            &vec![0x70, 2, hi, lo2], // PUBCOMP 201
+        ],
+        "{scenario_conn:02x?}"
+    );
 }
