@@ -12,6 +12,7 @@ use raw_client::{ExpectError, RawClient, RawError, Received};
 use spec_manifest::Version;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +55,20 @@ pub(crate) struct Record {
     /// Every topic filter a client of the scenario has sent in a SUBSCRIBE: a PUBLISH matching
     /// one of them is the scenario's own, whatever its topic.
     pub(crate) filters: Mutex<Vec<String>>,
+    /// Set by [`Ctx::under_test`]: from then on the setup helpers' failures are failures.
+    pub(crate) under_test: AtomicBool,
+}
+
+impl Record {
+    /// `f`, met in a setup helper: blocked (naming `statement`, the one the failure breaks)
+    /// unless the scenario has reached its step under test.
+    fn setup(&self, f: Fail, statement: Option<&str>) -> Fail {
+        if self.under_test.load(Ordering::Relaxed) {
+            f
+        } else {
+            f.setup(statement)
+        }
+    }
 }
 
 impl Record {
@@ -179,6 +194,14 @@ impl Ctx {
         self.record.push_choice(what.into());
     }
 
+    /// Marks the step under test: from here on a failure of the setup helpers (`connected`,
+    /// `session`, `subscribed`, ...) fails the scenario's statements instead of blocking them.
+    /// Call it before a setup helper that is itself the check (a second `connected` that must
+    /// take over the first). Before it, those helpers' failures are `blocked`.
+    pub fn under_test(&self) {
+        self.record.under_test.store(true, Ordering::Relaxed);
+    }
+
     /// Ends the scenario as skipped: `return Err(ctx.skip("..."))`.
     pub fn skip(&self, reason: impl Into<String>) -> Fail {
         Fail::skip(reason)
@@ -190,9 +213,12 @@ impl Ctx {
         let raw = RawClient::connect_tcp(&self.target.host_port, self.protocol(), label)
             .await
             .map_err(|e| {
-                Fail::new(
-                    format!("a TCP connection to {}", self.target.host_port),
-                    e.to_string(),
+                self.record.setup(
+                    Fail::new(
+                        format!("a TCP connection to {}", self.target.host_port),
+                        e.to_string(),
+                    ),
+                    None,
                 )
             })?;
         let mut client = Client::new(raw, self.version, Some(self.record.clone()));
@@ -218,6 +244,11 @@ impl Ctx {
 
     /// Connects, sends the CONNECT of [`Ctx::connect_packet`] as changed by `edit`, and expects a
     /// CONNACK with Success (5.0) / return code 0 (3.1.1). The CONNACK is in `client.connack`.
+    ///
+    /// A setup helper: before [`Ctx::under_test`], its failure blocks the scenario. No CONNACK
+    /// (nothing, a close, another packet) breaks MQTT-3.1.4-5 (3.1.1: MQTT-3.1.4-4), a valid
+    /// CONNECT answered with CONNACK 0x00; a refusal names no statement, since a broker may
+    /// refuse (authorisation, a limit).
     pub async fn connected(
         &mut self,
         label: &str,
@@ -225,11 +256,20 @@ impl Ctx {
     ) -> Result<Client, Fail> {
         let packet = edit(self.connect_packet(label)).build();
         let mut client = self.connect(label).await?;
-        client.send_bytes(&packet).await?;
+        let no_connack = if self.is_v5() {
+            "MQTT-3.1.4-5"
+        } else {
+            "MQTT-3.1.4-4"
+        };
         client
-            .expect_connack(0)
+            .send_bytes(&packet)
             .await
-            .map_err(|f| f.context("after a valid CONNECT"))?;
+            .map_err(|e| self.record.setup(e.into(), Some(no_connack)))?;
+        if let Err(f) = client.expect_connack(0).await {
+            let f = f.context("after a valid CONNECT");
+            let refused = client.connack.is_some() || f.got().starts_with("CONNACK");
+            return Err(self.record.setup(f, (!refused).then_some(no_connack)));
+        }
         Ok(client)
     }
 
@@ -955,14 +995,31 @@ impl Client {
     }
 
     /// Like [`Client::subscribe`], and requires the subscription to be granted (code ≤ 2).
+    ///
+    /// A setup helper: before [`Ctx::under_test`], its failure blocks the scenario. No SUBACK
+    /// breaks MQTT-3.8.4-1 (both versions); a refusal names no statement.
     pub async fn subscribed(&mut self, filter: &str, qos: u8) -> Result<u8, Fail> {
-        let codes = self.subscribe(filter, qos).await?;
+        let codes = match self.subscribe(filter, qos).await {
+            Ok(codes) => codes,
+            Err(f) => return Err(self.setup(f, Some("MQTT-3.8.4-1"))),
+        };
         match codes.as_slice() {
             [c] if *c <= 2 => Ok(*c),
-            other => Err(Fail::new(
-                format!("SUBACK granting {filter}"),
-                format!("SUBACK codes {other:02x?}"),
+            other => Err(self.setup(
+                Fail::new(
+                    format!("SUBACK granting {filter}"),
+                    format!("SUBACK codes {other:02x?}"),
+                ),
+                None,
             )),
+        }
+    }
+
+    /// `f` from a setup helper of this client (see [`Ctx::under_test`]).
+    fn setup(&self, f: Fail, statement: Option<&str>) -> Fail {
+        match &self.record {
+            Some(r) => r.setup(f, statement),
+            None => f,
         }
     }
 

@@ -360,7 +360,7 @@ impl Progress {
                 );
             }
             Progress::Bar(bar) => {
-                if matches!(r.outcome, Outcome::Fail | Outcome::Error) {
+                if matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::Blocked) {
                     bar.println(format!("{:<8} {}", r.outcome.as_str(), r.name));
                 }
                 bar.set_message(r.name.clone());
@@ -477,6 +477,26 @@ pub(crate) async fn run_one(
                 result.outcome = Outcome::Skipped;
                 result.skip_reason = Some(reason);
             }
+            // A setup step that breaks one of the scenario's own statements is that statement's
+            // failure, not a block: the scenario checks it.
+            FailKind::Blocked {
+                expected,
+                got,
+                statement,
+            } if statement.as_deref().is_some_and(|id| s.ids().contains(&id)) => {
+                result.outcome = Outcome::Fail;
+                result.expected = Some(expected);
+                result.got = Some(got);
+            }
+            FailKind::Blocked {
+                expected,
+                got,
+                statement,
+            } => {
+                result.outcome = Outcome::Blocked;
+                result.blocked = Some(format!("setup step: expected {expected}; got {got}"));
+                result.blocked_by = statement;
+            }
         },
         Ok(Err(panic)) => {
             result.outcome = Outcome::Error;
@@ -556,6 +576,8 @@ pub(crate) fn crosstalk_findings(results: &[ScenarioResult]) -> Vec<ScenarioResu
                 if total > examples.len() { "; ..." } else { "" }
             )),
             skip_reason: None,
+            blocked: None,
+            blocked_by: None,
             notes: hit
                 .iter()
                 .map(|r| format!("contaminated: {}", r.name))

@@ -24,6 +24,9 @@ struct Script {
     /// Answer a SUBSCRIBE with two retained PUBLISHes on its first filter, QoS 1 then QoS 2,
     /// before the SUBACK (allowed: 3.8.4), and a PUBREL for the PUBREC.
     publish_before_suback: bool,
+    /// Answer only the first connection's CONNECT (the runner's probe); close every later one
+    /// right after its CONNECT, with no CONNACK.
+    connack_only_first: bool,
 }
 
 /// The packet identifiers of the PUBLISHes sent before the SUBACK.
@@ -95,6 +98,7 @@ async fn serve(mut s: TcpStream, script: Script, log: &Log, n: usize) -> std::io
         log.lock().unwrap()[n].push(frame.clone());
         let b = body(&frame);
         match frame[0] >> 4 {
+            1 if script.connack_only_first && n > 0 => return Ok(()),
             1 => {
                 v5 = b[6] == 5;
                 s.write_all(if v5 {
@@ -390,4 +394,109 @@ async fn publishes_before_the_suback_are_kept_and_acknowledged_once() {
         ],
         "{scenario_conn:02x?}"
     );
+}
+
+async fn needs_a_connection(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("r");
+    let mut c = ctx.connected("client", |c| c).await?;
+    c.subscribed(&topic, 1).await?;
+    c.expect_silence().await
+}
+
+async fn fails_outright(_: &mut Ctx) -> Result<(), Fail> {
+    Err(Fail::new("what the statement requires", "something else"))
+}
+
+/// A broker that closes every connection after its CONNECT: the scenarios that needed a
+/// connection for their setup are `blocked` (cause: no CONNACK, which breaks MQTT-3.1.4-5), not
+/// failed; the scenario that checks MQTT-3.1.4-5 itself fails; a statement with any failing
+/// scenario stays `fail`. Every report format shows the block and its cause.
+#[tokio::test]
+async fn no_connack_blocks_the_scenarios_that_needed_one() {
+    let (addr, _log) = scripted(Script {
+        connack_only_first: true,
+        ..Script::default()
+    })
+    .await;
+    let v5 = Version::V5_0;
+    let list = vec![
+        Scenario::server(v5, "v5.test.blocked", &["MQTT-3.3.1-5"], needs_a_connection),
+        Scenario::server(
+            v5,
+            "v5.test.checks_connack",
+            &["MQTT-3.1.4-5"],
+            needs_a_connection,
+        ),
+        Scenario::server(
+            v5,
+            "v5.test.blocked_too",
+            &["MQTT-3.3.1-6"],
+            needs_a_connection,
+        ),
+        Scenario::server(v5, "v5.test.fails", &["MQTT-3.3.1-6"], fails_outright),
+    ];
+    let report = scenarios::run_scenarios(list, &options(&addr))
+        .await
+        .expect("run");
+    let outcome = |n: &str| report.scenarios.iter().find(|r| r.name == n).unwrap();
+    let blocked = outcome("v5.test.blocked");
+    assert_eq!(blocked.outcome, Outcome::Blocked, "{blocked:#?}");
+    assert_eq!(blocked.blocked_by.as_deref(), Some("MQTT-3.1.4-5"));
+    assert!(
+        blocked.blocked.as_deref().unwrap().contains("CONNACK"),
+        "{blocked:#?}"
+    );
+    assert!(blocked.expected.is_none() && !blocked.failed());
+    assert_eq!(outcome("v5.test.checks_connack").outcome, Outcome::Fail);
+    assert_eq!(verdict(&report, "MQTT-3.3.1-5"), Verdict::Blocked);
+    assert_eq!(verdict(&report, "MQTT-3.1.4-5"), Verdict::Fail);
+    assert_eq!(
+        verdict(&report, "MQTT-3.3.1-6"),
+        Verdict::Fail,
+        "a fail stays a fail"
+    );
+    assert_eq!(report.counts(Some(v5))[&Verdict::Blocked], 1);
+
+    let dir = std::env::temp_dir().join(format!("scripted-blocked-{}", std::process::id()));
+    report::write_all(&report, &dir).unwrap();
+    let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    assert!(
+        xml.contains("<skipped message=\"blocked: setup step: expected after a valid CONNECT"),
+        "{xml}"
+    );
+    assert!(xml.contains("(breaks MQTT-3.1.4-5)"), "{xml}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("| version | pass | fail | blocked |"), "{md}");
+    assert!(md.contains("## Blocked (2)"), "{md}");
+    assert!(
+        md.contains("- `v5.test.blocked` (MQTT-3.3.1-5): setup step"),
+        "{md}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["summary"]["5.0"]["blocked"], 1);
+    let st = json["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "MQTT-3.3.1-5")
+        .unwrap();
+    assert_eq!(st["verdict"], "blocked");
+    assert_eq!(st["blocked_by"][0]["breaks"], "MQTT-3.1.4-5");
+    let v =
+        Verdicts::from_json(&std::fs::read_to_string(dir.join("verdicts.json")).unwrap()).unwrap();
+    assert_eq!(v.statements["5.0"]["MQTT-3.3.1-5"], "blocked");
+    assert_eq!(v.scenarios["v5.test.blocked"], "blocked");
+    // A baseline sees blocked as its own verdict: a blocked-to-fail change is a change.
+    let mut old = v.clone();
+    old.statements
+        .get_mut("5.0")
+        .unwrap()
+        .insert("MQTT-3.3.1-5".into(), "fail".into());
+    let changes: Vec<String> = report::compare(&old, &v)
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(changes, ["5.0 MQTT-3.3.1-5: fail -> blocked"]);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

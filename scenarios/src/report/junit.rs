@@ -1,5 +1,6 @@
 //! `report.xml`: JUnit XML. A testsuite per version and section, a testcase per scenario; the
-//! failure text is expected/got followed by the transcripts. Written by hand with a strict
+//! failure text is expected/got followed by the transcripts. A blocked scenario is a skipped
+//! testcase whose message starts with `blocked:` and names the cause. Written by hand with a strict
 //! escaper (markup characters, and characters XML 1.0 cannot hold at all).
 
 use super::scenario_section;
@@ -59,7 +60,7 @@ pub fn render(report: &RunReport) -> String {
         report.scenarios.len(),
         count(Outcome::Fail),
         count(Outcome::Error),
-        count(Outcome::Skipped),
+        count(Outcome::Skipped) + count(Outcome::Blocked),
         report.meta.duration.as_secs_f64(),
         escape(&report.meta.started_at),
     );
@@ -88,7 +89,7 @@ pub fn render(report: &RunReport) -> String {
             idx.len(),
             of(Outcome::Fail),
             of(Outcome::Error),
-            of(Outcome::Skipped),
+            of(Outcome::Skipped) + of(Outcome::Blocked),
         );
         // Run-level warnings, once, on the first suite: JUnit has no run-level element for them.
         if std::mem::take(&mut first_suite) && !report.warnings.is_empty() {
@@ -129,6 +130,25 @@ pub fn render(report: &RunReport) -> String {
                         out.push_str(c);
                     }
                     let _ = writeln!(x, "      <system-out>{}</system-out>", escape(&out));
+                    x.push_str("    </testcase>\n");
+                }
+                Outcome::Blocked => {
+                    let _ = writeln!(x, ">");
+                    let cause = r.blocked_cause().unwrap_or_default();
+                    let mut text = format!("{ids}\nblocked: {cause}\n");
+                    for e in &r.evidence {
+                        let _ = write!(
+                            text,
+                            "\n--- transcript of {} ---\n{}\n",
+                            e.label, e.transcript
+                        );
+                    }
+                    let _ = writeln!(
+                        x,
+                        "      <skipped message=\"{}\">{}</skipped>",
+                        escape(&format!("blocked: {cause}")),
+                        escape(&text)
+                    );
                     x.push_str("    </testcase>\n");
                 }
                 Outcome::Skipped => {

@@ -1,5 +1,6 @@
 //! `report.md`: summary counts, a per-section table, every failure with its transcripts in a
-//! fenced block, skip reasons, then the choices the target made where the spec allows several.
+//! fenced block, every blocked scenario with its cause, skip reasons, then the choices the
+//! target made where the spec allows several.
 
 use super::top_section;
 use crate::verdict::{Outcome, RunReport, Verdict};
@@ -43,9 +44,9 @@ pub fn render(report: &RunReport) -> String {
     );
 
     md.push_str(
-        "## Summary\n\n| version | pass | fail | skipped | untested | not-observable | total |\n",
+        "## Summary\n\n| version | pass | fail | blocked | skipped | untested | not-observable | total |\n",
     );
-    md.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for &v in &m.versions {
         let c = report.counts(Some(v));
         let total: usize = c.values().sum();
@@ -80,8 +81,10 @@ pub fn render(report: &RunReport) -> String {
         let mut keys: Vec<&String> = sections.keys().collect();
         keys.sort_by(|a, b| spec_manifest::model::section_cmp(a, b));
         let _ = writeln!(md, "\n### MQTT {v}\n");
-        md.push_str("| section | title | pass | fail | skipped | untested | not-observable |\n");
-        md.push_str("|---|---|---:|---:|---:|---:|---:|\n");
+        md.push_str(
+            "| section | title | pass | fail | blocked | skipped | untested | not-observable |\n",
+        );
+        md.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
         for k in keys {
             let (title, counts) = &sections[k];
             let _ = write!(md, "| {k} | {} |", cell(title));
@@ -120,6 +123,30 @@ pub fn render(report: &RunReport) -> String {
                 e.transcript.trim_end()
             );
         }
+    }
+
+    let blocked: Vec<_> = report
+        .scenarios
+        .iter()
+        .filter(|r| r.outcome == Outcome::Blocked)
+        .collect();
+    if !blocked.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Blocked ({})\n\nA setup step failed before the step under test: these \
+             scenarios' statements were not checked.\n",
+            blocked.len()
+        );
+        for r in blocked {
+            let _ = writeln!(
+                md,
+                "- `{}` ({}): {}",
+                r.name,
+                r.ids.join(", "),
+                r.blocked_cause().unwrap_or_default()
+            );
+        }
+        md.push('\n');
     }
 
     let skipped: Vec<_> = report
