@@ -35,7 +35,7 @@ mod v5;
 
 pub use caps::{Capabilities, Capability};
 pub use ctx::{Client, Closing, Ctx, EXPECT, QUIET};
-pub use fail::Fail;
+pub use fail::{Fail, Setup};
 pub use run::{run, run_scenarios, RunError, RunOptions};
 pub use scenario::{Role, Scenario};
 pub use spec_manifest::Version;

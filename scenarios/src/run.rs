@@ -235,7 +235,16 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
         run_token: ctx::run_token(),
     });
 
-    let results = execute(&selection.scenarios, &target, opts).await;
+    let mut results = execute(&selection.scenarios, &target, opts).await;
+    let findings = crosstalk_findings(&results);
+    let mut statements = selection.statements;
+    for f in &findings {
+        let ids = statements.entry(f.version).or_default();
+        if !ids.iter().any(|i| i == CROSSTALK_ID) {
+            ids.push(CROSSTALK_ID.to_string());
+        }
+    }
+    results.extend(findings);
     let meta = RunMeta {
         tool: "mqttref conformance".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -248,12 +257,7 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
         jobs: opts.jobs,
         capabilities: caps,
     };
-    Ok(verdict::join(
-        meta,
-        &manifests,
-        &selection.statements,
-        results,
-    ))
+    Ok(verdict::join(meta, &manifests, &statements, results))
 }
 
 /// Connects once per version with a plain CONNECT to learn what the target announces.
@@ -356,7 +360,7 @@ impl Progress {
                 );
             }
             Progress::Bar(bar) => {
-                if matches!(r.outcome, Outcome::Fail | Outcome::Error) {
+                if matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::Blocked) {
                     bar.println(format!("{:<8} {}", r.outcome.as_str(), r.name));
                 }
                 bar.set_message(r.name.clone());
@@ -473,6 +477,26 @@ pub(crate) async fn run_one(
                 result.outcome = Outcome::Skipped;
                 result.skip_reason = Some(reason);
             }
+            // A setup step that breaks one of the scenario's own statements is that statement's
+            // failure, not a block: the scenario checks it.
+            FailKind::Blocked {
+                expected,
+                got,
+                statement,
+            } if statement.as_deref().is_some_and(|id| s.ids().contains(&id)) => {
+                result.outcome = Outcome::Fail;
+                result.expected = Some(expected);
+                result.got = Some(got);
+            }
+            FailKind::Blocked {
+                expected,
+                got,
+                statement,
+            } => {
+                result.outcome = Outcome::Blocked;
+                result.blocked = Some(format!("setup step: expected {expected}; got {got}"));
+                result.blocked_by = statement;
+            }
         },
         Ok(Err(panic)) => {
             result.outcome = Outcome::Error;
@@ -488,19 +512,83 @@ pub(crate) async fn run_one(
             result.got = Some("it was still waiting (see the transcripts)".into());
         }
     }
-    match tokio::time::timeout(Duration::from_secs(5), ctx.clear_retained()).await {
+    match tokio::time::timeout(CLEANUP_TIMEOUT, ctx.clear_retained()).await {
         Ok(Ok(())) => {}
-        Ok(Err(f)) => result
-            .notes
-            .push(format!("clearing retained messages failed: {f}")),
-        Err(_) => result
-            .notes
-            .push("clearing retained messages timed out".into()),
+        Ok(Err(f)) => {
+            result.cleanup_failed = Some(format!("expected {}; got {}", f.expected(), f.got()))
+        }
+        Err(_) => {
+            result.cleanup_failed = Some(format!("not done within {} s", CLEANUP_TIMEOUT.as_secs()))
+        }
     }
+    result.foreign = std::mem::take(&mut *lock(&ctx.record.foreign));
+    result.contaminated = !result.foreign.is_empty();
     result.choices = std::mem::take(&mut *lock(&ctx.record.choices));
     let evidence: Vec<Evidence> = std::mem::take(&mut *lock(&ctx.record.evidence));
     result.evidence = evidence;
     result
+}
+
+/// How long the retained-message cleanup of one scenario may take, retries included.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The id of the statement cross-talk breaks (the same in 5.0 and 3.1.1): the Topic Name of a
+/// PUBLISH the server sends a client matches one of that client's subscriptions.
+pub const CROSSTALK_ID: &str = "MQTT-3.3.2-3";
+
+/// One finding per version for every foreign PUBLISH the scenarios of that version received:
+/// one root cause (the broker's shared state), reported once against [`CROSSTALK_ID`], with
+/// the transcripts of the first contaminated scenario as evidence.
+pub(crate) fn crosstalk_findings(results: &[ScenarioResult]) -> Vec<ScenarioResult> {
+    let mut out = Vec::new();
+    for v in Version::ALL {
+        let hit: Vec<&ScenarioResult> = results
+            .iter()
+            .filter(|r| r.version == v && r.contaminated)
+            .collect();
+        let Some(first) = hit.first() else { continue };
+        let total: usize = hit.iter().map(|r| r.foreign.len()).sum();
+        let examples: Vec<String> = hit
+            .iter()
+            .flat_map(|r| r.foreign.iter().map(move |f| (r, f)))
+            .take(5)
+            .map(|(r, f)| format!("{:?} to `{}` of {}", f.topic, f.client, r.name))
+            .collect();
+        let prefix = if v == Version::V5_0 { "v5" } else { "v311" };
+        out.push(ScenarioResult {
+            name: format!("{prefix}.crosstalk.foreign_publish"),
+            version: v,
+            ids: vec![CROSSTALK_ID.to_string()],
+            outcome: Outcome::Fail,
+            duration: Duration::ZERO,
+            choices: Vec::new(),
+            expected: Some(
+                "only PUBLISHes whose topic matches a subscription of the receiving client (each \
+                 scenario has its own topics and client ids)"
+                    .into(),
+            ),
+            got: Some(format!(
+                "{total} PUBLISH(es) matching no subscription of the receiving scenario reached \
+                 {} scenario(s) (marked contaminated; the PUBLISHes were acknowledged and set \
+                 aside): {}{}",
+                hit.len(),
+                examples.join("; "),
+                if total > examples.len() { "; ..." } else { "" }
+            )),
+            skip_reason: None,
+            blocked: None,
+            blocked_by: None,
+            notes: hit
+                .iter()
+                .map(|r| format!("contaminated: {}", r.name))
+                .collect(),
+            cleanup_failed: None,
+            contaminated: false,
+            foreign: Vec::new(),
+            evidence: first.evidence.clone(),
+        });
+    }
+    out
 }
 
 /// Polls a future, turning a panic into `Err(message)`.

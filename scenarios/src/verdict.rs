@@ -1,10 +1,11 @@
 //! Outcomes of scenarios and verdicts of statements, and the rule that joins them:
 //! a statement `fail`s if any scenario checking it fails, `pass`es only when every one passes,
-//! is `skipped` when none failed but some were skipped, and is `untested` (or `not-observable`,
-//! from the manifest) when no scenario checks it.
+//! is `blocked` when none failed but a setup step of one did not work (its cause named), is
+//! `skipped` when none failed or was blocked but some were skipped, and is `untested` (or
+//! `not-observable`, from the manifest) when no scenario checks it.
 
 use crate::caps::Capabilities;
-use crate::ctx::Evidence;
+use crate::ctx::{Evidence, Foreign};
 use crate::scenario::Scenario;
 use serde::Serialize;
 use spec_manifest::{Manifest, Statement, Version};
@@ -23,16 +24,20 @@ pub enum Outcome {
     Skipped,
     /// The scenario itself broke (panic): a runner error, counted as a failure.
     Error,
+    /// A setup step failed before the step under test (no CONNACK, subscription refused, ...):
+    /// its statements were not checked. The cause is in [`ScenarioResult::blocked`].
+    Blocked,
 }
 
 impl Outcome {
-    /// `pass`, `fail`, `skipped`, `error`.
+    /// `pass`, `fail`, `skipped`, `error`, `blocked`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
             Outcome::Fail => "fail",
             Outcome::Skipped => "skipped",
             Outcome::Error => "error",
+            Outcome::Blocked => "blocked",
         }
     }
 }
@@ -47,7 +52,9 @@ pub enum Verdict {
     Pass,
     /// Some scenario checking it failed.
     Fail,
-    /// None failed, some were skipped.
+    /// None failed; a setup step of some scenario checking it failed, so it was not checked.
+    Blocked,
+    /// None failed or was blocked, some were skipped.
     Skipped,
     /// No scenario checks it.
     Untested,
@@ -57,19 +64,21 @@ pub enum Verdict {
 
 impl Verdict {
     /// Every verdict, in report column order.
-    pub const ALL: [Verdict; 5] = [
+    pub const ALL: [Verdict; 6] = [
         Verdict::Pass,
         Verdict::Fail,
+        Verdict::Blocked,
         Verdict::Skipped,
         Verdict::Untested,
         Verdict::NotObservable,
     ];
 
-    /// `pass`, `fail`, `skipped`, `untested`, `not-observable`.
+    /// `pass`, `fail`, `blocked`, `skipped`, `untested`, `not-observable`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
+            Verdict::Blocked => "blocked",
             Verdict::Skipped => "skipped",
             Verdict::Untested => "untested",
             Verdict::NotObservable => "not-observable",
@@ -91,6 +100,8 @@ impl Verdict {
             Verdict::Fail
         } else if outcomes.iter().all(|o| *o == Outcome::Pass) {
             Verdict::Pass
+        } else if outcomes.contains(&Outcome::Blocked) {
+            Verdict::Blocked
         } else {
             Verdict::Skipped
         }
@@ -122,9 +133,27 @@ pub struct ScenarioResult {
     /// For a skip: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skip_reason: Option<String>,
-    /// Remarks that do not change the outcome (e.g. cleanup trouble).
+    /// For a block: the setup step that failed, what it needed and what happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+    /// For a block: the statement the failed setup step itself breaks, if one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
+    /// Remarks that do not change the outcome.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why clearing its retained messages failed: a run-level warning (a retained message
+    /// left behind can reach later scenarios on brokers that leak retained messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup_failed: Option<String>,
+    /// Whether its clients received foreign PUBLISHes (cross-talk from the broker's shared
+    /// state): set aside by the helpers, so its outcome judges its own traffic only, and
+    /// reported once for the run as a finding against MQTT-3.3.2-3.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub contaminated: bool,
+    /// Those foreign PUBLISHes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub foreign: Vec<Foreign>,
     /// The transcripts of its clients (reports show them for failures).
     #[serde(skip)]
     pub evidence: Vec<Evidence>,
@@ -146,9 +175,23 @@ impl ScenarioResult {
             expected: None,
             got: None,
             skip_reason: None,
+            blocked: None,
+            blocked_by: None,
             notes: Vec::new(),
+            cleanup_failed: None,
+            contaminated: false,
+            foreign: Vec::new(),
             evidence: Vec::new(),
         }
+    }
+
+    /// The cause of a block, for reports: the failed step, and the statement it breaks.
+    pub fn blocked_cause(&self) -> Option<String> {
+        let cause = self.blocked.as_deref()?;
+        Some(match &self.blocked_by {
+            Some(id) => format!("{cause} (breaks {id})"),
+            None => cause.to_string(),
+        })
     }
 
     /// Whether it failed or broke.
@@ -203,8 +246,12 @@ pub struct RunReport {
     pub meta: RunMeta,
     /// Per statement, per version in run order then manifest order.
     pub statements: Vec<StatementResult>,
-    /// Every scenario run, in registration order.
+    /// Every scenario run, in registration order (then the run's own findings, such as
+    /// cross-talk).
     pub scenarios: Vec<ScenarioResult>,
+    /// Run-level warnings: trouble outside any verdict that may still affect verdicts (a
+    /// retained-message cleanup that failed). Every report format shows them.
+    pub warnings: Vec<String>,
 }
 
 impl RunReport {
@@ -260,10 +307,23 @@ pub fn join(
             });
         }
     }
+    let warnings = scenarios
+        .iter()
+        .filter_map(|r| {
+            r.cleanup_failed.as_ref().map(|why| {
+                format!(
+                    "{}: clearing its retained messages failed ({why}); a retained message left \
+                     behind may reach later scenarios",
+                    r.name
+                )
+            })
+        })
+        .collect();
     RunReport {
         meta,
         statements,
         scenarios,
+        warnings,
     }
 }
 
@@ -304,6 +364,16 @@ mod tests {
         assert_eq!(Verdict::of(&[Pass, Skipped], true), Verdict::Skipped);
         assert_eq!(Verdict::of(&[Pass, Skipped, Fail], true), Verdict::Fail);
         assert_eq!(Verdict::of(&[Error, Pass], false), Verdict::Fail);
+        assert_eq!(
+            Verdict::of(&[Pass, Blocked, Skipped], true),
+            Verdict::Blocked
+        );
+        assert_eq!(
+            Verdict::of(&[Blocked, Fail], true),
+            Verdict::Fail,
+            "a fail stays a fail"
+        );
+        assert_eq!(Verdict::of(&[Blocked], true), Verdict::Blocked);
     }
 
     #[test]

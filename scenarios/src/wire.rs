@@ -421,6 +421,41 @@ pub fn publish(bytes: &[u8], v5: bool) -> Result<Publish, ReadError> {
     })
 }
 
+/// The topic filters of a SUBSCRIBE frame (shared ones as given, `$share/g/f`), read leniently:
+/// the filters up to the first entry that does not parse. Not a SUBSCRIBE: empty.
+pub fn subscribe_filters(bytes: &[u8], v5: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok((first, mut c)) = frame(bytes) else {
+        return out;
+    };
+    if first >> 4 != 8 || c.u16().is_err() {
+        return out;
+    }
+    if v5 {
+        let Ok(n) = c.vbi() else { return out };
+        if c.take(n as usize).is_err() {
+            return out;
+        }
+    }
+    while let Ok(f) = c.lp() {
+        out.push(String::from_utf8_lossy(f).into_owned());
+        if c.u8().is_err() {
+            break;
+        }
+    }
+    out
+}
+
+/// Whether a topic name matches filter `filter` by the 4.7 rules; a shared subscription
+/// (`$share/<group>/<filter>`) matches as its inner filter.
+pub fn topic_matches(filter: &str, topic: &str) -> bool {
+    let inner = filter
+        .strip_prefix("$share/")
+        .and_then(|rest| rest.split_once('/').map(|(_, f)| f))
+        .unwrap_or(filter);
+    mqttref_core::topic::matches(inner, topic)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,6 +498,23 @@ mod tests {
             .contains("PINGRESP"));
         assert_eq!(disconnect_reason(&[0xe0, 0x00]).unwrap(), 0);
         assert_eq!(disconnect_reason(&[0xe0, 0x01, 0x82]).unwrap(), 0x82);
+    }
+
+    #[test]
+    fn subscribe_filters_and_matching() {
+        let v5 = raw_client::build::Subscribe::new(raw_client::ProtocolVersion::V5, 7)
+            .filter("a/+", 1)
+            .filter("$share/g/b/#", 0)
+            .build();
+        assert_eq!(subscribe_filters(&v5, true), ["a/+", "$share/g/b/#"]);
+        let v311 = raw_client::build::Subscribe::new(raw_client::ProtocolVersion::V3_1_1, 7)
+            .filter("#", 0)
+            .build();
+        assert_eq!(subscribe_filters(&v311, false), ["#"]);
+        assert!(subscribe_filters(&[0xc0, 0], false).is_empty());
+        assert!(topic_matches("$share/g/b/#", "b/c"));
+        assert!(topic_matches("a/+", "a/x"));
+        assert!(!topic_matches("#", "$SYS/x"));
     }
 
     #[test]

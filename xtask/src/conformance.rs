@@ -168,6 +168,21 @@ fn run(args: Args) -> anyhow::Result<u8> {
             .collect();
         println!("MQTT {v}: {}", parts.join(", "));
     }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    for r in report
+        .scenarios
+        .iter()
+        .filter(|r| r.outcome == scenarios::Outcome::Blocked)
+    {
+        println!(
+            "BLOCKED {} ({}): {}",
+            r.name,
+            r.ids.join(", "),
+            r.blocked_cause().unwrap_or_default()
+        );
+    }
     let scenario_failures: Vec<_> = report.scenarios.iter().filter(|r| r.failed()).collect();
     for r in &scenario_failures {
         println!(

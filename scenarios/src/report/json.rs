@@ -26,7 +26,7 @@ pub fn render(report: &RunReport) -> String {
                 .map(|&i| {
                     let r = &report.scenarios[i];
                     let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-                    if r.failed() {
+                    if r.failed() || r.outcome == crate::verdict::Outcome::Blocked {
                         v["evidence"] = serde_json::to_value(&r.evidence).unwrap_or(Value::Null);
                     }
                     v
@@ -58,12 +58,29 @@ pub fn render(report: &RunReport) -> String {
             if !skip_reasons.is_empty() {
                 o["skip_reasons"] = json!(skip_reasons);
             }
+            if s.verdict == Verdict::Blocked {
+                let causes: Vec<Value> = s
+                    .scenarios
+                    .iter()
+                    .map(|&i| &report.scenarios[i])
+                    .filter(|r| r.outcome == crate::verdict::Outcome::Blocked)
+                    .map(|r| {
+                        json!({
+                            "scenario": r.name,
+                            "cause": r.blocked,
+                            "breaks": r.blocked_by,
+                        })
+                    })
+                    .collect();
+                o["blocked_by"] = json!(causes);
+            }
             o
         })
         .collect();
     let doc = json!({
         "meta": report.meta,
         "summary": summary,
+        "warnings": report.warnings,
         "statements": statements,
     });
     let mut text =

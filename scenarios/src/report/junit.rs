@@ -1,5 +1,6 @@
 //! `report.xml`: JUnit XML. A testsuite per version and section, a testcase per scenario; the
-//! failure text is expected/got followed by the transcripts. Written by hand with a strict
+//! failure text is expected/got followed by the transcripts. A blocked scenario is a skipped
+//! testcase whose message starts with `blocked:` and names the cause. Written by hand with a strict
 //! escaper (markup characters, and characters XML 1.0 cannot hold at all).
 
 use super::scenario_section;
@@ -59,10 +60,11 @@ pub fn render(report: &RunReport) -> String {
         report.scenarios.len(),
         count(Outcome::Fail),
         count(Outcome::Error),
-        count(Outcome::Skipped),
+        count(Outcome::Skipped) + count(Outcome::Blocked),
         report.meta.duration.as_secs_f64(),
         escape(&report.meta.started_at),
     );
+    let mut first_suite = true;
     for ((_, section), idx) in ordered {
         let version = report.scenarios[idx[0]].version;
         let of = |o: Outcome| {
@@ -87,8 +89,20 @@ pub fn render(report: &RunReport) -> String {
             idx.len(),
             of(Outcome::Fail),
             of(Outcome::Error),
-            of(Outcome::Skipped),
+            of(Outcome::Skipped) + of(Outcome::Blocked),
         );
+        // Run-level warnings, once, on the first suite: JUnit has no run-level element for them.
+        if std::mem::take(&mut first_suite) && !report.warnings.is_empty() {
+            x.push_str("    <properties>\n");
+            for w in &report.warnings {
+                let _ = writeln!(
+                    x,
+                    "      <property name=\"warning\" value=\"{}\"/>",
+                    escape(w)
+                );
+            }
+            x.push_str("    </properties>\n");
+        }
         for i in idx {
             let r = &report.scenarios[i];
             let _ = write!(
@@ -98,7 +112,15 @@ pub fn render(report: &RunReport) -> String {
                 escape(&format!("mqtt-{version}.{section}")),
                 r.duration.as_secs_f64()
             );
-            let ids = format!("statements: {}", r.ids.join(", "));
+            let mut ids = format!("statements: {}", r.ids.join(", "));
+            if r.contaminated {
+                let topics: Vec<&str> = r.foreign.iter().map(|f| f.topic.as_str()).collect();
+                let _ = write!(
+                    ids,
+                    "\ncontaminated: foreign PUBLISHes set aside ({})",
+                    topics.join(", ")
+                );
+            }
             match r.outcome {
                 Outcome::Pass => {
                     let _ = writeln!(x, ">");
@@ -108,6 +130,25 @@ pub fn render(report: &RunReport) -> String {
                         out.push_str(c);
                     }
                     let _ = writeln!(x, "      <system-out>{}</system-out>", escape(&out));
+                    x.push_str("    </testcase>\n");
+                }
+                Outcome::Blocked => {
+                    let _ = writeln!(x, ">");
+                    let cause = r.blocked_cause().unwrap_or_default();
+                    let mut text = format!("{ids}\nblocked: {cause}\n");
+                    for e in &r.evidence {
+                        let _ = write!(
+                            text,
+                            "\n--- transcript of {} ---\n{}\n",
+                            e.label, e.transcript
+                        );
+                    }
+                    let _ = writeln!(
+                        x,
+                        "      <skipped message=\"{}\">{}</skipped>",
+                        escape(&format!("blocked: {cause}")),
+                        escape(&text)
+                    );
                     x.push_str("    </testcase>\n");
                 }
                 Outcome::Skipped => {

@@ -1,5 +1,6 @@
 //! `report.md`: summary counts, a per-section table, every failure with its transcripts in a
-//! fenced block, skip reasons, then the choices the target made where the spec allows several.
+//! fenced block, every blocked scenario with its cause, skip reasons, then the choices the
+//! target made where the spec allows several.
 
 use super::top_section;
 use crate::verdict::{Outcome, RunReport, Verdict};
@@ -43,9 +44,9 @@ pub fn render(report: &RunReport) -> String {
     );
 
     md.push_str(
-        "## Summary\n\n| version | pass | fail | skipped | untested | not-observable | total |\n",
+        "## Summary\n\n| version | pass | fail | blocked | skipped | untested | not-observable | total |\n",
     );
-    md.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for &v in &m.versions {
         let c = report.counts(Some(v));
         let total: usize = c.values().sum();
@@ -54,6 +55,13 @@ pub fn render(report: &RunReport) -> String {
             let _ = write!(md, " {} |", c[&verdict]);
         }
         let _ = writeln!(md, " {total} |");
+    }
+
+    if !report.warnings.is_empty() {
+        let _ = writeln!(md, "\n## Warnings ({})\n", report.warnings.len());
+        for w in &report.warnings {
+            let _ = writeln!(md, "- {}", cell(w));
+        }
     }
 
     md.push_str("\n## Sections\n");
@@ -73,8 +81,10 @@ pub fn render(report: &RunReport) -> String {
         let mut keys: Vec<&String> = sections.keys().collect();
         keys.sort_by(|a, b| spec_manifest::model::section_cmp(a, b));
         let _ = writeln!(md, "\n### MQTT {v}\n");
-        md.push_str("| section | title | pass | fail | skipped | untested | not-observable |\n");
-        md.push_str("|---|---|---:|---:|---:|---:|---:|\n");
+        md.push_str(
+            "| section | title | pass | fail | blocked | skipped | untested | not-observable |\n",
+        );
+        md.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
         for k in keys {
             let (title, counts) = &sections[k];
             let _ = write!(md, "| {k} | {} |", cell(title));
@@ -115,6 +125,30 @@ pub fn render(report: &RunReport) -> String {
         }
     }
 
+    let blocked: Vec<_> = report
+        .scenarios
+        .iter()
+        .filter(|r| r.outcome == Outcome::Blocked)
+        .collect();
+    if !blocked.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Blocked ({})\n\nA setup step failed before the step under test: these \
+             scenarios' statements were not checked.\n",
+            blocked.len()
+        );
+        for r in blocked {
+            let _ = writeln!(
+                md,
+                "- `{}` ({}): {}",
+                r.name,
+                r.ids.join(", "),
+                r.blocked_cause().unwrap_or_default()
+            );
+        }
+        md.push('\n');
+    }
+
     let skipped: Vec<_> = report
         .scenarios
         .iter()
@@ -150,6 +184,20 @@ pub fn render(report: &RunReport) -> String {
             r.ids.join(", "),
             r.choices.join("; ")
         );
+    }
+    let contaminated: Vec<_> = report.scenarios.iter().filter(|r| r.contaminated).collect();
+    if !contaminated.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Contaminated by cross-talk ({})\n\nForeign PUBLISHes (no subscription of the \
+             scenario matches) were acknowledged and set aside; the finding is reported once, \
+             under `crosstalk`.\n",
+            contaminated.len()
+        );
+        for r in contaminated {
+            let topics: Vec<String> = r.foreign.iter().map(|f| format!("`{}`", f.topic)).collect();
+            let _ = writeln!(md, "- `{}`: {}", r.name, topics.join(", "));
+        }
     }
     let notes: Vec<_> = report
         .scenarios

@@ -14,6 +14,9 @@ pub struct Verdicts {
     pub statements: BTreeMap<String, BTreeMap<String, String>>,
     /// scenario name -> outcome.
     pub scenarios: BTreeMap<String, String>,
+    /// The run-level warnings (not compared with a baseline: they are not verdicts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Verdicts {
@@ -30,6 +33,7 @@ impl Verdicts {
             v.scenarios
                 .insert(r.name.clone(), r.outcome.as_str().to_string());
         }
+        v.warnings.clone_from(&report.warnings);
         v
     }
 

@@ -723,6 +723,7 @@ async fn trailing_bytes_close(ctx: &mut Ctx) -> Result<(), Fail> {
 /// A second connection with the same Client Identifier is accepted and the first is closed.
 async fn same_client_id_takes_over(ctx: &mut Ctx) -> Result<(), Fail> {
     let mut first = ctx.connected("dup", |c| c).await?;
+    ctx.under_test(); // the second connection must be accepted
     let mut second = ctx
         .connected("dup", |c| c)
         .await

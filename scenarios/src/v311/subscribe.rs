@@ -202,6 +202,7 @@ async fn resubscribe_replaces(ctx: &mut Ctx) -> Result<(), Fail> {
         "the retained message at QoS 0, RETAIN 1",
         show(&p)
     );
+    ctx.under_test(); // the re-SUBSCRIBE is checked: its refusal is a failure
     let granted = sub.subscribed(&topic, 2).await?;
     let p = sub
         .expect_publish()

@@ -316,8 +316,9 @@ async fn resubscribe_replaces(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("r");
     let mut c = ctx.connected("sub", |c| c).await?;
     c.subscribed(&topic, 2).await?;
-    c.subscribed(&topic, 0).await?;
     let mut publisher = ctx.connected("pub", |c| c).await?;
+    ctx.under_test(); // the re-SUBSCRIBE is checked: its refusal is a failure
+    c.subscribed(&topic, 0).await?;
     publisher.publish(&topic, b"once", 2, false).await?;
     let p = c.expect_publish().await?;
     ensure!(
