@@ -206,6 +206,18 @@ impl Session {
     }
 }
 
+/// A handle to a stored session, for lookups without comparing client identifiers: the engine
+/// keeps one per connection and uses it on every delivery. It stays valid while the session is
+/// stored (replacing a session with [`Storage::put_session`] keeps it); once the session is
+/// removed, lookups by it find nothing, even if its slot is reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SessionKey {
+    /// Where the store keeps the session.
+    pub slot: u32,
+    /// Which occupant of `slot`: a store changes it whenever the slot is emptied.
+    pub generation: u32,
+}
+
 /// Where sessions and retained messages live.
 ///
 /// The engine changes a session in place through [`Storage::session_mut`] and then calls
@@ -221,6 +233,12 @@ pub trait Storage {
     fn put_session(&mut self, session: Session);
     /// Removes and returns a session.
     fn remove_session(&mut self, client_id: &str) -> Option<Session>;
+    /// The handle of `client_id`'s session (see [`SessionKey`]).
+    fn session_key(&self, client_id: &str) -> Option<SessionKey>;
+    /// The session `key` stands for, if it is still stored.
+    fn session_by_key(&self, key: SessionKey) -> Option<&Session>;
+    /// The session `key` stands for, mutable, if it is still stored.
+    fn session_by_key_mut(&mut self, key: SessionKey) -> Option<&mut Session>;
     /// Called after the engine changed a session through [`Storage::session_mut`].
     fn session_updated(&mut self, _client_id: &str) {}
     /// Number of sessions stored.
@@ -235,10 +253,16 @@ pub trait Storage {
     fn for_each_retained(&self, f: &mut dyn FnMut(&Message));
 }
 
-/// [`Storage`] in `BTreeMap`s.
+/// [`Storage`] in memory: sessions in slots (a [`SessionKey`] is a slot and its generation)
+/// indexed by client identifier, retained messages in a `BTreeMap`.
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
-    sessions: BTreeMap<String, Session>,
+    /// Each slot's generation and occupant.
+    slots: Vec<(u32, Option<Session>)>,
+    /// Empty slots, reused last-freed first.
+    free: Vec<u32>,
+    /// The slot of each client identifier's session.
+    index: BTreeMap<String, u32>,
     retained: BTreeMap<String, Message>,
 }
 
@@ -251,19 +275,59 @@ impl MemoryStorage {
 
 impl Storage for MemoryStorage {
     fn session(&self, client_id: &str) -> Option<&Session> {
-        self.sessions.get(client_id)
+        let slot = *self.index.get(client_id)?;
+        self.slots.get(slot as usize)?.1.as_ref()
     }
     fn session_mut(&mut self, client_id: &str) -> Option<&mut Session> {
-        self.sessions.get_mut(client_id)
+        let slot = *self.index.get(client_id)?;
+        self.slots.get_mut(slot as usize)?.1.as_mut()
     }
     fn put_session(&mut self, session: Session) {
-        self.sessions.insert(session.client_id.clone(), session);
+        if let Some(&slot) = self.index.get(session.client_id.as_str()) {
+            if let Some(entry) = self.slots.get_mut(slot as usize) {
+                entry.1 = Some(session);
+                return;
+            }
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push((0, None));
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.index.insert(session.client_id.clone(), slot);
+        if let Some(entry) = self.slots.get_mut(slot as usize) {
+            entry.1 = Some(session);
+        }
     }
     fn remove_session(&mut self, client_id: &str) -> Option<Session> {
-        self.sessions.remove(client_id)
+        let slot = self.index.remove(client_id)?;
+        let entry = self.slots.get_mut(slot as usize)?;
+        // Keys to the session that leaves no longer find anything here.
+        entry.0 = entry.0.wrapping_add(1);
+        self.free.push(slot);
+        entry.1.take()
     }
     fn session_count(&self) -> usize {
-        self.sessions.len()
+        self.index.len()
+    }
+    fn session_key(&self, client_id: &str) -> Option<SessionKey> {
+        let slot = *self.index.get(client_id)?;
+        let generation = self.slots.get(slot as usize)?.0;
+        Some(SessionKey { slot, generation })
+    }
+    fn session_by_key(&self, key: SessionKey) -> Option<&Session> {
+        match self.slots.get(key.slot as usize)? {
+            (g, s) if *g == key.generation => s.as_ref(),
+            _ => None,
+        }
+    }
+    fn session_by_key_mut(&mut self, key: SessionKey) -> Option<&mut Session> {
+        match self.slots.get_mut(key.slot as usize)? {
+            (g, s) if *g == key.generation => s.as_mut(),
+            _ => None,
+        }
     }
     fn retained(&self, topic: &str) -> Option<&Message> {
         self.retained.get(topic)
@@ -285,5 +349,37 @@ impl Storage for MemoryStorage {
         for m in self.retained.values() {
             f(m);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(id: &str) -> Session {
+        Session::new(String::from(id), ProtocolVersion::V5, 0)
+    }
+
+    /// A key finds its session while it is stored, through replacement; once it is removed
+    /// the key finds nothing, even when its slot holds another client's session.
+    #[test]
+    fn session_keys_never_reach_another_session() {
+        let mut m = MemoryStorage::new();
+        m.put_session(session("a"));
+        let a = m.session_key("a").expect("stored");
+        let mut again = session("a");
+        again.expiry_interval = 7;
+        m.put_session(again);
+        assert_eq!(m.session_by_key(a).map(|s| s.expiry_interval), Some(7));
+        assert!(m.remove_session("a").is_some());
+        assert!(m.session_by_key(a).is_none());
+        m.put_session(session("b"));
+        let b = m.session_key("b").expect("stored");
+        assert_eq!(b.slot, a.slot, "the slot is reused");
+        assert!(m.session_by_key(a).is_none());
+        assert!(m.session_by_key_mut(a).is_none());
+        assert_eq!(m.session_by_key(b).map(|s| s.client_id.as_str()), Some("b"));
+        assert_eq!(m.session_count(), 1);
+        assert!(m.session_key("a").is_none());
     }
 }

@@ -296,6 +296,7 @@ impl<S: Storage> Broker<S> {
         c.state = State::Connected;
         c.version = v;
         c.client_id = client_id.clone();
+        c.session = self.store.session_key(&client_id);
         c.keep_alive_ms = u64::from(ka) * 1000;
         c.recv_max = props.receive_maximum.unwrap_or(u16::MAX);
         c.max_packet = props.maximum_packet_size.unwrap_or(u32::MAX);

@@ -24,12 +24,27 @@ impl<S: Storage> Broker<S> {
     /// connected session (its publisher is held back instead, see `flow`); for one without a
     /// connection [`Config::queue_overflow`] decides. Every drop is counted in
     /// [`Session::dropped`] and reported with [`Event::QueueFull`]. `online`: whether the
-    /// client has a connection.
-    pub(super) fn enqueue(&mut self, client: &str, online: bool, mut item: Queued, now: Instant) {
+    /// client's connection, if it has one.
+    pub(super) fn enqueue(
+        &mut self,
+        client: &str,
+        online: Option<ConnectionId>,
+        mut item: Queued,
+        now: Instant,
+    ) {
+        // Connected: found by the connection's session key, no client identifiers compared.
+        let key = online
+            .and_then(|c| self.conns.get(&c))
+            .and_then(|c| c.session);
+        let online = online.is_some();
         let cfg = &self.config;
         let (max_n, max_b) = (cfg.max_queued_messages, cfg.max_queued_bytes);
         let policy = cfg.queue_overflow;
-        let Some(s) = self.store.session_mut(client) else {
+        let s = match key {
+            Some(k) => self.store.session_by_key_mut(k),
+            None => self.store.session_mut(client),
+        };
+        let Some(s) = s else {
             return;
         };
         // [MQTT-3.3.1-9] (3.1.1): no Retain As Published there; forwarded with RETAIN 0.
@@ -180,7 +195,7 @@ impl<S: Storage> Broker<S> {
         if c.state != State::Connected {
             return false;
         }
-        let Some(s) = self.store.session_mut(&c.client_id) else {
+        let Some(s) = c.session.and_then(|k| self.store.session_by_key_mut(k)) else {
             return false;
         };
         let window = usize::from(c.recv_max.min(self.config.max_inflight));

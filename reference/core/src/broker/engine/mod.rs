@@ -30,7 +30,7 @@ use alloc::vec::Vec;
 
 use super::auth::{Authenticator, NoAuth};
 use super::config::Config;
-use super::storage::{MemoryStorage, Message, Storage, SubOpts};
+use super::storage::{MemoryStorage, Message, SessionKey, Storage, SubOpts};
 use crate::codec::{self, PacketBuf, ProtocolVersion, ReasonCode};
 use crate::rng::SplitMix64;
 use crate::time::Instant;
@@ -206,6 +206,8 @@ struct Conn {
     /// Version of the CONNECT; 3.1.1 until one arrives (only used for encoding after CONNECT).
     version: ProtocolVersion,
     client_id: String,
+    /// Its session's key, once connected: the hot paths find the session by it.
+    session: Option<SessionKey>,
     /// Bytes received and not yet a whole packet; bounded by the maximum packet size.
     inbuf: Vec<u8>,
     /// Keep alive in ms (0: none), and when the last packet arrived.
@@ -256,6 +258,7 @@ impl Conn {
             state: State::AwaitConnect(deadline),
             version: ProtocolVersion::V3_1_1,
             client_id: String::new(),
+            session: None,
             inbuf: Vec::new(),
             keep_alive_ms: 0,
             last_rx: now,

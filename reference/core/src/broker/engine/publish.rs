@@ -238,8 +238,7 @@ impl<S: Storage> Broker<S> {
             c.last_progress = now;
         }
         let v5 = c.version.is_v5();
-        let client = c.client_id.clone();
-        let Some(s) = self.store.session_mut(&client) else {
+        let Some(s) = c.session.and_then(|k| self.store.session_by_key_mut(k)) else {
             return;
         };
         let reply = match kind {
@@ -293,7 +292,7 @@ impl<S: Storage> Broker<S> {
                 }))
             }
         };
-        self.store.session_updated(&client);
+        self.store.session_updated(&c.client_id);
         if let Some(p) = reply {
             self.send_packet(conn, &p);
         }
@@ -380,7 +379,7 @@ impl<S: Storage> Broker<S> {
                 continue;
             }
             let qos = item.qos;
-            self.enqueue(&client, online.is_some(), item, now);
+            self.enqueue(&client, online, item, now);
             if let Some(conn) = online {
                 self.flush(conn, now);
                 if qos > 0 && self.blocking(&client) {

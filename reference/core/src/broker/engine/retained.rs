@@ -131,7 +131,7 @@ impl<S: Storage> Broker<S> {
             self.config.max_queued_messages,
             self.config.max_queued_bytes,
         );
-        let Some(s) = self.store.session(&c.client_id) else {
+        let Some(s) = c.session.and_then(|k| self.store.session_by_key(k)) else {
             return;
         };
         if s.retained_backlog.is_empty() || s.queue.len() >= max_n {
