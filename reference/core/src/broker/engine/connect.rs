@@ -309,6 +309,9 @@ impl<S: Storage> Broker<S> {
         }
         self.connected += 1;
         self.online.insert(client_id.clone(), conn);
+        if let Some(k) = self.conns.get(&conn).and_then(|c| c.session) {
+            self.online_keys.insert(k, conn);
+        }
         // The 5.0 CONNACK properties, in a fixed order (the one earlier versions sent).
         let response_info = if v.is_v5() && props.request_response_info == Some(1) {
             self.config

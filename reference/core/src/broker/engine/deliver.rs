@@ -14,7 +14,9 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 
 use super::super::config::QueueOverflow;
-use super::super::storage::{InFlight, MessageProps, OutState, Queued, Session, Storage};
+use super::super::storage::{
+    InFlight, MessageProps, OutState, Queued, Session, SessionKey, Storage,
+};
 use super::*;
 use crate::time::Instant;
 
@@ -23,28 +25,21 @@ impl<S: Storage> Broker<S> {
     /// QoS 0 message is dropped when there is none. A QoS 1/2 message is never dropped for a
     /// connected session (its publisher is held back instead, see `flow`); for one without a
     /// connection [`Config::queue_overflow`] decides. Every drop is counted in
-    /// [`Session::dropped`] and reported with [`Event::QueueFull`]. `online`: whether the
-    /// client's connection, if it has one.
+    /// [`Session::dropped`] and reported with [`Event::QueueFull`]. `key` is `client`'s
+    /// session, `online` its connection if it has one.
     pub(super) fn enqueue(
         &mut self,
+        key: SessionKey,
         client: &str,
         online: Option<ConnectionId>,
         mut item: Queued,
         now: Instant,
     ) {
-        // Connected: found by the connection's session key, no client identifiers compared.
-        let key = online
-            .and_then(|c| self.conns.get(&c))
-            .and_then(|c| c.session);
         let online = online.is_some();
         let cfg = &self.config;
         let (max_n, max_b) = (cfg.max_queued_messages, cfg.max_queued_bytes);
         let policy = cfg.queue_overflow;
-        let s = match key {
-            Some(k) => self.store.session_by_key_mut(k),
-            None => self.store.session_mut(client),
-        };
-        let Some(s) = s else {
+        let Some(s) = self.store.session_by_key_mut(key) else {
             return;
         };
         // [MQTT-3.3.1-9] (3.1.1): no Retain As Published there; forwarded with RETAIN 0.

@@ -333,6 +333,10 @@ type SharedStr = alloc::rc::Rc<str>;
 struct SubEntry {
     /// Shared with the rest of its client's entries: routing clones it for every message.
     client: SharedStr,
+    /// Its client's session: routing finds the session and its connection by this, without
+    /// comparing client ids. Valid while the entry exists (`drop_session` removes the entries
+    /// before the session goes).
+    session: SessionKey,
     share: Option<String>,
     opts: SubOpts,
     id: Option<u32>,
@@ -372,6 +376,8 @@ pub struct Broker<S: Storage = MemoryStorage> {
     conns: BTreeMap<ConnectionId, Conn>,
     /// Which connection a client id is on.
     online: BTreeMap<String, ConnectionId>,
+    /// The same, by session key (routing's view of `online`).
+    online_keys: BTreeMap<SessionKey, ConnectionId>,
     /// Subscription index over every session's subscriptions (inner filter for shared ones).
     subs: TopicTrie<SubEntry>,
     /// Index of the store's retained messages: topic → (version, bytes). See `retained`.
@@ -420,6 +426,7 @@ impl<S: Storage> Broker<S> {
             store,
             conns: BTreeMap::new(),
             online: BTreeMap::new(),
+            online_keys: BTreeMap::new(),
             subs: TopicTrie::new(),
             retained: TopicTree::new(),
             retained_version: 0,
@@ -769,6 +776,9 @@ impl<S: Storage> Broker<S> {
         self.connected -= 1;
         if self.online.get(&c.client_id) == Some(&conn) {
             self.online.remove(&c.client_id);
+            if let Some(k) = c.session {
+                self.online_keys.remove(&k);
+            }
             self.final_drop_report(&c.client_id);
             // Without a connection it holds nobody back (see `flow`).
             self.queue_drained(&c.client_id);

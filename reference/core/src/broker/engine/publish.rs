@@ -315,7 +315,8 @@ impl<S: Storage> Broker<S> {
         if msg.retain {
             self.store_retained(&msg);
         }
-        let mut plain: BTreeMap<SharedStr, Target> = BTreeMap::new();
+        // By session key: merging and lookups compare integers, not client ids.
+        let mut plain: BTreeMap<SessionKey, (SharedStr, Target)> = BTreeMap::new();
         let mut shared: BTreeMap<(String, String), Vec<SubEntry>> = BTreeMap::new();
         self.subs.matches(&msg.topic, |filter, e| {
             if let Some(group) = &e.share {
@@ -331,7 +332,9 @@ impl<S: Storage> Broker<S> {
             }
             // [MQTT-3.3.4-2]: overlapping subscriptions: one copy with the highest QoS and
             // every subscription identifier.
-            let t = plain.entry(e.client.clone()).or_default();
+            let (_, t) = plain
+                .entry(e.session)
+                .or_insert_with(|| (e.client.clone(), Target::default()));
             t.qos = t.qos.max(e.opts.qos);
             t.rap |= e.opts.retain_as_published;
             if let Some(id) = e.id {
@@ -343,7 +346,7 @@ impl<S: Storage> Broker<S> {
             // One member per group, rotating from a seeded start; online members first.
             let online: Vec<&SubEntry> = members
                 .iter()
-                .filter(|m| self.online.contains_key(&*m.client))
+                .filter(|m| self.online_keys.contains_key(&m.session))
                 .collect();
             let pool: Vec<&SubEntry> = if online.is_empty() {
                 members.iter().collect()
@@ -355,7 +358,9 @@ impl<S: Storage> Broker<S> {
             let pick = pool[(*n % pool.len() as u64) as usize].clone();
             *n = n.wrapping_add(1);
             matched = true;
-            let t = plain.entry(pick.client.clone()).or_default();
+            let (_, t) = plain
+                .entry(pick.session)
+                .or_insert_with(|| (pick.client.clone(), Target::default()));
             t.qos = t.qos.max(pick.opts.qos);
             t.rap |= pick.opts.retain_as_published;
             if let Some(id) = pick.id {
@@ -365,7 +370,7 @@ impl<S: Storage> Broker<S> {
         let mut blockers = Vec::new();
         // One allocation for every session it goes to.
         let msg = SharedMessage::new(msg);
-        for (client, t) in plain {
+        for (key, (client, t)) in plain {
             let item = Queued {
                 qos: msg.qos.min(t.qos), // [MQTT-3.8.4-8]: downgrade to the granted QoS.
                 // [MQTT-3.3.1-12], [MQTT-3.3.1-13] (5.0) Retain As Published; `enqueue`
@@ -374,12 +379,12 @@ impl<S: Storage> Broker<S> {
                 sub_ids: t.ids,
                 msg: msg.clone(),
             };
-            let online = self.online.get(&*client).copied();
+            let online = self.online_keys.get(&key).copied();
             if online.is_none() && item.qos == 0 && !self.config.queue_qos0_offline {
                 continue;
             }
             let qos = item.qos;
-            self.enqueue(&client, online, item, now);
+            self.enqueue(key, &client, online, item, now);
             if let Some(conn) = online {
                 self.flush(conn, now);
                 if qos > 0 && self.blocking(&client) {

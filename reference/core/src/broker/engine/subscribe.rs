@@ -83,7 +83,10 @@ impl<S: Storage> Broker<S> {
                 qos: granted,
                 ..opts
             };
-            let Some(s) = self.store.session_mut(&client) else {
+            let Some(key) = self.store.session_key(&client) else {
+                return;
+            };
+            let Some(s) = self.store.session_by_key_mut(key) else {
                 return;
             };
             // [MQTT-3.8.4-3] (both): an identical filter replaces the existing subscription.
@@ -96,6 +99,7 @@ impl<S: Storage> Broker<S> {
                 .remove(&inner, |e| *e.client == *client && e.share == share);
             let entry = SubEntry {
                 client: SharedStr::from(client.as_str()),
+                session: key,
                 share: share.clone(),
                 opts,
                 id: sub_id,
