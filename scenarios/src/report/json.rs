@@ -15,6 +15,7 @@ pub fn render(report: &RunReport) -> String {
             .collect();
         summary.insert(v.to_string(), Value::Object(counts));
     }
+    summary.insert("line".into(), json!(report.violations_line(None)));
     let statements: Vec<Value> = report
         .statements
         .iter()
@@ -26,7 +27,7 @@ pub fn render(report: &RunReport) -> String {
                 .map(|&i| {
                     let r = &report.scenarios[i];
                     let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-                    if r.failed() || r.outcome == crate::verdict::Outcome::Blocked {
+                    if r.has_evidence() || r.outcome == crate::verdict::Outcome::Blocked {
                         v["evidence"] = serde_json::to_value(&r.evidence).unwrap_or(Value::Null);
                     }
                     v

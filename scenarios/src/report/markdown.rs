@@ -44,9 +44,9 @@ pub fn render(report: &RunReport) -> String {
     );
 
     md.push_str(
-        "## Summary\n\n| version | pass | fail | blocked | skipped | untested | not-observable | total |\n",
+        "## Summary\n\n| version | pass | fail | lenient | blocked | skipped | untested | not-observable | total |\n",
     );
-    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for &v in &m.versions {
         let c = report.counts(Some(v));
         let total: usize = c.values().sum();
@@ -56,6 +56,13 @@ pub fn render(report: &RunReport) -> String {
         }
         let _ = writeln!(md, " {total} |");
     }
+    let _ = writeln!(
+        md,
+        "\n{}: `lenient` counts statements whose only findings are a broker accepting a packet \
+         the spec forbids the client to send (MQTT 5.0 4.13.1 lets a receiver not detect it); \
+         not failures.",
+        report.violations_line(None)
+    );
 
     if !report.warnings.is_empty() {
         let _ = writeln!(md, "\n## Warnings ({})\n", report.warnings.len());
@@ -82,9 +89,9 @@ pub fn render(report: &RunReport) -> String {
         keys.sort_by(|a, b| spec_manifest::model::section_cmp(a, b));
         let _ = writeln!(md, "\n### MQTT {v}\n");
         md.push_str(
-            "| section | title | pass | fail | blocked | skipped | untested | not-observable |\n",
+            "| section | title | pass | fail | lenient | blocked | skipped | untested | not-observable |\n",
         );
-        md.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
+        md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for k in keys {
             let (title, counts) = &sections[k];
             let _ = write!(md, "| {k} | {} |", cell(title));
@@ -122,6 +129,35 @@ pub fn render(report: &RunReport) -> String {
                 e.label,
                 e.transcript.trim_end()
             );
+        }
+    }
+
+    let lenient: Vec<_> = report
+        .scenarios
+        .iter()
+        .filter(|r| r.outcome == Outcome::Lenient)
+        .collect();
+    if !lenient.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Lenient receiver ({})\n\nThe target accepted a packet a statement forbids the \
+             client to send. MQTT 5.0 4.13.1 lets a receiver skip such checks: reported, not \
+             counted as failures.\n",
+            lenient.len()
+        );
+        for r in lenient {
+            let _ = writeln!(md, "### {} ({})\n", r.name, r.ids.join(", "));
+            let _ = writeln!(md, "- expected: {}", r.expected.as_deref().unwrap_or(""));
+            let _ = writeln!(md, "- got: {}\n", r.got.as_deref().unwrap_or(""));
+            for e in &r.evidence {
+                let f = fence(&e.transcript);
+                let _ = writeln!(
+                    md,
+                    "Transcript of `{}`:\n\n{f}text\n{}\n{f}\n",
+                    e.label,
+                    e.transcript.trim_end()
+                );
+            }
         }
     }
 
