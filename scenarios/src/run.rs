@@ -256,6 +256,7 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
         only: opts.only.clone(),
         jobs: opts.jobs,
         capabilities: caps,
+        run_token: target.run_token.clone(),
     };
     Ok(verdict::join(meta, &manifests, &statements, results))
 }

@@ -256,6 +256,9 @@ pub struct RunMeta {
     pub jobs: usize,
     /// Capabilities per version, as probed and overridden.
     pub capabilities: BTreeMap<Version, Capabilities>,
+    /// The token every client id and topic prefix of this run starts with (normalised away in
+    /// finding signatures).
+    pub run_token: String,
 }
 
 /// Everything a run produced.
@@ -271,6 +274,9 @@ pub struct RunReport {
     /// Run-level warnings: trouble outside any verdict that may still affect verdicts (a
     /// retained-message cleanup that failed). Every report format shows them.
     pub warnings: Vec<String>,
+    /// One per root cause: the failed, errored and lenient scenarios grouped by failure
+    /// signature (see [`crate::findings`]).
+    pub findings: Vec<crate::findings::Finding>,
 }
 
 impl RunReport {
@@ -285,6 +291,12 @@ impl RunReport {
             *c.entry(s.verdict).or_default() += 1;
         }
         c
+    }
+
+    /// The finding scenario `index` belongs to, if it failed, broke or was lenient.
+    pub fn finding_of(&self, index: usize) -> Option<&crate::findings::Finding> {
+        let name = &self.scenarios.get(index)?.name;
+        self.findings.iter().find(|f| f.scenarios.contains(name))
     }
 
     /// Whether any statement failed (`lenient` is not a failure: see [`Verdict::Lenient`]).
@@ -349,11 +361,13 @@ pub fn join(
             })
         })
         .collect();
+    let findings = crate::findings::group(&scenarios, &meta.run_token);
     RunReport {
         meta,
         statements,
         scenarios,
         warnings,
+        findings,
     }
 }
 

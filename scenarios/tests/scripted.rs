@@ -561,7 +561,7 @@ async fn accepting_a_forbidden_client_packet_is_lenient_not_fail() {
     report::write_all(&report, &dir).unwrap();
     let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
     assert!(
-        xml.contains("<skipped message=\"lenient receiver: expected: "),
+        xml.contains("<skipped message=\"lenient receiver: finding F"),
         "{xml}"
     );
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
@@ -612,4 +612,98 @@ async fn accepting_a_forbidden_client_packet_is_lenient_not_fail() {
         .await
         .expect("run");
     assert!(!report.any_failed());
+}
+
+/// Fails naming its own topic, client id, packet id and a measured time: run-specific tokens.
+async fn fails_with_run_tokens(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("t");
+    let id = ctx.client_id("sub");
+    let ms = 4000 + topic.len() * 7 + ctx.client_id("x").len();
+    Err(Fail::new(
+        format!("PUBLISH on {topic} to {id}"),
+        format!(
+            "PUBLISH(topic=\"{topic}\", packet_id={}) after {ms} ms [d0 00]",
+            ms % 9
+        ),
+    ))
+}
+
+/// Two scenarios failing the same way (only run-specific tokens differ) are one finding with
+/// both scenarios and both statements; a different failure is another; every format names the
+/// finding, and its id does not change from one run to the next.
+#[tokio::test]
+async fn failures_with_one_cause_are_one_finding() {
+    let (addr, _log) = scripted(Script::default()).await;
+    let v5 = Version::V5_0;
+    let list = || {
+        vec![
+            Scenario::server(
+                v5,
+                "v5.test.same_a",
+                &["MQTT-3.3.1-5"],
+                fails_with_run_tokens,
+            ),
+            Scenario::server(v5, "v5.test.other", &["MQTT-3.3.1-6"], fails_outright),
+            Scenario::server(
+                v5,
+                "v5.test.same_b_longer_name",
+                &["MQTT-3.3.1-7"],
+                fails_with_run_tokens,
+            ),
+        ]
+    };
+    let report = scenarios::run_scenarios(list(), &options(&addr))
+        .await
+        .expect("run");
+    assert_eq!(report.findings.len(), 2, "{:#?}", report.findings);
+    let same = &report.findings[0];
+    assert_eq!(
+        same.scenarios,
+        ["v5.test.same_a", "v5.test.same_b_longer_name"]
+    );
+    assert_eq!(same.statements, ["5.0 MQTT-3.3.1-5", "5.0 MQTT-3.3.1-7"]);
+    assert!(
+        same.summary.contains("mqttconf/*/t") && same.summary.contains("after # ms"),
+        "{}",
+        same.summary
+    );
+    assert_eq!(report.findings[1].scenarios, ["v5.test.other"]);
+    assert!(
+        same.id.starts_with('F') && same.id.len() == 11,
+        "{}",
+        same.id
+    );
+
+    let again = scenarios::run_scenarios(list(), &options(&addr))
+        .await
+        .expect("run");
+    assert_eq!(again.findings[0].id, same.id, "stable across runs");
+
+    let dir = std::env::temp_dir().join(format!("scripted-findings-{}", std::process::id()));
+    report::write_all(&report, &dir).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let f = &json["findings"][0];
+    assert_eq!(f["id"], same.id.as_str());
+    assert_eq!(f["scenarios"].as_array().unwrap().len(), 2);
+    assert_eq!(f["representative"], "v5.test.same_a");
+    assert!(f["evidence"].is_array());
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("## Findings (2)"), "{md}");
+    assert!(md.contains(&format!("### {} (fail): ", same.id)), "{md}");
+    assert!(
+        md.contains(&format!(
+            "### v5.test.same_b_longer_name (MQTT-3.3.1-7), finding {}",
+            same.id
+        )),
+        "{md}"
+    );
+    let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    assert_eq!(
+        xml.matches(&format!("message=\"finding {} (2 scenario(s)): ", same.id))
+            .count(),
+        2,
+        "{xml}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -170,7 +170,21 @@ fn run(args: Args) -> anyhow::Result<u8> {
             .collect();
         println!("MQTT {v}: {}", parts.join(", "));
     }
-    println!("{}", report.violations_line(None));
+    println!(
+        "{}; {} finding(s) (one per root cause)",
+        report.violations_line(None),
+        report.findings.len()
+    );
+    for f in &report.findings {
+        println!(
+            "FINDING {} {} ({} scenario(s): {}): {}",
+            f.id,
+            f.outcome.as_str(),
+            f.scenarios.len(),
+            f.scenarios.join(", "),
+            f.summary
+        );
+    }
     for w in &report.warnings {
         println!("warning: {w}");
     }

@@ -28,6 +28,14 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// `finding F…: ` for a scenario in a finding (its root-cause group), else nothing.
+fn finding_prefix(report: &RunReport, index: usize) -> String {
+    report
+        .finding_of(index)
+        .map(|f| format!("finding {} ({} scenario(s)): ", f.id, f.scenarios.len()))
+        .unwrap_or_default()
+}
+
 /// The report as JUnit XML.
 pub fn render(report: &RunReport) -> String {
     // (version order, section) -> scenario indexes
@@ -170,7 +178,8 @@ pub fn render(report: &RunReport) -> String {
                         x,
                         "      <skipped message=\"{}\">{}</skipped>",
                         escape(&format!(
-                            "lenient receiver: expected: {expected}; got: {got}"
+                            "lenient receiver: {}expected: {expected}; got: {got}",
+                            finding_prefix(report, i)
                         )),
                         escape(&text)
                     );
@@ -205,7 +214,10 @@ pub fn render(report: &RunReport) -> String {
                     let _ = writeln!(
                         x,
                         "      <{tag} message=\"{}\" type=\"{}\">{}</{tag}>",
-                        escape(&format!("expected: {expected}; got: {got}")),
+                        escape(&format!(
+                            "{}expected: {expected}; got: {got}",
+                            finding_prefix(report, i)
+                        )),
                         if r.outcome == Outcome::Fail {
                             "conformance"
                         } else {

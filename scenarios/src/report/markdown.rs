@@ -71,6 +71,40 @@ pub fn render(report: &RunReport) -> String {
         }
     }
 
+    let _ = writeln!(
+        md,
+        "\n## Findings ({})\n\nFailures grouped by root cause: the same expectation and the same \
+         result once run-specific tokens (topic prefixes, client ids, packet ids, measured \
+         times) are normalised away.\n",
+        report.findings.len()
+    );
+    if report.findings.is_empty() {
+        md.push_str("None.\n");
+    }
+    for f in &report.findings {
+        let _ = writeln!(
+            md,
+            "### {} ({}): {}\n",
+            f.id,
+            f.outcome.as_str(),
+            cell(&f.summary)
+        );
+        let names: Vec<String> = f.scenarios.iter().map(|n| format!("`{n}`")).collect();
+        let _ = writeln!(md, "- scenarios: {}", names.join(", "));
+        let _ = writeln!(md, "- statements: {}\n", f.statements.join(", "));
+        let r = &report.scenarios[f.representative];
+        for e in &r.evidence {
+            let fe = fence(&e.transcript);
+            let _ = writeln!(
+                md,
+                "Transcript of `{}` in `{}`:\n\n{fe}text\n{}\n{fe}\n",
+                e.label,
+                r.name,
+                e.transcript.trim_end()
+            );
+        }
+    }
+
     md.push_str("\n## Sections\n");
     for &v in &m.versions {
         let mut sections: BTreeMap<String, (String, BTreeMap<Verdict, usize>)> = BTreeMap::new();
@@ -102,17 +136,26 @@ pub fn render(report: &RunReport) -> String {
         }
     }
 
-    let failed: Vec<_> = report.scenarios.iter().filter(|r| r.failed()).collect();
+    let failed: Vec<_> = report
+        .scenarios
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.failed())
+        .collect();
     let _ = writeln!(md, "\n## Failures ({})\n", failed.len());
     if failed.is_empty() {
         md.push_str("None.\n");
     }
-    for r in failed {
+    for (i, r) in failed {
         let _ = writeln!(
             md,
-            "### {} ({}){}\n",
+            "### {} ({}){}{}\n",
             r.name,
             r.ids.join(", "),
+            report
+                .finding_of(i)
+                .map(|f| format!(", finding {}", f.id))
+                .unwrap_or_default(),
             if r.outcome == Outcome::Error {
                 " — runner error"
             } else {
@@ -135,7 +178,8 @@ pub fn render(report: &RunReport) -> String {
     let lenient: Vec<_> = report
         .scenarios
         .iter()
-        .filter(|r| r.outcome == Outcome::Lenient)
+        .enumerate()
+        .filter(|(_, r)| r.outcome == Outcome::Lenient)
         .collect();
     if !lenient.is_empty() {
         let _ = writeln!(
@@ -145,8 +189,17 @@ pub fn render(report: &RunReport) -> String {
              counted as failures.\n",
             lenient.len()
         );
-        for r in lenient {
-            let _ = writeln!(md, "### {} ({})\n", r.name, r.ids.join(", "));
+        for (i, r) in lenient {
+            let _ = writeln!(
+                md,
+                "### {} ({}){}\n",
+                r.name,
+                r.ids.join(", "),
+                report
+                    .finding_of(i)
+                    .map(|f| format!(", finding {}", f.id))
+                    .unwrap_or_default()
+            );
             let _ = writeln!(md, "- expected: {}", r.expected.as_deref().unwrap_or(""));
             let _ = writeln!(md, "- got: {}\n", r.got.as_deref().unwrap_or(""));
             for e in &r.evidence {
