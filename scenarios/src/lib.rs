@@ -23,6 +23,7 @@
 pub mod caps;
 pub mod ctx;
 pub mod fail;
+pub mod findings;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -256,6 +256,7 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
         only: opts.only.clone(),
         jobs: opts.jobs,
         capabilities: caps,
+        run_token: target.run_token.clone(),
     };
     Ok(verdict::join(meta, &manifests, &statements, results))
 }
@@ -360,7 +361,10 @@ impl Progress {
                 );
             }
             Progress::Bar(bar) => {
-                if matches!(r.outcome, Outcome::Fail | Outcome::Error | Outcome::Blocked) {
+                if matches!(
+                    r.outcome,
+                    Outcome::Fail | Outcome::Error | Outcome::Blocked | Outcome::Lenient
+                ) {
                     bar.println(format!("{:<8} {}", r.outcome.as_str(), r.name));
                 }
                 bar.set_message(r.name.clone());
@@ -469,7 +473,11 @@ pub(crate) async fn run_one(
         Ok(Ok(Ok(()))) => result.outcome = Outcome::Pass,
         Ok(Ok(Err(fail))) => match fail.kind {
             FailKind::Failed { expected, got } => {
-                result.outcome = Outcome::Fail;
+                result.outcome = if s.is_lenient_receiver() {
+                    Outcome::Lenient
+                } else {
+                    Outcome::Fail
+                };
                 result.expected = Some(expected);
                 result.got = Some(got);
             }
@@ -695,6 +703,15 @@ mod tests {
                 .filter(|s| s.version() == Version::V5_0)
                 .count()
         );
+    }
+
+    /// The lenient-receiver license is 5.0 section 4.13.1's; 3.1.1 has none.
+    #[test]
+    fn lenient_receivers_are_5_0_scenarios() {
+        for s in crate::all().iter().filter(|s| s.is_lenient_receiver()) {
+            assert_eq!(s.version(), Version::V5_0, "{}", s.name());
+        }
+        assert!(crate::all().iter().any(Scenario::is_lenient_receiver));
     }
 
     #[test]

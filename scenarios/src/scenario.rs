@@ -38,6 +38,7 @@ pub struct Scenario {
     role: Role,
     needs: Vec<Capability>,
     exclusive: bool,
+    lenient_receiver: bool,
     body: Body,
 }
 
@@ -78,6 +79,7 @@ impl Scenario {
             role: Role::Server,
             needs: Vec::new(),
             exclusive: false,
+            lenient_receiver: false,
             body: Arc::new(move |ctx: &mut Ctx| -> BodyFuture<'_> { Box::pin(body(ctx)) }),
         }
     }
@@ -97,6 +99,31 @@ impl Scenario {
     pub fn exclusive(mut self) -> Scenario {
         self.exclusive = true;
         self
+    }
+
+    /// Marks a scenario that sends the broker a packet a statement forbids the *client* to send
+    /// (the statement binds the sender only) and checks that the broker rejects it. MQTT 5.0
+    /// §4.13.1 ties the server's duty to close to an error it *detects* ("When a Server detects
+    /// a Malformed Packet or Protocol Error ... it MUST close", MQTT-4.13.1-1) and says the
+    /// rigour of a receiver's checks "will be a compromise" and that a receiver may "omit to
+    /// check some feature": a broker that accepts the packet is a lenient receiver. Such a
+    /// scenario's failure in the step under test is the outcome `lenient`, not `fail` (a block,
+    /// skip, panic or runner timeout stays what it is).
+    ///
+    /// Only for 5.0: 3.1.1 has no such text (its §4.8, MQTT-4.8.0-1, requires a close on any
+    /// protocol violation the receiver *encounters*, and most 3.1.1 statements about bad input
+    /// name the receiver's duty themselves). Not for a scenario that also checks something the
+    /// server must do (a grant, an answer), nor for a statement that itself binds the server
+    /// ("The Server MUST treat any other value as malformed and close").
+    #[must_use]
+    pub fn lenient_receiver(mut self) -> Scenario {
+        self.lenient_receiver = true;
+        self
+    }
+
+    /// Whether a failure is a lenient-receiver finding (see [`Scenario::lenient_receiver`]).
+    pub fn is_lenient_receiver(&self) -> bool {
+        self.lenient_receiver
     }
 
     /// Whether it runs alone (see [`Scenario::exclusive`]).
@@ -143,6 +170,7 @@ impl fmt::Debug for Scenario {
             .field("version", &self.version)
             .field("role", &self.role)
             .field("needs", &self.needs)
+            .field("lenient_receiver", &self.lenient_receiver)
             .finish_non_exhaustive()
     }
 }

@@ -1,6 +1,7 @@
 //! Outcomes of scenarios and verdicts of statements, and the rule that joins them:
-//! a statement `fail`s if any scenario checking it fails, `pass`es only when every one passes,
-//! is `blocked` when none failed but a setup step of one did not work (its cause named), is
+//! a statement `fail`s if any scenario checking it fails, is `lenient` when none failed but a
+//! lenient-receiver scenario found the target accepting a forbidden client packet, `pass`es only
+//! when every one passes, is `blocked` when none failed but a setup step of one did not work (its cause named), is
 //! `skipped` when none failed or was blocked but some were skipped, and is `untested` (or
 //! `not-observable`, from the manifest) when no scenario checks it.
 
@@ -27,6 +28,10 @@ pub enum Outcome {
     /// A setup step failed before the step under test (no CONNACK, subscription refused, ...):
     /// its statements were not checked. The cause is in [`ScenarioResult::blocked`].
     Blocked,
+    /// A lenient-receiver scenario ([`Scenario::lenient_receiver`]) failed its check: the
+    /// target accepted a packet the spec forbids the client to send, which 5.0 §4.13.1 lets a
+    /// receiver do. Reported (expected, got, transcripts) but counted apart from failures.
+    Lenient,
 }
 
 impl Outcome {
@@ -38,6 +43,7 @@ impl Outcome {
             Outcome::Skipped => "skipped",
             Outcome::Error => "error",
             Outcome::Blocked => "blocked",
+            Outcome::Lenient => "lenient",
         }
     }
 }
@@ -52,6 +58,9 @@ pub enum Verdict {
     Pass,
     /// Some scenario checking it failed.
     Fail,
+    /// None failed; some lenient-receiver scenario checking it found the target accepting a
+    /// packet the statement forbids the client to send (see [`Outcome::Lenient`]).
+    Lenient,
     /// None failed; a setup step of some scenario checking it failed, so it was not checked.
     Blocked,
     /// None failed or was blocked, some were skipped.
@@ -64,20 +73,22 @@ pub enum Verdict {
 
 impl Verdict {
     /// Every verdict, in report column order.
-    pub const ALL: [Verdict; 6] = [
+    pub const ALL: [Verdict; 7] = [
         Verdict::Pass,
         Verdict::Fail,
+        Verdict::Lenient,
         Verdict::Blocked,
         Verdict::Skipped,
         Verdict::Untested,
         Verdict::NotObservable,
     ];
 
-    /// `pass`, `fail`, `blocked`, `skipped`, `untested`, `not-observable`.
+    /// `pass`, `fail`, `lenient`, `blocked`, `skipped`, `untested`, `not-observable`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
+            Verdict::Lenient => "lenient",
             Verdict::Blocked => "blocked",
             Verdict::Skipped => "skipped",
             Verdict::Untested => "untested",
@@ -98,6 +109,8 @@ impl Verdict {
             .any(|o| matches!(o, Outcome::Fail | Outcome::Error))
         {
             Verdict::Fail
+        } else if outcomes.contains(&Outcome::Lenient) {
+            Verdict::Lenient
         } else if outcomes.iter().all(|o| *o == Outcome::Pass) {
             Verdict::Pass
         } else if outcomes.contains(&Outcome::Blocked) {
@@ -198,6 +211,12 @@ impl ScenarioResult {
     pub fn failed(&self) -> bool {
         matches!(self.outcome, Outcome::Fail | Outcome::Error)
     }
+
+    /// Whether it failed, broke, or found a lenient receiver: it has expected, got and
+    /// transcripts to show.
+    pub fn has_evidence(&self) -> bool {
+        self.failed() || self.outcome == Outcome::Lenient
+    }
 }
 
 /// The verdict on one statement with the scenarios behind it.
@@ -237,6 +256,9 @@ pub struct RunMeta {
     pub jobs: usize,
     /// Capabilities per version, as probed and overridden.
     pub capabilities: BTreeMap<Version, Capabilities>,
+    /// The token every client id and topic prefix of this run starts with (normalised away in
+    /// finding signatures).
+    pub run_token: String,
 }
 
 /// Everything a run produced.
@@ -252,6 +274,9 @@ pub struct RunReport {
     /// Run-level warnings: trouble outside any verdict that may still affect verdicts (a
     /// retained-message cleanup that failed). Every report format shows them.
     pub warnings: Vec<String>,
+    /// One per root cause: the failed, errored and lenient scenarios grouped by failure
+    /// signature (see [`crate::findings`]).
+    pub findings: Vec<crate::findings::Finding>,
 }
 
 impl RunReport {
@@ -268,9 +293,26 @@ impl RunReport {
         c
     }
 
-    /// Whether any statement failed.
+    /// The finding scenario `index` belongs to, if it failed, broke or was lenient.
+    pub fn finding_of(&self, index: usize) -> Option<&crate::findings::Finding> {
+        let name = &self.scenarios.get(index)?.name;
+        self.findings.iter().find(|f| f.scenarios.contains(name))
+    }
+
+    /// Whether any statement failed (`lenient` is not a failure: see [`Verdict::Lenient`]).
     pub fn any_failed(&self) -> bool {
         self.statements.iter().any(|s| s.verdict == Verdict::Fail)
+    }
+
+    /// "N violations, M lenient-receiver findings": statements that `fail` and that are
+    /// `lenient`, for `version` or all.
+    pub fn violations_line(&self, version: Option<Version>) -> String {
+        let c = self.counts(version);
+        format!(
+            "{} violations, {} lenient-receiver findings",
+            c[&Verdict::Fail],
+            c[&Verdict::Lenient]
+        )
     }
 }
 
@@ -319,11 +361,13 @@ pub fn join(
             })
         })
         .collect();
+    let findings = crate::findings::group(&scenarios, &meta.run_token);
     RunReport {
         meta,
         statements,
         scenarios,
         warnings,
+        findings,
     }
 }
 
@@ -374,6 +418,15 @@ mod tests {
             "a fail stays a fail"
         );
         assert_eq!(Verdict::of(&[Blocked], true), Verdict::Blocked);
+        assert_eq!(
+            Verdict::of(&[Pass, Lenient, Blocked], true),
+            Verdict::Lenient
+        );
+        assert_eq!(
+            Verdict::of(&[Lenient, Fail], true),
+            Verdict::Fail,
+            "a fail stays a fail"
+        );
     }
 
     #[test]

@@ -406,7 +406,8 @@ async fn failures_panics_timeouts_and_skips_are_reported() {
     assert_eq!(skipped["skip_reasons"].as_array().unwrap().len(), 2);
     let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
     assert!(
-        xml.contains("<failure message=\"expected: CONNACK 0x85"),
+        xml.contains("<failure message=\"finding F")
+            && xml.contains(" scenario(s)): expected: CONNACK 0x85"),
         "{xml}"
     );
     assert!(xml.contains("<error "), "{xml}");

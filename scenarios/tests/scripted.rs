@@ -7,7 +7,7 @@ use raw_client::ProtocolVersion;
 use scenarios::report::{self, Verdicts};
 use scenarios::run::RunOptions;
 use scenarios::target::TargetAddr;
-use scenarios::{Ctx, Fail, Outcome, RunReport, Scenario, Verdict, Version};
+use scenarios::{Closing, Ctx, Fail, Outcome, RunReport, Scenario, Verdict, Version};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -466,7 +466,10 @@ async fn no_connack_blocks_the_scenarios_that_needed_one() {
     );
     assert!(xml.contains("(breaks MQTT-3.1.4-5)"), "{xml}");
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    assert!(md.contains("| version | pass | fail | blocked |"), "{md}");
+    assert!(
+        md.contains("| version | pass | fail | lenient | blocked |"),
+        "{md}"
+    );
     assert!(md.contains("## Blocked (2)"), "{md}");
     assert!(
         md.contains("- `v5.test.blocked` (MQTT-3.3.1-5): setup step"),
@@ -498,5 +501,209 @@ async fn no_connack_blocks_the_scenarios_that_needed_one() {
         .map(|c| c.to_string())
         .collect();
     assert_eq!(changes, ["5.0 MQTT-3.3.1-5: fail -> blocked"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// PINGREQ with the reserved flags `0001`: the scripted broker answers PINGRESP, as Mosquitto
+/// does, where the spec's flags rule binds the sender (MQTT-2.1.3-1).
+async fn bad_pingreq_closes(ctx: &mut Ctx) -> Result<(), Fail> {
+    let mut c = ctx.connected("client", |c| c).await?;
+    c.send_bytes(&[0xc1, 0x00]).await?;
+    c.expect_closed(Closing::silently().or_disconnect(&[0x81]))
+        .await
+}
+
+/// A broker that accepts a packet the client must not send: the lenient-receiver scenario is
+/// `lenient`, not `fail`, in the outcome, the statement verdict, every report format and the
+/// baseline; a statement that also has a real failure stays `fail`; the run is not failed.
+#[tokio::test]
+async fn accepting_a_forbidden_client_packet_is_lenient_not_fail() {
+    let (addr, _log) = scripted(Script::default()).await;
+    let v5 = Version::V5_0;
+    let list = vec![
+        Scenario::server(v5, "v5.test.lenient", &["MQTT-2.1.3-1"], bad_pingreq_closes)
+            .lenient_receiver(),
+        Scenario::server(
+            v5,
+            "v5.test.lenient_too",
+            &["MQTT-3.3.1-4"],
+            bad_pingreq_closes,
+        )
+        .lenient_receiver(),
+        Scenario::server(v5, "v5.test.fails", &["MQTT-3.3.1-4"], fails_outright),
+    ];
+    let report = scenarios::run_scenarios(list, &options(&addr))
+        .await
+        .expect("run");
+    let outcome = |n: &str| report.scenarios.iter().find(|r| r.name == n).unwrap();
+    let lenient = outcome("v5.test.lenient");
+    assert_eq!(lenient.outcome, Outcome::Lenient, "{lenient:#?}");
+    assert!(!lenient.failed());
+    assert!(
+        lenient.got.as_deref().unwrap().contains("PINGRESP"),
+        "{lenient:#?}"
+    );
+    assert_eq!(verdict(&report, "MQTT-2.1.3-1"), Verdict::Lenient);
+    assert_eq!(
+        verdict(&report, "MQTT-3.3.1-4"),
+        Verdict::Fail,
+        "a fail stays a fail"
+    );
+    let counts = report.counts(Some(v5));
+    assert_eq!((counts[&Verdict::Fail], counts[&Verdict::Lenient]), (1, 1));
+    assert_eq!(
+        report.violations_line(None),
+        "1 violations, 1 lenient-receiver findings"
+    );
+    assert!(report.any_failed());
+
+    let dir = std::env::temp_dir().join(format!("scripted-lenient-{}", std::process::id()));
+    report::write_all(&report, &dir).unwrap();
+    let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    assert!(
+        xml.contains("<skipped message=\"lenient receiver: finding F"),
+        "{xml}"
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("| version | pass | fail | lenient | blocked |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("1 violations, 1 lenient-receiver findings"),
+        "{md}"
+    );
+    assert!(md.contains("## Lenient receiver (2)"), "{md}");
+    assert!(md.contains("### v5.test.lenient (MQTT-2.1.3-1)"), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["summary"]["5.0"]["lenient"], 1);
+    assert_eq!(json["summary"]["5.0"]["fail"], 1);
+    let st = json["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "MQTT-2.1.3-1")
+        .unwrap();
+    assert_eq!(st["verdict"], "lenient");
+    assert!(st["scenarios"][0]["evidence"].is_array(), "{st}");
+    let v =
+        Verdicts::from_json(&std::fs::read_to_string(dir.join("verdicts.json")).unwrap()).unwrap();
+    assert_eq!(v.statements["5.0"]["MQTT-2.1.3-1"], "lenient");
+    assert_eq!(v.scenarios["v5.test.lenient"], "lenient");
+    let mut old = v.clone();
+    old.statements
+        .get_mut("5.0")
+        .unwrap()
+        .insert("MQTT-2.1.3-1".into(), "fail".into());
+    let changes: Vec<String> = report::compare(&old, &v)
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(changes, ["5.0 MQTT-2.1.3-1: fail -> lenient"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Only lenient findings: the run does not fail.
+    let only = vec![
+        Scenario::server(v5, "v5.test.lenient", &["MQTT-2.1.3-1"], bad_pingreq_closes)
+            .lenient_receiver(),
+    ];
+    let report = scenarios::run_scenarios(only, &options(&addr))
+        .await
+        .expect("run");
+    assert!(!report.any_failed());
+}
+
+/// Fails naming its own topic, client id, packet id and a measured time: run-specific tokens.
+async fn fails_with_run_tokens(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("t");
+    let id = ctx.client_id("sub");
+    let ms = 4000 + topic.len() * 7 + ctx.client_id("x").len();
+    Err(Fail::new(
+        format!("PUBLISH on {topic} to {id}"),
+        format!(
+            "PUBLISH(topic=\"{topic}\", packet_id={}) after {ms} ms [d0 00]",
+            ms % 9
+        ),
+    ))
+}
+
+/// Two scenarios failing the same way (only run-specific tokens differ) are one finding with
+/// both scenarios and both statements; a different failure is another; every format names the
+/// finding, and its id does not change from one run to the next.
+#[tokio::test]
+async fn failures_with_one_cause_are_one_finding() {
+    let (addr, _log) = scripted(Script::default()).await;
+    let v5 = Version::V5_0;
+    let list = || {
+        vec![
+            Scenario::server(
+                v5,
+                "v5.test.same_a",
+                &["MQTT-3.3.1-5"],
+                fails_with_run_tokens,
+            ),
+            Scenario::server(v5, "v5.test.other", &["MQTT-3.3.1-6"], fails_outright),
+            Scenario::server(
+                v5,
+                "v5.test.same_b_longer_name",
+                &["MQTT-3.3.1-7"],
+                fails_with_run_tokens,
+            ),
+        ]
+    };
+    let report = scenarios::run_scenarios(list(), &options(&addr))
+        .await
+        .expect("run");
+    assert_eq!(report.findings.len(), 2, "{:#?}", report.findings);
+    let same = &report.findings[0];
+    assert_eq!(
+        same.scenarios,
+        ["v5.test.same_a", "v5.test.same_b_longer_name"]
+    );
+    assert_eq!(same.statements, ["5.0 MQTT-3.3.1-5", "5.0 MQTT-3.3.1-7"]);
+    assert!(
+        same.summary.contains("mqttconf/*/t") && same.summary.contains("after # ms"),
+        "{}",
+        same.summary
+    );
+    assert_eq!(report.findings[1].scenarios, ["v5.test.other"]);
+    assert!(
+        same.id.starts_with('F') && same.id.len() == 11,
+        "{}",
+        same.id
+    );
+
+    let again = scenarios::run_scenarios(list(), &options(&addr))
+        .await
+        .expect("run");
+    assert_eq!(again.findings[0].id, same.id, "stable across runs");
+
+    let dir = std::env::temp_dir().join(format!("scripted-findings-{}", std::process::id()));
+    report::write_all(&report, &dir).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let f = &json["findings"][0];
+    assert_eq!(f["id"], same.id.as_str());
+    assert_eq!(f["scenarios"].as_array().unwrap().len(), 2);
+    assert_eq!(f["representative"], "v5.test.same_a");
+    assert!(f["evidence"].is_array());
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("## Findings (2)"), "{md}");
+    assert!(md.contains(&format!("### {} (fail): ", same.id)), "{md}");
+    assert!(
+        md.contains(&format!(
+            "### v5.test.same_b_longer_name (MQTT-3.3.1-7), finding {}",
+            same.id
+        )),
+        "{md}"
+    );
+    let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    assert_eq!(
+        xml.matches(&format!("message=\"finding {} (2 scenario(s)): ", same.id))
+            .count(),
+        2,
+        "{xml}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

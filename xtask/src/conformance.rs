@@ -1,7 +1,9 @@
 //! `cargo xtask conformance`: runs the conformance scenarios against a broker and writes
 //! `report.json`, `report.xml`, `report.md` and `verdicts.json`; compares with a baseline.
 //!
-//! Exit codes: 0 all selected statements pass (or `--report-only`); 1 a statement fails or the
+//! Exit codes: 0 no selected statement fails (or `--report-only`; a `lenient` statement, a
+//! broker accepting a packet the client must not send, is reported but does not fail the run);
+//! 1 a statement fails or the
 //! verdicts differ from `--baseline`; 2 bad arguments or the target cannot be probed. Without
 //! `--target` the reference broker is started in-process.
 
@@ -168,6 +170,21 @@ fn run(args: Args) -> anyhow::Result<u8> {
             .collect();
         println!("MQTT {v}: {}", parts.join(", "));
     }
+    println!(
+        "{}; {} finding(s) (one per root cause)",
+        report.violations_line(None),
+        report.findings.len()
+    );
+    for f in &report.findings {
+        println!(
+            "FINDING {} {} ({} scenario(s): {}): {}",
+            f.id,
+            f.outcome.as_str(),
+            f.scenarios.len(),
+            f.scenarios.join(", "),
+            f.summary
+        );
+    }
     for w in &report.warnings {
         println!("warning: {w}");
     }
@@ -181,6 +198,19 @@ fn run(args: Args) -> anyhow::Result<u8> {
             r.name,
             r.ids.join(", "),
             r.blocked_cause().unwrap_or_default()
+        );
+    }
+    for r in report
+        .scenarios
+        .iter()
+        .filter(|r| r.outcome == scenarios::Outcome::Lenient)
+    {
+        println!(
+            "LENIENT {} ({}): expected {}; got {}",
+            r.name,
+            r.ids.join(", "),
+            r.expected.as_deref().unwrap_or(""),
+            r.got.as_deref().unwrap_or("")
         );
     }
     let scenario_failures: Vec<_> = report.scenarios.iter().filter(|r| r.failed()).collect();

@@ -1,5 +1,6 @@
 //! `report.json`: run metadata and every selected statement with its verdict and scenarios;
-//! failing scenarios carry their transcripts.
+//! failing scenarios carry their transcripts and their finding's id; `findings` groups them by
+//! root cause, each with one representative's transcripts.
 
 use crate::verdict::{RunReport, Verdict};
 use serde_json::{json, Value};
@@ -15,6 +16,7 @@ pub fn render(report: &RunReport) -> String {
             .collect();
         summary.insert(v.to_string(), Value::Object(counts));
     }
+    summary.insert("line".into(), json!(report.violations_line(None)));
     let statements: Vec<Value> = report
         .statements
         .iter()
@@ -26,8 +28,11 @@ pub fn render(report: &RunReport) -> String {
                 .map(|&i| {
                     let r = &report.scenarios[i];
                     let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-                    if r.failed() || r.outcome == crate::verdict::Outcome::Blocked {
+                    if r.has_evidence() || r.outcome == crate::verdict::Outcome::Blocked {
                         v["evidence"] = serde_json::to_value(&r.evidence).unwrap_or(Value::Null);
+                    }
+                    if let Some(f) = report.finding_of(i) {
+                        v["finding"] = json!(f.id);
                     }
                     v
                 })
@@ -77,10 +82,22 @@ pub fn render(report: &RunReport) -> String {
             o
         })
         .collect();
+    let findings: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+            v["representative"] = json!(report.scenarios[f.representative].name);
+            v["evidence"] = serde_json::to_value(&report.scenarios[f.representative].evidence)
+                .unwrap_or(Value::Null);
+            v
+        })
+        .collect();
     let doc = json!({
         "meta": report.meta,
         "summary": summary,
         "warnings": report.warnings,
+        "findings": findings,
         "statements": statements,
     });
     let mut text =

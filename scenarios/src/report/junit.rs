@@ -1,6 +1,7 @@
 //! `report.xml`: JUnit XML. A testsuite per version and section, a testcase per scenario; the
 //! failure text is expected/got followed by the transcripts. A blocked scenario is a skipped
-//! testcase whose message starts with `blocked:` and names the cause. Written by hand with a strict
+//! testcase whose message starts with `blocked:` and names the cause; a lenient-receiver finding
+//! is a skipped testcase whose message starts with `lenient receiver:`. Written by hand with a strict
 //! escaper (markup characters, and characters XML 1.0 cannot hold at all).
 
 use super::scenario_section;
@@ -25,6 +26,14 @@ pub fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// `finding F…: ` for a scenario in a finding (its root-cause group), else nothing.
+fn finding_prefix(report: &RunReport, index: usize) -> String {
+    report
+        .finding_of(index)
+        .map(|f| format!("finding {} ({} scenario(s)): ", f.id, f.scenarios.len()))
+        .unwrap_or_default()
 }
 
 /// The report as JUnit XML.
@@ -60,7 +69,7 @@ pub fn render(report: &RunReport) -> String {
         report.scenarios.len(),
         count(Outcome::Fail),
         count(Outcome::Error),
-        count(Outcome::Skipped) + count(Outcome::Blocked),
+        count(Outcome::Skipped) + count(Outcome::Blocked) + count(Outcome::Lenient),
         report.meta.duration.as_secs_f64(),
         escape(&report.meta.started_at),
     );
@@ -89,7 +98,7 @@ pub fn render(report: &RunReport) -> String {
             idx.len(),
             of(Outcome::Fail),
             of(Outcome::Error),
-            of(Outcome::Skipped) + of(Outcome::Blocked),
+            of(Outcome::Skipped) + of(Outcome::Blocked) + of(Outcome::Lenient),
         );
         // Run-level warnings, once, on the first suite: JUnit has no run-level element for them.
         if std::mem::take(&mut first_suite) && !report.warnings.is_empty() {
@@ -151,6 +160,31 @@ pub fn render(report: &RunReport) -> String {
                     );
                     x.push_str("    </testcase>\n");
                 }
+                Outcome::Lenient => {
+                    // Not a failure (the spec lets a receiver skip the check), so JUnit shows
+                    // it as skipped, with the finding and its transcripts.
+                    let _ = writeln!(x, ">");
+                    let expected = r.expected.as_deref().unwrap_or("");
+                    let got = r.got.as_deref().unwrap_or("");
+                    let mut text = format!("{ids}\nexpected: {expected}\ngot: {got}\n");
+                    for e in &r.evidence {
+                        let _ = write!(
+                            text,
+                            "\n--- transcript of {} ---\n{}\n",
+                            e.label, e.transcript
+                        );
+                    }
+                    let _ = writeln!(
+                        x,
+                        "      <skipped message=\"{}\">{}</skipped>",
+                        escape(&format!(
+                            "lenient receiver: {}expected: {expected}; got: {got}",
+                            finding_prefix(report, i)
+                        )),
+                        escape(&text)
+                    );
+                    x.push_str("    </testcase>\n");
+                }
                 Outcome::Skipped => {
                     let _ = writeln!(x, ">");
                     let _ = writeln!(
@@ -180,7 +214,10 @@ pub fn render(report: &RunReport) -> String {
                     let _ = writeln!(
                         x,
                         "      <{tag} message=\"{}\" type=\"{}\">{}</{tag}>",
-                        escape(&format!("expected: {expected}; got: {got}")),
+                        escape(&format!(
+                            "{}expected: {expected}; got: {got}",
+                            finding_prefix(report, i)
+                        )),
                         if r.outcome == Outcome::Fail {
                             "conformance"
                         } else {

@@ -44,9 +44,9 @@ pub fn render(report: &RunReport) -> String {
     );
 
     md.push_str(
-        "## Summary\n\n| version | pass | fail | blocked | skipped | untested | not-observable | total |\n",
+        "## Summary\n\n| version | pass | fail | lenient | blocked | skipped | untested | not-observable | total |\n",
     );
-    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for &v in &m.versions {
         let c = report.counts(Some(v));
         let total: usize = c.values().sum();
@@ -56,11 +56,52 @@ pub fn render(report: &RunReport) -> String {
         }
         let _ = writeln!(md, " {total} |");
     }
+    let _ = writeln!(
+        md,
+        "\n{}: `lenient` counts statements whose only findings are a broker accepting a packet \
+         the spec forbids the client to send (MQTT 5.0 4.13.1 lets a receiver not detect it); \
+         not failures.",
+        report.violations_line(None)
+    );
 
     if !report.warnings.is_empty() {
         let _ = writeln!(md, "\n## Warnings ({})\n", report.warnings.len());
         for w in &report.warnings {
             let _ = writeln!(md, "- {}", cell(w));
+        }
+    }
+
+    let _ = writeln!(
+        md,
+        "\n## Findings ({})\n\nFailures grouped by root cause: the same expectation and the same \
+         result once run-specific tokens (topic prefixes, client ids, packet ids, measured \
+         times) are normalised away.\n",
+        report.findings.len()
+    );
+    if report.findings.is_empty() {
+        md.push_str("None.\n");
+    }
+    for f in &report.findings {
+        let _ = writeln!(
+            md,
+            "### {} ({}): {}\n",
+            f.id,
+            f.outcome.as_str(),
+            cell(&f.summary)
+        );
+        let names: Vec<String> = f.scenarios.iter().map(|n| format!("`{n}`")).collect();
+        let _ = writeln!(md, "- scenarios: {}", names.join(", "));
+        let _ = writeln!(md, "- statements: {}\n", f.statements.join(", "));
+        let r = &report.scenarios[f.representative];
+        for e in &r.evidence {
+            let fe = fence(&e.transcript);
+            let _ = writeln!(
+                md,
+                "Transcript of `{}` in `{}`:\n\n{fe}text\n{}\n{fe}\n",
+                e.label,
+                r.name,
+                e.transcript.trim_end()
+            );
         }
     }
 
@@ -82,9 +123,9 @@ pub fn render(report: &RunReport) -> String {
         keys.sort_by(|a, b| spec_manifest::model::section_cmp(a, b));
         let _ = writeln!(md, "\n### MQTT {v}\n");
         md.push_str(
-            "| section | title | pass | fail | blocked | skipped | untested | not-observable |\n",
+            "| section | title | pass | fail | lenient | blocked | skipped | untested | not-observable |\n",
         );
-        md.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
+        md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for k in keys {
             let (title, counts) = &sections[k];
             let _ = write!(md, "| {k} | {} |", cell(title));
@@ -95,17 +136,26 @@ pub fn render(report: &RunReport) -> String {
         }
     }
 
-    let failed: Vec<_> = report.scenarios.iter().filter(|r| r.failed()).collect();
+    let failed: Vec<_> = report
+        .scenarios
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.failed())
+        .collect();
     let _ = writeln!(md, "\n## Failures ({})\n", failed.len());
     if failed.is_empty() {
         md.push_str("None.\n");
     }
-    for r in failed {
+    for (i, r) in failed {
         let _ = writeln!(
             md,
-            "### {} ({}){}\n",
+            "### {} ({}){}{}\n",
             r.name,
             r.ids.join(", "),
+            report
+                .finding_of(i)
+                .map(|f| format!(", finding {}", f.id))
+                .unwrap_or_default(),
             if r.outcome == Outcome::Error {
                 " — runner error"
             } else {
@@ -122,6 +172,45 @@ pub fn render(report: &RunReport) -> String {
                 e.label,
                 e.transcript.trim_end()
             );
+        }
+    }
+
+    let lenient: Vec<_> = report
+        .scenarios
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.outcome == Outcome::Lenient)
+        .collect();
+    if !lenient.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Lenient receiver ({})\n\nThe target accepted a packet a statement forbids the \
+             client to send. MQTT 5.0 4.13.1 lets a receiver skip such checks: reported, not \
+             counted as failures.\n",
+            lenient.len()
+        );
+        for (i, r) in lenient {
+            let _ = writeln!(
+                md,
+                "### {} ({}){}\n",
+                r.name,
+                r.ids.join(", "),
+                report
+                    .finding_of(i)
+                    .map(|f| format!(", finding {}", f.id))
+                    .unwrap_or_default()
+            );
+            let _ = writeln!(md, "- expected: {}", r.expected.as_deref().unwrap_or(""));
+            let _ = writeln!(md, "- got: {}\n", r.got.as_deref().unwrap_or(""));
+            for e in &r.evidence {
+                let f = fence(&e.transcript);
+                let _ = writeln!(
+                    md,
+                    "Transcript of `{}`:\n\n{f}text\n{}\n{f}\n",
+                    e.label,
+                    e.transcript.trim_end()
+                );
+            }
         }
     }
 

@@ -15,19 +15,22 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v5.data.invalid_utf8_topic_closes",
             &["MQTT-1.5.4-1"],
             invalid_utf8_topic_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.data.surrogate_in_topic_closes",
             &["MQTT-1.5.4-1"],
             surrogate_in_topic_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.data.null_char_in_topic_closes",
             &["MQTT-1.5.4-2"],
             null_char_in_topic_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.data.bom_in_topic_kept",
@@ -45,13 +48,15 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v5.data.user_property_invalid_utf8_closes",
             &["MQTT-1.5.7-1"],
             user_property_invalid_utf8_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.data.user_property_null_char_closes",
             &["MQTT-1.5.7-1"],
             user_property_null_char_closes,
-        ),
+        )
+        .lenient_receiver(),
     ]
 }
 

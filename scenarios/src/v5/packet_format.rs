@@ -14,25 +14,29 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v5.packet_format.subscribe_flags_0000_closes",
             &["MQTT-2.1.3-1"],
             subscribe_flags_0000_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.packet_format.unsubscribe_flags_0000_closes",
             &["MQTT-2.1.3-1"],
             unsubscribe_flags_0000_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.packet_format.pingreq_flags_0001_closes",
             &["MQTT-2.1.3-1"],
             pingreq_flags_0001_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.packet_format.pubrel_flags_0000_closes",
             &["MQTT-2.1.3-1"],
             pubrel_flags_0000_closes,
         )
+        .lenient_receiver()
         .needs(Capability::MaxQos(2)),
         Scenario::server(
             V5_0,

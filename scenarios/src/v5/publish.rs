@@ -21,7 +21,8 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v5.publish.qos3_closes",
             &["MQTT-3.3.1-4"],
             qos3_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.publish.retained_replaces",
@@ -83,7 +84,8 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v5.publish.invalid_utf8_topic_closes",
             &["MQTT-3.3.2-1"],
             invalid_utf8_topic_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.publish.wildcard_topic_rejected",
@@ -128,7 +130,8 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v5.publish.topic_alias_0_disconnects",
             &["MQTT-3.3.2-8"],
             alias_zero_disconnects,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.publish.topic_alias_above_maximum_disconnects",
@@ -153,13 +156,15 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v5.publish.response_topic_invalid_utf8_closes",
             &["MQTT-3.3.2-13"],
             response_topic_bad_utf8_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.publish.response_topic_wildcard_rejected",
             &["MQTT-3.3.2-14"],
             response_topic_wildcard_rejected,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.publish.response_topic_forwarded",
@@ -183,7 +188,8 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v5.publish.content_type_invalid_utf8_closes",
             &["MQTT-3.3.2-19"],
             content_type_bad_utf8_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.publish.content_type_forwarded",

@@ -13,6 +13,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             &["MQTT-4.8.2-1"],
             empty_share_name_refused,
         )
+        .lenient_receiver()
         .needs(Capability::SharedSubscriptions),
         Scenario::server(
             V5_0,
@@ -20,6 +21,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             &["MQTT-4.8.2-2"],
             bad_share_name_refused,
         )
+        .lenient_receiver()
         .needs(Capability::SharedSubscriptions),
         Scenario::server(
             V5_0,

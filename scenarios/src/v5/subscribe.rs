@@ -16,13 +16,15 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v5.subscribe.ill_formed_utf8_filter_closes",
             &["MQTT-3.8.3-1"],
             ill_formed_utf8_filter_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.subscribe.empty_payload_closes",
             &["MQTT-3.8.3-2"],
             empty_payload_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.subscribe.no_local_not_echoed",
@@ -36,6 +38,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             &["MQTT-3.8.3-4"],
             shared_no_local_closes,
         )
+        .lenient_receiver()
         .needs(Capability::SharedSubscriptions),
         Scenario::server(
             V5_0,

@@ -11,13 +11,15 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v5.topic_names.wildcard_in_topic_name_closes",
             &["MQTT-4.7.0-1"],
             wildcard_in_topic_name_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.topic_names.hash_not_last_refused",
             &["MQTT-4.7.1-1"],
             hash_not_last_refused,
         )
+        .lenient_receiver()
         .needs(Capability::WildcardSubscriptions),
         Scenario::server(
             V5_0,
@@ -38,25 +40,29 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v5.topic_names.empty_filter_refused",
             &["MQTT-4.7.3-1"],
             empty_filter_refused,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.topic_names.empty_topic_name_closes",
             &["MQTT-4.7.3-1"],
             empty_topic_name_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.topic_names.null_in_filter_closes",
             &["MQTT-4.7.3-2"],
             null_in_filter_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.topic_names.null_in_topic_name_closes",
             &["MQTT-4.7.3-2"],
             null_in_topic_name_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.topic_names.no_case_folding_or_normalization",

@@ -16,13 +16,15 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v5.unsubscribe.ill_formed_utf8_filter_closes",
             &["MQTT-3.10.3-1"],
             ill_formed_utf8_filter_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.unsubscribe.empty_payload_closes",
             &["MQTT-3.10.3-2"],
             empty_payload_closes,
-        ),
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.unsubscribe.only_identical_filter_removed",
