@@ -295,7 +295,7 @@ mod reference {
     /// Binds a free loopback port and serves on it until [`Running::stop`].
     pub async fn start() -> std::io::Result<Running> {
         let mut config = BrokerConfig {
-            listen: "127.0.0.1:0".into(),
+            listen: vec!["127.0.0.1:0".into()],
             ..BrokerConfig::default()
         };
         config.engine.denied_topics = vec!["mqttconf-refused/#".into()];
