@@ -389,7 +389,32 @@ mod tests {
             TargetAddr::parse("mqtt://[::1]:1900").unwrap().host_port,
             "[::1]:1900"
         );
-        assert!(TargetAddr::parse("mqtts://a:1")
+        let tls = TargetAddr::parse("mqtts://a").unwrap();
+        assert!(tls.tls);
+        assert_eq!(tls.host_port, "a:8883");
+        assert_eq!(tls.url(), "mqtts://a:8883");
+        assert_eq!(tls.host(), "a");
+        assert_eq!(TargetAddr::parse("mqtts://[::1]:9").unwrap().host(), "::1");
+        // Neither a CA nor --insecure: an error naming both ways out, before any connection.
+        let err = tls.connector(&TlsSettings::default()).unwrap_err();
+        assert!(
+            err.contains("--cafile") && err.contains("--insecure"),
+            "{err}"
+        );
+        assert!(tls
+            .connector(&TlsSettings {
+                insecure: true,
+                ..TlsSettings::default()
+            })
+            .is_ok());
+        let err = tls
+            .connector(&TlsSettings {
+                cafile: Some("/nonexistent/ca.pem".into()),
+                ..TlsSettings::default()
+            })
+            .unwrap_err();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+        assert!(TargetAddr::parse("ws://a:1")
             .unwrap_err()
             .contains("unsupported scheme"));
         assert!(TargetAddr::parse("localhost:1883").is_err());

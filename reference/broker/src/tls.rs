@@ -222,7 +222,7 @@ impl<L> TlsListener<L> {
     pub fn wrap<S: AsyncRead + AsyncWrite + Unpin>(&self, stream: S) -> TlsServerStream<S> {
         TlsServerStream {
             state: State::Handshaking {
-                accept: self.acceptor.accept(stream),
+                accept: Box::new(self.acceptor.accept(stream)),
                 deadline: Box::pin(tokio::time::sleep(self.handshake_timeout)),
             },
         }
@@ -252,7 +252,8 @@ pub struct TlsServerStream<S> {
 
 enum State<S> {
     Handshaking {
-        accept: tokio_rustls::Accept<S>,
+        /// Boxed like `Ready`: the rustls state is over a kilobyte.
+        accept: Box<tokio_rustls::Accept<S>>,
         deadline: Pin<Box<tokio::time::Sleep>>,
     },
     Ready(Box<tokio_rustls::server::TlsStream<S>>),
@@ -266,7 +267,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsServerStream<S> {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<&mut tokio_rustls::server::TlsStream<S>>> {
         if let State::Handshaking { accept, deadline } = &mut self.state {
-            match Pin::new(accept).poll(cx) {
+            match Pin::new(accept.as_mut()).poll(cx) {
                 Poll::Ready(Ok(stream)) => self.state = State::Ready(Box::new(stream)),
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(error = %e, "TLS handshake failed");
