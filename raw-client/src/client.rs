@@ -27,6 +27,9 @@ use crate::{DecodeError, EncodeError, Packet, PacketType, ProtocolVersion};
 pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Stream for T {}
 
+/// How long [`RawClient::connect`] waits for a TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Default bound on one received frame (and so on the read buffer): 16 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
 
@@ -40,6 +43,15 @@ pub enum RawError {
         /// The address dialled.
         addr: String,
         /// Why it failed.
+        source: io::Error,
+    },
+    /// The TCP connection was made but the TLS handshake failed (certificate not trusted,
+    /// wrong name, no common protocol version, ...) or timed out.
+    #[error("TLS handshake with {addr}: {source}")]
+    Tls {
+        /// The address dialled.
+        addr: String,
+        /// Why it failed (rustls' reason inside).
         source: io::Error,
     },
     /// Writing to the stream failed (often: the peer has closed).
@@ -221,6 +233,54 @@ impl RawClient {
             })?;
         // Packets are written whole; don't let Nagle merge or delay them.
         let _ = stream.set_nodelay(true);
+        Ok(Self::from_stream(stream, version, label))
+    }
+
+    /// Connects as `connector` says: TCP, or TLS over TCP with the handshake done (bounded by
+    /// [`TLS_HANDSHAKE_TIMEOUT`]). No MQTT CONNECT is sent. Cancel-safe (nothing is kept on
+    /// cancel).
+    ///
+    /// # Errors
+    /// [`RawError::Connect`] for TCP, [`RawError::Tls`] for the handshake.
+    pub async fn connect(
+        addr: &str,
+        connector: &crate::Connector,
+        version: ProtocolVersion,
+        label: &str,
+    ) -> Result<RawClient, RawError> {
+        let (config, server_name) = match connector {
+            crate::Connector::Tcp => return Self::connect_tcp(addr, version, label).await,
+            crate::Connector::Tls {
+                config,
+                server_name,
+            } => (config.clone(), server_name.clone()),
+        };
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|source| RawError::Connect {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let tls = tokio_rustls::TlsConnector::from(config).connect(server_name, tcp);
+        let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(source)) => {
+                return Err(RawError::Tls {
+                    addr: addr.to_owned(),
+                    source,
+                })
+            }
+            Err(_) => {
+                return Err(RawError::Tls {
+                    addr: addr.to_owned(),
+                    source: io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no handshake within {TLS_HANDSHAKE_TIMEOUT:?}"),
+                    ),
+                })
+            }
+        };
         Ok(Self::from_stream(stream, version, label))
     }
 

@@ -86,6 +86,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Debug)]
 pub(crate) struct TargetInfo {
     pub(crate) host_port: String,
+    /// TCP or TLS.
+    pub(crate) connector: raw_client::Connector,
     pub(crate) file: TargetFile,
     /// Capabilities per protocol version.
     pub(crate) caps: BTreeMap<Version, Capabilities>,
@@ -207,20 +209,26 @@ impl Ctx {
         Fail::skip(reason)
     }
 
-    /// Opens a TCP connection to the target, without sending anything. Its transcript becomes
+    /// Opens a connection (TCP, or TLS for an `mqtts://` target) to the target, without
+    /// sending anything. Its transcript becomes
     /// evidence if the scenario fails.
     pub async fn connect(&self, label: &str) -> Result<Client, Fail> {
-        let raw = RawClient::connect_tcp(&self.target.host_port, self.protocol(), label)
-            .await
-            .map_err(|e| {
-                self.record.setup(
-                    Fail::new(
-                        format!("a TCP connection to {}", self.target.host_port),
-                        e.to_string(),
-                    ),
-                    None,
-                )
-            })?;
+        let raw = RawClient::connect(
+            &self.target.host_port,
+            &self.target.connector,
+            self.protocol(),
+            label,
+        )
+        .await
+        .map_err(|e| {
+            self.record.setup(
+                Fail::new(
+                    format!("a connection to {}", self.target.host_port),
+                    e.to_string(),
+                ),
+                None,
+            )
+        })?;
         let mut client = Client::new(raw, self.version, Some(self.record.clone()));
         client.topic_space = Some(self.topic_space());
         Ok(client)
@@ -326,9 +334,14 @@ impl Ctx {
     /// One cleanup connection: clears the topics in order, removing each one cleared.
     async fn clear_once(&mut self, topics: &mut Vec<String>) -> Result<(), Fail> {
         let packet = self.connect_packet("cleanup").build();
-        let raw = RawClient::connect_tcp(&self.target.host_port, self.protocol(), "cleanup")
-            .await
-            .map_err(|e| Fail::new("a cleanup connection", e.to_string()))?;
+        let raw = RawClient::connect(
+            &self.target.host_port,
+            &self.target.connector,
+            self.protocol(),
+            "cleanup",
+        )
+        .await
+        .map_err(|e| Fail::new("a cleanup connection", e.to_string()))?;
         let mut client = Client::new(raw, self.version, Some(self.record.clone()));
         client.file_evidence = false;
         client.topic_space = Some(self.topic_space());
@@ -1379,6 +1392,7 @@ mod tests {
     fn client_ids_are_short_alphanumeric_and_stable() {
         let target = Arc::new(TargetInfo {
             host_port: "127.0.0.1:1".into(),
+            connector: raw_client::Connector::Tcp,
             file: TargetFile::default(),
             caps: BTreeMap::new(),
             run_token: "ab1cd".into(),

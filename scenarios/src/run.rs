@@ -41,6 +41,9 @@ pub struct RunOptions {
     pub scenario_timeout: Duration,
     /// Progress on stderr: a bar on a terminal, plain lines otherwise, nothing when false.
     pub progress: bool,
+    /// How every connection is dialled: TCP, or TLS for an `mqtts://` target
+    /// ([`TargetAddr::connector`]).
+    pub connector: raw_client::Connector,
 }
 
 impl RunOptions {
@@ -54,6 +57,7 @@ impl RunOptions {
             jobs: 16,
             scenario_timeout: Duration::from_secs(15),
             progress: true,
+            connector: raw_client::Connector::Tcp,
         }
     }
 
@@ -230,6 +234,7 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
     }
     let target = Arc::new(TargetInfo {
         host_port: opts.target.host_port.clone(),
+        connector: opts.connector.clone(),
         file: opts.target_file.clone(),
         caps: caps.clone(),
         run_token: ctx::run_token(),
@@ -249,7 +254,7 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
         tool: "mqttref conformance".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         target_name: opts.target_name(),
-        target_address: format!("mqtt://{}", opts.target.host_port),
+        target_address: opts.target.url(),
         started_at: verdict::rfc3339(started),
         duration: clock.elapsed(),
         versions: opts.versions.clone(),
@@ -269,9 +274,14 @@ async fn probe(opts: &RunOptions, version: Version) -> Result<Capabilities, RunE
         message,
     };
     let v5 = version == Version::V5_0;
-    let mut raw = RawClient::connect_tcp(&opts.target.host_port, ctx::protocol(version), "probe")
-        .await
-        .map_err(|e| err(format!("cannot connect: {e}")))?;
+    let mut raw = RawClient::connect(
+        &opts.target.host_port,
+        &opts.connector,
+        ctx::protocol(version),
+        "probe",
+    )
+    .await
+    .map_err(|e| err(format!("cannot connect: {e}")))?;
     let id = format!("{}probe", ctx::run_token());
     let mut connect = build::Connect::new(ctx::protocol(version), id);
     if let Some(c) = &opts.target_file.credentials {

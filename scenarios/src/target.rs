@@ -19,6 +19,11 @@
 //! max_keep_alive = 65535
 //!
 //! refused_topic = "forbidden/x"   # publishing or subscribing there is refused
+//!
+//! [tls]                           # for an mqtts:// target (--cafile / --insecure override)
+//! cafile = "ca.pem"               # verify the server against it (relative to this file)
+//! insecure = false                # or accept any certificate (testing only)
+//! server_name = "broker.example"  # name the certificate must carry; default: the host
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -30,18 +35,28 @@ use std::path::{Path, PathBuf};
 pub struct TargetAddr {
     /// `host:port`, as given to the TCP connect.
     pub host_port: String,
+    /// `mqtts://`: TLS over TCP.
+    pub tls: bool,
 }
 
 impl TargetAddr {
-    /// Parses `mqtt://host:port` (`tcp://` too; the port defaults to 1883).
+    /// Parses `mqtt://host:port` (`tcp://` too; the port defaults to 1883) and
+    /// `mqtts://host:port` (TLS; the port defaults to 8883).
     pub fn parse(url: &str) -> Result<TargetAddr, String> {
+        let (tls, default_port) = if url.starts_with("mqtts://") {
+            (true, 8883)
+        } else {
+            (false, 1883)
+        };
         let rest = if let Some(r) = url.strip_prefix("mqtt://") {
             r
         } else if let Some(r) = url.strip_prefix("tcp://") {
             r
+        } else if let Some(r) = url.strip_prefix("mqtts://") {
+            r
         } else if let Some((scheme, _)) = url.split_once("://") {
             return Err(format!(
-                "unsupported scheme `{scheme}://` in `{url}`: only mqtt:// (TCP) is supported yet"
+                "unsupported scheme `{scheme}://` in `{url}`: mqtt:// (TCP) and mqtts:// (TLS) are supported"
             ));
         } else {
             return Err(format!(
@@ -59,7 +74,7 @@ impl TargetAddr {
                     check_port(url, port)?;
                     rest.to_string()
                 }
-                None => format!("{rest}:1883"),
+                None => format!("{rest}:{default_port}"),
             }
         } else {
             match rest.rsplit_once(':') {
@@ -70,10 +85,52 @@ impl TargetAddr {
                     check_port(url, port)?;
                     rest.to_string()
                 }
-                None => format!("{rest}:1883"),
+                None => format!("{rest}:{default_port}"),
             }
         };
-        Ok(TargetAddr { host_port })
+        Ok(TargetAddr { host_port, tls })
+    }
+
+    /// The URL: `mqtt://host:port` or `mqtts://host:port`.
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "mqtts" } else { "mqtt" },
+            self.host_port
+        )
+    }
+
+    /// The host, without the port (and without the brackets of an IPv6 address).
+    pub fn host(&self) -> &str {
+        let host = match self.host_port.rsplit_once(':') {
+            Some((h, _)) if !self.host_port.ends_with(']') => h,
+            _ => &self.host_port,
+        };
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    /// How to dial it: TCP, or TLS checked as `tls` says (`server_name` defaults to the host).
+    ///
+    /// # Errors
+    /// An `mqtts://` target with neither a CA file nor `insecure`; an unusable CA file.
+    pub fn connector(&self, tls: &TlsSettings) -> Result<raw_client::Connector, String> {
+        if !self.tls {
+            return Ok(raw_client::Connector::Tcp);
+        }
+        let trust = match (&tls.cafile, tls.insecure) {
+            (Some(ca), _) => raw_client::Trust::CaFile(ca.clone()),
+            (None, true) => raw_client::Trust::Insecure,
+            (None, false) => {
+                return Err(format!(
+                    "{}: give the CA that signed the broker's certificate (--cafile, or cafile \
+                     under [tls] in the target file), or --insecure to accept any certificate",
+                    self.url()
+                ))
+            }
+        };
+        let config = raw_client::tls_config(&trust).map_err(|e| e.to_string())?;
+        let name = tls.server_name.as_deref().unwrap_or(self.host());
+        raw_client::Connector::tls(config, name).map_err(|e| e.to_string())
     }
 
     /// A file-name-safe default name: `host_port`.
@@ -117,6 +174,23 @@ pub struct TargetFile {
     pub limits: Limits,
     /// A topic the broker refuses to let this client publish or subscribe to.
     pub refused_topic: Option<String>,
+    /// How an `mqtts://` target is checked.
+    #[serde(default)]
+    pub tls: TlsSettings,
+}
+
+/// `[tls]`: how the server certificate of an `mqtts://` target is checked.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// CA certificates (PEM) the server's certificate must chain to. Relative to the target
+    /// file when read from one.
+    pub cafile: Option<PathBuf>,
+    /// Accept any server certificate (testing only; see `raw_client::tls::AcceptAnyCertificate`).
+    #[serde(default)]
+    pub insecure: bool,
+    /// The name the certificate must carry; default: the target's host.
+    pub server_name: Option<String>,
 }
 
 /// Username and password.
@@ -205,7 +279,14 @@ impl TargetFile {
             field: None,
             message: format!("cannot read: {e}"),
         })?;
-        TargetFile::parse(path, &text)
+        let mut file = TargetFile::parse(path, &text)?;
+        // A CA file named in the target file is found beside it, wherever the run starts.
+        if let (Some(ca), Some(dir)) = (&mut file.tls.cafile, path.parent()) {
+            if ca.is_relative() {
+                *ca = dir.join(&*ca);
+            }
+        }
+        Ok(file)
     }
 
     /// Parses `text` (read from `path`, which only names it in errors).
@@ -308,7 +389,32 @@ mod tests {
             TargetAddr::parse("mqtt://[::1]:1900").unwrap().host_port,
             "[::1]:1900"
         );
-        assert!(TargetAddr::parse("mqtts://a:1")
+        let tls = TargetAddr::parse("mqtts://a").unwrap();
+        assert!(tls.tls);
+        assert_eq!(tls.host_port, "a:8883");
+        assert_eq!(tls.url(), "mqtts://a:8883");
+        assert_eq!(tls.host(), "a");
+        assert_eq!(TargetAddr::parse("mqtts://[::1]:9").unwrap().host(), "::1");
+        // Neither a CA nor --insecure: an error naming both ways out, before any connection.
+        let err = tls.connector(&TlsSettings::default()).unwrap_err();
+        assert!(
+            err.contains("--cafile") && err.contains("--insecure"),
+            "{err}"
+        );
+        assert!(tls
+            .connector(&TlsSettings {
+                insecure: true,
+                ..TlsSettings::default()
+            })
+            .is_ok());
+        let err = tls
+            .connector(&TlsSettings {
+                cafile: Some("/nonexistent/ca.pem".into()),
+                ..TlsSettings::default()
+            })
+            .unwrap_err();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+        assert!(TargetAddr::parse("ws://a:1")
             .unwrap_err()
             .contains("unsupported scheme"));
         assert!(TargetAddr::parse("localhost:1883").is_err());

@@ -19,10 +19,19 @@ use std::time::Duration;
 /// Arguments of `cargo xtask conformance`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// The broker under test, `mqtt://host:port`. Without it (and without `target` in the target
+    /// The broker under test, `mqtt://host:port` or `mqtts://host:port` (TLS: with --cafile or
+    /// --insecure). Without it (and without `target` in the target
     /// file) the reference broker is started in this process on a free loopback port.
     #[arg(long, value_name = "URL")]
     target: Option<String>,
+    /// For an mqtts:// target: the CA certificates (PEM) its certificate must chain to
+    /// (overrides `cafile` under `[tls]` in the target file).
+    #[arg(long, value_name = "FILE.pem")]
+    cafile: Option<PathBuf>,
+    /// For an mqtts:// target: accept any server certificate. Testing only: it checks nothing
+    /// about who the server is.
+    #[arg(long, conflicts_with = "cafile")]
+    insecure: bool,
     /// A TOML file with the target's name, credentials, capability overrides, limits and a
     /// refused topic (see `scenarios/src/target.rs`).
     #[arg(long, value_name = "FILE")]
@@ -123,7 +132,24 @@ fn run(args: Args) -> anyhow::Result<u8> {
         }
     };
 
+    let mut tls = target_file.tls.clone();
+    if let Some(ca) = &args.cafile {
+        tls.cafile = Some(ca.clone());
+        tls.insecure = false;
+    }
+    if args.insecure {
+        tls.cafile = None;
+        tls.insecure = true;
+    }
+    let connector = match target.connector(&tls) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(2);
+        }
+    };
     let mut opts = RunOptions::new(target);
+    opts.connector = connector;
     opts.target_file = target_file;
     opts.versions = args.version.0.clone();
     opts.only = args.only.clone();
@@ -325,7 +351,7 @@ mod reference {
     /// Binds a free loopback port and serves on it until [`Running::stop`].
     pub async fn start() -> std::io::Result<Running> {
         let mut config = BrokerConfig {
-            listen: "127.0.0.1:0".into(),
+            listen: vec!["127.0.0.1:0".into()],
             ..BrokerConfig::default()
         };
         config.engine.denied_topics = vec!["mqttconf-refused/#".into()];

@@ -1,14 +1,21 @@
 //! [`BrokerConfig`]: the broker's TOML configuration, and [`ConfigError`], which names the file,
 //! line and field of a mistake.
 //!
-//! The file is flat: the driver's own keys (`listen`, `shutdown_grace_secs`,
-//! `write_timeout_ms`) beside every field of the engine's [`Config`], which is defined once, in
-//! the core, and deserialized from the same text. Every key is optional and defaults to
+//! The file is flat: the driver's own keys (`listen`, `cert`, `key`, `cafile`,
+//! `require_certificate`, `shutdown_grace_secs`, `write_timeout_ms`) beside every field of the
+//! engine's [`Config`], which is defined once, in the core, and deserialized from the same text. Every key is optional and defaults to
 //! [`BrokerConfig::default`] / [`Config::default`]; unknown keys are errors, so a typo never
 //! silently leaves a default in place.
 //!
+//! `listen` is one listener or a list of them, each `mqtt://HOST:PORT` (TCP), `mqtts://HOST:PORT`
+//! (TLS, with `cert` and `key`) or a bare `HOST:PORT` (TCP).
+//!
 //! ```toml
-//! listen = "0.0.0.0:1883"
+//! listen = ["mqtt://0.0.0.0:1883", "mqtts://0.0.0.0:8883"]
+//! cert = "server.pem"            # chain, leaf first
+//! key = "server.key"
+//! cafile = "ca.pem"              # verify client certificates against it
+//! require_certificate = true     # and refuse clients without one (mTLS)
 //! max_connections = 1000
 //! max_packet_size = 65536
 //! server_keep_alive = 60
@@ -30,11 +37,78 @@ use serde::Deserialize;
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:1883";
 
+/// The transport of a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// MQTT over TCP: `mqtt://` or a bare address.
+    Mqtt,
+    /// MQTT over TLS over TCP: `mqtts://`.
+    Mqtts,
+}
+
+impl Transport {
+    /// The URL scheme.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Transport::Mqtt => "mqtt",
+            Transport::Mqtts => "mqtts",
+        }
+    }
+}
+
+/// One listener: a transport and a socket address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    /// TCP or TLS.
+    pub transport: Transport,
+    /// Where to bind (port 0: any free port).
+    pub addr: SocketAddr,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}", self.transport.scheme(), self.addr)
+    }
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = String;
+
+    /// `mqtt://HOST:PORT`, `mqtts://HOST:PORT` or a bare `HOST:PORT` (TCP); HOST is an IP
+    /// address (`[::1]` for IPv6).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (transport, rest) = match s.split_once("://") {
+            None => (Transport::Mqtt, s),
+            Some(("mqtt" | "tcp", rest)) => (Transport::Mqtt, rest),
+            Some(("mqtts" | "ssl" | "tls", rest)) => (Transport::Mqtts, rest),
+            Some((scheme, _)) => {
+                return Err(format!(
+                    "`{s}`: unsupported scheme `{scheme}://` (mqtt:// or mqtts://)"
+                ))
+            }
+        };
+        let addr = rest.trim_end_matches('/').parse().map_err(|_| {
+            format!("`{s}`: not a listener like mqtt://127.0.0.1:1883, mqtts://0.0.0.0:8883 or 127.0.0.1:1883")
+        })?;
+        Ok(Endpoint { transport, addr })
+    }
+}
+
 /// The broker's configuration: the driver's settings and the engine's [`Config`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
-    /// Address to listen on.
-    pub listen: String,
+    /// Listeners, each a URL as [`Endpoint`] parses it (`mqtt://`, `mqtts://` or a bare
+    /// `HOST:PORT`); see [`BrokerConfig::endpoints`]. At least one.
+    pub listen: Vec<String>,
+    /// The server certificate chain (PEM) of `mqtts://` listeners.
+    pub cert: Option<PathBuf>,
+    /// The private key (PEM) of `cert`.
+    pub key: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates on `mqtts://` listeners are verified
+    /// against; without it clients are not asked for one.
+    pub cafile: Option<PathBuf>,
+    /// Refuse `mqtts://` clients that present no certificate verified by `cafile` (mTLS).
+    pub require_certificate: bool,
     /// Seconds to wait, on shutdown, for connections to flush before giving up.
     pub shutdown_grace_secs: u64,
     /// How long a write to a connection may make no progress before the connection is
@@ -51,7 +125,12 @@ pub struct BrokerConfig {
 #[derive(Deserialize)]
 #[serde(default)]
 struct DriverKeys {
-    listen: String,
+    #[serde(deserialize_with = "one_or_many")]
+    listen: Vec<String>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    cafile: Option<PathBuf>,
+    require_certificate: bool,
     shutdown_grace_secs: u64,
     write_timeout_ms: u64,
     max_awaiting_connect_per_address: usize,
@@ -62,6 +141,10 @@ impl Default for DriverKeys {
         let b = BrokerConfig::default();
         DriverKeys {
             listen: b.listen,
+            cert: b.cert,
+            key: b.key,
+            cafile: b.cafile,
+            require_certificate: b.require_certificate,
             shutdown_grace_secs: b.shutdown_grace_secs,
             write_timeout_ms: b.write_timeout_ms,
             max_awaiting_connect_per_address: b.max_awaiting_connect_per_address,
@@ -72,7 +155,11 @@ impl Default for DriverKeys {
 impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
-            listen: DEFAULT_LISTEN.to_owned(),
+            listen: vec![DEFAULT_LISTEN.to_owned()],
+            cert: None,
+            key: None,
+            cafile: None,
+            require_certificate: false,
             shutdown_grace_secs: 5,
             write_timeout_ms: 30_000,
             max_awaiting_connect_per_address: 128,
@@ -167,6 +254,10 @@ impl BrokerConfig {
         let engine: Config = toml::from_str(text).map_err(parse_error)?;
         let config = BrokerConfig {
             listen: driver.listen,
+            cert: driver.cert,
+            key: driver.key,
+            cafile: driver.cafile,
+            require_certificate: driver.require_certificate,
             shutdown_grace_secs: driver.shutdown_grace_secs,
             write_timeout_ms: driver.write_timeout_ms,
             max_awaiting_connect_per_address: driver.max_awaiting_connect_per_address,
@@ -176,16 +267,30 @@ impl BrokerConfig {
         Ok(config)
     }
 
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+    /// Checks what [`from_toml`](Self::from_toml) checks, for a configuration built in code or
+    /// changed by command-line flags; `path` is only used in errors (`<config>` will do).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the field.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |field, message: &str| ConfigError::Invalid {
             path: path.to_owned(),
             field,
             message: message.to_owned(),
         };
-        if self.listen.parse::<SocketAddr>().is_err() {
+        let endpoints = self.endpoints().map_err(|e| invalid("listen", &e))?;
+        if endpoints.iter().any(|e| e.transport == Transport::Mqtts) {
+            if self.cert.is_none() {
+                return Err(invalid("cert", "an mqtts:// listener needs cert and key"));
+            }
+            if self.key.is_none() {
+                return Err(invalid("key", "an mqtts:// listener needs cert and key"));
+            }
+        }
+        if self.require_certificate && self.cafile.is_none() {
             return Err(invalid(
-                "listen",
-                "not a socket address like 127.0.0.1:1883",
+                "require_certificate",
+                "needs cafile (the CA that client certificates are checked against)",
             ));
         }
         let e = &self.engine;
@@ -222,9 +327,47 @@ impl BrokerConfig {
         Ok(())
     }
 
+    /// The listeners, parsed.
+    ///
+    /// # Errors
+    /// The first entry that is not a listener URL, or an empty list.
+    pub fn endpoints(&self) -> Result<Vec<Endpoint>, String> {
+        if self.listen.is_empty() {
+            return Err("at least one listener is needed".into());
+        }
+        self.listen.iter().map(|l| l.parse()).collect()
+    }
+
+    /// The TLS files of the `mqtts://` listeners, if `cert` and `key` are set.
+    pub fn tls_files(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles {
+            cert: self.cert.clone()?,
+            key: self.key.clone()?,
+            cafile: self.cafile.clone(),
+            require_certificate: self.require_certificate,
+        })
+    }
+
     /// The engine configuration.
     pub fn engine_config(&self) -> Config {
         self.engine.clone()
+    }
+}
+
+/// `listen = "ADDR"` or `listen = ["ADDR", ...]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    match OneOrMany::deserialize(d) {
+        Ok(OneOrMany::One(s)) => Ok(vec![s]),
+        Ok(OneOrMany::Many(v)) => Ok(v),
+        Err(_) => Err(serde::de::Error::custom(
+            "`listen` must be a string or an array of strings",
+        )),
     }
 }
 
@@ -293,7 +436,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.engine.max_connections, 5);
-        assert_eq!(c.listen, DEFAULT_LISTEN);
+        assert_eq!(c.listen, vec![DEFAULT_LISTEN.to_owned()]);
         let e = c.engine_config();
         assert_eq!(
             e.redirect,
@@ -358,6 +501,50 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("permanant"), "{err}");
         assert!(err.to_string().starts_with("e.toml:4:"), "{err}");
+    }
+
+    /// `listen` is a string or a list; each entry a URL or a bare address; `mqtts://` needs
+    /// `cert` and `key`, and `require_certificate` needs `cafile`.
+    #[test]
+    fn listeners_and_tls_keys() {
+        let c = BrokerConfig::from_toml("listen = \"mqtt://127.0.0.1:1\"\n", Path::new("l.toml"))
+            .unwrap();
+        assert_eq!(c.listen, vec!["mqtt://127.0.0.1:1".to_owned()]);
+        let c = BrokerConfig::from_toml(
+            "listen = [\"127.0.0.1:1\", \"mqtts://[::1]:2\"]\ncert = \"s.pem\"\nkey = \"s.key\"\n\
+             cafile = \"ca.pem\"\nrequire_certificate = true\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        let e = c.endpoints().unwrap();
+        assert_eq!(e[0].transport, Transport::Mqtt);
+        assert_eq!(e[0].to_string(), "mqtt://127.0.0.1:1");
+        assert_eq!(e[1].transport, Transport::Mqtts);
+        assert_eq!(e[1].to_string(), "mqtts://[::1]:2");
+        let files = c.tls_files().unwrap();
+        assert_eq!(files.cafile.as_deref(), Some(Path::new("ca.pem")));
+        assert!(files.require_certificate);
+
+        let err =
+            BrokerConfig::from_toml("listen = \"mqtts://127.0.0.1:1\"\n", Path::new("l.toml"))
+                .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "l.toml: field `cert`: an mqtts:// listener needs cert and key"
+        );
+        let err = BrokerConfig::from_toml("require_certificate = true\n", Path::new("l.toml"))
+            .unwrap_err();
+        assert!(err.to_string().contains("`require_certificate`"), "{err}");
+        let err = BrokerConfig::from_toml("listen = \"ws://127.0.0.1:1\"\n", Path::new("l.toml"))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("unsupported scheme `ws://`"),
+            "{err}"
+        );
+        let err = BrokerConfig::from_toml("listen = []\n", Path::new("l.toml")).unwrap_err();
+        assert!(err.to_string().contains("at least one"), "{err}");
+        let err = BrokerConfig::from_toml("\nlisten = 5\n", Path::new("l.toml")).unwrap_err();
+        assert!(err.to_string().starts_with("l.toml:2:"), "{err}");
     }
 
     #[test]

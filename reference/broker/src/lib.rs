@@ -8,7 +8,7 @@
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
 //! use mqttref_broker::{Broker, BrokerConfig};
-//! let config = BrokerConfig { listen: "127.0.0.1:0".into(), ..BrokerConfig::default() };
+//! let config = BrokerConfig { listen: vec!["127.0.0.1:0".into()], ..BrokerConfig::default() };
 //! let broker = Broker::bind(config).await?;
 //! let addr = broker.local_addr()?; // the port the OS picked
 //! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -19,16 +19,23 @@
 //! # Ok(()) }
 //! ```
 //! Any listener works through [`Listener`] (the simulator plugs turmoil's in); see [`run`].
+//! TLS is a layer over any of them ([`tls::TlsListener`]); [`Broker::bind`] binds every
+//! `mqtt://` and `mqtts://` listener of the configuration and serves them with one engine.
 //!
 //! # Layout
 //! - [`config`]: [`BrokerConfig`] from TOML, errors with file, line and field.
 //! - [`Listener`] and its TCP implementation.
+//! - [`tls`]: the rustls server configuration from PEM files, [`tls::TlsListener`] over any
+//!   listener, with the handshake in the connection's task.
+//! - [`listeners`]: [`Listeners`], every configured TCP and TLS listener as one.
 //! - `server`: the engine task and the per-connection tasks (design notes there).
 //! - `outbox`: the engine-to-writer queue (allocates nothing while a connection is idle).
 
 pub mod config;
+pub mod listeners;
 mod outbox;
 mod server;
+pub mod tls;
 
 use std::future::Future;
 use std::io;
@@ -37,7 +44,42 @@ use std::net::SocketAddr;
 use mqttref_core::broker::Storage;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use config::{BrokerConfig, ConfigError, DEFAULT_LISTEN};
+pub use config::{BrokerConfig, ConfigError, Endpoint, Transport, DEFAULT_LISTEN};
+pub use listeners::Listeners;
+pub use tls::TlsError;
+
+/// Why [`Broker::bind`] could not start: each names the listener, field or file at fault.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The configuration is not usable (a bad listener URL, `mqtts://` without `cert`, ...).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The TLS certificate, key or CA file could not be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// An `mqtts://` listener was given no TLS configuration.
+    #[error("{0}: an mqtts:// listener needs cert and key")]
+    NoTls(Endpoint),
+    /// Binding a listener failed.
+    #[error("binding {endpoint}: {source}")]
+    Bind {
+        /// The listener.
+        endpoint: Endpoint,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+impl From<BindError> for io::Error {
+    fn from(e: BindError) -> io::Error {
+        let kind = match &e {
+            BindError::Bind { source, .. } => source.kind(),
+            _ => io::ErrorKind::InvalidInput,
+        };
+        io::Error::new(kind, e)
+    }
+}
 
 /// A source of incoming connections: `tokio::net::TcpListener` in production, a turmoil
 /// listener in the simulator, TLS or WebSocket layers later.
@@ -123,36 +165,49 @@ pub async fn run_with_engine<L: Listener, S: Storage + Send + 'static>(
     server::serve(listener, config, engine, server::Spawn::Runtime, shutdown).await
 }
 
-/// A broker bound to its TCP address, ready to [`run`](Broker::run). The entry point for
+/// A broker bound to its listeners, ready to [`run`](Broker::run). The entry point for
 /// embedding (the conformance runner starts one in-process).
 #[derive(Debug)]
 pub struct Broker {
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
     config: BrokerConfig,
 }
 
 impl Broker {
-    /// Binds `config.listen` (use port 0 for any free port).
+    /// Checks `config`, loads the TLS files if any listener is `mqtts://`, and binds every
+    /// listener of `config.listen` (use port 0 for any free port).
     ///
     /// # Errors
-    /// An unparsable address or a failed bind.
-    pub async fn bind(config: BrokerConfig) -> io::Result<Broker> {
-        let addr: SocketAddr = config.listen.parse().map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("listen address {:?}: {e}", config.listen),
-            )
+    /// [`BindError`]: a bad listener or TLS setting, an unusable certificate, key or CA file
+    /// (named), or a failed bind.
+    pub async fn bind(config: BrokerConfig) -> Result<Broker, BindError> {
+        config.validate(std::path::Path::new("<config>"))?;
+        let endpoints = config.endpoints().map_err(|message| ConfigError::Invalid {
+            path: "<config>".into(),
+            field: "listen",
+            message,
         })?;
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        Ok(Broker { listener, config })
+        let tls = match config.tls_files() {
+            Some(files) if endpoints.iter().any(|e| e.transport == Transport::Mqtts) => {
+                Some(tls::server_config(&files)?)
+            }
+            _ => None,
+        };
+        let listeners = Listeners::bind(&endpoints, tls).await?;
+        Ok(Broker { listeners, config })
     }
 
-    /// The bound address.
+    /// The first listener's bound address.
     ///
     /// # Errors
-    /// As [`tokio::net::TcpListener::local_addr`].
+    /// None in practice (kept for the callers that treat it as fallible).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listeners.local_addr()
+    }
+
+    /// Every listener with its bound address, in the order of `config.listen`.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        self.listeners.endpoints()
     }
 
     /// Serves until `shutdown` completes; see [`crate::run`].
@@ -160,6 +215,6 @@ impl Broker {
     /// # Errors
     /// As [`crate::run`].
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> io::Result<()> {
-        run(self.listener, self.config, shutdown).await
+        run(self.listeners, self.config, shutdown).await
     }
 }

@@ -1,6 +1,7 @@
 //! `mqttref`: the command-line front end of the MQTT reference implementation.
 //!
-//! `mqttref broker [--listen ADDR] [--config FILE.toml]` runs the reference broker until Ctrl-C
+//! `mqttref broker [--listen URL]... [--cert FILE --key FILE [--cafile FILE]
+//! [--require-certificate]] [--config FILE.toml]` runs the reference broker until Ctrl-C
 //! or SIGTERM, then shuts down gracefully (DISCONNECT 0x8B to 5.0 clients). Logs go to stderr
 //! through `tracing`; set `RUST_LOG` (default `info`).
 //!
@@ -39,15 +40,33 @@ enum Command {
     Sub(pubsub::SubArgs),
     /// Measure broker throughput and latency, or compare brokers (-h is the host, help is --help).
     Bench(bench::BenchArgs),
-    /// Run the reference broker (MQTT 3.1.1 and 5.0 over TCP).
-    Broker {
-        /// Address to listen on; overrides `listen` in the config file [default: 127.0.0.1:1883].
-        #[arg(long, value_name = "ADDR")]
-        listen: Option<String>,
-        /// TOML configuration file; every key is optional, unknown keys are errors.
-        #[arg(long, value_name = "FILE.toml")]
-        config: Option<PathBuf>,
-    },
+    /// Run the reference broker (MQTT 3.1.1 and 5.0 over TCP and TLS).
+    Broker(BrokerArgs),
+}
+
+/// `mqttref broker`: flags override the config file's keys of the same name.
+#[derive(clap::Args)]
+struct BrokerArgs {
+    /// A listener: mqtt://HOST:PORT (TCP), mqtts://HOST:PORT (TLS, needs --cert and --key) or a
+    /// bare HOST:PORT (TCP). Repeatable; replaces `listen` in the config file
+    /// [default: 127.0.0.1:1883].
+    #[arg(long, value_name = "URL")]
+    listen: Vec<String>,
+    /// Server certificate chain (PEM, leaf first) for mqtts:// listeners.
+    #[arg(long, value_name = "FILE.pem")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE.pem")]
+    key: Option<PathBuf>,
+    /// CA certificates (PEM) to verify client certificates against.
+    #[arg(long, value_name = "FILE.pem")]
+    cafile: Option<PathBuf>,
+    /// Refuse TLS clients without a certificate verified by --cafile (mutual TLS).
+    #[arg(long)]
+    require_certificate: bool,
+    /// TOML configuration file; every key is optional, unknown keys are errors.
+    #[arg(long, value_name = "FILE.toml")]
+    config: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,28 +79,32 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Broker { listen, config } => broker(listen, config),
+        Command::Broker(args) => broker(args),
         Command::Pub(args) => pubsub::pub_cmd::run(args),
         Command::Sub(args) => pubsub::sub_cmd::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }
 
-fn broker(listen: Option<String>, config_path: Option<PathBuf>) -> anyhow::Result<()> {
-    let mut config = match &config_path {
+fn broker(args: BrokerArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
         Some(path) => BrokerConfig::from_file(path)?,
         None => BrokerConfig::default(),
     };
-    if let Some(listen) = listen {
-        config.listen = listen;
+    if !args.listen.is_empty() {
+        config.listen = args.listen;
     }
+    config.cert = args.cert.or(config.cert);
+    config.key = args.key.or(config.key);
+    config.cafile = args.cafile.or(config.cafile);
+    config.require_certificate |= args.require_certificate;
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
-        let broker = Broker::bind(config.clone())
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
-        let addr = broker.local_addr()?;
-        tracing::info!(%addr, "mqttref broker listening");
+        // BindError names the listener, field or file at fault.
+        let broker = Broker::bind(config).await?;
+        for endpoint in broker.endpoints() {
+            tracing::info!(%endpoint, "mqttref broker listening");
+        }
         broker.run(shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())

@@ -15,7 +15,7 @@ fn start_broker() -> u16 {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
             let config = BrokerConfig {
-                listen: "127.0.0.1:0".to_owned(),
+                listen: vec!["127.0.0.1:0".to_owned()],
                 ..BrokerConfig::default()
             };
             let broker = Broker::bind(config).await.unwrap();

@@ -24,7 +24,7 @@ struct RefBroker {
 
 async fn start() -> RefBroker {
     let config = BrokerConfig {
-        listen: "127.0.0.1:0".into(),
+        listen: vec!["127.0.0.1:0".into()],
         ..BrokerConfig::default()
     };
     let broker = Broker::bind(config).await.expect("bind");

@@ -34,7 +34,7 @@ impl Running {
 
 pub async fn start(config: BrokerConfig) -> Running {
     let config = BrokerConfig {
-        listen: "127.0.0.1:0".into(),
+        listen: vec!["127.0.0.1:0".into()],
         ..config
     };
     let broker = Broker::bind(config).await.expect("bind");

@@ -1,0 +1,177 @@
+//! [`Listeners`]: every configured listener (TCP and TLS) as one [`Listener`], so that one
+//! `serve` — one engine, one accept loop, one connection cap — serves them all.
+//!
+//! # Why one listener over many, not one accept loop per listener
+//! `serve` already owns the connection cap, the connection ids and the engine channel; a
+//! listener that accepts from whichever socket is ready keeps all of that in one place and
+//! leaves `serve` unchanged. Accepting is cheap (the TLS handshake happens later, in the
+//! connection's task: see [`crate::tls`]), so one loop does not slow any listener down. The
+//! sockets are polled round-robin, starting after the one that last accepted, so a busy
+//! listener cannot starve the others.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::config::{Endpoint, Transport};
+use crate::tls::{TlsListener, TlsServerStream};
+use crate::Listener;
+
+/// One bound socket and, for `mqtts://`, its TLS layer.
+struct Bound {
+    tcp: TcpListener,
+    /// The TLS layer (a [`TlsListener`] used only to wrap what `tcp` accepts).
+    tls: Option<TlsListener<()>>,
+    endpoint: Endpoint,
+}
+
+/// Several bound listeners, accepted from as one.
+pub struct Listeners {
+    bound: Vec<Bound>,
+    /// Where the next accept starts looking (round-robin).
+    next: usize,
+}
+
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.bound.iter().map(|b| b.endpoint))
+            .finish()
+    }
+}
+
+impl Listeners {
+    /// Binds every endpoint; `tls` is the server configuration for the `mqtts://` ones.
+    ///
+    /// # Errors
+    /// The first bind that fails, naming its endpoint; an `mqtts://` endpoint without `tls`.
+    pub async fn bind(
+        endpoints: &[Endpoint],
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<Listeners, crate::BindError> {
+        let mut bound = Vec::with_capacity(endpoints.len());
+        for &endpoint in endpoints {
+            let layer = match endpoint.transport {
+                Transport::Mqtt => None,
+                Transport::Mqtts => Some(TlsListener::new(
+                    (),
+                    tls.clone().ok_or(crate::BindError::NoTls(endpoint))?,
+                )),
+            };
+            let tcp = TcpListener::bind(endpoint.addr)
+                .await
+                .map_err(|source| crate::BindError::Bind { endpoint, source })?;
+            let addr = tcp
+                .local_addr()
+                .map_err(|source| crate::BindError::Bind { endpoint, source })?;
+            bound.push(Bound {
+                tcp,
+                tls: layer,
+                endpoint: Endpoint {
+                    transport: endpoint.transport,
+                    addr,
+                },
+            });
+        }
+        Ok(Listeners { bound, next: 0 })
+    }
+
+    /// Every listener with the address it is bound to (the port the OS picked for port 0).
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        self.bound.iter().map(|b| b.endpoint).collect()
+    }
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(AnyStream, SocketAddr)>> {
+        let n = self.bound.len();
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            let Some(b) = self.bound.get(i) else { continue };
+            if let Poll::Ready(r) = b.tcp.poll_accept(cx) {
+                self.next = (i + 1) % n;
+                let (stream, addr) = r?;
+                // Small packets (acknowledgements, PINGRESP) should not wait for Nagle.
+                let _ = stream.set_nodelay(true);
+                let stream = match &b.tls {
+                    None => AnyStream::Tcp(stream),
+                    Some(tls) => AnyStream::Tls(Box::new(tls.wrap(stream))),
+                };
+                return Poll::Ready(Ok((stream, addr)));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Listener for Listeners {
+    type Stream = AnyStream;
+
+    /// Cancel-safe: `poll_accept` of each socket is.
+    async fn accept(&mut self) -> io::Result<(AnyStream, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// The first listener's address.
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.bound
+            .first()
+            .map(|b| b.endpoint.addr)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no listener"))
+    }
+}
+
+/// A connection from any of the [`Listeners`].
+pub enum AnyStream {
+    /// `mqtt://`.
+    Tcp(TcpStream),
+    /// `mqtts://` (boxed: the TLS state is large, and plain connections should not carry it).
+    Tls(Box<TlsServerStream<TcpStream>>),
+}
+
+macro_rules! both {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            AnyStream::Tcp($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+            AnyStream::Tls($s) => {
+                let $s = Pin::new($s.as_mut());
+                $e
+            }
+        }
+    };
+}
+
+impl AsyncRead for AnyStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        both!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for AnyStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        both!(self, s => s.poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        both!(self, s => s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        both!(self, s => s.poll_shutdown(cx))
+    }
+}
