@@ -8,10 +8,11 @@
 //! silently leaves a default in place.
 //!
 //! `listen` is one listener or a list of them, each `mqtt://HOST:PORT` (TCP), `mqtts://HOST:PORT`
-//! (TLS, with `cert` and `key`) or a bare `HOST:PORT` (TCP).
+//! (TLS, with `cert` and `key`), `ws://HOST:PORT/PATH` (WebSocket; path `/` when none) or a
+//! bare `HOST:PORT` (TCP).
 //!
 //! ```toml
-//! listen = ["mqtt://0.0.0.0:1883", "mqtts://0.0.0.0:8883"]
+//! listen = ["mqtt://0.0.0.0:1883", "mqtts://0.0.0.0:8883", "ws://0.0.0.0:8080/mqtt"]
 //! cert = "server.pem"            # chain, leaf first
 //! key = "server.key"
 //! cafile = "ca.pem"              # verify client certificates against it
@@ -44,6 +45,8 @@ pub enum Transport {
     Mqtt,
     /// MQTT over TLS over TCP: `mqtts://`.
     Mqtts,
+    /// MQTT over WebSocket over TCP: `ws://` (the HTTP path is the [`Endpoint`]'s).
+    Ws,
 }
 
 impl Transport {
@@ -52,52 +55,75 @@ impl Transport {
         match self {
             Transport::Mqtt => "mqtt",
             Transport::Mqtts => "mqtts",
+            Transport::Ws => "ws",
         }
     }
 }
 
-/// One listener: a transport and a socket address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One listener: a transport, a socket address and, for `ws://`, an HTTP path.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// TCP or TLS.
+    /// TCP, TLS or WebSocket.
     pub transport: Transport,
     /// Where to bind (port 0: any free port).
     pub addr: SocketAddr,
+    /// The HTTP path a `ws://` listener serves (`/` when the URL has none); `None` for the
+    /// others.
+    pub path: Option<String>,
 }
 
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}://{}", self.transport.scheme(), self.addr)
+        write!(f, "{}://{}", self.transport.scheme(), self.addr)?;
+        match &self.path {
+            Some(path) => f.write_str(path),
+            None => Ok(()),
+        }
     }
 }
 
 impl std::str::FromStr for Endpoint {
     type Err = String;
 
-    /// `mqtt://HOST:PORT`, `mqtts://HOST:PORT` or a bare `HOST:PORT` (TCP); HOST is an IP
-    /// address (`[::1]` for IPv6).
+    /// `mqtt://HOST:PORT`, `mqtts://HOST:PORT`, `ws://HOST:PORT/PATH` or a bare `HOST:PORT`
+    /// (TCP); HOST is an IP address (`[::1]` for IPv6).
     fn from_str(s: &str) -> Result<Self, String> {
         let (transport, rest) = match s.split_once("://") {
             None => (Transport::Mqtt, s),
             Some(("mqtt" | "tcp", rest)) => (Transport::Mqtt, rest),
             Some(("mqtts" | "ssl" | "tls", rest)) => (Transport::Mqtts, rest),
+            Some(("ws", rest)) => (Transport::Ws, rest),
             Some((scheme, _)) => {
                 return Err(format!(
-                    "`{s}`: unsupported scheme `{scheme}://` (mqtt:// or mqtts://)"
+                    "`{s}`: unsupported scheme `{scheme}://` (mqtt://, mqtts:// or ws://)"
                 ))
             }
         };
-        let addr = rest.trim_end_matches('/').parse().map_err(|_| {
-            format!("`{s}`: not a listener like mqtt://127.0.0.1:1883, mqtts://0.0.0.0:8883 or 127.0.0.1:1883")
+        let (host, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let path = match transport {
+            Transport::Ws if path.is_empty() => Some("/".to_owned()),
+            Transport::Ws => Some(path.to_owned()),
+            _ if path.is_empty() || path == "/" => None,
+            _ => return Err(format!("`{s}`: only a ws:// listener has a path")),
+        };
+        let addr = host.parse().map_err(|_| {
+            format!("`{s}`: not a listener like mqtt://127.0.0.1:1883, mqtts://0.0.0.0:8883, ws://127.0.0.1:8080/mqtt or 127.0.0.1:1883")
         })?;
-        Ok(Endpoint { transport, addr })
+        Ok(Endpoint {
+            transport,
+            addr,
+            path,
+        })
     }
 }
 
 /// The broker's configuration: the driver's settings and the engine's [`Config`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
-    /// Listeners, each a URL as [`Endpoint`] parses it (`mqtt://`, `mqtts://` or a bare
+    /// Listeners, each a URL as [`Endpoint`] parses it (`mqtt://`, `mqtts://`, `ws://` or a bare
     /// `HOST:PORT`); see [`BrokerConfig::endpoints`]. At least one.
     pub listen: Vec<String>,
     /// The server certificate chain (PEM) of `mqtts://` listeners.
@@ -535,10 +561,16 @@ mod tests {
         let err = BrokerConfig::from_toml("require_certificate = true\n", Path::new("l.toml"))
             .unwrap_err();
         assert!(err.to_string().contains("`require_certificate`"), "{err}");
-        let err = BrokerConfig::from_toml("listen = \"ws://127.0.0.1:1\"\n", Path::new("l.toml"))
+        let c =
+            BrokerConfig::from_toml("listen = \"ws://127.0.0.1:1/mqtt\"\n", Path::new("l.toml"))
+                .unwrap();
+        let e = c.endpoints().unwrap();
+        assert_eq!(e[0].transport, Transport::Ws);
+        assert_eq!(e[0].to_string(), "ws://127.0.0.1:1/mqtt");
+        let err = BrokerConfig::from_toml("listen = \"wss://127.0.0.1:1\"\n", Path::new("l.toml"))
             .unwrap_err();
         assert!(
-            err.to_string().contains("unsupported scheme `ws://`"),
+            err.to_string().contains("unsupported scheme `wss://`"),
             "{err}"
         );
         let err = BrokerConfig::from_toml("listen = []\n", Path::new("l.toml")).unwrap_err();

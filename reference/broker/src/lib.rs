@@ -19,15 +19,18 @@
 //! # Ok(()) }
 //! ```
 //! Any listener works through [`Listener`] (the simulator plugs turmoil's in); see [`run`].
-//! TLS is a layer over any of them ([`tls::TlsListener`]); [`Broker::bind`] binds every
-//! `mqtt://` and `mqtts://` listener of the configuration and serves them with one engine.
+//! TLS and WebSocket are layers over any of them ([`tls::TlsListener`], [`ws::WsListener`]);
+//! [`Broker::bind`] binds every `mqtt://`, `mqtts://` and `ws://` listener of the
+//! configuration and serves them with one engine.
 //!
 //! # Layout
 //! - [`config`]: [`BrokerConfig`] from TOML, errors with file, line and field.
 //! - [`Listener`] and its TCP implementation.
 //! - [`tls`]: the rustls server configuration from PEM files, [`tls::TlsListener`] over any
 //!   listener, with the handshake in the connection's task.
-//! - [`listeners`]: [`Listeners`], every configured TCP and TLS listener as one.
+//! - [`ws`]: [`ws::WsListener`] over any listener, with the HTTP upgrade in the connection's
+//!   task, presenting binary frames as a byte stream.
+//! - [`listeners`]: [`Listeners`], every configured TCP, TLS and WebSocket listener as one.
 //! - `server`: the engine task and the per-connection tasks (design notes there).
 //! - `outbox`: the engine-to-writer queue (allocates nothing while a connection is idle).
 
@@ -36,6 +39,7 @@ pub mod listeners;
 mod outbox;
 mod server;
 pub mod tls;
+pub mod ws;
 
 use std::future::Future;
 use std::io;
@@ -47,6 +51,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub use config::{BrokerConfig, ConfigError, Endpoint, Transport, DEFAULT_LISTEN};
 pub use listeners::Listeners;
 pub use tls::TlsError;
+pub use ws::WsListener;
 
 /// Why [`Broker::bind`] could not start: each names the listener, field or file at fault.
 #[non_exhaustive]

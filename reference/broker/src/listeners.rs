@@ -1,11 +1,11 @@
-//! [`Listeners`]: every configured listener (TCP and TLS) as one [`Listener`], so that one
+//! [`Listeners`]: every configured listener (TCP, TLS and WebSocket) as one [`Listener`], so that one
 //! `serve` — one engine, one accept loop, one connection cap — serves them all.
 //!
 //! # Why one listener over many, not one accept loop per listener
 //! `serve` already owns the connection cap, the connection ids and the engine channel; a
 //! listener that accepts from whichever socket is ready keeps all of that in one place and
-//! leaves `serve` unchanged. Accepting is cheap (the TLS handshake happens later, in the
-//! connection's task: see [`crate::tls`]), so one loop does not slow any listener down. The
+//! leaves `serve` unchanged. Accepting is cheap (the TLS handshake and the WebSocket upgrade
+//! happen later, in the connection's task: see [`crate::tls`], [`crate::ws`]), so one loop does not slow any listener down. The
 //! sockets are polled round-robin, starting after the one that last accepted, so a busy
 //! listener cannot starve the others.
 
@@ -21,14 +21,25 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::{Endpoint, Transport};
 use crate::tls::{TlsListener, TlsServerStream};
+use crate::ws::{WsListener, WsServerStream};
 use crate::Listener;
 
-/// One bound socket and, for `mqtts://`, its TLS layer.
+/// One bound socket and its layer, if any.
 struct Bound {
     tcp: TcpListener,
-    /// The TLS layer (a [`TlsListener`] used only to wrap what `tcp` accepts).
-    tls: Option<TlsListener<()>>,
+    layer: Layer,
     endpoint: Endpoint,
+}
+
+/// What goes over an accepted TCP stream (each a listener used only to wrap what `tcp`
+/// accepts).
+enum Layer {
+    /// `mqtt://`: nothing.
+    None,
+    /// `mqtts://`.
+    Tls(TlsListener<()>),
+    /// `ws://`.
+    Ws(WsListener<()>),
 }
 
 /// Several bound listeners, accepted from as one.
@@ -41,7 +52,7 @@ pub struct Listeners {
 impl std::fmt::Debug for Listeners {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.bound.iter().map(|b| b.endpoint))
+            .entries(self.bound.iter().map(|b| &b.endpoint))
             .finish()
     }
 }
@@ -56,26 +67,30 @@ impl Listeners {
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<Listeners, crate::BindError> {
         let mut bound = Vec::with_capacity(endpoints.len());
-        for &endpoint in endpoints {
+        for endpoint in endpoints {
             let layer = match endpoint.transport {
-                Transport::Mqtt => None,
-                Transport::Mqtts => Some(TlsListener::new(
+                Transport::Mqtt => Layer::None,
+                Transport::Mqtts => Layer::Tls(TlsListener::new(
                     (),
-                    tls.clone().ok_or(crate::BindError::NoTls(endpoint))?,
+                    tls.clone()
+                        .ok_or_else(|| crate::BindError::NoTls(endpoint.clone()))?,
                 )),
+                Transport::Ws => {
+                    Layer::Ws(WsListener::new((), endpoint.path.as_deref().unwrap_or("/")))
+                }
             };
-            let tcp = TcpListener::bind(endpoint.addr)
-                .await
-                .map_err(|source| crate::BindError::Bind { endpoint, source })?;
-            let addr = tcp
-                .local_addr()
-                .map_err(|source| crate::BindError::Bind { endpoint, source })?;
+            let bind_err = |source| crate::BindError::Bind {
+                endpoint: endpoint.clone(),
+                source,
+            };
+            let tcp = TcpListener::bind(endpoint.addr).await.map_err(bind_err)?;
+            let addr = tcp.local_addr().map_err(bind_err)?;
             bound.push(Bound {
                 tcp,
-                tls: layer,
+                layer,
                 endpoint: Endpoint {
-                    transport: endpoint.transport,
                     addr,
+                    ..endpoint.clone()
                 },
             });
         }
@@ -84,7 +99,7 @@ impl Listeners {
 
     /// Every listener with the address it is bound to (the port the OS picked for port 0).
     pub fn endpoints(&self) -> Vec<Endpoint> {
-        self.bound.iter().map(|b| b.endpoint).collect()
+        self.bound.iter().map(|b| b.endpoint.clone()).collect()
     }
 
     fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(AnyStream, SocketAddr)>> {
@@ -97,9 +112,10 @@ impl Listeners {
                 let (stream, addr) = r?;
                 // Small packets (acknowledgements, PINGRESP) should not wait for Nagle.
                 let _ = stream.set_nodelay(true);
-                let stream = match &b.tls {
-                    None => AnyStream::Tcp(stream),
-                    Some(tls) => AnyStream::Tls(Box::new(tls.wrap(stream))),
+                let stream = match &b.layer {
+                    Layer::None => AnyStream::Tcp(stream),
+                    Layer::Tls(tls) => AnyStream::Tls(Box::new(tls.wrap(stream))),
+                    Layer::Ws(ws) => AnyStream::Ws(Box::new(ws.wrap(stream))),
                 };
                 return Poll::Ready(Ok((stream, addr)));
             }
@@ -131,6 +147,8 @@ pub enum AnyStream {
     Tcp(TcpStream),
     /// `mqtts://` (boxed: the TLS state is large, and plain connections should not carry it).
     Tls(Box<TlsServerStream<TcpStream>>),
+    /// `ws://` (boxed for the same reason).
+    Ws(Box<WsServerStream<TcpStream>>),
 }
 
 macro_rules! both {
@@ -141,6 +159,10 @@ macro_rules! both {
                 $e
             }
             AnyStream::Tls($s) => {
+                let $s = Pin::new($s.as_mut());
+                $e
+            }
+            AnyStream::Ws($s) => {
                 let $s = Pin::new($s.as_mut());
                 $e
             }

@@ -47,8 +47,8 @@ enum Command {
 /// `mqttref broker`: flags override the config file's keys of the same name.
 #[derive(clap::Args)]
 struct BrokerArgs {
-    /// A listener: mqtt://HOST:PORT (TCP), mqtts://HOST:PORT (TLS, needs --cert and --key) or a
-    /// bare HOST:PORT (TCP). Repeatable; replaces `listen` in the config file
+    /// A listener: mqtt://HOST:PORT (TCP), mqtts://HOST:PORT (TLS, needs --cert and --key),
+    /// ws://HOST:PORT/PATH (WebSocket, subprotocol mqtt) or a bare HOST:PORT (TCP). Repeatable; replaces `listen` in the config file
     /// [default: 127.0.0.1:1883].
     #[arg(long, value_name = "URL")]
     listen: Vec<String>,
