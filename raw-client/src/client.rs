@@ -23,12 +23,23 @@ use crate::frame::{self, Scan};
 use crate::transcript::{Direction, Transcript};
 use crate::{DecodeError, EncodeError, Packet, PacketType, ProtocolVersion};
 
-/// Any byte stream: TCP now; TLS, WebSocket, QUIC later.
-pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Stream for T {}
+/// Any byte stream: TCP, TLS, WebSocket; QUIC later.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {
+    /// The stream as `Any`, so the client can reach a transport's own operations (a WebSocket
+    /// text frame) behind the box.
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Stream for T {
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
 
 /// How long [`RawClient::connect`] waits for a TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long [`RawClient::connect`] waits for a WebSocket upgrade.
+pub const WS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Default bound on one received frame (and so on the read buffer): 16 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -54,6 +65,18 @@ pub enum RawError {
         /// Why it failed (rustls' reason inside).
         source: io::Error,
     },
+    /// The TCP connection was made but the WebSocket upgrade was refused (an HTTP status),
+    /// failed or timed out.
+    #[error("WebSocket upgrade with {addr}: {source}")]
+    WebSocket {
+        /// The address dialled.
+        addr: String,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// [`RawClient::send_ws_text`] on a connection that is not a WebSocket.
+    #[error("not a WebSocket connection")]
+    NotWebSocket,
     /// Writing to the stream failed (often: the peer has closed).
     #[error("write: {0}")]
     Io(#[from] io::Error),
@@ -236,12 +259,14 @@ impl RawClient {
         Ok(Self::from_stream(stream, version, label))
     }
 
-    /// Connects as `connector` says: TCP, or TLS over TCP with the handshake done (bounded by
-    /// [`TLS_HANDSHAKE_TIMEOUT`]). No MQTT CONNECT is sent. Cancel-safe (nothing is kept on
+    /// Connects as `connector` says: TCP, TLS over TCP with the handshake done (bounded by
+    /// [`TLS_HANDSHAKE_TIMEOUT`]), or WebSocket over TCP with the upgrade done (bounded by
+    /// [`WS_HANDSHAKE_TIMEOUT`]). No MQTT CONNECT is sent. Cancel-safe (nothing is kept on
     /// cancel).
     ///
     /// # Errors
-    /// [`RawError::Connect`] for TCP, [`RawError::Tls`] for the handshake.
+    /// [`RawError::Connect`] for TCP, [`RawError::Tls`] / [`RawError::WebSocket`] for the
+    /// handshake.
     pub async fn connect(
         addr: &str,
         connector: &crate::Connector,
@@ -250,6 +275,9 @@ impl RawClient {
     ) -> Result<RawClient, RawError> {
         let (config, server_name) = match connector {
             crate::Connector::Tcp => return Self::connect_tcp(addr, version, label).await,
+            crate::Connector::Ws { path } => {
+                return Self::connect_ws(addr, path, version, label).await
+            }
             crate::Connector::Tls {
                 config,
                 server_name,
@@ -282,6 +310,71 @@ impl RawClient {
             }
         };
         Ok(Self::from_stream(stream, version, label))
+    }
+
+    /// TCP connect and WebSocket upgrade at `path`, offering the subprotocol `mqtt` (bounded by
+    /// [`WS_HANDSHAKE_TIMEOUT`]); the transcript notes the subprotocol the server selected.
+    async fn connect_ws(
+        addr: &str,
+        path: &str,
+        version: ProtocolVersion,
+        label: &str,
+    ) -> Result<RawClient, RawError> {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|source| RawError::Connect {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let ws = crate::ws::handshake(tcp, addr, path, WS_HANDSHAKE_TIMEOUT)
+            .await
+            .map_err(|source| RawError::WebSocket {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        let note = match ws.subprotocol() {
+            Some(p) => format!("WebSocket upgrade at {path}: subprotocol {p:?} selected"),
+            None => format!("WebSocket upgrade at {path}: no subprotocol selected"),
+        };
+        let mut client = Self::from_stream(ws, version, label);
+        client.note(note);
+        Ok(client)
+    }
+
+    /// The WebSocket under this client, if it is one.
+    fn ws(&mut self) -> Option<&mut crate::ws::WsStream> {
+        // Through the box: `Box<dyn Stream>` is itself a `Stream`, and would answer as the box.
+        (*self.stream).as_any_mut().downcast_mut()
+    }
+
+    /// The subprotocol the server selected in its WebSocket upgrade response; `None` when it
+    /// selected none or the connection is not a WebSocket.
+    pub fn ws_subprotocol(&mut self) -> Option<String> {
+        self.ws().and_then(|ws| ws.subprotocol().map(str::to_owned))
+    }
+
+    /// Whether the connection is a WebSocket.
+    pub fn is_ws(&mut self) -> bool {
+        self.ws().is_some()
+    }
+
+    /// Sends one WebSocket text frame (MQTT allows only binary ones, MQTT-6.0.0-1); noted in
+    /// the transcript. Not cancel-safe, as [`RawClient::send_bytes`].
+    ///
+    /// # Errors
+    /// [`RawError::NotWebSocket`] on another transport; [`RawError::Io`] when the write fails.
+    pub async fn send_ws_text(&mut self, text: &str) -> Result<(), RawError> {
+        let at = self.elapsed();
+        self.transcript
+            .note(at, format!("sent a WebSocket text frame {text:?}"));
+        let ws = self.ws().ok_or(RawError::NotWebSocket)?;
+        let res = ws.send_text(text).await;
+        if let Err(e) = &res {
+            let at = self.elapsed();
+            self.transcript.note(at, format!("write failed: {e}"));
+        }
+        Ok(res?)
     }
 
     /// A client over any stream (already connected; TLS or WebSocket layers included).

@@ -5,7 +5,7 @@
 //! to the byte, within explicit time limits. This crate gives it:
 //!
 //! - [`RawClient`]: one connection over any byte [`Stream`] (TCP via
-//!   [`RawClient::connect_tcp`], TCP or TLS via [`RawClient::connect`] and a [`Connector`]). It sends raw bytes ([`RawClient::send_bytes`]) or core packets
+//!   [`RawClient::connect_tcp`], TCP, TLS or WebSocket via [`RawClient::connect`] and a [`Connector`]). It sends raw bytes ([`RawClient::send_bytes`]) or core packets
 //!   ([`RawClient::send`]), and reads only inside the expectation calls — [`RawClient::recv`],
 //!   [`RawClient::expect`], [`RawClient::expect_nothing`], [`RawClient::expect_close`] — each
 //!   with its own timeout. Frames are cut from the stream by their fixed header and then judged
@@ -38,6 +38,8 @@
 //! - [`transcript`]: [`Transcript`], [`Entry`], [`Direction`].
 //! - [`tls`]: [`Connector`], the rustls client configuration from a CA file ([`tls_config`]),
 //!   and the test-only [`tls::AcceptAnyCertificate`].
+//! - [`ws`]: the WebSocket upgrade and [`ws::WsStream`]; each [`RawClient::send_bytes`] is one
+//!   binary frame, [`RawClient::send_ws_text`] a text frame.
 //! - [`build`]: byte-level builders ([`build::prop`] property ids, [`build::malformed`]).
 
 #![forbid(unsafe_code)]
@@ -49,10 +51,11 @@ mod decode;
 mod frame;
 pub mod tls;
 pub mod transcript;
+pub mod ws;
 
 pub use client::{
     CloseInfo, CloseKind, ExpectError, RawClient, RawError, Received, Stream, DEFAULT_MAX_FRAME,
-    TLS_HANDSHAKE_TIMEOUT,
+    TLS_HANDSHAKE_TIMEOUT, WS_HANDSHAKE_TIMEOUT,
 };
 pub use mqttref_core::codec::{DecodeError, EncodeError, Packet, PacketType, ProtocolVersion};
 pub use tls::{tls_config, Connector, TlsConfigError, Trust};

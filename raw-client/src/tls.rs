@@ -1,4 +1,5 @@
-//! How a [`RawClient`](crate::RawClient) dials: plain TCP or TLS over TCP ([`Connector`]), and
+//! How a [`RawClient`](crate::RawClient) dials: plain TCP, TLS over TCP or WebSocket over TCP
+//! ([`Connector`]), and
 //! the rustls client configuration from a CA file or, for testing only, with no verification
 //! at all ([`AcceptAnyCertificate`]).
 //!
@@ -29,6 +30,12 @@ pub enum Connector {
         /// The name the server's certificate must carry (a DNS name or an IP address).
         server_name: ServerName<'static>,
     },
+    /// `ws://`: WebSocket over TCP, upgraded at this HTTP path (`/mqtt`), offering the
+    /// subprotocol `mqtt` (see [`crate::ws`]).
+    Ws {
+        /// The HTTP path of the upgrade request.
+        path: String,
+    },
 }
 
 impl std::fmt::Debug for Connector {
@@ -36,6 +43,7 @@ impl std::fmt::Debug for Connector {
         match self {
             Connector::Tcp => f.write_str("Tcp"),
             Connector::Tls { server_name, .. } => write!(f, "Tls({server_name:?})"),
+            Connector::Ws { path } => write!(f, "Ws({path:?})"),
         }
     }
 }
