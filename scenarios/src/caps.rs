@@ -27,6 +27,8 @@ pub enum Capability {
     RefusedTopic,
     /// The target file gives credentials the broker accepts.
     Credentials,
+    /// The target is reached over WebSocket (`ws://`).
+    WebSocket,
 }
 
 impl fmt::Display for Capability {
@@ -42,6 +44,7 @@ impl fmt::Display for Capability {
                 f.write_str("a refused topic (target file `refused_topic`)")
             }
             Capability::Credentials => f.write_str("credentials (target file `[credentials]`)"),
+            Capability::WebSocket => f.write_str("a WebSocket transport"),
         }
     }
 }
@@ -81,6 +84,9 @@ pub struct Capabilities {
     pub refused_topic: Option<String>,
     /// Credentials were given in the target file.
     pub credentials: bool,
+    /// The target is reached over WebSocket (`ws://`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub websocket: bool,
     /// Where each non-default value came from, by field name.
     pub sources: std::collections::BTreeMap<&'static str, Source>,
 }
@@ -99,6 +105,7 @@ impl Default for Capabilities {
             maximum_packet_size: None,
             refused_topic: None,
             credentials: false,
+            websocket: false,
             sources: Default::default(),
         }
     }
@@ -128,6 +135,11 @@ impl Capabilities {
                 "the target file names no refused_topic",
             ),
             Capability::Credentials => (self.credentials, "the target file gives no credentials"),
+            // Not a property of the broker but of how it is reached: said plainly.
+            Capability::WebSocket if !self.websocket => {
+                return Err("target is not a WebSocket transport".into())
+            }
+            Capability::WebSocket => (true, ""),
         };
         if ok {
             Ok(())
@@ -152,7 +164,9 @@ impl Capabilities {
             Capability::SubscriptionIdentifiers => "subscription_identifiers",
             Capability::MaxQos(_) => "max_qos",
             Capability::TopicAliases => "topic_alias_maximum",
-            Capability::RefusedTopic | Capability::Credentials => return None,
+            Capability::RefusedTopic | Capability::Credentials | Capability::WebSocket => {
+                return None
+            }
         };
         self.sources.get(field).copied()
     }

@@ -37,12 +37,36 @@ pub struct TargetAddr {
     pub host_port: String,
     /// `mqtts://`: TLS over TCP.
     pub tls: bool,
+    /// `ws://`: WebSocket over TCP, upgraded at this HTTP path (`/` when the URL has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_path: Option<String>,
 }
 
 impl TargetAddr {
-    /// Parses `mqtt://host:port` (`tcp://` too; the port defaults to 1883) and
-    /// `mqtts://host:port` (TLS; the port defaults to 8883).
+    /// Parses `mqtt://host:port` (`tcp://` too; the port defaults to 1883),
+    /// `mqtts://host:port` (TLS; the port defaults to 8883) and `ws://host:port/path`
+    /// (WebSocket; the port defaults to 80, the path to `/`).
     pub fn parse(url: &str) -> Result<TargetAddr, String> {
+        if let Some(rest) = url.strip_prefix("ws://") {
+            let (host_port, path) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            let mut target = TargetAddr::parse(&format!("mqtt://{host_port}"))
+                .map_err(|e| e.replace(&format!("mqtt://{host_port}"), url))?;
+            if !host_port.contains(':') || host_port.ends_with(']') {
+                // No port given: WebSocket's default, not MQTT's.
+                target.host_port = format!(
+                    "{}:80",
+                    target
+                        .host_port
+                        .rsplit_once(':')
+                        .map_or(host_port, |(h, _)| h)
+                );
+            }
+            target.ws_path = Some(path.to_owned());
+            return Ok(target);
+        }
         let (tls, default_port) = if url.starts_with("mqtts://") {
             (true, 8883)
         } else {
@@ -56,7 +80,7 @@ impl TargetAddr {
             r
         } else if let Some((scheme, _)) = url.split_once("://") {
             return Err(format!(
-                "unsupported scheme `{scheme}://` in `{url}`: mqtt:// (TCP) and mqtts:// (TLS) are supported"
+                "unsupported scheme `{scheme}://` in `{url}`: mqtt:// (TCP), mqtts:// (TLS) and ws:// (WebSocket) are supported"
             ));
         } else {
             return Err(format!(
@@ -88,11 +112,18 @@ impl TargetAddr {
                 None => format!("{rest}:{default_port}"),
             }
         };
-        Ok(TargetAddr { host_port, tls })
+        Ok(TargetAddr {
+            host_port,
+            tls,
+            ws_path: None,
+        })
     }
 
-    /// The URL: `mqtt://host:port` or `mqtts://host:port`.
+    /// The URL: `mqtt://host:port`, `mqtts://host:port` or `ws://host:port/path`.
     pub fn url(&self) -> String {
+        if let Some(path) = &self.ws_path {
+            return format!("ws://{}{path}", self.host_port);
+        }
         format!(
             "{}://{}",
             if self.tls { "mqtts" } else { "mqtt" },
@@ -114,6 +145,9 @@ impl TargetAddr {
     /// # Errors
     /// An `mqtts://` target with neither a CA file nor `insecure`; an unusable CA file.
     pub fn connector(&self, tls: &TlsSettings) -> Result<raw_client::Connector, String> {
+        if let Some(path) = &self.ws_path {
+            return Ok(raw_client::Connector::Ws { path: path.clone() });
+        }
         if !self.tls {
             return Ok(raw_client::Connector::Tcp);
         }
@@ -389,6 +423,17 @@ mod tests {
             TargetAddr::parse("mqtt://[::1]:1900").unwrap().host_port,
             "[::1]:1900"
         );
+        let ws = TargetAddr::parse("ws://127.0.0.1:8080/mqtt").unwrap();
+        assert_eq!(ws.host_port, "127.0.0.1:8080");
+        assert_eq!(ws.ws_path.as_deref(), Some("/mqtt"));
+        assert_eq!(ws.url(), "ws://127.0.0.1:8080/mqtt");
+        assert!(matches!(
+            ws.connector(&TlsSettings::default()),
+            Ok(raw_client::Connector::Ws { path }) if path == "/mqtt"
+        ));
+        let ws = TargetAddr::parse("ws://broker").unwrap();
+        assert_eq!(ws.host_port, "broker:80");
+        assert_eq!(ws.url(), "ws://broker:80/");
         let tls = TargetAddr::parse("mqtts://a").unwrap();
         assert!(tls.tls);
         assert_eq!(tls.host_port, "a:8883");
@@ -414,7 +459,7 @@ mod tests {
             })
             .unwrap_err();
         assert!(err.contains("/nonexistent/ca.pem"), "{err}");
-        assert!(TargetAddr::parse("ws://a:1")
+        assert!(TargetAddr::parse("wss://a:1")
             .unwrap_err()
             .contains("unsupported scheme"));
         assert!(TargetAddr::parse("localhost:1883").is_err());

@@ -19,8 +19,8 @@ use std::time::Duration;
 /// Arguments of `cargo xtask conformance`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// The broker under test, `mqtt://host:port` or `mqtts://host:port` (TLS: with --cafile or
-    /// --insecure). Without it (and without `target` in the target
+    /// The broker under test, `mqtt://host:port`, `mqtts://host:port` (TLS: with --cafile or
+    /// --insecure) or `ws://host:port/path` (WebSocket, subprotocol mqtt). Without it (and without `target` in the target
     /// file) the reference broker is started in this process on a free loopback port.
     #[arg(long, value_name = "URL")]
     target: Option<String>,

@@ -26,7 +26,7 @@ mod subscribe;
 mod topic_names;
 mod unsuback;
 mod unsubscribe;
-mod websocket;
+pub(crate) mod websocket;
 
 use crate::Scenario;
 
