@@ -177,6 +177,9 @@ pub struct TargetFile {
     /// How an `mqtts://` target is checked.
     #[serde(default)]
     pub tls: TlsSettings,
+    /// A shell command that restarts the broker, run before each rerun of
+    /// `--isolate-failures` so that the rerun meets a fresh broker (`--restart-cmd` overrides).
+    pub restart: Option<String>,
 }
 
 /// `[tls]`: how the server certificate of an `mqtts://` target is checked.
