@@ -747,7 +747,7 @@ async fn pings(ctx: &mut Ctx) -> Result<(), Fail> {
 
 /// Runs `pings` (and a scenario that passes) with --isolate-failures against a broker that
 /// leaves unanswered the first PINGREQ, or every one.
-async fn isolated_run(times: Times) -> RunReport {
+async fn isolated_run(times: Times, restart_cmd: Option<String>) -> RunReport {
     let (addr, _log) = scripted(Script {
         no_pingresp: Some(times),
         ..Script::default()
@@ -760,6 +760,7 @@ async fn isolated_run(times: Times) -> RunReport {
     ];
     let mut o = options(&addr);
     o.isolate_failures = true;
+    o.restart_cmd = restart_cmd;
     scenarios::run_scenarios(list, &o).await.expect("run")
 }
 
@@ -768,7 +769,15 @@ async fn isolated_run(times: Times) -> RunReport {
 /// that always happens reproduces. Passing scenarios are not rerun.
 #[tokio::test]
 async fn isolate_failures_tells_a_cascade_from_a_reproducible_failure() {
-    let once = isolated_run(Times::Once).await;
+    // The restart command runs once per rerun (here it only counts itself).
+    let count = std::env::temp_dir().join(format!("scripted-restarts-{}", std::process::id()));
+    let once = isolated_run(
+        Times::Once,
+        Some(format!("echo restart >> '{}'", count.display())),
+    )
+    .await;
+    assert_eq!(std::fs::read_to_string(&count).unwrap(), "restart\n");
+    std::fs::remove_file(&count).unwrap();
     let r = &once.scenarios[0];
     assert_eq!(r.outcome, Outcome::Fail, "{r:#?}");
     let i = r.isolated.as_ref().expect("rerun alone");
@@ -781,7 +790,7 @@ async fn isolate_failures_tells_a_cascade_from_a_reproducible_failure() {
         Some("0 of 1 failures reproduce alone")
     );
 
-    let always = isolated_run(Times::Always).await;
+    let always = isolated_run(Times::Always, None).await;
     let i = always.scenarios[0].isolated.as_ref().expect("rerun alone");
     assert!(i.reproduces, "{i:#?}");
     assert_eq!(i.outcome, Outcome::Fail);
