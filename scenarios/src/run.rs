@@ -44,6 +44,12 @@ pub struct RunOptions {
     /// How every connection is dialled: TCP, or TLS for an `mqtts://` target
     /// ([`TargetAddr::connector`]).
     pub connector: raw_client::Connector,
+    /// After the run, rerun every failed and lenient scenario alone and record whether it
+    /// reproduces ([`crate::verdict::Isolated`]).
+    pub isolate_failures: bool,
+    /// A shell command run (`sh -c`) before each of those reruns to get a fresh broker; the
+    /// rerun waits until the target accepts TCP connections again.
+    pub restart_cmd: Option<String>,
 }
 
 impl RunOptions {
@@ -58,6 +64,8 @@ impl RunOptions {
             scenario_timeout: Duration::from_secs(15),
             progress: true,
             connector: raw_client::Connector::Tcp,
+            isolate_failures: false,
+            restart_cmd: None,
         }
     }
 
@@ -241,6 +249,9 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
     });
 
     let mut results = execute(&selection.scenarios, &target, opts).await;
+    if opts.isolate_failures {
+        isolate(&selection.scenarios, &mut results, &target, opts).await;
+    }
     let findings = crosstalk_findings(&results);
     let mut statements = selection.statements;
     for f in &findings {
@@ -445,6 +456,78 @@ async fn execute(
     results.into_iter().flatten().collect()
 }
 
+/// Reruns every failed, errored or lenient scenario alone, one at a time, each with a fresh run
+/// token (new client ids and topics, so that what the first run left behind is foreign to it),
+/// after the restart command if there is one. Records the rerun in
+/// [`ScenarioResult::isolated`]; the first outcome, and so the verdict, stays.
+async fn isolate(
+    scenarios: &[Scenario],
+    results: &mut [ScenarioResult],
+    target: &Arc<TargetInfo>,
+    opts: &RunOptions,
+) {
+    let restart = opts
+        .restart_cmd
+        .clone()
+        .or_else(|| opts.target_file.restart.clone());
+    for (seq, s) in scenarios.iter().enumerate() {
+        let Some(first) = results.get(seq).filter(|r| r.has_evidence()) else {
+            continue;
+        };
+        let first = first.outcome;
+        if let Some(cmd) = &restart {
+            if let Err(why) = restart_target(cmd, &opts.target.host_port).await {
+                results[seq]
+                    .notes
+                    .push(format!("not rerun alone: the restart command {why}"));
+                continue;
+            }
+        }
+        let fresh = Arc::new(TargetInfo {
+            host_port: target.host_port.clone(),
+            connector: target.connector.clone(),
+            file: target.file.clone(),
+            caps: target.caps.clone(),
+            run_token: ctx::run_token(),
+        });
+        let rerun = run_one(s, fresh, seq, opts.scenario_timeout).await;
+        let isolated = verdict::Isolated::of(first, &rerun);
+        if opts.progress {
+            eprintln!("isolated {}: {}", s.name(), isolated.line());
+        }
+        results[seq].isolated = Some(isolated);
+    }
+}
+
+/// How long a restarted target may take to accept connections again.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Runs `cmd` with `sh -c`, then waits until `host_port` accepts a TCP connection.
+async fn restart_target(cmd: &str, host_port: &str) -> Result<(), String> {
+    let status = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .status()
+        .await
+        .map_err(|e| format!("`{cmd}` did not start: {e}"))?;
+    if !status.success() {
+        return Err(format!("`{cmd}` failed: {status}"));
+    }
+    let deadline = Instant::now() + RESTART_TIMEOUT;
+    loop {
+        if tokio::net::TcpStream::connect(host_port).await.is_ok() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "`{cmd}` ran, but {host_port} did not accept connections within {} s",
+                RESTART_TIMEOUT.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn runner_error(s: &Scenario, message: String) -> ScenarioResult {
     let mut r = ScenarioResult::new(s);
     r.outcome = Outcome::Error;
@@ -604,6 +687,7 @@ pub(crate) fn crosstalk_findings(results: &[ScenarioResult]) -> Vec<ScenarioResu
             cleanup_failed: None,
             contaminated: false,
             foreign: Vec::new(),
+            isolated: None,
             evidence: first.evidence.clone(),
         });
     }

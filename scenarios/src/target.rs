@@ -19,6 +19,7 @@
 //! max_keep_alive = 65535
 //!
 //! refused_topic = "forbidden/x"   # publishing or subscribing there is refused
+//! restart = "systemctl restart mosquitto"  # run before each --isolate-failures rerun
 //!
 //! [tls]                           # for an mqtts:// target (--cafile / --insecure override)
 //! cafile = "ca.pem"               # verify the server against it (relative to this file)
@@ -211,6 +212,9 @@ pub struct TargetFile {
     /// How an `mqtts://` target is checked.
     #[serde(default)]
     pub tls: TlsSettings,
+    /// A shell command that restarts the broker, run before each rerun of
+    /// `--isolate-failures` so that the rerun meets a fresh broker (`--restart-cmd` overrides).
+    pub restart: Option<String>,
 }
 
 /// `[tls]`: how the server certificate of an `mqtts://` target is checked.
@@ -479,6 +483,7 @@ mod tests {
         let text = r#"
 name = "mosq"
 refused_topic = "no/way"
+restart = "true"
 [credentials]
 username = "u"
 password = "p"
@@ -490,6 +495,7 @@ max_client_id_len = 23
 "#;
         let f = TargetFile::parse(Path::new("t.toml"), text).unwrap();
         assert_eq!(f.name.as_deref(), Some("mosq"));
+        assert_eq!(f.restart.as_deref(), Some("true"));
         assert_eq!(f.capabilities.max_qos, Some(1));
         assert_eq!(f.limits.max_client_id_len, Some(23));
         assert_eq!(f.credentials.unwrap().username.as_deref(), Some("u"));

@@ -167,9 +167,67 @@ pub struct ScenarioResult {
     /// Those foreign PUBLISHes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub foreign: Vec<Foreign>,
+    /// With `--isolate-failures`, for a failed or lenient scenario: the outcome of running it
+    /// again alone. Its own verdict is not changed by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolated: Option<Isolated>,
     /// The transcripts of its clients (reports show them for failures).
     #[serde(skip)]
     pub evidence: Vec<Evidence>,
+}
+
+/// A failed or lenient scenario run a second time, alone against the same target
+/// (`--isolate-failures`). A failure that does not reproduce alone is evidence of a cascade
+/// (another scenario's traffic or state) or of flakiness; the verdict stays what the full run
+/// found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Isolated {
+    /// Whether the rerun ended the same way: failed (or errored) again for a failure, lenient
+    /// again for a lenient finding.
+    pub reproduces: bool,
+    /// How the rerun ended.
+    pub outcome: Outcome,
+    /// The rerun's expectation, when it failed or was lenient.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// What happened in the rerun, when it failed or was lenient.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub got: Option<String>,
+    /// The rerun's blocked or skip cause, if it was blocked or skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+impl Isolated {
+    /// Compares `rerun` with the first outcome `first`.
+    pub fn of(first: Outcome, rerun: &ScenarioResult) -> Isolated {
+        let failed = |o: Outcome| matches!(o, Outcome::Fail | Outcome::Error);
+        let reproduces = if failed(first) {
+            failed(rerun.outcome)
+        } else {
+            rerun.outcome == first
+        };
+        Isolated {
+            reproduces,
+            outcome: rerun.outcome,
+            expected: rerun.expected.clone(),
+            got: rerun.got.clone(),
+            cause: rerun.blocked_cause().or_else(|| rerun.skip_reason.clone()),
+        }
+    }
+
+    /// For reports: `reproduces alone (fail)` or `does not reproduce alone (pass)`.
+    pub fn line(&self) -> String {
+        format!(
+            "{} alone ({})",
+            if self.reproduces {
+                "reproduces"
+            } else {
+                "does not reproduce"
+            },
+            self.outcome.as_str()
+        )
+    }
 }
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -194,6 +252,7 @@ impl ScenarioResult {
             cleanup_failed: None,
             contaminated: false,
             foreign: Vec::new(),
+            isolated: None,
             evidence: Vec::new(),
         }
     }
@@ -297,6 +356,23 @@ impl RunReport {
     pub fn finding_of(&self, index: usize) -> Option<&crate::findings::Finding> {
         let name = &self.scenarios.get(index)?.name;
         self.findings.iter().find(|f| f.scenarios.contains(name))
+    }
+
+    /// With `--isolate-failures`: (how many of the rerun scenarios reproduced alone, how many
+    /// were rerun).
+    pub fn isolation_counts(&self) -> (usize, usize) {
+        let rerun: Vec<&Isolated> = self
+            .scenarios
+            .iter()
+            .filter_map(|r| r.isolated.as_ref())
+            .collect();
+        (rerun.iter().filter(|i| i.reproduces).count(), rerun.len())
+    }
+
+    /// "N of M failures reproduce alone", when anything was rerun alone.
+    pub fn isolation_line(&self) -> Option<String> {
+        let (n, m) = self.isolation_counts();
+        (m > 0).then(|| format!("{n} of {m} failures reproduce alone"))
     }
 
     /// Whether any statement failed (`lenient` is not a failure: see [`Verdict::Lenient`]).

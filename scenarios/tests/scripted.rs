@@ -8,6 +8,7 @@ use scenarios::report::{self, Verdicts};
 use scenarios::run::RunOptions;
 use scenarios::target::TargetAddr;
 use scenarios::{Closing, Ctx, Fail, Outcome, RunReport, Scenario, Verdict, Version};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,6 +28,18 @@ struct Script {
     /// Answer only the first connection's CONNECT (the runner's probe); close every later one
     /// right after its CONNECT, with no CONNACK.
     connack_only_first: bool,
+    /// Leave PINGREQs unanswered: the first one the broker gets (a fault that the rerun alone
+    /// does not meet), or every one.
+    no_pingresp: Option<Times>,
+}
+
+/// How often a misbehaviour happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Times {
+    /// To the first PINGREQ the scripted broker receives, on any connection.
+    Once,
+    /// Always.
+    Always,
 }
 
 /// The packet identifiers of the PUBLISHes sent before the SUBACK.
@@ -46,19 +59,21 @@ async fn scripted(script: Script) -> (String, Log) {
     let addr = listener.local_addr().unwrap().to_string();
     let log: Log = Arc::default();
     let log2 = log.clone();
+    let pings = Arc::new(AtomicUsize::new(0));
     tokio::spawn(async move {
         loop {
             let Ok((s, _)) = listener.accept().await else {
                 return;
             };
             let log = log2.clone();
+            let pings = pings.clone();
             let n = {
                 let mut l = log.lock().unwrap();
                 l.push(Vec::new());
                 l.len() - 1
             };
             tokio::spawn(async move {
-                let _ = serve(s, script, &log, n).await;
+                let _ = serve(s, script, &log, n, &pings).await;
             });
         }
     });
@@ -91,7 +106,13 @@ fn body(frame: &[u8]) -> &[u8] {
     &frame[at + 1..]
 }
 
-async fn serve(mut s: TcpStream, script: Script, log: &Log, n: usize) -> std::io::Result<()> {
+async fn serve(
+    mut s: TcpStream,
+    script: Script,
+    log: &Log,
+    n: usize,
+    pings: &AtomicUsize,
+) -> std::io::Result<()> {
     let mut v5 = true;
     loop {
         let frame = read_frame(&mut s).await?;
@@ -167,7 +188,14 @@ async fn serve(mut s: TcpStream, script: Script, log: &Log, n: usize) -> std::io
                     s.write_all(&[0x90, 3, b[0], b[1], granted]).await?;
                 }
             }
-            12 => s.write_all(&[0xd0, 0]).await?,
+            12 => {
+                let first = pings.fetch_add(1, Ordering::SeqCst) == 0;
+                match script.no_pingresp {
+                    Some(Times::Always) => {}
+                    Some(Times::Once) if first => {}
+                    _ => s.write_all(&[0xd0, 0]).await?,
+                }
+            }
             14 => return Ok(()),
             _ => {}
         }
@@ -704,6 +732,109 @@ async fn failures_with_one_cause_are_one_finding() {
             .count(),
         2,
         "{xml}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// PINGREQ must get a PINGRESP; waits 500 ms for it (the scripted broker is local).
+async fn pings(ctx: &mut Ctx) -> Result<(), Fail> {
+    let mut c = ctx.connected("client", |c| c).await?;
+    c.send_bytes(&[0xc0, 0x00]).await?;
+    c.timeout = Duration::from_millis(500);
+    c.expect_type(build::packet_type::PINGRESP).await?;
+    c.disconnect().await
+}
+
+/// Runs `pings` (and a scenario that passes) with --isolate-failures against a broker that
+/// leaves unanswered the first PINGREQ, or every one.
+async fn isolated_run(times: Times, restart_cmd: Option<String>) -> RunReport {
+    let (addr, _log) = scripted(Script {
+        no_pingresp: Some(times),
+        ..Script::default()
+    })
+    .await;
+    let v5 = Version::V5_0;
+    let list = vec![
+        Scenario::server(v5, "v5.test.pings", &["MQTT-3.12.4-1"], pings),
+        Scenario::server(v5, "v5.test.passes", &["MQTT-3.8.4-1"], needs_a_connection),
+    ];
+    let mut o = options(&addr);
+    o.isolate_failures = true;
+    o.restart_cmd = restart_cmd;
+    scenarios::run_scenarios(list, &o).await.expect("run")
+}
+
+/// A failure that happens only on the broker's first PINGREQ does not reproduce alone: marked
+/// `reproduces: false` with the rerun's outcome in every report, its verdict unchanged; one
+/// that always happens reproduces. Passing scenarios are not rerun.
+#[tokio::test]
+async fn isolate_failures_tells_a_cascade_from_a_reproducible_failure() {
+    // The restart command runs once per rerun (here it only counts itself).
+    let count = std::env::temp_dir().join(format!("scripted-restarts-{}", std::process::id()));
+    let once = isolated_run(
+        Times::Once,
+        Some(format!("echo restart >> '{}'", count.display())),
+    )
+    .await;
+    assert_eq!(std::fs::read_to_string(&count).unwrap(), "restart\n");
+    std::fs::remove_file(&count).unwrap();
+    let r = &once.scenarios[0];
+    assert_eq!(r.outcome, Outcome::Fail, "{r:#?}");
+    let i = r.isolated.as_ref().expect("rerun alone");
+    assert!(!i.reproduces, "{i:#?}");
+    assert_eq!(i.outcome, Outcome::Pass);
+    assert!(once.scenarios[1].isolated.is_none(), "a pass is not rerun");
+    assert_eq!(verdict(&once, "MQTT-3.12.4-1"), Verdict::Fail, "unchanged");
+    assert_eq!(
+        once.isolation_line().as_deref(),
+        Some("0 of 1 failures reproduce alone")
+    );
+
+    let always = isolated_run(Times::Always, None).await;
+    let i = always.scenarios[0].isolated.as_ref().expect("rerun alone");
+    assert!(i.reproduces, "{i:#?}");
+    assert_eq!(i.outcome, Outcome::Fail);
+    assert!(
+        i.got.as_deref().unwrap_or("").contains("PINGRESP")
+            || i.expected.as_deref().unwrap_or("").contains("PINGRESP"),
+        "{i:#?}"
+    );
+    assert_eq!(
+        always.isolation_line().as_deref(),
+        Some("1 of 1 failures reproduce alone")
+    );
+
+    let dir = std::env::temp_dir().join(format!("scripted-isolated-{}", std::process::id()));
+    report::write_all(&once, &dir).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["summary"]["isolated"]["rerun"], 1);
+    assert_eq!(json["summary"]["isolated"]["reproduce"], 0);
+    let st = json["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "MQTT-3.12.4-1")
+        .unwrap();
+    assert_eq!(st["verdict"], "fail");
+    assert_eq!(st["scenarios"][0]["isolated"]["reproduces"], false);
+    assert_eq!(st["scenarios"][0]["isolated"]["outcome"], "pass");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("0 of 1 failures reproduce alone"), "{md}");
+    assert!(
+        md.contains("- rerun alone: does not reproduce alone (pass)"),
+        "{md}"
+    );
+    let v =
+        Verdicts::from_json(&std::fs::read_to_string(dir.join("verdicts.json")).unwrap()).unwrap();
+    assert_eq!(v.scenarios["v5.test.pings"], "fail", "verdicts unchanged");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    report::write_all(&always, &dir).unwrap();
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("- rerun alone: reproduces alone (fail)"),
+        "{md}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -61,6 +61,16 @@ pub struct Args {
     /// Write the new verdicts.json into the --baseline DIR instead of comparing.
     #[arg(long, requires = "baseline")]
     bless: bool,
+    /// After the run, rerun every failed and lenient scenario alone against the same target and
+    /// report whether it reproduces (a failure that does not is evidence of a cascade or of
+    /// flakiness; its verdict is not changed).
+    #[arg(long)]
+    isolate_failures: bool,
+    /// With --isolate-failures: a shell command that restarts the broker, run before each rerun
+    /// (overrides `restart` in the target file); the rerun waits for the port to accept
+    /// connections again.
+    #[arg(long, value_name = "CMD", requires = "isolate_failures")]
+    restart_cmd: Option<String>,
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
@@ -156,6 +166,8 @@ fn run(args: Args) -> anyhow::Result<u8> {
     opts.jobs = usize::from(args.jobs);
     opts.scenario_timeout = Duration::from_secs(args.scenario_timeout);
     opts.progress = !args.quiet;
+    opts.isolate_failures = args.isolate_failures;
+    opts.restart_cmd = args.restart_cmd.clone();
     let report_dir = args.report_dir.clone().unwrap_or_else(|| {
         crate::workspace_root()
             .join("reports")
@@ -201,6 +213,9 @@ fn run(args: Args) -> anyhow::Result<u8> {
         report.violations_line(None),
         report.findings.len()
     );
+    if let Some(line) = report.isolation_line() {
+        println!("{line} (rerun alone with --isolate-failures)");
+    }
     for f in &report.findings {
         println!(
             "FINDING {} {} ({} scenario(s): {}): {}",
@@ -232,21 +247,23 @@ fn run(args: Args) -> anyhow::Result<u8> {
         .filter(|r| r.outcome == scenarios::Outcome::Lenient)
     {
         println!(
-            "LENIENT {} ({}): expected {}; got {}",
+            "LENIENT {} ({}): expected {}; got {}{}",
             r.name,
             r.ids.join(", "),
             r.expected.as_deref().unwrap_or(""),
-            r.got.as_deref().unwrap_or("")
+            r.got.as_deref().unwrap_or(""),
+            alone(r)
         );
     }
     let scenario_failures: Vec<_> = report.scenarios.iter().filter(|r| r.failed()).collect();
     for r in &scenario_failures {
         println!(
-            "FAIL {} ({}): expected {}; got {}",
+            "FAIL {} ({}): expected {}; got {}{}",
             r.name,
             r.ids.join(", "),
             r.expected.as_deref().unwrap_or(""),
-            r.got.as_deref().unwrap_or("")
+            r.got.as_deref().unwrap_or(""),
+            alone(r)
         );
     }
     println!(
@@ -276,6 +293,14 @@ fn run(args: Args) -> anyhow::Result<u8> {
         code = 1;
     }
     Ok(code)
+}
+
+/// ` [reproduces alone (fail)]` after a failure that was rerun alone; empty otherwise.
+fn alone(r: &scenarios::verdict::ScenarioResult) -> String {
+    r.isolated
+        .as_ref()
+        .map(|i| format!(" [{}]", i.line()))
+        .unwrap_or_default()
 }
 
 fn bless(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<()> {
@@ -418,6 +443,13 @@ mod tests {
         );
         assert!(parse(&["--jobs", "0"]).is_err());
         assert!(parse(&["--bless"]).is_err(), "--bless needs --baseline");
+        assert!(
+            parse(&["--restart-cmd", "true"]).is_err(),
+            "--restart-cmd needs --isolate-failures"
+        );
+        let a = parse(&["--isolate-failures", "--restart-cmd", "systemctl restart x"]).unwrap();
+        assert!(a.isolate_failures);
+        assert_eq!(a.restart_cmd.as_deref(), Some("systemctl restart x"));
     }
 
     #[test]

@@ -17,6 +17,13 @@ pub fn render(report: &RunReport) -> String {
         summary.insert(v.to_string(), Value::Object(counts));
     }
     summary.insert("line".into(), json!(report.violations_line(None)));
+    if let Some(line) = report.isolation_line() {
+        let (reproduce, rerun) = report.isolation_counts();
+        summary.insert(
+            "isolated".into(),
+            json!({ "rerun": rerun, "reproduce": reproduce, "line": line }),
+        );
+    }
     let statements: Vec<Value> = report
         .statements
         .iter()

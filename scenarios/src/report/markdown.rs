@@ -23,6 +23,22 @@ fn fence(text: &str) -> String {
     "`".repeat(longest.max(2) + 1)
 }
 
+/// `- alone: reproduces alone (fail)` under a failure that was rerun alone, with the rerun's
+/// own expected/got when they differ.
+fn isolated_line(md: &mut String, r: &crate::verdict::ScenarioResult) {
+    let Some(i) = &r.isolated else { return };
+    let _ = write!(md, "- rerun alone: {}", i.line());
+    if let Some(cause) = &i.cause {
+        let _ = write!(md, "; {}", cell(cause));
+    }
+    if (&i.expected, &i.got) != (&r.expected, &r.got) {
+        if let (Some(e), Some(g)) = (&i.expected, &i.got) {
+            let _ = write!(md, "; expected {}; got {}", cell(e), cell(g));
+        }
+    }
+    md.push('\n');
+}
+
 /// The report as Markdown.
 pub fn render(report: &RunReport) -> String {
     let m = &report.meta;
@@ -63,6 +79,14 @@ pub fn render(report: &RunReport) -> String {
          not failures.",
         report.violations_line(None)
     );
+
+    if let Some(line) = report.isolation_line() {
+        let _ = writeln!(
+            md,
+            "\nRerun alone (`--isolate-failures`): {line}. A failure that does not reproduce \
+             alone points to a cascade or flakiness; its verdict is unchanged."
+        );
+    }
 
     if !report.warnings.is_empty() {
         let _ = writeln!(md, "\n## Warnings ({})\n", report.warnings.len());
@@ -163,7 +187,9 @@ pub fn render(report: &RunReport) -> String {
             }
         );
         let _ = writeln!(md, "- expected: {}", r.expected.as_deref().unwrap_or(""));
-        let _ = writeln!(md, "- got: {}\n", r.got.as_deref().unwrap_or(""));
+        let _ = writeln!(md, "- got: {}", r.got.as_deref().unwrap_or(""));
+        isolated_line(&mut md, r);
+        md.push('\n');
         for e in &r.evidence {
             let f = fence(&e.transcript);
             let _ = writeln!(
@@ -201,7 +227,9 @@ pub fn render(report: &RunReport) -> String {
                     .unwrap_or_default()
             );
             let _ = writeln!(md, "- expected: {}", r.expected.as_deref().unwrap_or(""));
-            let _ = writeln!(md, "- got: {}\n", r.got.as_deref().unwrap_or(""));
+            let _ = writeln!(md, "- got: {}", r.got.as_deref().unwrap_or(""));
+            isolated_line(&mut md, r);
+            md.push('\n');
             for e in &r.evidence {
                 let f = fence(&e.transcript);
                 let _ = writeln!(

@@ -1,7 +1,7 @@
 //! MQTT 3.1.1 section 3.2: CONNACK.
 
 use crate::{ensure, Closing, Ctx, Fail, Scenario, Version::V3_1_1};
-use raw_client::build::{packet_type, Connect};
+use raw_client::build::{packet_type, Connect, Will};
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
     vec![
@@ -28,6 +28,12 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             "v311.connack.empty_id_persistent_refused_then_closed",
             &["MQTT-3.2.2-4", "MQTT-3.2.2-5"],
             empty_id_persistent_refused_then_closed,
+        ),
+        Scenario::server(
+            V3_1_1,
+            "v311.connack.no_applicable_return_code_closes_without_connack",
+            &["MQTT-3.2.2-6"],
+            no_applicable_return_code_closes_without_connack,
         ),
     ]
 }
@@ -158,4 +164,20 @@ async fn empty_id_persistent_refused_then_closed(ctx: &mut Ctx) -> Result<(), Fa
     let mut c = ctx.connect("client").await?;
     c.send_bytes(&packet.build()).await?;
     refused(&mut c, &[0x02]).await
+}
+
+/// A CONNECT with Will QoS 3 (MQTT-3.1.2-14 forbids it): no row of Table 3.1 applies, not even
+/// 0x00 (the server must not accept it, MQTT-3.1.4-1), and no return code names a bad Will, so
+/// the server closes the connection without sending any CONNACK.
+async fn no_applicable_return_code_closes_without_connack(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("will");
+    let packet = ctx
+        .connect_packet("client")
+        .will(Will::new(&topic, b"gone").qos(3))
+        .build();
+    let mut c = ctx.connect("client").await?;
+    c.send_bytes(&packet).await?;
+    c.expect_closed(Closing::silently())
+        .await
+        .map_err(|f| f.context("after CONNECT with Will QoS 3, which no return code describes"))
 }

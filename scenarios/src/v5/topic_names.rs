@@ -69,6 +69,12 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             &["MQTT-4.7.3-4"],
             no_case_folding_or_normalization,
         ),
+        Scenario::server(
+            V5_0,
+            "v5.topic_names.longest_topic_round_trips",
+            &["MQTT-4.7.3-3"],
+            longest_topic_round_trips,
+        ),
     ]
 }
 
@@ -307,4 +313,39 @@ async fn no_case_folding_or_normalization(ctx: &mut Ctx) -> Result<(), Fail> {
     c.expect_silence().await?;
     publisher.disconnect().await?;
     c.disconnect().await
+}
+
+/// The longest Topic Name, 65,535 bytes, round-trips: the broker forwards it to the subscriber
+/// with the whole name and a correct two-byte length (not truncated, not wrapped). Skipped when
+/// the broker's Maximum Packet Size cannot carry the PUBLISH.
+async fn longest_topic_round_trips(ctx: &mut Ctx) -> Result<(), Fail> {
+    /// The QoS 1 PUBLISH of "long" on a 65,535-byte topic: fixed header 1 + 3 (Remaining
+    /// Length), topic 2 + 65,535, packet id 2, properties 1, payload 4.
+    const PACKET: u32 = 4 + 2 + 65_535 + 2 + 1 + 4;
+    if let Some(max) = ctx.caps().maximum_packet_size.filter(|&m| m < PACKET) {
+        return Err(ctx.skip(format!(
+            "the broker's Maximum Packet Size {max} is below the {PACKET} bytes of a PUBLISH with \
+             a 65,535-byte topic"
+        )));
+    }
+    let mut topic = ctx.topic("");
+    while topic.len() < 65_535 {
+        topic.push('x');
+    }
+    let mut sub = ctx.connected("sub", |c| c).await?;
+    sub.subscribed(&topic, 1).await?;
+    let mut publisher = ctx.connected("pub", |c| c).await?;
+    publisher.publish(&topic, b"long", 1, false).await?;
+    let p = sub.expect_publish().await?;
+    ensure!(
+        p.topic == topic.as_bytes() && p.payload == b"long",
+        "\"long\" on the 65535-byte topic",
+        format!(
+            "a PUBLISH with a {}-byte topic, payload {:?}",
+            p.topic.len(),
+            p.payload
+        )
+    );
+    publisher.disconnect().await?;
+    sub.disconnect().await
 }
