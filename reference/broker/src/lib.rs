@@ -32,11 +32,12 @@
 //!   task, presenting binary frames as a byte stream.
 //! - [`listeners`]: [`Listeners`], every configured TCP, TLS and WebSocket listener as one.
 //! - `server`: the engine task and the per-connection tasks (design notes there).
-//! - `outbox`: the engine-to-writer queue (allocates nothing while a connection is idle).
+//! - `connection`: one connection's task, a hand-written future, and its link to the engine
+//!   task (small while idle: nothing allocated until something is read or queued).
 
 pub mod config;
+mod connection;
 pub mod listeners;
-mod outbox;
 mod server;
 pub mod tls;
 pub mod ws;

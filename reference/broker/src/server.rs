@@ -1,4 +1,4 @@
-//! The engine task and the connection tasks.
+//! The engine task, and how it drives the connection tasks ([`crate::connection`]).
 //!
 //! # Why one engine task, not a `Mutex<Broker>`
 //! The engine is one state machine over every session; every PUBLISH can touch any session.
@@ -15,8 +15,8 @@
 //! - Per connection, the engine says when to stop reading ([`Output::Pause`]) and when to read
 //!   again ([`Output::Resume`]): a publisher whose acknowledgements are held back by full
 //!   subscriber queues (3.1.1 has no send quota to do it), or a peer that does not read its
-//!   replies. The reader waits on a [`Gate`] the engine task sets; what it had already read
-//!   still reaches the engine, which keeps it unparsed. TCP then slows the peer down.
+//!   replies. The connection stops reading when the engine task sets its link's gate
+//!   ([`EngineEnd::set_paused`]); what it had already read still reaches the engine, which keeps it unparsed. TCP then slows the peer down.
 //! - Outbound: each connection's command channel is unbounded *by count* but bounded *by bytes*
 //!   by the engine: after each write the writer reports the bytes written
 //!   ([`Broker::handle_written`]), and the engine stops handing out deliveries once
@@ -24,15 +24,14 @@
 //!   connection whose unwritten replies pass twice that.
 //!
 //! # Writes are never cancelled
-//! The writer is a plain loop over its command channel; no `select!` can drop a half-written
-//! packet (rumqtt lost acknowledgements that way). The reader's `select!` only races a
-//! cancel-safe `read` against the stop signal.
+//! A batch, once started, is written to the end or the connection is abandoned; nothing races
+//! it that could drop a half-written packet (rumqtt lost acknowledgements that way).
 //!
 //! # Writes are batched
 //! One syscall per outgoing PUBLISH was most of the broker's CPU under a fan-out load (a
 //! profile: 57% in `sendto`). So when the writer wakes it also takes every command already
-//! queued (`try_recv`, never waiting) up to [`WRITE_BATCH`] bytes, writes them with one
-//! `write_all` and reports one `Written` with their total: the engine's accounting stays exact,
+//! queued up to [`WRITE_BATCH`] bytes, writes them as one batch and reports one `Written` with
+//! their total: the engine's accounting stays exact,
 //! only coarser. A `Close` behind data ends the batch, and the data is written before the close.
 //!
 //! # Writes are bounded
@@ -45,8 +44,8 @@
 //! (3.1.1)), or for `write_timeout_ms` when it has none or has no CONNACK yet, ends the
 //! connection: the writer reports it closed ([`Broker::handle_close`], so the will is published
 //! as for any abnormal close) and the socket is dropped. The engine passes the bound with each
-//! `Write`. The deadline is a `timeout` around the write, not a `select!` branch next to other
-//! work: when it fires the half-written stream is abandoned, never written to again.
+//! `Write`. When the deadline passes, the half-written stream is abandoned, never written to
+//! again.
 //!
 //! # Shutdown (mini-redis shape)
 //! `serve` stops accepting, tells the engine ([`Event::Shutdown`]), which sends DISCONNECT 0x8B
@@ -61,10 +60,9 @@ use std::time::Duration;
 
 use mqttref_core::broker::{Broker, ConnectionId, Event as EngineEvent, Output, Storage};
 use mqttref_core::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::outbox;
+use crate::connection::{self, Connection, EngineEnd};
 use crate::{BrokerConfig, Listener};
 
 /// Capacity of the engine's input channel, in events.
@@ -77,21 +75,18 @@ const INPUT_BUDGET: usize = 1024 * 1024;
 /// Sockets accepted beyond `max_connections` + `max_awaiting_connect`, to be refused with
 /// CONNACK 0x97.
 const SOCKET_SLACK: usize = 16;
-/// Read buffer of a connection while data keeps coming.
-const READ_BUF: usize = 16 * 1024;
-/// Read buffer of a connection otherwise (part of its task, not a separate allocation).
-const SMALL_READ: usize = 64;
+/// The most a connection reads at once (on the stack of its `poll`, not kept between reads).
+pub(crate) const READ_BUF: usize = 16 * 1024;
 /// Bytes a writer gathers before it writes (one packet may exceed it; it is never split).
 /// Large enough to cut syscalls by orders of magnitude for small PUBLISHes, small enough not
 /// to delay the first byte of a batch noticeably.
-const WRITE_BATCH: usize = 64 * 1024;
+pub(crate) const WRITE_BATCH: usize = 64 * 1024;
 
 /// Input to the engine task.
-enum Event {
+pub(crate) enum Event {
     Accepted {
         id: ConnectionId,
-        tx: outbox::Sender<Cmd>,
-        gate: Arc<Gate>,
+        tx: EngineEnd,
         /// The peer's address, for the per-address cap on connections awaiting CONNECT.
         peer: std::net::IpAddr,
     },
@@ -112,7 +107,7 @@ enum Event {
 }
 
 /// Command to a connection's writer.
-enum Cmd {
+pub(crate) enum Cmd {
     /// Bytes to write, and how long a write may make no progress ([`write_bound`]).
     Write(Vec<u8>, Duration),
     Close,
@@ -205,13 +200,11 @@ pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
         next_id += 1;
         let id = ConnectionId(next_id);
         tracing::debug!(conn = id.0, %peer, "accepted");
-        let (tx, rx) = outbox::outbox();
-        let gate = Arc::new(Gate::default());
+        let (tx, link) = connection::link();
         if ev_tx
             .send(Event::Accepted {
                 id,
                 tx,
-                gate: gate.clone(),
                 peer: peer.ip(),
             })
             .await
@@ -219,13 +212,17 @@ pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
         {
             break Err(io::Error::other("engine task ended"));
         }
-        let input = Input {
-            events: ev_tx.clone(),
-            budget: budget.clone(),
-        };
+        let conn = Connection::new(
+            id,
+            stream,
+            link,
+            ev_tx.clone(),
+            budget.clone(),
+            write_timeout,
+        );
         let done = done_tx.clone();
         spawn.spawn(async move {
-            connection(id, stream, input, rx, gate, write_timeout).await;
+            conn.await;
             drop(permit);
             drop(done);
         });
@@ -262,7 +259,7 @@ async fn engine_loop<S: Storage>(
     let now = move || {
         Instant::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
     };
-    let mut conns: BTreeMap<ConnectionId, Handle> = BTreeMap::new();
+    let mut conns: BTreeMap<ConnectionId, EngineEnd> = BTreeMap::new();
     let mut shutting_down = false;
     loop {
         let deadline = engine
@@ -279,18 +276,18 @@ async fn engine_loop<S: Storage>(
         };
         let Some(event) = event else { break };
         match event {
-            Event::Accepted { id, tx, gate, peer } => {
+            Event::Accepted { id, tx, peer } => {
                 if shutting_down {
                     let _ = tx.send(Cmd::Close);
                     continue;
                 }
-                conns.insert(id, Handle { tx, gate });
+                conns.insert(id, tx);
                 engine.handle_connect(id, now());
                 if let Some(old) = awaiting.add(id, peer) {
                     // Too many from this address still to send CONNECT: the oldest goes.
                     tracing::debug!(conn = old.0, %peer, "closed: too many connections awaiting CONNECT from one address");
                     if let Some(h) = conns.remove(&old) {
-                        let _ = h.tx.send(Cmd::Close);
+                        let _ = h.send(Cmd::Close);
                     }
                     engine.handle_close(old, now());
                 }
@@ -365,56 +362,9 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// The engine task's end of one connection.
-struct Handle {
-    /// Commands to its writer.
-    tx: outbox::Sender<Cmd>,
-    /// Whether its reader must stop reading ([`Output::Pause`]).
-    gate: Arc<Gate>,
-}
-
-/// Whether a connection's reader may read: a state and a wake-up, shared by the engine task
-/// (pause, resume), the writer (stop) and the reader. Two `watch` channels did this before, at
-/// about 450 bytes each per connection.
-#[derive(Default)]
-struct Gate {
-    /// `RUN`, `PAUSED` or `STOP` (final).
-    state: std::sync::atomic::AtomicU8,
-    /// Woken on every change; one waiter (the reader), so a change made while it is not
-    /// waiting leaves a permit and is never missed.
-    changed: tokio::sync::Notify,
-}
-
-const RUN: u8 = 0;
-const PAUSED: u8 = 1;
-const STOP: u8 = 2;
-
-impl Gate {
-    fn get(&self) -> u8 {
-        self.state.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Pauses or resumes, unless the reader was already told to stop.
-    fn set_paused(&self, paused: bool) {
-        use std::sync::atomic::Ordering;
-        let to = if paused { PAUSED } else { RUN };
-        let _ = self
-            .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                (s != STOP).then_some(to)
-            });
-        self.changed.notify_one();
-    }
-
-    fn stop(&self) {
-        self.state.store(STOP, std::sync::atomic::Ordering::Release);
-        self.changed.notify_one();
-    }
-}
-
 fn drain<S: Storage>(
     engine: &mut Broker<S>,
-    conns: &mut BTreeMap<ConnectionId, Handle>,
+    conns: &mut BTreeMap<ConnectionId, EngineEnd>,
     awaiting: &mut Awaiting,
     write_timeout: Duration,
 ) {
@@ -423,10 +373,10 @@ fn drain<S: Storage>(
     // topic with a thousand subscribers), and one command per connection, not per packet,
     // saves an allocation, a queue operation and a wake-up for each packet.
     let mut pending: BTreeMap<ConnectionId, Vec<u8>> = BTreeMap::new();
-    let send = |conns: &BTreeMap<ConnectionId, Handle>, conn, data, engine: &Broker<S>| {
+    let send = |conns: &BTreeMap<ConnectionId, EngineEnd>, conn, data, engine: &Broker<S>| {
         if let Some(h) = conns.get(&conn) {
             let bound = write_bound(engine.keep_alive_ms(conn), write_timeout);
-            let _ = h.tx.send(Cmd::Write(data, bound));
+            let _ = h.send(Cmd::Write(data, bound));
         }
     };
     while let Some(out) = engine.poll_output() {
@@ -450,12 +400,12 @@ fn drain<S: Storage>(
                     send(conns, conn, data, engine);
                 }
                 if let Some(h) = conns.remove(&conn) {
-                    let _ = h.tx.send(Cmd::Close);
+                    let _ = h.send(Cmd::Close);
                 }
             }
             Output::Pause { conn } | Output::Resume { conn } => {
                 if let Some(h) = conns.get(&conn) {
-                    h.gate.set_paused(matches!(out, Output::Pause { .. }));
+                    h.set_paused(matches!(out, Output::Pause { .. }));
                 }
             }
         }
@@ -522,167 +472,16 @@ fn drain<S: Storage>(
     }
 }
 
-/// One connection: a reader feeding the engine and a writer draining its commands.
-/// A connection's way to the engine task: the event channel, and the shared budget of bytes
-/// read but not yet handled ([`INPUT_BUDGET`]).
-struct Input {
-    events: mpsc::Sender<Event>,
-    budget: Arc<Semaphore>,
-}
-
-impl Input {
-    #[cfg(test)]
-    fn new(events: mpsc::Sender<Event>) -> Self {
-        Input {
-            events,
-            budget: Arc::new(Semaphore::new(INPUT_BUDGET)),
-        }
-    }
-}
-
-async fn connection<S>(
-    id: ConnectionId,
-    stream: S,
-    input: Input,
-    mut cmds: outbox::Receiver<Cmd>,
-    gate: Arc<Gate>,
-    write_timeout: Duration,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let writer_gate = gate.clone();
-    let Input { events, budget } = input;
-    let reader_events = events.clone();
-    let reader = async move {
-        // An idle connection waits in `read` with a buffer it may never fill: a small one
-        // inside the task, and a `READ_BUF` one only while reads keep filling the small one
-        // (a 16 KiB buffer per connection was most of an idle connection's memory).
-        let mut small = [0u8; SMALL_READ];
-        let mut big: Vec<u8> = Vec::new();
-        let mut short_reads = 0u32;
-        loop {
-            match gate.get() {
-                STOP => break,
-                PAUSED => {
-                    // The engine holds this peer back: read nothing until it says so.
-                    gate.changed.notified().await;
-                    continue;
-                }
-                _ => {}
-            }
-            tokio::select! {
-                biased;
-                () = gate.changed.notified() => continue,
-                // `read` is cancel-safe: if the stop branch wins, no bytes were consumed.
-                r = rd.read(if big.is_empty() { &mut small[..] } else { &mut big[..] }) => match r {
-                    Ok(0) | Err(_) => {
-                        let _ = Box::pin(reader_events.send(Event::Closed { id })).await;
-                        break;
-                    }
-                    Ok(n) => {
-                        let data = if big.is_empty() { small[..n].to_vec() } else { big[..n].to_vec() };
-                        // n <= READ_BUF < INPUT_BUDGET, and the semaphore is never closed.
-                        // Boxed, these two, like the writer's: only a connection that is
-                        // sending needs their state, and an idle one should not carry it.
-                        let Ok(_budget) = Box::pin(budget.clone().acquire_many_owned(n as u32)).await else {
-                            break;
-                        };
-                        if Box::pin(reader_events.send(Event::Bytes { id, data, _budget })).await.is_err() {
-                            break;
-                        }
-                        if big.is_empty() && n == SMALL_READ {
-                            big = vec![0u8; READ_BUF];
-                            short_reads = 0;
-                        } else if !big.is_empty() && n <= SMALL_READ {
-                            short_reads += 1;
-                            if short_reads >= 16 {
-                                big = Vec::new();
-                            }
-                        } else {
-                            short_reads = 0;
-                        }
-                    }
-                },
-            }
-        }
-    };
-    let writer = async move {
-        // The batch is the first command's own `Vec`, extended with whatever else is already
-        // queued: a lone packet is written without a copy. Not a `BufWriter`: it would decide
-        // on its own when bytes reach the socket, so `Written` would have to be reported after
-        // an explicit `flush` anyway, and it copies every packet; here one `write_all` is one
-        // `Written` with exactly its bytes, which is what `handle_written` counts.
-        // The bound of the latest `Write`: the engine's latest word on the keep alive.
-        let mut bound = write_timeout;
-        while let Some(cmd) = cmds.recv().await {
-            let Cmd::Write(mut batch, b) = cmd else { break };
-            bound = b;
-            let mut close = false;
-            while batch.len() < WRITE_BATCH {
-                match cmds.try_recv() {
-                    Ok(Cmd::Write(data, b)) => {
-                        batch.extend_from_slice(&data);
-                        bound = b;
-                    }
-                    Ok(Cmd::Close) => {
-                        close = true;
-                        break;
-                    }
-                    // Empty, or the engine let go: write what we have; `recv` then decides.
-                    Err(_) => break,
-                }
-            }
-            // Boxed: its timer and write state would otherwise be part of every connection's
-            // task, idle or not (memory per idle connection).
-            if let Err(e) = Box::pin(write_all(&mut wr, &batch, bound)).await {
-                tracing::debug!(conn = id.0, error = %e, "write failed");
-                let _ = Box::pin(events.send(Event::Closed { id })).await;
-                break;
-            }
-            let _ = Box::pin(events.send(Event::Written { id, n: batch.len() })).await;
-            if close {
-                break;
-            }
-        }
-        let _ = Box::pin(tokio::time::timeout(bound, wr.shutdown())).await;
-        writer_gate.stop();
-    };
-    tokio::join!(reader, writer);
-}
-
-/// Writes and flushes `bytes`; fails with `TimedOut` when a single write or the flush makes no
-/// progress within `bound` (the caller then abandons the stream, so a partial write is harmless).
-async fn write_all<W: tokio::io::AsyncWrite + Unpin>(
-    w: &mut W,
-    mut bytes: &[u8],
-    bound: Duration,
-) -> io::Result<()> {
-    let stalled = || {
-        io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("no progress for {} ms", bound.as_millis()),
-        )
-    };
-    while !bytes.is_empty() {
-        let n = tokio::time::timeout(bound, w.write(bytes))
-            .await
-            .map_err(|_| stalled())??;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        bytes = bytes.get(n..).unwrap_or(&[]);
-    }
-    tokio::time::timeout(bound, w.flush())
-        .await
-        .map_err(|_| stalled())?
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     const B: Duration = Duration::from_secs(30);
+
+    fn budget() -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(INPUT_BUDGET))
+    }
 
     /// Commands queued before the writer wakes go out in one write with one `Written` of their
     /// total, and a `Close` behind them still lets them out first.
@@ -690,21 +489,14 @@ mod tests {
     async fn writer_batches_queued_commands_and_flushes_before_close() {
         let (ours, mut peer) = tokio::io::duplex(1 << 20);
         let (ev_tx, mut ev_rx) = mpsc::channel(16);
-        let (tx, rx) = outbox::outbox();
+        let (tx, link) = connection::link();
         let id = ConnectionId(1);
         for chunk in [&b"abc"[..], b"defg", b"h"] {
             assert!(tx.send(Cmd::Write(chunk.to_vec(), B)).is_ok());
         }
         assert!(tx.send(Cmd::Close).is_ok());
         assert!(tx.send(Cmd::Write(b"never".to_vec(), B)).is_ok());
-        let conn = tokio::spawn(connection(
-            id,
-            ours,
-            Input::new(ev_tx),
-            rx,
-            Arc::default(),
-            B,
-        ));
+        let conn = tokio::spawn(Connection::new(id, ours, link, ev_tx, budget(), B));
         let mut got = Vec::new();
         peer.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"abcdefgh");
@@ -809,19 +601,19 @@ mod tests {
     async fn writer_batches_are_bounded_and_exact() {
         let (ours, mut peer) = tokio::io::duplex(1 << 20);
         let (ev_tx, mut ev_rx) = mpsc::channel(1024);
-        let (tx, rx) = outbox::outbox();
+        let (tx, link) = connection::link();
         let packet = vec![1u8; 1000];
         let count = 3 * WRITE_BATCH / packet.len();
         for _ in 0..count {
             assert!(tx.send(Cmd::Write(packet.clone(), B)).is_ok());
         }
         drop(tx);
-        let conn = tokio::spawn(connection(
+        let conn = tokio::spawn(Connection::new(
             ConnectionId(1),
             ours,
-            Input::new(ev_tx),
-            rx,
-            Arc::default(),
+            link,
+            ev_tx,
+            budget(),
             B,
         ));
         let mut got = Vec::new();
