@@ -368,37 +368,17 @@ fn drain<S: Storage>(
     awaiting: &mut Awaiting,
     write_timeout: Duration,
 ) {
-    // Transmits gathered per connection until the outputs run out (or `WRITE_BATCH`): one
-    // input can fan out to many connections, many times over (a read of small PUBLISHes to a
-    // topic with a thousand subscribers), and one command per connection, not per packet,
-    // saves an allocation, a queue operation and a wake-up for each packet.
-    let mut pending: BTreeMap<ConnectionId, Vec<u8>> = BTreeMap::new();
-    let send = |conns: &BTreeMap<ConnectionId, EngineEnd>, conn, data, engine: &Broker<S>| {
-        if let Some(h) = conns.get(&conn) {
-            let bound = write_bound(engine.keep_alive_ms(conn), write_timeout);
-            let _ = h.send(Cmd::Write(data, bound));
-        }
-    };
+    // The engine hands out one transmit per connection per step (it gathers every packet
+    // for a connection into one buffer), so each is one command to that connection.
     while let Some(out) = engine.poll_output() {
         match out {
-            Output::Transmit { conn, data } => match pending.entry(conn) {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(data);
+            Output::Transmit { conn, data } => {
+                if let Some(h) = conns.get(&conn) {
+                    let bound = write_bound(engine.keep_alive_ms(conn), write_timeout);
+                    let _ = h.send(Cmd::Write(data, bound));
                 }
-                std::collections::btree_map::Entry::Occupied(mut o) => {
-                    if o.get().len() + data.len() > WRITE_BATCH {
-                        let full = std::mem::replace(o.get_mut(), data);
-                        send(conns, conn, full, engine);
-                    } else {
-                        o.get_mut().extend_from_slice(&data);
-                    }
-                }
-            },
+            }
             Output::Close { conn } => {
-                // What was transmitted before the close goes first.
-                if let Some(data) = pending.remove(&conn) {
-                    send(conns, conn, data, engine);
-                }
                 if let Some(h) = conns.remove(&conn) {
                     let _ = h.send(Cmd::Close);
                 }
@@ -409,9 +389,6 @@ fn drain<S: Storage>(
                 }
             }
         }
-    }
-    for (conn, data) in pending {
-        send(conns, conn, data, engine);
     }
     while let Some(ev) = engine.poll_event() {
         match ev {

@@ -93,10 +93,8 @@ impl<S: Storage> Broker<S> {
             properties: Properties::Slice(props),
             ..codec::ConnAck::new(code)
         };
-        self.out.push_back(Output::Transmit {
-            conn,
-            data: encode_vec(&codec::Packet::ConnAck(p), version),
-        });
+        let data = encode_vec(&codec::Packet::ConnAck(p), version);
+        self.transmit(conn, data);
         self.close_with(conn, now, WillFate::Discard, Some(code), "CONNECT refused");
     }
 
@@ -566,7 +564,7 @@ impl<S: Storage> Broker<S> {
                     alias: None,
                     max_len: usize::MAX,
                 };
-                send_delivery(&mut self.out, conn, c, &item, how, now);
+                send_delivery(&mut self.tx, conn, c, &item, how, now);
             }
         }
     }

@@ -10,7 +10,6 @@
 //! aliases stay within the client's maximum ([MQTT-3.1.2-26] (5.0)). Queue limits and what is
 //! dropped: see `flow` (QoS 1/2 are never dropped for a connected session).
 
-use alloc::collections::VecDeque;
 use alloc::string::String;
 
 use super::super::config::QueueOverflow;
@@ -246,7 +245,7 @@ impl<S: Storage> Broker<S> {
                 alias,
                 max_len: c.max_packet as usize,
             };
-            if !send_delivery(&mut self.out, conn, c, &item, how, now) {
+            if !send_delivery(&mut self.tx, conn, c, &item, how, now) {
                 // [MQTT-3.1.2-25] (5.0): too large for the client; discard it for this client.
                 s.dropped += 1;
                 too_large = (too_large.0 + 1, item.qos);
@@ -293,17 +292,12 @@ impl<S: Storage> Broker<S> {
     }
 }
 
-/// Queues `packet`, encoded for `c`'s version, for `conn`: appended to the last transmit when
-/// that is for `conn` too, so a burst of replies (a PINGREQ flood, a fan-out) is one buffer,
-/// not one allocation per packet, and the packet is encoded once, in place.
-pub(super) fn send_on(
-    out: &mut VecDeque<Output>,
-    conn: ConnectionId,
-    c: &mut Conn,
-    packet: &codec::Packet<'_>,
-) {
+/// Queues `packet`, encoded for `c`'s version, for `conn`: appended to its buffer of this step
+/// ([`Broker::tx`]), so a burst of replies (a PINGREQ flood, a fan-out) is one buffer, not one
+/// allocation per packet, and the packet is encoded once, in place.
+pub(super) fn send_on(tx: &mut Tx, conn: ConnectionId, c: &mut Conn, packet: &codec::Packet<'_>) {
     let version = c.version;
-    if let Some(n) = append_transmit(out, conn, |data| {
+    if let Some(n) = append_transmit(tx, conn, c, |data| {
         encode_append(packet, version, usize::MAX, data)
     }) {
         c.unwritten += n;
@@ -311,20 +305,25 @@ pub(super) fn send_on(
     }
 }
 
-/// Runs `encode` on `conn`'s pending transmit (the last output, when it is for `conn`) or on a
-/// new one, queued only if something was encoded; returns what `encode` did.
+/// The bytes for each connection this step ([`Broker::tx`]).
+pub(super) type Tx = Vec<(ConnectionId, Vec<u8>)>;
+
+/// Runs `encode` on `conn`'s buffer of this step, or on a new one, kept only if something
+/// was encoded; returns what `encode` did.
 fn append_transmit(
-    out: &mut VecDeque<Output>,
+    tx: &mut Tx,
     conn: ConnectionId,
+    c: &mut Conn,
     encode: impl FnOnce(&mut Vec<u8>) -> Option<usize>,
 ) -> Option<usize> {
-    match out.back_mut() {
-        Some(Output::Transmit { conn: last, data }) if *last == conn => encode(data),
+    match c.tx_slot.and_then(|i| tx.get_mut(i as usize)) {
+        Some((owner, data)) if *owner == conn => encode(data),
         _ => {
             let mut data = Vec::new();
             let n = encode(&mut data);
             if n.is_some() {
-                out.push_back(Output::Transmit { conn, data });
+                c.tx_slot = u32::try_from(tx.len()).ok();
+                tx.push((conn, data));
             }
             n
         }
@@ -409,7 +408,7 @@ pub(super) struct Delivered {
 /// Encodes the PUBLISH that delivers `item` straight into `conn`'s pending transmit (see
 /// [`Delivery`]); `false`, and nothing queued, when it is larger than `how.max_len`.
 pub(super) fn send_delivery(
-    out: &mut VecDeque<Output>,
+    tx: &mut Tx,
     conn: ConnectionId,
     c: &mut Conn,
     item: &Queued,
@@ -438,7 +437,9 @@ pub(super) fn send_delivery(
         pid: how.pid,
     };
     let version = c.version;
-    let appended = append_transmit(out, conn, |data| d.encode_into(version, how.max_len, data));
+    let appended = append_transmit(tx, conn, c, |data| {
+        d.encode_into(version, how.max_len, data)
+    });
     let Some(n) = appended else {
         return false;
     };
@@ -446,6 +447,9 @@ pub(super) fn send_delivery(
     c.queued_for_write(n, false);
     true
 }
+
+/// Properties a delivery encodes from the stack; more go to the heap.
+const INLINE_PROPERTIES: usize = 8;
 
 /// A PUBLISH that delivers a stored message, encoded straight from borrowed parts: no owned
 /// packet is built, the message's topic and properties are not cloned, and the bytes go
@@ -477,35 +481,33 @@ pub(super) struct Delivery<'a> {
 
 impl<'a> Delivery<'a> {
     /// The 5.0 properties, by ascending property identifier: one fixed order for every
-    /// PUBLISH the engine sends (`delivery_tests` pins it).
-    fn properties(&self) -> Vec<codec::Property<'a>> {
+    /// PUBLISH the engine sends (`delivery_tests` pins it), each handed to `push`.
+    fn each_property(&self, mut push: impl FnMut(codec::Property<'a>)) {
         let p = self.props;
-        let mut v = Vec::with_capacity(4 + p.user.len() + self.sub_ids.len());
         if let Some(x) = p.payload_format {
-            v.push(codec::Property::PayloadFormatIndicator(x));
+            push(codec::Property::PayloadFormatIndicator(x));
         }
         if let Some(x) = self.message_expiry {
-            v.push(codec::Property::MessageExpiryInterval(x));
+            push(codec::Property::MessageExpiryInterval(x));
         }
         if let Some(x) = &p.content_type {
-            v.push(codec::Property::ContentType(x));
+            push(codec::Property::ContentType(x));
         }
         if let Some(x) = &p.response_topic {
-            v.push(codec::Property::ResponseTopic(x));
+            push(codec::Property::ResponseTopic(x));
         }
         if let Some(x) = &p.correlation_data {
-            v.push(codec::Property::CorrelationData(x));
+            push(codec::Property::CorrelationData(x));
         }
         for id in self.sub_ids {
-            v.push(codec::Property::SubscriptionIdentifier(*id));
+            push(codec::Property::SubscriptionIdentifier(*id));
         }
         if let Some(x) = self.topic_alias {
-            v.push(codec::Property::TopicAlias(x));
+            push(codec::Property::TopicAlias(x));
         }
         for (k, val) in &p.user {
-            v.push(codec::Property::UserProperty((k, val)));
+            push(codec::Property::UserProperty((k, val)));
         }
-        v
     }
 
     /// Appends the encoded PUBLISH to `out` when it is at most `max_len` bytes, and returns its
@@ -516,18 +518,45 @@ impl<'a> Delivery<'a> {
         max_len: usize,
         out: &mut Vec<u8>,
     ) -> Option<usize> {
-        let props = if version.is_v5() {
-            self.properties()
+        // On the stack when there are few (there usually are none): this runs once per
+        // delivery, and a list on the heap was one allocation per delivery under fan-out.
+        let mut count = 0;
+        if version.is_v5() {
+            self.each_property(|_| count += 1);
+        }
+        if count <= INLINE_PROPERTIES {
+            let mut inline = [codec::Property::PayloadFormatIndicator(0); INLINE_PROPERTIES];
+            let mut at = 0;
+            if count > 0 {
+                self.each_property(|p| {
+                    if let Some(slot) = inline.get_mut(at) {
+                        *slot = p;
+                        at += 1;
+                    }
+                });
+            }
+            self.encode_with(&inline[..at], version, max_len, out)
         } else {
-            Vec::new()
-        };
+            let mut props = Vec::with_capacity(count);
+            self.each_property(|p| props.push(p));
+            self.encode_with(&props, version, max_len, out)
+        }
+    }
+
+    fn encode_with(
+        &self,
+        props: &[codec::Property<'_>],
+        version: ProtocolVersion,
+        max_len: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<usize> {
         let view = codec::Packet::Publish(codec::Publish {
             dup: self.dup,
             qos: codec::QoS::from_u8(self.qos).unwrap_or(codec::QoS::AtMostOnce),
             retain: self.retain,
             topic: self.topic,
             packet_id: (self.qos > 0).then_some(self.pid),
-            properties: codec::Properties::Slice(&props),
+            properties: codec::Properties::Slice(props),
             payload: self.payload,
         });
         encode_append(&view, version, max_len, out)

@@ -100,7 +100,7 @@ impl<S: Storage> Broker<S> {
                     // 3.1.1 form, which a client of any version can read, then close.
                     let p = codec::ConnAck::new(ReasonCode::UnsupportedProtocolVersion);
                     let data = encode_vec(&Packet::ConnAck(p), ProtocolVersion::V3_1_1);
-                    self.out.push_back(Output::Transmit { conn, data });
+                    self.transmit(conn, data);
                     self.close(conn, now, WillFate::Discard, "unsupported protocol version");
                 }
                 Err(e) => {
@@ -108,10 +108,8 @@ impl<S: Storage> Broker<S> {
                         // [MQTT-4.13.1-1] 5.0 §4.13: a bad CONNECT may be answered with
                         // CONNACK and the error's reason code before closing.
                         let p = codec::ConnAck::new(e.reason_code());
-                        self.out.push_back(Output::Transmit {
-                            conn,
-                            data: encode_vec(&Packet::ConnAck(p), ProtocolVersion::V5),
-                        });
+                        let data = encode_vec(&Packet::ConnAck(p), ProtocolVersion::V5);
+                        self.transmit(conn, data);
                     }
                     let why = format!("{e}");
                     self.close_with(conn, now, WillFate::Discard, Some(e.reason_code()), &why);

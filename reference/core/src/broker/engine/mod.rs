@@ -223,6 +223,8 @@ struct Conn {
     out_aliases: BTreeMap<String, u16>,
     /// Boxed: most connections have none, and a `Message` is large.
     will: Option<Box<Will>>,
+    /// Its entry in [`Broker::tx`] while it has bytes to go out this step.
+    tx_slot: Option<u32>,
     /// Bytes handed to the driver and not reported written.
     unwritten: usize,
     /// What the unwritten bytes are, oldest first: (bytes, whether they are replies rather
@@ -268,6 +270,7 @@ impl Conn {
             alias_max_out: 0,
             out_aliases: BTreeMap::new(),
             will: None,
+            tx_slot: None,
             unwritten: 0,
             unwritten_runs: VecDeque::new(),
             unwritten_replies: 0,
@@ -393,6 +396,11 @@ pub struct Broker<S: Storage = MemoryStorage> {
     /// Wills waiting for their delay, by client id.
     pending_wills: BTreeMap<String, (Instant, Message)>,
     out: VecDeque<Output>,
+    /// Bytes for each connection that has any this step, in the order they were first
+    /// queued: every packet for a connection is appended to its one buffer (a fan-out step
+    /// that reaches a thousand subscribers many times over makes a thousand buffers, not one
+    /// per delivery), and [`poll_output`](Broker::poll_output) hands them out as transmits.
+    tx: Vec<(ConnectionId, Vec<u8>)>,
     events: VecDeque<Event>,
     /// Rate limit of [`Event::QueueFull`], per session with queue drops since it connected.
     drop_reports: BTreeMap<(String, DropReason), DropReport>,
@@ -435,6 +443,7 @@ impl<S: Storage> Broker<S> {
             expiries: BTreeMap::new(),
             pending_wills: BTreeMap::new(),
             out: VecDeque::new(),
+            tx: Vec::new(),
             events: VecDeque::new(),
             drop_reports: BTreeMap::new(),
             blocked_on: BTreeMap::new(),
@@ -652,6 +661,19 @@ impl<S: Storage> Broker<S> {
     /// The next thing to do: bytes to write or a connection to close.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
+        if !self.tx.is_empty() {
+            let mut tx = core::mem::take(&mut self.tx);
+            for (conn, data) in tx.drain(..) {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.tx_slot = None;
+                }
+                if !data.is_empty() {
+                    self.out.push_back(Output::Transmit { conn, data });
+                }
+            }
+            // Kept: its capacity serves the next step.
+            self.tx = tx;
+        }
         self.out.pop_front()
     }
 
@@ -707,7 +729,7 @@ impl<S: Storage> Broker<S> {
     /// reason codes for 3.1.1.
     fn send_packet(&mut self, conn: ConnectionId, packet: &codec::Packet<'_>) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            send_on(&mut self.out, conn, c, packet);
+            send_on(&mut self.tx, conn, c, packet);
         }
     }
 
@@ -748,8 +770,29 @@ impl<S: Storage> Broker<S> {
         code: Option<ReasonCode>,
         why: &str,
     ) {
+        // What was queued for it goes first.
+        self.flush_tx(conn);
         self.close_quiet(conn, now, fate, code, why);
         self.out.push_back(Output::Close { conn });
+    }
+
+    /// Moves `conn`'s bytes of this step to the outputs now, ahead of what follows.
+    fn flush_tx(&mut self, conn: ConnectionId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let Some((_, data)) = c.tx_slot.take().and_then(|i| self.tx.get_mut(i as usize)) {
+            let data = core::mem::take(data);
+            if !data.is_empty() {
+                self.out.push_back(Output::Transmit { conn, data });
+            }
+        }
+    }
+
+    /// Queues `data` for `conn` after what was queued before it.
+    fn transmit(&mut self, conn: ConnectionId, data: Vec<u8>) {
+        self.flush_tx(conn);
+        self.out.push_back(Output::Transmit { conn, data });
     }
 
     /// Forgets `conn`, deals with its will and session. Does not emit `Output::Close` (the
@@ -765,6 +808,10 @@ impl<S: Storage> Broker<S> {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        // Unflushed bytes have nowhere to go now.
+        if let Some((_, data)) = c.tx_slot.and_then(|i| self.tx.get_mut(i as usize)) {
+            *data = Vec::new();
+        }
         self.events.push_back(Event::Closed {
             conn,
             code,

@@ -545,3 +545,46 @@ fn qos1_queue_drops_are_reported() {
     p.send(pb, &publish("l", 1, 3, b"c1")); // evicts a1, a QoS 1 message
     assert_eq!(queue_full_events(&mut p), vec![("s".to_string(), 1, 1, 1)]);
 }
+
+/// A step that fans several messages out to several subscribers hands the driver one transmit
+/// per subscriber, holding every PUBLISH for it in order — not one buffer per delivery.
+#[test]
+fn one_step_is_one_transmit_per_receiver() {
+    let mut p = Pair::default();
+    let publisher = p.connect(v5(), "pub");
+    let subs: Vec<usize> = (0..3)
+        .map(|i| {
+            let s = p.connect(v5(), ["s0", "s1", "s2"][i]);
+            p.subscribe(s, "t", 0);
+            s
+        })
+        .collect();
+    let mut burst = Vec::new();
+    for n in 0..5u8 {
+        burst.extend(testwire::encode(&publish("t", 0, 0, &[n]), v5()));
+    }
+    let publisher_conn = p.clients[publisher].conn;
+    p.broker.handle_bytes(publisher_conn, p.now, &burst);
+    let mut transmits = Vec::new();
+    while let Some(o) = p.broker.poll_output() {
+        if let Output::Transmit { conn, data } = o {
+            transmits.push((conn, data));
+        }
+    }
+    assert_eq!(transmits.len(), subs.len(), "one transmit per receiver");
+    for (conn, data) in transmits {
+        let c = p
+            .clients
+            .iter_mut()
+            .find(|c| c.conn == conn)
+            .expect("a subscriber");
+        c.raw.extend_from_slice(&data);
+        c.unreported += data.len();
+    }
+    p.drive();
+    for s in subs {
+        let got: Vec<Vec<u8>> = (0..5).map(|_| p.recv_publish(s).payload.to_vec()).collect();
+        assert_eq!(got, (0..5u8).map(|n| vec![n]).collect::<Vec<_>>());
+        p.assert_empty(s);
+    }
+}
