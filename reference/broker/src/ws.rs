@@ -18,10 +18,10 @@
 //!
 //! # The byte stream
 //! Reads concatenate the payloads of binary frames: an MQTT packet may span frames, and a frame
-//! may hold several packets, or parts of them [MQTT-6.0.0-2] (both); the engine's decoder already
-//! works on a byte stream, so it needs nothing more. A text frame fails the read, so the
-//! connection is closed [MQTT-6.0.0-1] (both). Pings are answered by tungstenite; pongs are ignored;
-//! a close frame (answered by tungstenite) ends the stream. Each write becomes one binary
+//! may hold several packets, or parts of them [MQTT-6.0.0-2] (both); the engine's decoder
+//! already works on a byte stream, so it needs nothing more. A text frame fails the read, so the
+//! connection is closed [MQTT-6.0.0-1] (both). Pings are answered by tungstenite; pongs are
+//! ignored; a close frame (answered by tungstenite) ends the stream. Each write becomes one binary
 //! frame.
 
 use std::future::Future;
@@ -245,9 +245,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsServerStream<S> {
                 Some(Ok(Message::Binary(data))) => this.pending = data,
                 Some(Ok(Message::Text(_))) => {
                     this.state = State::Failed;
+                    // [MQTT-6.0.0-1] (both)
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        "WebSocket text frame: MQTT is carried in binary frames [MQTT-6.0.0-1] (both)",
+                        "WebSocket text frame: MQTT goes in binary frames",
                     )));
                 }
                 // Pings are answered by tungstenite itself; pongs and raw frames carry nothing.
