@@ -189,6 +189,15 @@ pub(crate) struct Connection<S> {
     bound: Duration,
     reading: Reading,
     writing: Writing,
+    /// Held until the connection ends (see [`Connection::holding`]).
+    guard: Option<Guard>,
+}
+
+/// What `serve` lets go of when a connection ends: its socket slot, and its part in the
+/// shutdown's wait for every connection.
+pub(crate) struct Guard {
+    pub(crate) _slot: tokio::sync::OwnedSemaphorePermit,
+    pub(crate) _done: mpsc::Sender<()>,
 }
 
 impl<S> Connection<S>
@@ -212,7 +221,16 @@ where
             bound,
             reading: Reading::Open,
             writing: Writing::Idle,
+            guard: None,
         }
+    }
+
+    /// Holds `guard` until the connection ends. Inside the future rather than beside it in an
+    /// `async` block, which would lay out the connection twice (the moved-in value and the
+    /// awaited one) in every connection's task.
+    pub(crate) fn holding(mut self, guard: Guard) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     /// Sends `event` now if the channel has room, else boxes the wait.
@@ -324,8 +342,8 @@ where
                 })))
             }
         };
-        if s.queue.is_empty() && s.queue.capacity() > 64 {
-            // A burst is over: give its memory back.
+        if s.queue.is_empty() {
+            // Nothing more to write: an idle connection keeps no buffer.
             s.queue = VecDeque::new();
         }
         next
@@ -451,6 +469,7 @@ where
         this.poll_write_half(cx);
         this.poll_read_half(cx);
         if matches!(this.writing, Writing::Done) && matches!(this.reading, Reading::Done) {
+            this.guard = None;
             Poll::Ready(())
         } else {
             Poll::Pending

@@ -62,7 +62,7 @@ use mqttref_core::broker::{Broker, ConnectionId, Event as EngineEvent, Output, S
 use mqttref_core::time::Instant;
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::connection::{self, Connection, EngineEnd};
+use crate::connection::{self, Connection, EngineEnd, Guard};
 use crate::{BrokerConfig, Listener};
 
 /// Capacity of the engine's input channel, in events.
@@ -212,20 +212,21 @@ pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
         {
             break Err(io::Error::other("engine task ended"));
         }
-        let conn = Connection::new(
-            id,
-            stream,
-            link,
-            ev_tx.clone(),
-            budget.clone(),
-            write_timeout,
+        let guard = Guard {
+            _slot: permit,
+            _done: done_tx.clone(),
+        };
+        spawn.spawn(
+            Connection::new(
+                id,
+                stream,
+                link,
+                ev_tx.clone(),
+                budget.clone(),
+                write_timeout,
+            )
+            .holding(guard),
         );
-        let done = done_tx.clone();
-        spawn.spawn(async move {
-            conn.await;
-            drop(permit);
-            drop(done);
-        });
     };
     tracing::info!("shutting down");
     let _ = ev_tx.send(Event::Shutdown).await;
