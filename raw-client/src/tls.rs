@@ -1,5 +1,5 @@
-//! How a [`RawClient`](crate::RawClient) dials: plain TCP, TLS over TCP or WebSocket over TCP
-//! ([`Connector`]), and
+//! How a [`RawClient`](crate::RawClient) dials: plain TCP, TLS over TCP, WebSocket over TCP or
+//! WebSocket over TLS ([`Connector`]), and
 //! the rustls client configuration from a CA file or, for testing only, with no verification
 //! at all ([`AcceptAnyCertificate`]).
 //!
@@ -36,6 +36,16 @@ pub enum Connector {
         /// The HTTP path of the upgrade request.
         path: String,
     },
+    /// `wss://`: WebSocket over TLS over TCP: the TLS handshake of [`Connector::Tls`], then the
+    /// upgrade of [`Connector::Ws`].
+    Wss {
+        /// The rustls client configuration ([`tls_config`]).
+        config: Arc<rustls::ClientConfig>,
+        /// The name the server's certificate must carry (a DNS name or an IP address).
+        server_name: ServerName<'static>,
+        /// The HTTP path of the upgrade request.
+        path: String,
+    },
 }
 
 impl std::fmt::Debug for Connector {
@@ -44,6 +54,9 @@ impl std::fmt::Debug for Connector {
             Connector::Tcp => f.write_str("Tcp"),
             Connector::Tls { server_name, .. } => write!(f, "Tls({server_name:?})"),
             Connector::Ws { path } => write!(f, "Ws({path:?})"),
+            Connector::Wss {
+                server_name, path, ..
+            } => write!(f, "Wss({server_name:?}, {path:?})"),
         }
     }
 }
@@ -57,13 +70,31 @@ impl Connector {
         config: Arc<rustls::ClientConfig>,
         server_name: &str,
     ) -> Result<Connector, TlsConfigError> {
-        let server_name = ServerName::try_from(server_name.to_owned())
-            .map_err(|_| TlsConfigError::ServerName(server_name.to_owned()))?;
         Ok(Connector::Tls {
             config,
-            server_name,
+            server_name: parse_server_name(server_name)?,
         })
     }
+
+    /// WebSocket at `path` over TLS to `server_name` with `config`.
+    ///
+    /// # Errors
+    /// [`TlsConfigError::ServerName`] when `server_name` is neither a DNS name nor an IP address.
+    pub fn wss(
+        config: Arc<rustls::ClientConfig>,
+        server_name: &str,
+        path: &str,
+    ) -> Result<Connector, TlsConfigError> {
+        Ok(Connector::Wss {
+            config,
+            server_name: parse_server_name(server_name)?,
+            path: path.to_owned(),
+        })
+    }
+}
+
+fn parse_server_name(name: &str) -> Result<ServerName<'static>, TlsConfigError> {
+    ServerName::try_from(name.to_owned()).map_err(|_| TlsConfigError::ServerName(name.to_owned()))
 }
 
 /// How the server's certificate is checked.

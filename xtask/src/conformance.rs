@@ -20,15 +20,17 @@ use std::time::Duration;
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     /// The broker under test, `mqtt://host:port`, `mqtts://host:port` (TLS: with --cafile or
-    /// --insecure) or `ws://host:port/path` (WebSocket, subprotocol mqtt). Without it (and without `target` in the target
-    /// file) the reference broker is started in this process on a free loopback port.
+    /// --insecure), `ws://host:port/path` (WebSocket, subprotocol mqtt) or
+    /// `wss://host:port/path` (WebSocket over TLS: with --cafile or --insecure). Without it (and
+    /// without `target` in the target file) the reference broker is started in this process on
+    /// a free loopback port.
     #[arg(long, value_name = "URL")]
     target: Option<String>,
-    /// For an mqtts:// target: the CA certificates (PEM) its certificate must chain to
+    /// For an mqtts:// or wss:// target: the CA certificates (PEM) its certificate must chain to
     /// (overrides `cafile` under `[tls]` in the target file).
     #[arg(long, value_name = "FILE.pem")]
     cafile: Option<PathBuf>,
-    /// For an mqtts:// target: accept any server certificate. Testing only: it checks nothing
+    /// For an mqtts:// or wss:// target: accept any server certificate. Testing only: it checks nothing
     /// about who the server is.
     #[arg(long, conflicts_with = "cafile")]
     insecure: bool,
