@@ -18,6 +18,11 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 /// The ALPN protocol id offered on TLS connections (the one IANA registered for MQTT).
 pub const ALPN_MQTT: &[u8] = b"mqtt";
 
+/// The ALPN protocol id offered on `wss://` connections: WebSocket starts as HTTP/1.1, and a
+/// server that offers ALPN but none of the client's protocols must refuse the handshake
+/// (RFC 7301), so offering `mqtt` to an HTTPS endpoint could fail where a browser succeeds.
+pub const ALPN_HTTP1: &[u8] = b"http/1.1";
+
 /// How to reach the peer.
 #[derive(Clone)]
 pub enum Connector {
@@ -76,7 +81,8 @@ impl Connector {
         })
     }
 
-    /// WebSocket at `path` over TLS to `server_name` with `config`.
+    /// WebSocket at `path` over TLS to `server_name` with `config`, offering ALPN
+    /// [`ALPN_HTTP1`] instead of `config`'s (see there why).
     ///
     /// # Errors
     /// [`TlsConfigError::ServerName`] when `server_name` is neither a DNS name nor an IP address.
@@ -85,8 +91,10 @@ impl Connector {
         server_name: &str,
         path: &str,
     ) -> Result<Connector, TlsConfigError> {
+        let mut config = rustls::ClientConfig::clone(&config);
+        config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
         Ok(Connector::Wss {
-            config,
+            config: Arc::new(config),
             server_name: parse_server_name(server_name)?,
             path: path.to_owned(),
         })

@@ -72,17 +72,17 @@ impl Listeners {
     ) -> Result<Listeners, crate::BindError> {
         let mut bound = Vec::with_capacity(endpoints.len());
         for endpoint in endpoints {
-            let tls_layer = || {
-                tls.clone()
-                    .map(|config| TlsListener::new((), config))
+            let tls_layer = |alpn: &[u8]| {
+                tls.as_ref()
+                    .map(|config| TlsListener::new((), crate::tls::with_alpn(config, &[alpn])))
                     .ok_or_else(|| crate::BindError::NoTls(endpoint.clone()))
             };
             let ws_layer = || WsListener::new((), endpoint.path.as_deref().unwrap_or("/"));
             let layer = match endpoint.transport {
                 Transport::Mqtt => Layer::None,
-                Transport::Mqtts => Layer::Tls(tls_layer()?),
+                Transport::Mqtts => Layer::Tls(tls_layer(crate::tls::ALPN_MQTT)?),
                 Transport::Ws => Layer::Ws(ws_layer()),
-                Transport::Wss => Layer::Wss(tls_layer()?, ws_layer()),
+                Transport::Wss => Layer::Wss(tls_layer(crate::ws::ALPN_HTTP1)?, ws_layer()),
             };
             let bind_err = |source| crate::BindError::Bind {
                 endpoint: endpoint.clone(),

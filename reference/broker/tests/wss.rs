@@ -77,11 +77,13 @@ async fn wss_connect(
     protocols: &str,
 ) -> Result<(Wss, Option<String>), WsError> {
     let tcp = TcpStream::connect(addr).await.map_err(WsError::Io)?;
+    // What browsers offer: WebSocket starts as HTTP/1.1.
     let tls = pki
-        .client(with_cert)
+        .client_alpn(with_cert, &[b"http/1.1"])
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .map_err(WsError::Io)?;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
     let mut request = format!("wss://localhost:{}{path}", addr.port())
         .into_client_request()
         .unwrap();
@@ -218,6 +220,34 @@ async fn wss_refuses_plain_websocket() {
         .await
         .expect("refused in time");
     assert!(r.is_err(), "a plain upgrade on a wss:// port succeeded");
+    b.stop().await;
+}
+
+/// ALPN: a `wss://` listener selects `http/1.1` (what browsers offer), an `mqtts://` one
+/// `mqtt`; a client that offers no ALPN at all is served by both.
+#[tokio::test]
+async fn wss_offers_http1_alpn_and_mqtts_offers_mqtt() {
+    let pki = Pki::new("wss-alpn");
+    let b = start(pki.config(&["wss://127.0.0.1:0/mqtt", "mqtts://127.0.0.1:0"])).await;
+    let name = || ServerName::try_from("localhost").unwrap();
+    for (transport, offered, selected) in [
+        (
+            Transport::Wss,
+            &[&b"http/1.1"[..]][..],
+            Some(&b"http/1.1"[..]),
+        ),
+        (Transport::Wss, &[][..], None),
+        (Transport::Mqtts, &[&b"mqtt"[..]][..], Some(&b"mqtt"[..])),
+        (Transport::Mqtts, &[][..], None),
+    ] {
+        let tcp = TcpStream::connect(b.addr(transport)).await.unwrap();
+        let tls = pki
+            .client_alpn(false, offered)
+            .connect(name(), tcp)
+            .await
+            .unwrap_or_else(|e| panic!("{transport:?} offering {offered:?}: {e}"));
+        assert_eq!(tls.get_ref().1.alpn_protocol(), selected, "{transport:?}");
+    }
     b.stop().await;
 }
 

@@ -64,6 +64,11 @@ impl Pki {
 
     /// A rustls client trusting the CA, offering ALPN `mqtt`, with the client certificate or not.
     pub fn client(&self, with_cert: bool) -> tokio_rustls::TlsConnector {
+        self.client_alpn(with_cert, &[b"mqtt"])
+    }
+
+    /// As [`Pki::client`], offering `alpn` (nothing if empty).
+    pub fn client_alpn(&self, with_cert: bool, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
         let mut roots = rustls::RootCertStore::empty();
         for c in CertificateDer::pem_file_iter(&self.ca).unwrap() {
             roots.add(c.unwrap()).unwrap();
@@ -84,7 +89,7 @@ impl Pki {
         } else {
             b.with_no_client_auth()
         };
-        config.alpn_protocols = vec![b"mqtt".to_vec()];
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         tokio_rustls::TlsConnector::from(Arc::new(config))
     }
 }
