@@ -64,6 +64,9 @@ pub struct TlsOptions {
     /// Accept any server certificate, for any name. Testing only: it protects against nothing
     /// but a passive eavesdropper.
     pub insecure: bool,
+    /// Check the server's certificate against the CAs but not its name (Mosquitto's
+    /// `--insecure`): for a broker reached by an address its certificate does not list.
+    pub skip_hostname_check: bool,
     /// Only this TLS version; both 1.2 and 1.3 when `None`.
     pub version: Option<TlsVersion>,
     /// The name the server's certificate must carry; the host dialled when `None`.
@@ -235,7 +238,22 @@ pub fn client_config(
                 _ => TlsConfigError::NoCa,
             });
         }
-        builder.with_root_certificates(roots)
+        if options.skip_hostname_check {
+            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .build()
+            .map_err(|e| TlsConfigError::Pem {
+                path: options.ca_file.clone().unwrap_or_default(),
+                message: e.to_string(),
+            })?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyName { inner: verifier }))
+        } else {
+            builder.with_root_certificates(roots)
+        }
     };
     let mut config = match (&options.cert, &options.key) {
         (None, None) => builder.with_no_client_auth(),
@@ -262,6 +280,60 @@ pub fn client_config(
 /// [`TlsConfigError::ServerName`] when it is neither a DNS name nor an IP address.
 pub fn server_name(name: &str) -> Result<ServerName<'static>, TlsConfigError> {
     ServerName::try_from(name.to_owned()).map_err(|_| TlsConfigError::ServerName(name.to_owned()))
+}
+
+/// The WebPKI verifier with the name check left out (`skip_hostname_check`): the chain, the
+/// validity period and the handshake signatures are still checked.
+#[derive(Debug)]
+struct AnyName {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(rustls::Error::InvalidCertificate(
+                NotValidForName | NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// **For testing only** (`insecure`): accepts any server certificate chain for any name. The

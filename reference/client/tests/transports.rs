@@ -238,7 +238,8 @@ async fn every_transport_with_client_certificates() {
 }
 
 /// A server whose certificate does not chain to the CA given is refused; `insecure` accepts
-/// it; a TLS version restriction still connects to a broker that speaks both.
+/// it; `skip_hostname_check` accepts another name but not another CA; a TLS version
+/// restriction still connects to a broker that speaks both.
 #[tokio::test]
 async fn trust_insecure_and_version() {
     let pki = Pki::new("trust");
@@ -263,6 +264,36 @@ async fn trust_insecure_and_version() {
             .await
             .unwrap_or_else(|e| panic!("{scheme} insecure: {e}"));
         c.disconnect().await.unwrap();
+        // A name the certificate does not carry: refused, unless only the name check is off;
+        // the wrong CA stays refused then.
+        let other_name = TlsOptions {
+            server_name: Some("other.example".into()),
+            ..pki.trust()
+        };
+        assert!(
+            Client::connect(opts(&url, "name", ProtocolVersion::V5, other_name.clone()))
+                .await
+                .is_err(),
+            "{scheme}: a certificate for another name was accepted"
+        );
+        let skip = TlsOptions {
+            skip_hostname_check: true,
+            ..other_name
+        };
+        let (c, _) = Client::connect(opts(&url, "skip", ProtocolVersion::V5, skip.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{scheme} skip_hostname_check: {e}"));
+        c.disconnect().await.unwrap();
+        let skip_wrong_ca = TlsOptions {
+            ca_file: Some(pki.other_ca.clone()),
+            ..skip
+        };
+        assert!(
+            Client::connect(opts(&url, "skip-ca", ProtocolVersion::V5, skip_wrong_ca))
+                .await
+                .is_err(),
+            "{scheme}: skip_hostname_check accepted an unknown CA"
+        );
         for version in [TlsVersion::Tls12, TlsVersion::Tls13] {
             let tls = TlsOptions {
                 version: Some(version),
