@@ -21,6 +21,7 @@ use mqttref_broker::{Broker, BrokerConfig};
 
 mod bench;
 mod pubsub;
+mod tls_args;
 
 /// The MQTT reference implementation.
 #[derive(Parser)]
