@@ -266,6 +266,13 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
         tool_version: env!("CARGO_PKG_VERSION").into(),
         target_name: opts.target_name(),
         target_address: opts.target.url(),
+        transport: match opts.connector {
+            raw_client::Connector::Tcp => "tcp",
+            raw_client::Connector::Tls { .. } => "tls",
+            raw_client::Connector::Ws { .. } => "ws",
+            raw_client::Connector::Wss { .. } => "wss",
+        }
+        .to_owned(),
         started_at: verdict::rfc3339(started),
         duration: clock.elapsed(),
         versions: opts.versions.clone(),
