@@ -10,17 +10,17 @@
 //!
 //! # The upgrade
 //! - The request path must be the listener's path: `404 Not Found` otherwise.
-//! - The client must offer the subprotocol `mqtt` [MQTT-6.0.0-3]; the server selects `mqtt`
-//!   [MQTT-6.0.0-4]. `mqttv3.1` (what MQTT 3.1 clients offer) is accepted and selected when
+//! - The client must offer the subprotocol `mqtt` [MQTT-6.0.0-3] (both); the server selects `mqtt`
+//!   [MQTT-6.0.0-4] (both). `mqttv3.1` (what MQTT 3.1 clients offer) is accepted and selected when
 //!   `mqtt` is not offered. A request that offers neither is refused (`400 Bad Request`): the
-//!   client broke MQTT-6.0.0-3, and the server could not select `mqtt` as MQTT-6.0.0-4 says it
+//!   client broke MQTT-6.0.0-3 (both), and the server could not select `mqtt` as MQTT-6.0.0-4 (both) says it
 //!   must.
 //!
 //! # The byte stream
 //! Reads concatenate the payloads of binary frames: an MQTT packet may span frames, and a frame
-//! may hold several packets, or parts of them [MQTT-6.0.0-2]; the engine's decoder already
+//! may hold several packets, or parts of them [MQTT-6.0.0-2] (both); the engine's decoder already
 //! works on a byte stream, so it needs nothing more. A text frame fails the read, so the
-//! connection is closed [MQTT-6.0.0-1]. Pings are answered by tungstenite; pongs are ignored;
+//! connection is closed [MQTT-6.0.0-1] (both). Pings are answered by tungstenite; pongs are ignored;
 //! a close frame (answered by tungstenite) ends the stream. Each write becomes one binary
 //! frame.
 
@@ -134,7 +134,7 @@ fn upgrade(
     else {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
-            "the WebSocket subprotocol `mqtt` must be offered [MQTT-6.0.0-3]",
+            "the WebSocket subprotocol `mqtt` must be offered [MQTT-6.0.0-3] (both)",
         ));
     };
     response.headers_mut().insert(
@@ -253,7 +253,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsServerStream<S> {
                     this.state = State::Failed;
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        "WebSocket text frame: MQTT is carried in binary frames [MQTT-6.0.0-1]",
+                        "WebSocket text frame: MQTT is carried in binary frames [MQTT-6.0.0-1] (both)",
                     )));
                 }
                 // Pings are answered by tungstenite itself; pongs and raw frames carry nothing.

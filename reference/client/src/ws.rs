@@ -2,8 +2,8 @@
 //! ([`handshake`]) offering the subprotocol `mqtt` over any stream, and [`WsStream`], the
 //! connection as the byte stream the driver reads and writes.
 //!
-//! Each write is one binary frame [MQTT-6.0.0-1]; reads concatenate the payloads of binary
-//! frames, which may split or join MQTT packets [MQTT-6.0.0-2]; pings are answered by
+//! Each write is one binary frame [MQTT-6.0.0-1] (both); reads concatenate the payloads of binary
+//! frames, which may split or join MQTT packets [MQTT-6.0.0-2] (both); pings are answered by
 //! tungstenite; a close frame ends the stream; a text frame from the server fails the read.
 
 use std::io;
@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-/// The subprotocol offered [MQTT-6.0.0-3].
+/// The subprotocol offered [MQTT-6.0.0-3] (both).
 pub const SUBPROTOCOL: &str = "mqtt";
 
 /// A client-side WebSocket connection over `S` (TCP or TLS) as a byte stream.
@@ -102,7 +102,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
                 Some(Ok(Message::Text(_))) => {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        "the server sent a WebSocket text frame [MQTT-6.0.0-1]",
+                        "the server sent a WebSocket text frame [MQTT-6.0.0-1] (both)",
                     )))
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
