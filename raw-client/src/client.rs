@@ -260,9 +260,9 @@ impl RawClient {
     }
 
     /// Connects as `connector` says: TCP, TLS over TCP with the handshake done (bounded by
-    /// [`TLS_HANDSHAKE_TIMEOUT`]), or WebSocket over TCP with the upgrade done (bounded by
-    /// [`WS_HANDSHAKE_TIMEOUT`]). No MQTT CONNECT is sent. Cancel-safe (nothing is kept on
-    /// cancel).
+    /// [`TLS_HANDSHAKE_TIMEOUT`]), WebSocket over TCP with the upgrade done (bounded by
+    /// [`WS_HANDSHAKE_TIMEOUT`]), or WebSocket over TLS with both done. No MQTT CONNECT is
+    /// sent. Cancel-safe (nothing is kept on cancel).
     ///
     /// # Errors
     /// [`RawError::Connect`] for TCP, [`RawError::Tls`] / [`RawError::WebSocket`] for the
@@ -273,16 +273,32 @@ impl RawClient {
         version: ProtocolVersion,
         label: &str,
     ) -> Result<RawClient, RawError> {
-        let (config, server_name) = match connector {
-            crate::Connector::Tcp => return Self::connect_tcp(addr, version, label).await,
+        match connector {
+            crate::Connector::Tcp => Self::connect_tcp(addr, version, label).await,
             crate::Connector::Ws { path } => {
-                return Self::connect_ws(addr, path, version, label).await
+                let tcp = Self::tcp(addr).await?;
+                Self::upgrade(tcp, addr, path, version, label).await
             }
             crate::Connector::Tls {
                 config,
                 server_name,
-            } => (config.clone(), server_name.clone()),
-        };
+            } => {
+                let tls = Self::tls(addr, config, server_name).await?;
+                Ok(Self::from_stream(tls, version, label))
+            }
+            crate::Connector::Wss {
+                config,
+                server_name,
+                path,
+            } => {
+                let tls = Self::tls(addr, config, server_name).await?;
+                Self::upgrade(tls, addr, path, version, label).await
+            }
+        }
+    }
+
+    /// TCP connect, with `TCP_NODELAY`.
+    async fn tcp(addr: &str) -> Result<tokio::net::TcpStream, RawError> {
         let tcp = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|source| RawError::Connect {
@@ -290,44 +306,45 @@ impl RawClient {
                 source,
             })?;
         let _ = tcp.set_nodelay(true);
-        let tls = tokio_rustls::TlsConnector::from(config).connect(server_name, tcp);
-        let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(source)) => {
-                return Err(RawError::Tls {
-                    addr: addr.to_owned(),
-                    source,
-                })
-            }
-            Err(_) => {
-                return Err(RawError::Tls {
-                    addr: addr.to_owned(),
-                    source: io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("no handshake within {TLS_HANDSHAKE_TIMEOUT:?}"),
-                    ),
-                })
-            }
-        };
-        Ok(Self::from_stream(stream, version, label))
+        Ok(tcp)
     }
 
-    /// TCP connect and WebSocket upgrade at `path`, offering the subprotocol `mqtt` (bounded by
-    /// [`WS_HANDSHAKE_TIMEOUT`]); the transcript notes the subprotocol the server selected.
-    async fn connect_ws(
+    /// TCP connect and TLS handshake (bounded by [`TLS_HANDSHAKE_TIMEOUT`]).
+    async fn tls(
+        addr: &str,
+        config: &std::sync::Arc<rustls::ClientConfig>,
+        server_name: &rustls::pki_types::ServerName<'static>,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, RawError> {
+        let tcp = Self::tcp(addr).await?;
+        let tls =
+            tokio_rustls::TlsConnector::from(config.clone()).connect(server_name.clone(), tcp);
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(source)) => Err(RawError::Tls {
+                addr: addr.to_owned(),
+                source,
+            }),
+            Err(_) => Err(RawError::Tls {
+                addr: addr.to_owned(),
+                source: io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no handshake within {TLS_HANDSHAKE_TIMEOUT:?}"),
+                ),
+            }),
+        }
+    }
+
+    /// WebSocket upgrade of `stream` (TCP or TLS) at `path`, offering the subprotocol `mqtt`
+    /// (bounded by [`WS_HANDSHAKE_TIMEOUT`]); the transcript notes the subprotocol the server
+    /// selected.
+    async fn upgrade(
+        stream: impl Stream,
         addr: &str,
         path: &str,
         version: ProtocolVersion,
         label: &str,
     ) -> Result<RawClient, RawError> {
-        let tcp = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|source| RawError::Connect {
-                addr: addr.to_owned(),
-                source,
-            })?;
-        let _ = tcp.set_nodelay(true);
-        let ws = crate::ws::handshake(tcp, addr, path, WS_HANDSHAKE_TIMEOUT)
+        let ws = crate::ws::handshake(stream, addr, path, WS_HANDSHAKE_TIMEOUT)
             .await
             .map_err(|source| RawError::WebSocket {
                 addr: addr.to_owned(),

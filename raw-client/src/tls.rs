@@ -1,5 +1,5 @@
-//! How a [`RawClient`](crate::RawClient) dials: plain TCP, TLS over TCP or WebSocket over TCP
-//! ([`Connector`]), and
+//! How a [`RawClient`](crate::RawClient) dials: plain TCP, TLS over TCP, WebSocket over TCP or
+//! WebSocket over TLS ([`Connector`]), and
 //! the rustls client configuration from a CA file or, for testing only, with no verification
 //! at all ([`AcceptAnyCertificate`]).
 //!
@@ -17,6 +17,11 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// The ALPN protocol id offered on TLS connections (the one IANA registered for MQTT).
 pub const ALPN_MQTT: &[u8] = b"mqtt";
+
+/// The ALPN protocol id offered on `wss://` connections: WebSocket starts as HTTP/1.1, and a
+/// server that offers ALPN but none of the client's protocols must refuse the handshake
+/// (RFC 7301), so offering `mqtt` to an HTTPS endpoint could fail where a browser succeeds.
+pub const ALPN_HTTP1: &[u8] = b"http/1.1";
 
 /// How to reach the peer.
 #[derive(Clone)]
@@ -36,6 +41,16 @@ pub enum Connector {
         /// The HTTP path of the upgrade request.
         path: String,
     },
+    /// `wss://`: WebSocket over TLS over TCP: the TLS handshake of [`Connector::Tls`], then the
+    /// upgrade of [`Connector::Ws`].
+    Wss {
+        /// The rustls client configuration ([`tls_config`]).
+        config: Arc<rustls::ClientConfig>,
+        /// The name the server's certificate must carry (a DNS name or an IP address).
+        server_name: ServerName<'static>,
+        /// The HTTP path of the upgrade request.
+        path: String,
+    },
 }
 
 impl std::fmt::Debug for Connector {
@@ -44,6 +59,9 @@ impl std::fmt::Debug for Connector {
             Connector::Tcp => f.write_str("Tcp"),
             Connector::Tls { server_name, .. } => write!(f, "Tls({server_name:?})"),
             Connector::Ws { path } => write!(f, "Ws({path:?})"),
+            Connector::Wss {
+                server_name, path, ..
+            } => write!(f, "Wss({server_name:?}, {path:?})"),
         }
     }
 }
@@ -57,13 +75,34 @@ impl Connector {
         config: Arc<rustls::ClientConfig>,
         server_name: &str,
     ) -> Result<Connector, TlsConfigError> {
-        let server_name = ServerName::try_from(server_name.to_owned())
-            .map_err(|_| TlsConfigError::ServerName(server_name.to_owned()))?;
         Ok(Connector::Tls {
             config,
-            server_name,
+            server_name: parse_server_name(server_name)?,
         })
     }
+
+    /// WebSocket at `path` over TLS to `server_name` with `config`, offering ALPN
+    /// [`ALPN_HTTP1`] instead of `config`'s (see there why).
+    ///
+    /// # Errors
+    /// [`TlsConfigError::ServerName`] when `server_name` is neither a DNS name nor an IP address.
+    pub fn wss(
+        config: Arc<rustls::ClientConfig>,
+        server_name: &str,
+        path: &str,
+    ) -> Result<Connector, TlsConfigError> {
+        let mut config = rustls::ClientConfig::clone(&config);
+        config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
+        Ok(Connector::Wss {
+            config: Arc::new(config),
+            server_name: parse_server_name(server_name)?,
+            path: path.to_owned(),
+        })
+    }
+}
+
+fn parse_server_name(name: &str) -> Result<ServerName<'static>, TlsConfigError> {
+    ServerName::try_from(name.to_owned()).map_err(|_| TlsConfigError::ServerName(name.to_owned()))
 }
 
 /// How the server's certificate is checked.

@@ -1,6 +1,6 @@
-//! WebSocket (`ws://`, MQTT 5.0 / 3.1.1 section 6) for the raw client: the upgrade
-//! ([`handshake`]) offering the subprotocol `mqtt`, and [`WsStream`], the connection as a byte
-//! stream.
+//! WebSocket (`ws://`, `wss://`, MQTT 5.0 / 3.1.1 section 6) for the raw client: the upgrade
+//! ([`handshake`]) offering the subprotocol `mqtt` over any stream (TCP, or TLS for `wss://`),
+//! and [`WsStream`], the connection as a byte stream.
 //!
 //! # Framing is the test's to choose
 //! Each write is one binary frame, and [`RawClient::send_bytes`](crate::RawClient::send_bytes)
@@ -19,18 +19,20 @@ use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::Stream as ByteStream;
+
 /// The subprotocol offered [MQTT-6.0.0-3].
 pub const SUBPROTOCOL: &str = "mqtt";
 
-/// A client-side WebSocket connection as a byte stream.
+/// A client-side WebSocket connection as a byte stream, over TCP or TLS (boxed, so that a
+/// `ws://` and a `wss://` connection are one type the client can find behind its own box).
 pub struct WsStream {
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<Box<dyn ByteStream>>,
     /// What is left of the last binary frame read.
     pending: Bytes,
     /// The subprotocol the server selected (`Sec-WebSocket-Protocol` of its response).
@@ -45,17 +47,18 @@ impl std::fmt::Debug for WsStream {
     }
 }
 
-/// Upgrades `tcp` (connected to `host_port`) to a WebSocket at `path`, offering the
-/// subprotocol `mqtt`, within `timeout`.
+/// Upgrades `stream` (connected to `host_port`: TCP, or TLS for `wss://`) to a WebSocket at
+/// `path`, offering the subprotocol `mqtt`, within `timeout`.
 ///
 /// # Errors
 /// The upgrade failed (an HTTP refusal, a bad response) or timed out.
 pub async fn handshake(
-    tcp: TcpStream,
+    stream: impl ByteStream,
     host_port: &str,
     path: &str,
     timeout: Duration,
 ) -> io::Result<WsStream> {
+    let stream: Box<dyn ByteStream> = Box::new(stream);
     let mut request = format!("ws://{host_port}{path}")
         .into_client_request()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -63,7 +66,7 @@ pub async fn handshake(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static(SUBPROTOCOL),
     );
-    let upgrade = tokio_tungstenite::client_async(request, tcp);
+    let upgrade = tokio_tungstenite::client_async(request, stream);
     let (ws, response) = match tokio::time::timeout(timeout, upgrade).await {
         Ok(Ok(r)) => r,
         Ok(Err(WsError::Http(response))) => {

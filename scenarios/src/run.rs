@@ -266,6 +266,13 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
         tool_version: env!("CARGO_PKG_VERSION").into(),
         target_name: opts.target_name(),
         target_address: opts.target.url(),
+        transport: match opts.connector {
+            raw_client::Connector::Tcp => "tcp",
+            raw_client::Connector::Tls { .. } => "tls",
+            raw_client::Connector::Ws { .. } => "ws",
+            raw_client::Connector::Wss { .. } => "wss",
+        }
+        .to_owned(),
         started_at: verdict::rfc3339(started),
         duration: clock.elapsed(),
         versions: opts.versions.clone(),
@@ -342,7 +349,10 @@ async fn probe(opts: &RunOptions, version: Version) -> Result<Capabilities, RunE
     caps.apply_overrides(&opts.target_file.capabilities);
     caps.refused_topic = opts.target_file.refused_topic.clone();
     caps.credentials = opts.target_file.credentials.is_some();
-    caps.websocket = matches!(opts.connector, raw_client::Connector::Ws { .. });
+    caps.websocket = matches!(
+        opts.connector,
+        raw_client::Connector::Ws { .. } | raw_client::Connector::Wss { .. }
+    );
     Ok(caps)
 }
 

@@ -21,7 +21,7 @@
 //! refused_topic = "forbidden/x"   # publishing or subscribing there is refused
 //! restart = "systemctl restart mosquitto"  # run before each --isolate-failures rerun
 //!
-//! [tls]                           # for an mqtts:// target (--cafile / --insecure override)
+//! [tls]                           # for an mqtts:// or wss:// target (--cafile / --insecure override)
 //! cafile = "ca.pem"               # verify the server against it (relative to this file)
 //! insecure = false                # or accept any certificate (testing only)
 //! server_name = "broker.example"  # name the certificate must carry; default: the host
@@ -36,19 +36,25 @@ use std::path::{Path, PathBuf};
 pub struct TargetAddr {
     /// `host:port`, as given to the TCP connect.
     pub host_port: String,
-    /// `mqtts://`: TLS over TCP.
+    /// `mqtts://`: TLS over TCP (with `ws_path`, `wss://`: WebSocket over TLS).
     pub tls: bool,
-    /// `ws://`: WebSocket over TCP, upgraded at this HTTP path (`/` when the URL has none).
+    /// `ws://`, `wss://`: WebSocket, upgraded at this HTTP path (`/` when the URL has none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ws_path: Option<String>,
 }
 
 impl TargetAddr {
     /// Parses `mqtt://host:port` (`tcp://` too; the port defaults to 1883),
-    /// `mqtts://host:port` (TLS; the port defaults to 8883) and `ws://host:port/path`
-    /// (WebSocket; the port defaults to 80, the path to `/`).
+    /// `mqtts://host:port` (TLS; the port defaults to 8883), `ws://host:port/path`
+    /// (WebSocket; the port defaults to 80, the path to `/`) and `wss://host:port/path`
+    /// (WebSocket over TLS; the port defaults to 443).
     pub fn parse(url: &str) -> Result<TargetAddr, String> {
-        if let Some(rest) = url.strip_prefix("ws://") {
+        let ws = if let Some(rest) = url.strip_prefix("ws://") {
+            Some((rest, false))
+        } else {
+            url.strip_prefix("wss://").map(|rest| (rest, true))
+        };
+        if let Some((rest, tls)) = ws {
             let (host_port, path) = match rest.find('/') {
                 Some(i) => (&rest[..i], &rest[i..]),
                 None => (rest, "/"),
@@ -58,13 +64,15 @@ impl TargetAddr {
             if !host_port.contains(':') || host_port.ends_with(']') {
                 // No port given: WebSocket's default, not MQTT's.
                 target.host_port = format!(
-                    "{}:80",
+                    "{}:{}",
                     target
                         .host_port
                         .rsplit_once(':')
-                        .map_or(host_port, |(h, _)| h)
+                        .map_or(host_port, |(h, _)| h),
+                    if tls { 443 } else { 80 }
                 );
             }
+            target.tls = tls;
             target.ws_path = Some(path.to_owned());
             return Ok(target);
         }
@@ -81,7 +89,7 @@ impl TargetAddr {
             r
         } else if let Some((scheme, _)) = url.split_once("://") {
             return Err(format!(
-                "unsupported scheme `{scheme}://` in `{url}`: mqtt:// (TCP), mqtts:// (TLS) and ws:// (WebSocket) are supported"
+                "unsupported scheme `{scheme}://` in `{url}`: mqtt:// (TCP), mqtts:// (TLS), ws:// (WebSocket) and wss:// (WebSocket over TLS) are supported"
             ));
         } else {
             return Err(format!(
@@ -120,10 +128,12 @@ impl TargetAddr {
         })
     }
 
-    /// The URL: `mqtt://host:port`, `mqtts://host:port` or `ws://host:port/path`.
+    /// The URL: `mqtt://host:port`, `mqtts://host:port`, `ws://host:port/path` or
+    /// `wss://host:port/path`.
     pub fn url(&self) -> String {
         if let Some(path) = &self.ws_path {
-            return format!("ws://{}{path}", self.host_port);
+            let scheme = if self.tls { "wss" } else { "ws" };
+            return format!("{scheme}://{}{path}", self.host_port);
         }
         format!(
             "{}://{}",
@@ -141,16 +151,17 @@ impl TargetAddr {
         host.trim_start_matches('[').trim_end_matches(']')
     }
 
-    /// How to dial it: TCP, or TLS checked as `tls` says (`server_name` defaults to the host).
+    /// How to dial it: TCP, WebSocket, or TLS (under WebSocket for `wss://`) checked as `tls`
+    /// says (`server_name` defaults to the host).
     ///
     /// # Errors
-    /// An `mqtts://` target with neither a CA file nor `insecure`; an unusable CA file.
+    /// An `mqtts://` or `wss://` target with neither a CA file nor `insecure`; an unusable CA
+    /// file.
     pub fn connector(&self, tls: &TlsSettings) -> Result<raw_client::Connector, String> {
-        if let Some(path) = &self.ws_path {
-            return Ok(raw_client::Connector::Ws { path: path.clone() });
-        }
-        if !self.tls {
-            return Ok(raw_client::Connector::Tcp);
+        match (&self.ws_path, self.tls) {
+            (Some(path), false) => return Ok(raw_client::Connector::Ws { path: path.clone() }),
+            (None, false) => return Ok(raw_client::Connector::Tcp),
+            (_, true) => {}
         }
         let trust = match (&tls.cafile, tls.insecure) {
             (Some(ca), _) => raw_client::Trust::CaFile(ca.clone()),
@@ -165,7 +176,11 @@ impl TargetAddr {
         };
         let config = raw_client::tls_config(&trust).map_err(|e| e.to_string())?;
         let name = tls.server_name.as_deref().unwrap_or(self.host());
-        raw_client::Connector::tls(config, name).map_err(|e| e.to_string())
+        match &self.ws_path {
+            Some(path) => raw_client::Connector::wss(config, name, path),
+            None => raw_client::Connector::tls(config, name),
+        }
+        .map_err(|e| e.to_string())
     }
 
     /// A file-name-safe default name: `host_port`.
@@ -463,7 +478,20 @@ mod tests {
             })
             .unwrap_err();
         assert!(err.contains("/nonexistent/ca.pem"), "{err}");
-        assert!(TargetAddr::parse("wss://a:1")
+        let wss = TargetAddr::parse("wss://127.0.0.1:8443/mqtt").unwrap();
+        assert!(wss.tls);
+        assert_eq!(wss.ws_path.as_deref(), Some("/mqtt"));
+        assert_eq!(wss.url(), "wss://127.0.0.1:8443/mqtt");
+        assert!(wss.connector(&TlsSettings::default()).is_err());
+        assert!(matches!(
+            wss.connector(&TlsSettings {
+                insecure: true,
+                ..TlsSettings::default()
+            }),
+            Ok(raw_client::Connector::Wss { path, .. }) if path == "/mqtt"
+        ));
+        assert_eq!(TargetAddr::parse("wss://b").unwrap().url(), "wss://b:443/");
+        assert!(TargetAddr::parse("quic://a:1")
             .unwrap_err()
             .contains("unsupported scheme"));
         assert!(TargetAddr::parse("localhost:1883").is_err());

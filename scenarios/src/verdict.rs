@@ -302,6 +302,8 @@ pub struct RunMeta {
     pub target_name: String,
     /// The target's URL.
     pub target_address: String,
+    /// How the scenarios reached it: `tcp`, `tls`, `ws` or `wss`.
+    pub transport: String,
     /// When the run started, RFC 3339 UTC.
     pub started_at: String,
     /// How long the run took.

@@ -20,18 +20,25 @@ use std::time::Duration;
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     /// The broker under test, `mqtt://host:port`, `mqtts://host:port` (TLS: with --cafile or
-    /// --insecure) or `ws://host:port/path` (WebSocket, subprotocol mqtt). Without it (and without `target` in the target
-    /// file) the reference broker is started in this process on a free loopback port.
+    /// --insecure), `ws://host:port/path` (WebSocket, subprotocol mqtt) or
+    /// `wss://host:port/path` (WebSocket over TLS: with --cafile or --insecure). Without it (and
+    /// without `target` in the target file) the reference broker is started in this process on
+    /// a free loopback port.
     #[arg(long, value_name = "URL")]
     target: Option<String>,
-    /// For an mqtts:// target: the CA certificates (PEM) its certificate must chain to
+    /// For an mqtts:// or wss:// target: the CA certificates (PEM) its certificate must chain to
     /// (overrides `cafile` under `[tls]` in the target file).
     #[arg(long, value_name = "FILE.pem")]
     cafile: Option<PathBuf>,
-    /// For an mqtts:// target: accept any server certificate. Testing only: it checks nothing
+    /// For an mqtts:// or wss:// target: accept any server certificate. Testing only: it checks nothing
     /// about who the server is.
     #[arg(long, conflicts_with = "cafile")]
     insecure: bool,
+    /// Without --target: the transport of the in-process reference broker and of the
+    /// scenarios' connections. `tls` and `wss` use a throwaway CA and server certificate
+    /// generated for the run.
+    #[arg(long, value_enum, default_value_t = InProcessTransport::Tcp, conflicts_with = "target")]
+    transport: InProcessTransport,
     /// A TOML file with the target's name, credentials, capability overrides, limits and a
     /// refused topic (see `scenarios/src/target.rs`).
     #[arg(long, value_name = "FILE")]
@@ -74,6 +81,19 @@ pub struct Args {
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// The transports of `--transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum InProcessTransport {
+    /// `mqtt://`.
+    Tcp,
+    /// `mqtts://`.
+    Tls,
+    /// `ws://`.
+    Ws,
+    /// `wss://`.
+    Wss,
 }
 
 #[derive(Debug, Clone)]
@@ -119,8 +139,14 @@ fn run(args: Args) -> anyhow::Result<u8> {
         Some(url) => (url, None),
         None => {
             let broker = runtime
-                .block_on(reference::start())
+                .block_on(reference::start(args.transport))
                 .context("starting the in-process reference broker")?;
+            if let Some(ca) = &broker.cafile {
+                // Trust the run's own CA, under the name its certificate carries.
+                target_file.tls.cafile = Some(ca.clone());
+                target_file.tls.insecure = false;
+                target_file.tls.server_name = Some(reference::SERVER_NAME.to_owned());
+            }
             if target_file.name.is_none() {
                 target_file.name = Some(reference::NAME.to_string());
             }
@@ -190,6 +216,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(2);
         }
     };
+    let transport = report.meta.transport.clone();
     if let Some(broker) = in_process {
         runtime.block_on(broker.stop());
     }
@@ -267,7 +294,7 @@ fn run(args: Args) -> anyhow::Result<u8> {
         );
     }
     println!(
-        "{} scenarios in {:.2} s; reports: {}",
+        "{} scenarios over {transport} in {:.2} s; reports: {}",
         report.scenarios.len(),
         report.meta.duration.as_secs_f64(),
         written
@@ -357,9 +384,20 @@ fn compare_with_baseline(
 
 /// The reference broker, started in-process when no target is given.
 mod reference {
+    use std::path::PathBuf;
+
     use mqttref_broker::{Broker, BrokerConfig};
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
     use tokio::sync::oneshot;
     use tokio::task::JoinHandle;
+
+    use super::InProcessTransport;
+
+    /// The name the throwaway server certificate carries (and the scenarios check).
+    pub const SERVER_NAME: &str = "localhost";
 
     /// The report name (`reports/mqttref/`).
     pub const NAME: &str = "mqttref";
@@ -369,29 +407,92 @@ mod reference {
 
     pub struct Running {
         pub url: String,
+        /// The throwaway CA of a `tls` or `wss` run.
+        pub cafile: Option<PathBuf>,
+        /// Where the throwaway certificates are (removed by [`Running::stop`]).
+        dir: Option<PathBuf>,
         stop: oneshot::Sender<()>,
         task: JoinHandle<std::io::Result<()>>,
     }
 
-    /// Binds a free loopback port and serves on it until [`Running::stop`].
-    pub async fn start() -> std::io::Result<Running> {
+    /// A CA and a server certificate for [`SERVER_NAME`] in a fresh temp dir: (dir, CA file,
+    /// certificate file, key file).
+    fn throwaway_pki() -> anyhow::Result<(PathBuf, PathBuf, PathBuf, PathBuf)> {
+        let dir = std::env::temp_dir().join(format!(
+            "mqttref-conformance-tls-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "mqttref conformance throwaway CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+        let key = KeyPair::generate()?;
+        let cert = CertificateParams::new(vec![SERVER_NAME.to_owned()])?.signed_by(&key, &ca)?;
+        let write = |file: &str, text: String| -> anyhow::Result<PathBuf> {
+            let p = dir.join(file);
+            std::fs::write(&p, text)?;
+            Ok(p)
+        };
+        let ca_file = write("ca.pem", ca.pem())?;
+        let cert_file = write("server.pem", cert.pem())?;
+        let key_file = write("server.key", key.serialize_pem())?;
+        Ok((dir, ca_file, cert_file, key_file))
+    }
+
+    /// Binds a free loopback port with a listener of `transport` and serves on it until
+    /// [`Running::stop`].
+    pub async fn start(transport: InProcessTransport) -> anyhow::Result<Running> {
+        let listen = match transport {
+            InProcessTransport::Tcp => "mqtt://127.0.0.1:0",
+            InProcessTransport::Tls => "mqtts://127.0.0.1:0",
+            InProcessTransport::Ws => "ws://127.0.0.1:0/mqtt",
+            InProcessTransport::Wss => "wss://127.0.0.1:0/mqtt",
+        };
         let mut config = BrokerConfig {
-            listen: vec!["127.0.0.1:0".into()],
+            listen: vec![listen.into()],
             ..BrokerConfig::default()
         };
+        let (mut dir, mut cafile) = (None, None);
+        if matches!(transport, InProcessTransport::Tls | InProcessTransport::Wss) {
+            let (d, ca, cert, key) = throwaway_pki()?;
+            config.cert = Some(cert);
+            config.key = Some(key);
+            (dir, cafile) = (Some(d), Some(ca));
+        }
         config.engine.denied_topics = vec!["mqttconf-refused/#".into()];
         let broker = Broker::bind(config).await?;
-        let url = format!("mqtt://{}", broker.local_addr()?);
+        let endpoint = broker
+            .endpoints()
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("no listener"))?;
+        let url = endpoint.to_string();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(broker.run(async {
             let _ = stopped.await;
         }));
-        Ok(Running { url, stop, task })
+        Ok(Running {
+            url,
+            cafile,
+            dir,
+            stop,
+            task,
+        })
     }
 
     impl Running {
         /// Graceful shutdown; a broker error is reported, not fatal to the run.
         pub async fn stop(self) {
+            if let Some(dir) = &self.dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
             let _ = self.stop.send(());
             match self.task.await {
                 Ok(Ok(())) => {}
@@ -447,6 +548,16 @@ mod tests {
             parse(&["--restart-cmd", "true"]).is_err(),
             "--restart-cmd needs --isolate-failures"
         );
+        assert_eq!(parse(&[]).unwrap().transport, InProcessTransport::Tcp);
+        assert_eq!(
+            parse(&["--transport", "wss"]).unwrap().transport,
+            InProcessTransport::Wss
+        );
+        assert!(
+            parse(&["--transport", "tls", "--target", "mqtt://h:1"]).is_err(),
+            "--transport is for the in-process broker only"
+        );
+        assert!(parse(&["--transport", "quic"]).is_err());
         let a = parse(&["--isolate-failures", "--restart-cmd", "systemctl restart x"]).unwrap();
         assert!(a.isolate_failures);
         assert_eq!(a.restart_cmd.as_deref(), Some("systemctl restart x"));

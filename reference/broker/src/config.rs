@@ -8,11 +8,13 @@
 //! silently leaves a default in place.
 //!
 //! `listen` is one listener or a list of them, each `mqtt://HOST:PORT` (TCP), `mqtts://HOST:PORT`
-//! (TLS, with `cert` and `key`), `ws://HOST:PORT/PATH` (WebSocket; path `/` when none) or a
-//! bare `HOST:PORT` (TCP).
+//! (TLS, with `cert` and `key`), `ws://HOST:PORT/PATH` (WebSocket; path `/` when none),
+//! `wss://HOST:PORT/PATH` (WebSocket over TLS, with `cert` and `key`) or a bare `HOST:PORT`
+//! (TCP). Every TLS listener (`mqtts://`, `wss://`) uses the same `cert`, `key` and `cafile`.
 //!
 //! ```toml
-//! listen = ["mqtt://0.0.0.0:1883", "mqtts://0.0.0.0:8883", "ws://0.0.0.0:8080/mqtt"]
+//! listen = ["mqtt://0.0.0.0:1883", "mqtts://0.0.0.0:8883", "ws://0.0.0.0:8080/mqtt",
+//!           "wss://0.0.0.0:8443/mqtt"]
 //! cert = "server.pem"            # chain, leaf first
 //! key = "server.key"
 //! cafile = "ca.pem"              # verify client certificates against it
@@ -47,6 +49,8 @@ pub enum Transport {
     Mqtts,
     /// MQTT over WebSocket over TCP: `ws://` (the HTTP path is the [`Endpoint`]'s).
     Ws,
+    /// MQTT over WebSocket over TLS over TCP: `wss://` (the HTTP path is the [`Endpoint`]'s).
+    Wss,
 }
 
 impl Transport {
@@ -56,19 +60,30 @@ impl Transport {
             Transport::Mqtt => "mqtt",
             Transport::Mqtts => "mqtts",
             Transport::Ws => "ws",
+            Transport::Wss => "wss",
         }
+    }
+
+    /// Whether the listener speaks TLS (`mqtts://`, `wss://`), and so needs `cert` and `key`.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Transport::Mqtts | Transport::Wss)
+    }
+
+    /// Whether the listener speaks WebSocket (`ws://`, `wss://`), and so has an HTTP path.
+    pub fn is_ws(self) -> bool {
+        matches!(self, Transport::Ws | Transport::Wss)
     }
 }
 
-/// One listener: a transport, a socket address and, for `ws://`, an HTTP path.
+/// One listener: a transport, a socket address and, for `ws://` and `wss://`, an HTTP path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     /// TCP, TLS or WebSocket.
     pub transport: Transport,
     /// Where to bind (port 0: any free port).
     pub addr: SocketAddr,
-    /// The HTTP path a `ws://` listener serves (`/` when the URL has none); `None` for the
-    /// others.
+    /// The HTTP path a `ws://` or `wss://` listener serves (`/` when the URL has none); `None`
+    /// for the others.
     pub path: Option<String>,
 }
 
@@ -85,17 +100,18 @@ impl std::fmt::Display for Endpoint {
 impl std::str::FromStr for Endpoint {
     type Err = String;
 
-    /// `mqtt://HOST:PORT`, `mqtts://HOST:PORT`, `ws://HOST:PORT/PATH` or a bare `HOST:PORT`
-    /// (TCP); HOST is an IP address (`[::1]` for IPv6).
+    /// `mqtt://HOST:PORT`, `mqtts://HOST:PORT`, `ws://HOST:PORT/PATH`, `wss://HOST:PORT/PATH`
+    /// or a bare `HOST:PORT` (TCP); HOST is an IP address (`[::1]` for IPv6).
     fn from_str(s: &str) -> Result<Self, String> {
         let (transport, rest) = match s.split_once("://") {
             None => (Transport::Mqtt, s),
             Some(("mqtt" | "tcp", rest)) => (Transport::Mqtt, rest),
             Some(("mqtts" | "ssl" | "tls", rest)) => (Transport::Mqtts, rest),
             Some(("ws", rest)) => (Transport::Ws, rest),
+            Some(("wss", rest)) => (Transport::Wss, rest),
             Some((scheme, _)) => {
                 return Err(format!(
-                    "`{s}`: unsupported scheme `{scheme}://` (mqtt://, mqtts:// or ws://)"
+                    "`{s}`: unsupported scheme `{scheme}://` (mqtt://, mqtts://, ws:// or wss://)"
                 ))
             }
         };
@@ -104,10 +120,10 @@ impl std::str::FromStr for Endpoint {
             None => (rest, ""),
         };
         let path = match transport {
-            Transport::Ws if path.is_empty() => Some("/".to_owned()),
-            Transport::Ws => Some(path.to_owned()),
+            t if t.is_ws() && path.is_empty() => Some("/".to_owned()),
+            t if t.is_ws() => Some(path.to_owned()),
             _ if path.is_empty() || path == "/" => None,
-            _ => return Err(format!("`{s}`: only a ws:// listener has a path")),
+            _ => return Err(format!("`{s}`: only a ws:// or wss:// listener has a path")),
         };
         let addr = host.parse().map_err(|_| {
             format!("`{s}`: not a listener like mqtt://127.0.0.1:1883, mqtts://0.0.0.0:8883, ws://127.0.0.1:8080/mqtt or 127.0.0.1:1883")
@@ -123,7 +139,7 @@ impl std::str::FromStr for Endpoint {
 /// The broker's configuration: the driver's settings and the engine's [`Config`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
-    /// Listeners, each a URL as [`Endpoint`] parses it (`mqtt://`, `mqtts://`, `ws://` or a bare
+    /// Listeners, each a URL as [`Endpoint`] parses it (`mqtt://`, `mqtts://`, `ws://`, `wss://` or a bare
     /// `HOST:PORT`); see [`BrokerConfig::endpoints`]. At least one.
     pub listen: Vec<String>,
     /// The server certificate chain (PEM) of `mqtts://` listeners.
@@ -305,12 +321,13 @@ impl BrokerConfig {
             message: message.to_owned(),
         };
         let endpoints = self.endpoints().map_err(|e| invalid("listen", &e))?;
-        if endpoints.iter().any(|e| e.transport == Transport::Mqtts) {
+        if let Some(e) = endpoints.iter().find(|e| e.transport.is_tls()) {
+            let message = format!("the TLS listener {e} needs cert and key");
             if self.cert.is_none() {
-                return Err(invalid("cert", "an mqtts:// listener needs cert and key"));
+                return Err(invalid("cert", &message));
             }
             if self.key.is_none() {
-                return Err(invalid("key", "an mqtts:// listener needs cert and key"));
+                return Err(invalid("key", &message));
             }
         }
         if self.require_certificate && self.cafile.is_none() {
@@ -364,7 +381,7 @@ impl BrokerConfig {
         self.listen.iter().map(|l| l.parse()).collect()
     }
 
-    /// The TLS files of the `mqtts://` listeners, if `cert` and `key` are set.
+    /// The TLS files of the `mqtts://` and `wss://` listeners, if `cert` and `key` are set.
     pub fn tls_files(&self) -> Option<crate::tls::TlsFiles> {
         Some(crate::tls::TlsFiles {
             cert: self.cert.clone()?,
@@ -556,7 +573,7 @@ mod tests {
                 .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "l.toml: field `cert`: an mqtts:// listener needs cert and key"
+            "l.toml: field `cert`: the TLS listener mqtts://127.0.0.1:1 needs cert and key"
         );
         let err = BrokerConfig::from_toml("require_certificate = true\n", Path::new("l.toml"))
             .unwrap_err();
@@ -569,8 +586,23 @@ mod tests {
         assert_eq!(e[0].to_string(), "ws://127.0.0.1:1/mqtt");
         let err = BrokerConfig::from_toml("listen = \"wss://127.0.0.1:1\"\n", Path::new("l.toml"))
             .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "l.toml: field `cert`: the TLS listener wss://127.0.0.1:1/ needs cert and key"
+        );
+        let c = BrokerConfig::from_toml(
+            "listen = \"wss://127.0.0.1:1\"\ncert = \"s.pem\"\nkey = \"s.key\"\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        let e = c.endpoints().unwrap();
+        assert_eq!(e[0].transport, Transport::Wss);
+        assert_eq!(e[0].path.as_deref(), Some("/"));
+        assert_eq!(e[0].to_string(), "wss://127.0.0.1:1/");
+        let err = BrokerConfig::from_toml("listen = \"quic://127.0.0.1:1\"\n", Path::new("l.toml"))
+            .unwrap_err();
         assert!(
-            err.to_string().contains("unsupported scheme `wss://`"),
+            err.to_string().contains("unsupported scheme `quic://`"),
             "{err}"
         );
         let err = BrokerConfig::from_toml("listen = []\n", Path::new("l.toml")).unwrap_err();

@@ -20,8 +20,9 @@
 //! ```
 //! Any listener works through [`Listener`] (the simulator plugs turmoil's in); see [`run`].
 //! TLS and WebSocket are layers over any of them ([`tls::TlsListener`], [`ws::WsListener`]);
-//! [`Broker::bind`] binds every `mqtt://`, `mqtts://` and `ws://` listener of the
-//! configuration and serves them with one engine.
+//! [`Broker::bind`] binds every `mqtt://`, `mqtts://`, `ws://` and `wss://` listener of the
+//! configuration and serves them with one engine (`wss://` is the WebSocket layer over the TLS
+//! layer over TCP).
 //!
 //! # Layout
 //! - [`config`]: [`BrokerConfig`] from TOML, errors with file, line and field.
@@ -30,7 +31,8 @@
 //!   listener, with the handshake in the connection's task.
 //! - [`ws`]: [`ws::WsListener`] over any listener, with the HTTP upgrade in the connection's
 //!   task, presenting binary frames as a byte stream.
-//! - [`listeners`]: [`Listeners`], every configured TCP, TLS and WebSocket listener as one.
+//! - [`listeners`]: [`Listeners`], every configured TCP, TLS, WebSocket and WebSocket-over-TLS
+//!   listener as one.
 //! - `server`: the engine task and the per-connection tasks (design notes there).
 //! - `connection`: one connection's task, a hand-written future, and its link to the engine
 //!   task (small while idle: nothing allocated until something is read or queued).
@@ -64,8 +66,8 @@ pub enum BindError {
     /// The TLS certificate, key or CA file could not be used.
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
-    /// An `mqtts://` listener was given no TLS configuration.
-    #[error("{0}: an mqtts:// listener needs cert and key")]
+    /// A TLS listener (`mqtts://`, `wss://`) was given no TLS configuration.
+    #[error("{0}: a TLS listener needs cert and key")]
     NoTls(Endpoint),
     /// Binding a listener failed.
     #[error("binding {endpoint}: {source}")]
@@ -180,7 +182,7 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Checks `config`, loads the TLS files if any listener is `mqtts://`, and binds every
+    /// Checks `config`, loads the TLS files if any listener is `mqtts://` or `wss://`, and binds every
     /// listener of `config.listen` (use port 0 for any free port).
     ///
     /// # Errors
@@ -194,7 +196,7 @@ impl Broker {
             message,
         })?;
         let tls = match config.tls_files() {
-            Some(files) if endpoints.iter().any(|e| e.transport == Transport::Mqtts) => {
+            Some(files) if endpoints.iter().any(|e| e.transport.is_tls()) => {
                 Some(tls::server_config(&files)?)
             }
             _ => None,

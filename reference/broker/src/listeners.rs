@@ -1,4 +1,5 @@
-//! [`Listeners`]: every configured listener (TCP, TLS and WebSocket) as one [`Listener`], so that one
+//! [`Listeners`]: every configured listener (TCP, TLS, WebSocket, WebSocket over TLS) as one
+//! [`Listener`], so that one
 //! `serve` — one engine, one accept loop, one connection cap — serves them all.
 //!
 //! # Why one listener over many, not one accept loop per listener
@@ -40,6 +41,8 @@ enum Layer {
     Tls(TlsListener<()>),
     /// `ws://`.
     Ws(WsListener<()>),
+    /// `wss://`: the same two layers as `mqtts://` and `ws://`, WebSocket over TLS.
+    Wss(TlsListener<()>, WsListener<()>),
 }
 
 /// Several bound listeners, accepted from as one.
@@ -58,26 +61,28 @@ impl std::fmt::Debug for Listeners {
 }
 
 impl Listeners {
-    /// Binds every endpoint; `tls` is the server configuration for the `mqtts://` ones.
+    /// Binds every endpoint; `tls` is the server configuration for the `mqtts://` and `wss://`
+    /// ones.
     ///
     /// # Errors
-    /// The first bind that fails, naming its endpoint; an `mqtts://` endpoint without `tls`.
+    /// The first bind that fails, naming its endpoint; a TLS endpoint without `tls`.
     pub async fn bind(
         endpoints: &[Endpoint],
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<Listeners, crate::BindError> {
         let mut bound = Vec::with_capacity(endpoints.len());
         for endpoint in endpoints {
+            let tls_layer = |alpn: &[u8]| {
+                tls.as_ref()
+                    .map(|config| TlsListener::new((), crate::tls::with_alpn(config, &[alpn])))
+                    .ok_or_else(|| crate::BindError::NoTls(endpoint.clone()))
+            };
+            let ws_layer = || WsListener::new((), endpoint.path.as_deref().unwrap_or("/"));
             let layer = match endpoint.transport {
                 Transport::Mqtt => Layer::None,
-                Transport::Mqtts => Layer::Tls(TlsListener::new(
-                    (),
-                    tls.clone()
-                        .ok_or_else(|| crate::BindError::NoTls(endpoint.clone()))?,
-                )),
-                Transport::Ws => {
-                    Layer::Ws(WsListener::new((), endpoint.path.as_deref().unwrap_or("/")))
-                }
+                Transport::Mqtts => Layer::Tls(tls_layer(crate::tls::ALPN_MQTT)?),
+                Transport::Ws => Layer::Ws(ws_layer()),
+                Transport::Wss => Layer::Wss(tls_layer(crate::ws::ALPN_HTTP1)?, ws_layer()),
             };
             let bind_err = |source| crate::BindError::Bind {
                 endpoint: endpoint.clone(),
@@ -116,6 +121,10 @@ impl Listeners {
                     Layer::None => AnyStream::Tcp(stream),
                     Layer::Tls(tls) => AnyStream::Tls(Box::new(tls.wrap(stream))),
                     Layer::Ws(ws) => AnyStream::Ws(Box::new(ws.wrap(stream))),
+                    // Both handshakes run in the connection's task: the TLS one on the first
+                    // byte the upgrade reads or writes, each within its own deadline (both
+                    // set now, so the two together take at most the longer one).
+                    Layer::Wss(tls, ws) => AnyStream::Wss(Box::new(ws.wrap(tls.wrap(stream)))),
                 };
                 return Poll::Ready(Ok((stream, addr)));
             }
@@ -149,6 +158,8 @@ pub enum AnyStream {
     Tls(Box<TlsServerStream<TcpStream>>),
     /// `ws://` (boxed for the same reason).
     Ws(Box<WsServerStream<TcpStream>>),
+    /// `wss://`.
+    Wss(Box<WsServerStream<TlsServerStream<TcpStream>>>),
 }
 
 macro_rules! both {
@@ -163,6 +174,10 @@ macro_rules! both {
                 $e
             }
             AnyStream::Ws($s) => {
+                let $s = Pin::new($s.as_mut());
+                $e
+            }
+            AnyStream::Wss($s) => {
                 let $s = Pin::new($s.as_mut());
                 $e
             }

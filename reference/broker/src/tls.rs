@@ -193,6 +193,17 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
     Ok(Arc::new(config))
 }
 
+/// `config` offering `protocols` by ALPN instead of its own (a `wss://` listener offers
+/// `http/1.1`, where an `mqtts://` one offers `mqtt`).
+pub fn with_alpn(
+    config: &Arc<rustls::ServerConfig>,
+    protocols: &[&[u8]],
+) -> Arc<rustls::ServerConfig> {
+    let mut config = rustls::ServerConfig::clone(config);
+    config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
 /// TLS over any [`Listener`]: accepts what the inner listener accepts and hands out streams
 /// that do the server handshake on first use (see the module doc for why).
 pub struct TlsListener<L> {

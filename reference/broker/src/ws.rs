@@ -48,6 +48,12 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// and `mqttv3.1` (MQTT 3.1 clients).
 pub const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
 
+/// The ALPN protocol a `wss://` listener offers: WebSocket starts as HTTP/1.1 (RFC 6455), and a
+/// client that offers ALPN (every browser does) offers `http/1.1`, never `mqtt`. A TLS server
+/// that offers ALPN and shares no protocol with the client must refuse the handshake
+/// (RFC 7301), so offering `mqtt` there would lock browsers out.
+pub const ALPN_HTTP1: &[u8] = b"http/1.1";
+
 /// WebSocket over any [`Listener`]: accepts what the inner listener accepts and hands out
 /// streams that do the upgrade on first use (see the module doc).
 pub struct WsListener<L> {

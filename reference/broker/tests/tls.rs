@@ -1,15 +1,14 @@
 //! `mqtts://` listeners with real parts: an rcgen CA and server certificate in a temp dir, the
 //! broker on a TLS and a plain listener at once, and a real rustls client.
 
+mod pki;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mqttref_broker::{BindError, Broker, BrokerConfig, Endpoint, TlsError, Transport};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use pki::Pki;
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -25,90 +24,6 @@ const CONNACK: &[u8] = b"\x20\x02\x00\x00";
 const SUBSCRIBE_T: &[u8] = b"\x82\x06\x00\x01\x00\x01t\x00";
 const SUBACK: &[u8] = b"\x90\x03\x00\x01\x00";
 const PUBLISH_T_HI: &[u8] = b"\x30\x05\x00\x01thi";
-
-/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate, as PEM files.
-struct Pki {
-    dir: PathBuf,
-    ca: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
-}
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!("mqttref-tls-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-        let leaf = |names: Vec<String>| {
-            let key = KeyPair::generate().unwrap();
-            let cert = CertificateParams::new(names)
-                .unwrap()
-                .signed_by(&key, &ca)
-                .unwrap();
-            (cert.pem(), key.serialize_pem())
-        };
-        let (server_cert, server_key) = leaf(vec!["localhost".into(), "127.0.0.1".into()]);
-        let (client_cert, client_key) = leaf(vec!["client.test".into()]);
-        let write = |file: &str, text: &str| {
-            let p = dir.join(file);
-            std::fs::write(&p, text).unwrap();
-            p
-        };
-        Pki {
-            ca: write("ca.pem", &ca.pem()),
-            server_cert: write("server.pem", &server_cert),
-            server_key: write("server.key", &server_key),
-            client_cert: write("client.pem", &client_cert),
-            client_key: write("client.key", &client_key),
-            dir,
-        }
-    }
-
-    fn config(&self, listen: &[&str]) -> BrokerConfig {
-        BrokerConfig {
-            listen: listen.iter().map(|s| s.to_string()).collect(),
-            cert: Some(self.server_cert.clone()),
-            key: Some(self.server_key.clone()),
-            ..BrokerConfig::default()
-        }
-    }
-
-    /// A rustls client trusting the CA, offering ALPN `mqtt`, with the client certificate or not.
-    fn client(&self, with_cert: bool) -> tokio_rustls::TlsConnector {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_file_iter(&self.ca).unwrap() {
-            roots.add(c.unwrap()).unwrap();
-        }
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let b = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots);
-        let mut config = if with_cert {
-            let certs = CertificateDer::pem_file_iter(&self.client_cert)
-                .unwrap()
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap();
-            let key = PrivateKeyDer::from_pem_file(&self.client_key).unwrap();
-            b.with_client_auth_cert(certs, key).unwrap()
-        } else {
-            b.with_no_client_auth()
-        };
-        config.alpn_protocols = vec![b"mqtt".to_vec()];
-        tokio_rustls::TlsConnector::from(Arc::new(config))
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 struct Running {
     endpoints: Vec<Endpoint>,

@@ -21,6 +21,7 @@ use mqttref_broker::{Broker, BrokerConfig};
 
 mod bench;
 mod pubsub;
+mod tls_args;
 
 /// The MQTT reference implementation.
 #[derive(Parser)]
@@ -40,7 +41,7 @@ enum Command {
     Sub(pubsub::SubArgs),
     /// Measure broker throughput and latency, or compare brokers (-h is the host, help is --help).
     Bench(bench::BenchArgs),
-    /// Run the reference broker (MQTT 3.1.1 and 5.0 over TCP and TLS).
+    /// Run the reference broker (MQTT 3.1.1 and 5.0 over TCP, TLS, WebSocket and WebSocket over TLS).
     Broker(BrokerArgs),
 }
 
@@ -48,11 +49,12 @@ enum Command {
 #[derive(clap::Args)]
 struct BrokerArgs {
     /// A listener: mqtt://HOST:PORT (TCP), mqtts://HOST:PORT (TLS, needs --cert and --key),
-    /// ws://HOST:PORT/PATH (WebSocket, subprotocol mqtt) or a bare HOST:PORT (TCP). Repeatable; replaces `listen` in the config file
-    /// [default: 127.0.0.1:1883].
+    /// ws://HOST:PORT/PATH (WebSocket, subprotocol mqtt), wss://HOST:PORT/PATH (WebSocket over
+    /// TLS, needs --cert and --key) or a bare HOST:PORT (TCP). Repeatable; replaces `listen` in
+    /// the config file [default: 127.0.0.1:1883].
     #[arg(long, value_name = "URL")]
     listen: Vec<String>,
-    /// Server certificate chain (PEM, leaf first) for mqtts:// listeners.
+    /// Server certificate chain (PEM, leaf first) for mqtts:// and wss:// listeners.
     #[arg(long, value_name = "FILE.pem")]
     cert: Option<PathBuf>,
     /// Private key (PEM) of --cert.

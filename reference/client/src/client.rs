@@ -11,10 +11,11 @@ use mqttref_core::client::{
 use mqttref_core::codec::{QoS, ReasonCode};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::dialer::{Dialer, TcpDialer};
+use crate::dialer::{Dialer, TcpDialer, TlsDialer, WsDialer};
 use crate::driver::{Command, Driver};
 use crate::error::ClientError;
 use crate::options::ClientOptions;
+use crate::options::Transport;
 
 /// How a publish ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,20 +99,44 @@ impl Incoming {
 }
 
 impl Client {
-    /// Connects over TCP and waits for the first CONNACK.
+    /// Connects over the options' [`Transport`] (TCP, TLS, WebSocket, WebSocket over TLS) and
+    /// waits for the first CONNACK. The TLS configuration is built, and its files read, before
+    /// anything is dialled.
     ///
     /// Cancel-safe in the sense that dropping the future before it completes stops the driver
     /// (nothing stays connected).
     ///
     /// # Errors
-    /// [`ClientError::Connect`] (unreachable), [`ClientError::Refused`] (CONNACK error),
-    /// [`ClientError::ConnectTimeout`], [`ClientError::Disconnected`].
+    /// [`ClientError::Tls`] (unusable TLS options: a file named), [`ClientError::Connect`]
+    /// (unreachable, or a failed TLS handshake or WebSocket upgrade), [`ClientError::Refused`]
+    /// (CONNACK error), [`ClientError::ConnectTimeout`], [`ClientError::Disconnected`].
     pub async fn connect(options: ClientOptions) -> Result<(Client, Incoming), ClientError> {
-        Client::connect_with(options, TcpDialer).await
+        let tls = |alpn: &[u8]| -> Result<TlsDialer<TcpDialer>, ClientError> {
+            let config = crate::tls::client_config(&options.tls, alpn)?;
+            let name = match &options.tls.server_name {
+                Some(n) => Some(crate::tls::server_name(n)?),
+                None => None,
+            };
+            Ok(TlsDialer::new(TcpDialer, config, name))
+        };
+        match options.transport.clone() {
+            Transport::Tcp => Client::connect_with(options, TcpDialer).await,
+            Transport::Tls => {
+                let dialer = tls(crate::tls::ALPN_MQTT)?;
+                Client::connect_with(options, dialer).await
+            }
+            Transport::Ws { path } => {
+                Client::connect_with(options, WsDialer::new(TcpDialer, path)).await
+            }
+            Transport::Wss { path } => {
+                let dialer = WsDialer::new(tls(crate::tls::ALPN_HTTP1)?, path);
+                Client::connect_with(options, dialer).await
+            }
+        }
     }
 
     /// Connects through `dialer` (e.g. a turmoil network in the simulator) and waits for the
-    /// first CONNACK. Must run inside a tokio runtime: the driver is spawned with
+    /// first CONNACK; [`ClientOptions::transport`] is not looked at (the dialer decides). Must run inside a tokio runtime: the driver is spawned with
     /// `tokio::spawn`. Cancel-safe as [`Client::connect`].
     ///
     /// # Errors

@@ -15,6 +15,10 @@ pub enum ClientError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The TLS options cannot be used (a missing or unreadable file, bad PEM, a certificate
+    /// without its key, ...): nothing was dialled.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsConfigError),
     /// The network connection could not be opened (the first connect, with reconnect off or
     /// before any connection succeeded).
     #[error("cannot connect to {addr}: {message}")]

@@ -16,7 +16,8 @@
 //! ```
 //!
 //! The protocol (packet identifiers, QoS flows, resends on resume, keep alive, topic aliases)
-//! lives in the core; this crate opens connections through a [`Dialer`], feeds the session,
+//! lives in the core; this crate opens connections through a [`Dialer`] (TCP, TLS, WebSocket or
+//! WebSocket over TLS, as [`ClientOptions::transport`] says), feeds the session,
 //! writes what it gives, arms its timer, reconnects with exponential backoff and jitter from a
 //! seeded PRNG, and turns session events into the results of [`Client`] calls. Time comes only
 //! from `tokio::time`.
@@ -24,10 +25,12 @@
 //! # Layout
 //! - [`client`]: [`Client`] (the handle), [`Incoming`] (received messages), outcomes.
 //! - `driver`: the task that owns the session and the connection.
-//! - [`dialer`]: [`Dialer`], [`TcpDialer`].
-//! - [`options`]: [`ClientOptions`]; [`backoff`]: [`ReconnectPolicy`].
+//! - [`dialer`]: [`Dialer`], [`TcpDialer`], and the layers [`TlsDialer`], [`WsDialer`].
+//! - [`tls`]: [`TlsOptions`] and the rustls client configuration built from them.
+//! - [`ws`]: the WebSocket upgrade and the connection as a byte stream.
+//! - [`options`]: [`ClientOptions`], [`Transport`]; [`backoff`]: [`ReconnectPolicy`].
 //! - [`auth`]: [`Authenticator`] for MQTT 5.0 enhanced authentication.
-//! - [`url`]: `mqtt://` URLs.
+//! - [`url`]: `mqtt://`, `mqtts://`, `ws://` and `wss://` URLs.
 //! - [`error`]: [`ClientError`], every failure by cause.
 
 #![forbid(unsafe_code)]
@@ -40,15 +43,18 @@ pub mod dialer;
 mod driver;
 pub mod error;
 pub mod options;
+pub mod tls;
 pub mod url;
+pub mod ws;
 
 pub use auth::Authenticator;
 pub use backoff::ReconnectPolicy;
 pub use client::{Client, ConnectionState, Incoming, PublishOutcome, SubscribeOutcome};
-pub use dialer::{Dialer, TcpDialer};
+pub use dialer::{Dialer, TcpDialer, TlsDialer, WsDialer};
 pub use error::ClientError;
-pub use options::ClientOptions;
-pub use url::MqttUrl;
+pub use options::{ClientOptions, Transport};
+pub use tls::{TlsConfigError, TlsOptions, TlsVersion};
+pub use url::{MqttUrl, Scheme};
 
 pub use mqttref_core::client::{
     AckProperties, ConnAckInfo, Message, OutgoingMessage, PublishProperties, SubscribeFilter,

@@ -1,4 +1,5 @@
-//! [`ClientOptions`]: where to connect, how the session behaves, how to reconnect.
+//! [`ClientOptions`]: where to connect and over what ([`Transport`], [`TlsOptions`]), how the
+//! session behaves, how to reconnect.
 
 use std::fmt;
 use std::time::Duration;
@@ -9,7 +10,28 @@ use mqttref_core::codec::ProtocolVersion;
 use crate::auth::Authenticator;
 use crate::backoff::ReconnectPolicy;
 use crate::error::ClientError;
-use crate::url::MqttUrl;
+use crate::tls::TlsOptions;
+use crate::url::{MqttUrl, Scheme};
+
+/// How [`Client::connect`](crate::Client::connect) reaches the server.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// `mqtt://`: TCP.
+    #[default]
+    Tcp,
+    /// `mqtts://`: TLS over TCP, as [`ClientOptions::tls`] says.
+    Tls,
+    /// `ws://`: WebSocket over TCP, upgraded at this HTTP path.
+    Ws {
+        /// The HTTP path (`/mqtt`).
+        path: String,
+    },
+    /// `wss://`: WebSocket over TLS over TCP, TLS as [`ClientOptions::tls`] says.
+    Wss {
+        /// The HTTP path (`/mqtt`).
+        path: String,
+    },
+}
 
 /// Everything [`Client::connect`](crate::Client::connect) needs. Build with [`ClientOptions::new`]
 /// (or [`ClientOptions::from_url`]) and the `with_*` methods; the session fields are public in
@@ -19,6 +41,10 @@ pub struct ClientOptions {
     pub host: String,
     /// Server port.
     pub port: u16,
+    /// TCP, TLS, WebSocket or WebSocket over TLS.
+    pub transport: Transport,
+    /// The TLS settings of [`Transport::Tls`] and [`Transport::Wss`] (unused otherwise).
+    pub tls: TlsOptions,
     /// The sans-IO session's configuration: version, client id, keep alive, clean start,
     /// session expiry, credentials, will, limits, user properties.
     pub session: ClientConfig,
@@ -41,6 +67,8 @@ impl fmt::Debug for ClientOptions {
         f.debug_struct("ClientOptions")
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("transport", &self.transport)
+            .field("tls", &self.tls)
             .field("session", &self.session)
             .field("reconnect", &self.reconnect)
             .field("retry_initial_connect", &self.retry_initial_connect)
@@ -62,6 +90,8 @@ impl ClientOptions {
         ClientOptions {
             host: host.into(),
             port,
+            transport: Transport::Tcp,
+            tls: TlsOptions::default(),
             session: ClientConfig::new(ProtocolVersion::V5, client_id),
             reconnect: ReconnectPolicy::default(),
             retry_initial_connect: false,
@@ -72,16 +102,40 @@ impl ClientOptions {
         }
     }
 
-    /// Options from an `mqtt://[user[:password]@]host[:port]` URL (the path is ignored).
+    /// Options from a `SCHEME://[user[:password]@]host[:port][/path]` URL: the scheme
+    /// (`mqtt`, `mqtts`, `ws`, `wss`) sets [`ClientOptions::transport`], the path of a `ws://`
+    /// or `wss://` URL is the HTTP path (for the others it is ignored). TLS settings other than
+    /// the defaults go in [`ClientOptions::tls`].
     ///
     /// # Errors
     /// [`ClientError::InvalidUrl`].
     pub fn from_url(url: &str, client_id: impl Into<String>) -> Result<Self, ClientError> {
         let u = MqttUrl::parse(url)?;
-        let mut o = ClientOptions::new(u.host, u.port, client_id);
+        let path = u.ws_path.clone().unwrap_or_else(|| "/".into());
+        let transport = match u.scheme {
+            Scheme::Mqtt => Transport::Tcp,
+            Scheme::Mqtts => Transport::Tls,
+            Scheme::Ws => Transport::Ws { path },
+            Scheme::Wss => Transport::Wss { path },
+        };
+        let mut o = ClientOptions::new(u.host, u.port, client_id).with_transport(transport);
         o.session.username = u.username;
         o.session.password = u.password.map(String::into_bytes);
         Ok(o)
+    }
+
+    /// The transport (TCP by default).
+    #[must_use]
+    pub fn with_transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// TLS settings (for [`Transport::Tls`] and [`Transport::Wss`]).
+    #[must_use]
+    pub fn with_tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Protocol version (5.0 or 3.1.1).

@@ -1,13 +1,49 @@
-//! `mqtt://[user[:password]@]host[:port][/topic]` URLs, as Mosquitto's `-L` accepts them.
+//! `mqtt://[user[:password]@]host[:port][/topic]` URLs, as Mosquitto's `-L` accepts them, and
+//! the same with `mqtts://` (TLS), `ws://` (WebSocket) and `wss://` (WebSocket over TLS).
+//!
+//! In a `ws://` or `wss://` URL the path is the HTTP path of the upgrade (`/` when none), not a
+//! topic: `ws://broker:8080/mqtt` is the endpoint at `/mqtt`.
 
 use crate::error::ClientError;
 
 /// The default MQTT port over TCP.
 pub const DEFAULT_PORT: u16 = 1883;
 
-/// A parsed `mqtt://` URL.
+/// The transport a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `mqtt://` (or `tcp://`, or no scheme): TCP, port 1883 by default.
+    Mqtt,
+    /// `mqtts://` (or `ssl://`, `tls://`): TLS over TCP, port 8883 by default.
+    Mqtts,
+    /// `ws://`: WebSocket over TCP, port 80 by default.
+    Ws,
+    /// `wss://`: WebSocket over TLS over TCP, port 443 by default.
+    Wss,
+}
+
+impl Scheme {
+    /// The port used when the URL gives none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Mqtt => DEFAULT_PORT,
+            Scheme::Mqtts => 8883,
+            Scheme::Ws => 80,
+            Scheme::Wss => 443,
+        }
+    }
+
+    /// Whether the transport includes TLS.
+    pub fn is_tls(self) -> bool {
+        matches!(self, Scheme::Mqtts | Scheme::Wss)
+    }
+}
+
+/// A parsed `mqtt://`, `mqtts://`, `ws://` or `wss://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MqttUrl {
+    /// The transport.
+    pub scheme: Scheme,
     /// Host name or IP address (IPv6 without brackets).
     pub host: String,
     /// Port; 1883 when absent.
@@ -17,13 +53,16 @@ pub struct MqttUrl {
     /// Password, if given after `user:`.
     pub password: Option<String>,
     /// The path after the first `/` (Mosquitto's `-L` uses it as the topic); `None` if absent
-    /// or empty.
+    /// or empty, and always for `ws://` and `wss://`.
     pub topic: Option<String>,
+    /// The HTTP path of a `ws://` or `wss://` URL, with its leading `/` (`/` when none);
+    /// `None` for the others.
+    pub ws_path: Option<String>,
 }
 
 impl MqttUrl {
-    /// Parses `mqtt://[user[:password]@]host[:port][/topic]`; `host[:port]` without a scheme
-    /// is accepted too.
+    /// Parses `SCHEME://[user[:password]@]host[:port][/path]` for the schemes of [`Scheme`];
+    /// `host[:port]` without a scheme is accepted too (TCP).
     ///
     /// # Errors
     /// [`ClientError::InvalidUrl`] for another scheme, an empty host or a bad port.
@@ -32,18 +71,25 @@ impl MqttUrl {
             url: url.to_string(),
             reason: why.to_string(),
         };
-        let rest = match url.split_once("://") {
-            Some(("mqtt", rest)) => rest,
+        let (scheme, rest) = match url.split_once("://") {
+            Some(("mqtt" | "tcp", rest)) => (Scheme::Mqtt, rest),
+            Some(("mqtts" | "ssl" | "tls", rest)) => (Scheme::Mqtts, rest),
+            Some(("ws", rest)) => (Scheme::Ws, rest),
+            Some(("wss", rest)) => (Scheme::Wss, rest),
             Some((scheme, _)) => {
                 return Err(bad(&format!(
-                    "unsupported scheme `{scheme}` (only mqtt:// is supported)"
+                    "unsupported scheme `{scheme}` (mqtt://, mqtts://, ws:// or wss://)"
                 )))
             }
-            None => url,
+            None => (Scheme::Mqtt, url),
         };
-        let (authority, topic) = match rest.split_once('/') {
-            Some((a, t)) => (a, (!t.is_empty()).then(|| t.to_string())),
+        let (authority, path) = match rest.split_once('/') {
+            Some((a, t)) => (a, Some(t)),
             None => (rest, None),
+        };
+        let (topic, ws_path) = match scheme {
+            Scheme::Ws | Scheme::Wss => (None, Some(format!("/{}", path.unwrap_or("")))),
+            _ => (path.filter(|t| !t.is_empty()).map(str::to_string), None),
         };
         let (userinfo, hostport) = match authority.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
@@ -76,7 +122,7 @@ impl MqttUrl {
             return Err(bad("empty host"));
         }
         let port = match port {
-            None => DEFAULT_PORT,
+            None => scheme.default_port(),
             Some(p) => p
                 .parse::<u16>()
                 .ok()
@@ -84,11 +130,13 @@ impl MqttUrl {
                 .ok_or_else(|| bad(&format!("bad port `{p}`")))?,
         };
         Ok(MqttUrl {
+            scheme,
             host,
             port,
             username,
             password,
             topic,
+            ws_path,
         })
     }
 
@@ -130,8 +178,30 @@ mod tests {
     }
 
     #[test]
+    fn schemes() {
+        let u = MqttUrl::parse("mqtts://h/t").unwrap();
+        assert_eq!(
+            (u.scheme, u.port, u.topic.as_deref()),
+            (Scheme::Mqtts, 8883, Some("t"))
+        );
+        let u = MqttUrl::parse("ws://u:p@h:8080/mqtt").unwrap();
+        assert_eq!((u.scheme, u.port), (Scheme::Ws, 8080));
+        assert_eq!((u.ws_path.as_deref(), u.topic), (Some("/mqtt"), None));
+        assert_eq!(u.username.as_deref(), Some("u"));
+        let u = MqttUrl::parse("wss://h").unwrap();
+        assert_eq!(
+            (u.scheme, u.port, u.ws_path.as_deref()),
+            (Scheme::Wss, 443, Some("/"))
+        );
+        assert_eq!(MqttUrl::parse("ws://h").unwrap().port, 80);
+        assert!(MqttUrl::parse("quic://h")
+            .unwrap_err()
+            .to_string()
+            .contains("`quic`"));
+    }
+
+    #[test]
     fn errors() {
-        assert!(MqttUrl::parse("mqtts://h").is_err());
         assert!(MqttUrl::parse("mqtt://:1883").is_err());
         assert!(MqttUrl::parse("mqtt://h:99999").is_err());
         assert!(MqttUrl::parse("mqtt://h:0").is_err());

@@ -46,8 +46,9 @@ pub fn render(report: &RunReport) -> String {
     let _ = writeln!(md, "# MQTT conformance: {}\n", m.target_name);
     let _ = writeln!(
         md,
-        "Target `{}`, started {}, {:.1} s, {} scenarios, jobs {}{}.\n",
+        "Target `{}` over {}, started {}, {:.1} s, {} scenarios, jobs {}{}.\n",
         m.target_address,
+        m.transport,
         m.started_at,
         m.duration.as_secs_f64(),
         report.scenarios.len(),

@@ -40,11 +40,12 @@ pub struct BenchArgs {
     /// MQTT host to connect to.
     #[arg(short = 'h', long = "host", default_value = "localhost")]
     pub host: String,
-    /// Network port.
-    #[arg(short = 'p', long = "port", default_value_t = 1883)]
-    pub port: u16,
-    /// `mqtt://[user[:password]@]host[:port]`: the broker (instead of -h / -p). Repeatable:
-    /// several targets are compared as with --compare.
+    /// Network port [default: 1883, 8883 with TLS].
+    #[arg(short = 'p', long = "port")]
+    pub port: Option<u16>,
+    /// `mqtt://[user[:password]@]host[:port]` (or `mqtts://`, `ws://host:port/path`,
+    /// `wss://host:port/path`): the broker (instead of -h / -p). Repeatable: several targets
+    /// are compared as with --compare.
     #[arg(short = 'L', long = "url", value_name = "URL", action = clap::ArgAction::Append)]
     pub url: Vec<String>,
     /// Compare these brokers: run the workload against each in turn, alternating, for
@@ -92,6 +93,9 @@ pub struct BenchArgs {
     /// Print the report as JSON on stdout.
     #[arg(long = "json")]
     pub json: bool,
+    /// TLS (for every target).
+    #[command(flatten)]
+    pub tls: crate::tls_args::TlsArgs,
     /// Print help.
     #[arg(long = "help", action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -128,9 +132,13 @@ pub struct Plan {
     pub rounds: usize,
 }
 
-fn target_of(url: &str) -> anyhow::Result<Target> {
+fn target_of(url: &str, tls: &crate::tls_args::TlsArgs) -> anyhow::Result<Target> {
     let u = MqttUrl::parse(url).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Target {
+        transport: tls
+            .transport(Some(u.scheme), u.ws_path.as_deref())
+            .map_err(anyhow::Error::msg)?,
+        tls: tls.options(),
         host: u.host,
         port: u.port,
         username: u.username,
@@ -150,15 +158,20 @@ impl BenchArgs {
             &self.compare
         };
         let targets = if urls.is_empty() {
+            let transport = self.tls.transport(None, None).map_err(anyhow::Error::msg)?;
             vec![Target {
                 host: self.host.clone(),
-                port: self.port,
+                port: self
+                    .port
+                    .unwrap_or_else(|| crate::tls_args::default_port(&transport)),
+                transport,
+                tls: self.tls.options(),
                 username: None,
                 password: None,
             }]
         } else {
             urls.iter()
-                .map(|u| target_of(u))
+                .map(|u| target_of(u, &self.tls))
                 .collect::<anyhow::Result<_>>()?
         };
         if self.publishers == 0 || self.subscribers == 0 {

@@ -25,13 +25,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use mqttref_client::{Dialer, TcpDialer, TlsDialer, TlsOptions, Transport, WsDialer};
 use mqttref_core::codec::{
     decode, ConnAck, Connect, Decoded, Disconnect, FixedHeader, Packet, ProtocolVersion, PubAck,
     Publish, QoS, ReasonCode, Subscribe, Subscription, SubscriptionOptions,
 };
 use mqttref_core::codec::{Properties, Property};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify, Semaphore};
 
 use super::stats::{Counts, Histogram, Tally};
@@ -50,6 +50,10 @@ pub struct Target {
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// TCP, TLS, WebSocket or WebSocket over TLS.
+    pub transport: Transport,
+    /// TLS settings (for TLS and WebSocket over TLS).
+    pub tls: TlsOptions,
     /// User name, if any.
     pub username: Option<String>,
     /// Password, if any.
@@ -57,9 +61,74 @@ pub struct Target {
 }
 
 impl Target {
-    /// `mqtt://host:port`, for reports.
+    /// `mqtt://host:port` (or `mqtts://`, `ws://host:port/path`, ...), for reports.
     pub fn label(&self) -> String {
-        format!("mqtt://{}:{}", self.host, self.port)
+        let path = match &self.transport {
+            Transport::Ws { path } | Transport::Wss { path } => path.as_str(),
+            _ => "",
+        };
+        format!(
+            "{}://{}:{}{path}",
+            crate::tls_args::scheme(&self.transport),
+            self.host,
+            self.port
+        )
+    }
+}
+
+/// A connection's byte stream, whatever the transport.
+pub trait Io: AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Io for T {}
+/// A connection, boxed so that every transport is one type.
+pub type Stream = Box<dyn Io>;
+
+/// How a run opens its connections: the client's dialers, built once per run (building the
+/// TLS configuration reads the certificate files).
+pub struct Dial {
+    target: Target,
+    how: How,
+}
+
+enum How {
+    Tcp,
+    Tls(TlsDialer<TcpDialer>),
+    Ws(WsDialer<TcpDialer>),
+    Wss(WsDialer<TlsDialer<TcpDialer>>),
+}
+
+impl Dial {
+    /// The dialer of `target`.
+    ///
+    /// # Errors
+    /// Unusable TLS settings (a file named).
+    pub fn new(target: &Target) -> anyhow::Result<Dial> {
+        let tls = |alpn: &[u8]| -> anyhow::Result<TlsDialer<TcpDialer>> {
+            let config = mqttref_client::tls::client_config(&target.tls, alpn)?;
+            Ok(TlsDialer::new(TcpDialer, config, None))
+        };
+        let how = match &target.transport {
+            Transport::Tls => How::Tls(tls(mqttref_client::tls::ALPN_MQTT)?),
+            Transport::Ws { path } => How::Ws(WsDialer::new(TcpDialer, path.clone())),
+            Transport::Wss { path } => How::Wss(WsDialer::new(
+                tls(mqttref_client::tls::ALPN_HTTP1)?,
+                path.clone(),
+            )),
+            _ => How::Tcp,
+        };
+        Ok(Dial {
+            target: target.clone(),
+            how,
+        })
+    }
+
+    async fn open(&self) -> io::Result<Stream> {
+        let (host, port) = (self.target.host.as_str(), self.target.port);
+        Ok(match &self.how {
+            How::Tcp => Box::new(TcpDialer.dial(host, port).await?),
+            How::Tls(d) => Box::new(d.dial(host, port).await?),
+            How::Ws(d) => Box::new(d.dial(host, port).await?),
+            How::Wss(d) => Box::new(d.dial(host, port).await?),
+        })
     }
 }
 
@@ -233,21 +302,18 @@ impl Framer {
 
 /// An open, accepted connection.
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     framer: Framer,
     /// The broker's Receive Maximum (65,535 when it sends none).
     receive_maximum: u16,
 }
 
-async fn connect(
-    target: &Target,
-    version: ProtocolVersion,
-    client_id: &str,
-) -> anyhow::Result<Conn> {
-    let mut stream = TcpStream::connect((target.host.as_str(), target.port))
+async fn connect(dial: &Dial, version: ProtocolVersion, client_id: &str) -> anyhow::Result<Conn> {
+    let target = &dial.target;
+    let mut stream = dial
+        .open()
         .await
         .with_context(|| format!("connecting to {}", target.label()))?;
-    stream.set_nodelay(true)?;
     // Subscribers must not be the limit on what the broker may send them.
     let props = [Property::ReceiveMaximum(u16::MAX)];
     let connect = Connect {
@@ -267,6 +333,8 @@ async fn connect(
     stream
         .write_all(&Packet::Connect(connect).encode_to_vec(version)?)
         .await?;
+    // Every write is flushed: TLS and WebSocket streams buffer until then.
+    stream.flush().await?;
     let mut framer = Framer::new();
     let f = framer.read_frame(&mut stream, version).await?;
     let receive_maximum = match framer.packet(f, version)? {
@@ -308,6 +376,7 @@ async fn subscribe(
     }];
     let bytes = Packet::Subscribe(Subscribe::new(1, &subs)).encode_to_vec(version)?;
     conn.stream.write_all(&bytes).await?;
+    conn.stream.flush().await?;
     let f = conn.framer.read_frame(&mut conn.stream, version).await?;
     match conn.framer.packet(f, version)? {
         Packet::SubAck(s) => {
@@ -365,8 +434,8 @@ struct PubOutcome {
     sent: u64,
     end: Instant,
     stalls: u64,
-    conn: Option<tokio::net::tcp::OwnedWriteHalf>,
-    stream: Option<TcpStream>,
+    conn: Option<tokio::io::WriteHalf<Stream>>,
+    stream: Option<Stream>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -439,6 +508,7 @@ async fn publisher(
                 seq += 1;
             }
             stream.write_all(&out).await?;
+            stream.flush().await?;
         }
         return Ok(PubOutcome {
             sent: seq,
@@ -451,7 +521,7 @@ async fn publisher(
 
     // QoS 1: a reader task gives a permit back per PUBACK.
     let permits = Arc::new(Semaphore::new(usize::from(window)));
-    let (mut rd, mut wr) = conn.stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(conn.stream);
     let mut framer = conn.framer;
     let reader = {
         let permits = Arc::clone(&permits);
@@ -493,6 +563,7 @@ async fn publisher(
                 seq += 1;
             }
             wr.write_all(&out).await?;
+            wr.flush().await?;
         }
         // Every permit back: everything acknowledged.
         let all = tokio::time::timeout(
@@ -528,7 +599,7 @@ struct SubOutcome {
     latency: Histogram,
     delivered: u64,
     last: Option<Instant>,
-    stream: TcpStream,
+    stream: Stream,
 }
 
 async fn subscriber(
@@ -583,6 +654,7 @@ async fn subscriber(
         }
         if !acks.is_empty() {
             conn.stream.write_all(&acks).await?;
+            conn.stream.flush().await?;
         }
         if n > 0 {
             delivered += n;
@@ -612,17 +684,18 @@ pub async fn run_once(
     broker_pid: Option<u32>,
 ) -> anyhow::Result<RunResult> {
     let version = w.version;
+    let dial = Dial::new(target)?;
     let filter = format!("bench/{run_id}/#");
     let mut subs = Vec::with_capacity(w.subscribers);
     for i in 0..w.subscribers {
-        let mut c = connect(target, version, &format!("bench-{run_id}-s{i}")).await?;
+        let mut c = connect(&dial, version, &format!("bench-{run_id}-s{i}")).await?;
         subscribe(&mut c, &filter, w.qos, version).await?;
         subs.push(c);
     }
     let mut pubs = Vec::with_capacity(w.publishers);
     let mut window = u16::MAX;
     for i in 0..w.publishers {
-        let c = connect(target, version, &format!("bench-{run_id}-p{i}")).await?;
+        let c = connect(&dial, version, &format!("bench-{run_id}-p{i}")).await?;
         window = window.min(c.receive_maximum);
         pubs.push(c);
     }
@@ -746,13 +819,16 @@ pub async fn run_once(
     for (wh, s) in pub_conns {
         if let Some(mut wh) = wh {
             let _ = wh.write_all(&bye).await;
+            let _ = wh.flush().await;
         }
         if let Some(mut s) = s {
             let _ = s.write_all(&bye).await;
+            let _ = s.flush().await;
         }
     }
     for mut s in sub_streams {
         let _ = s.write_all(&bye).await;
+        let _ = s.flush().await;
     }
     Ok(RunResult {
         published,

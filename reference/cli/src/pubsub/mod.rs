@@ -3,8 +3,9 @@
 //!
 //! The flags follow `mosquitto_pub` / `mosquitto_sub` 2.0, so scripts can switch between them:
 //! `-h` is the host (help is `--help` only), `-V` defaults to 3.1.1, `-L` takes
-//! `mqtt://[user[:password]@]host[:port]/topic`, and `-D command identifier value` sets MQTT 5.0
-//! properties.
+//! `mqtt://[user[:password]@]host[:port]/topic` (and `mqtts://`, `ws://host:port/path`,
+//! `wss://host:port/path`), the TLS flags are Mosquitto's (see [`crate::tls_args`]), and
+//! `-D command identifier value` sets MQTT 5.0 properties.
 //!
 //! # Exit codes (also in `--help`)
 //! - 0: success;
@@ -93,6 +94,9 @@ impl From<ClientError> for Failure {
             ClientError::InvalidUrl { .. } | ClientError::Command(_) => {
                 Failure::usage(e.to_string())
             }
+            // A bad --cafile/--cert/--key: exit 1 with the file named, as mosquitto_pub
+            // ("Problem setting TLS options").
+            ClientError::Tls(_) => Failure::error(e.to_string()),
             _ => Failure::error(e.to_string()),
         }
     }
@@ -104,12 +108,17 @@ pub struct ConnectArgs {
     /// MQTT host to connect to.
     #[arg(short = 'h', long = "host", default_value = "localhost")]
     pub host: String,
-    /// Network port.
-    #[arg(short = 'p', long = "port", default_value_t = 1883)]
-    pub port: u16,
-    /// `mqtt://[user[:password]@]host[:port]/topic`: host, port, credentials and topic in one.
+    /// Network port [default: 1883, 8883 with TLS].
+    #[arg(short = 'p', long = "port")]
+    pub port: Option<u16>,
+    /// `mqtt://[user[:password]@]host[:port]/topic`: host, port, credentials and topic in one;
+    /// also `mqtts://` (TLS), `ws://host:port/path` and `wss://host:port/path` (WebSocket, the
+    /// path being the HTTP path; give the topic with -t).
     #[arg(short = 'L', long = "url", value_name = "URL")]
     pub url: Option<String>,
+    /// TLS.
+    #[command(flatten)]
+    pub tls: crate::tls_args::TlsArgs,
     /// Client id [default: mqttref_pub_PID / mqttref_sub_PID].
     #[arg(short = 'i', long = "id")]
     pub id: Option<String>,
@@ -332,12 +341,22 @@ pub fn client_options(
     args: &ConnectArgs,
     default_prefix: &str,
 ) -> Result<(ClientOptions, DProperties, Option<String>), Failure> {
-    let (host, port, mut username, mut password, url_topic) = match &args.url {
+    let (host, port, mut username, mut password, url_topic, transport) = match &args.url {
         Some(u) => {
             let u = MqttUrl::parse(u).map_err(|e| Failure::usage(e.to_string()))?;
-            (u.host, u.port, u.username, u.password, u.topic)
+            let transport = args
+                .tls
+                .transport(Some(u.scheme), u.ws_path.as_deref())
+                .map_err(Failure::usage)?;
+            (u.host, u.port, u.username, u.password, u.topic, transport)
         }
-        None => (args.host.clone(), args.port, None, None, None),
+        None => {
+            let transport = args.tls.transport(None, None).map_err(Failure::usage)?;
+            let port = args
+                .port
+                .unwrap_or_else(|| crate::tls_args::default_port(&transport));
+            (args.host.clone(), port, None, None, None, transport)
+        }
     };
     if args.username.is_some() {
         username.clone_from(&args.username);
@@ -355,6 +374,8 @@ pub fn client_options(
         (None, None) => format!("{default_prefix}_{pid}"),
     };
     let mut o = ClientOptions::new(host, port, id)
+        .with_transport(transport)
+        .with_tls(args.tls.options())
         .with_version(args.version)
         .with_keep_alive(args.keepalive)
         .with_clean_start(!args.persistent)
