@@ -161,6 +161,9 @@ impl Client {
 /// filed as evidence when dropped.
 pub struct ClientUnderTest {
     inner: Box<dyn DrivenClient>,
+    /// The adapter's events, timestamped as they arrive (by a forwarding task), so the log says
+    /// when each happened, not when the scenario looked.
+    events: tokio::sync::mpsc::UnboundedReceiver<(Instant, Event)>,
     name: String,
     started: Instant,
     log: Vec<String>,
@@ -174,8 +177,8 @@ pub struct ClientUnderTest {
 impl Drop for ClientUnderTest {
     fn drop(&mut self) {
         // Pick up what is already there, so the evidence is complete.
-        while let Ok(e) = self.inner.events().try_recv() {
-            self.take(e);
+        while let Ok((at, e)) = self.events.try_recv() {
+            self.take(at, e);
         }
         lock(&self.record.evidence).push(Evidence {
             label: format!("client under test ({})", self.name),
@@ -185,8 +188,8 @@ impl Drop for ClientUnderTest {
 }
 
 impl ClientUnderTest {
-    fn take(&mut self, e: Event) {
-        let at = self.started.elapsed();
+    fn take(&mut self, at: Instant, e: Event) {
+        let at = at.saturating_duration_since(self.started);
         let line = match &e {
             Event::Connected => "connected (CONNACK success reached the application)".into(),
             Event::Done { op, result } => format!("{op} done: {result:?}"),
@@ -226,9 +229,9 @@ impl ClientUnderTest {
 
     /// Waits up to `within` for the next event and takes it; false on timeout or end.
     async fn pump(&mut self, within: Duration) -> bool {
-        match tokio::time::timeout(within, self.inner.events().recv()).await {
-            Ok(Some(e)) => {
-                self.take(e);
+        match tokio::time::timeout(within, self.events.recv()).await {
+            Ok(Some((at, e))) => {
+                self.take(at, e);
                 true
             }
             _ => false,
@@ -323,15 +326,27 @@ impl Ctx {
         };
         edit(&mut connect);
         let adapter = self.adapter()?;
-        let inner = adapter
+        let started = Instant::now();
+        let mut inner = adapter
             .start(crate::adapter::Session { connect, first })
             .map_err(|u| Fail::skip(format!("the client adapter cannot do this: {u}")))?;
+        let mut from_adapter =
+            std::mem::replace(inner.events(), tokio::sync::mpsc::unbounded_channel().1);
+        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(e) = from_adapter.recv().await {
+                if tx.send((Instant::now(), e)).is_err() {
+                    break;
+                }
+            }
+        });
         Ok((
             server,
             ClientUnderTest {
                 inner,
+                events,
                 name: adapter.name(),
-                started: Instant::now(),
+                started,
                 log: Vec::new(),
                 messages: VecDeque::new(),
                 done: VecDeque::new(),
