@@ -204,3 +204,46 @@ async fn the_mosquitto_adapter_happy_path() {
         .as_deref()
         .is_some_and(|s| s.contains("one operation per process")));
 }
+
+/// The JSON line protocol end to end: an adapter file naming a process (the reference client
+/// behind `mqttref-line-adapter`) passes scenarios that need several operations on one session
+/// and a reconnection, and one a version it declares unsupported is skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_line_protocol_adapter() {
+    let dir = std::env::temp_dir().join(format!("mqttref-line-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("adapter.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"line\"\nprocess = [{:?}]\n[unsupported]\n\"3.1.1\" = \"not in this test\"\n",
+            env!("CARGO_BIN_EXE_mqttref-line-adapter")
+        ),
+    )
+    .unwrap();
+    let adapter = scenarios::adapter::resolve(file.to_str().unwrap()).unwrap();
+    let report = run(
+        adapter,
+        &[
+            "v5.client.qos1_ids_unique_in_flight",
+            "v5.client.qos1_resent_with_dup_on_resume",
+            "v5.client.qos2_receiver_exactly_once",
+            "v5.client.disconnect_then_close",
+            "v311.client.connect_first_and_well_formed",
+        ],
+    )
+    .await;
+    for r in &report.scenarios {
+        let want = if r.name.starts_with("v311.") {
+            Outcome::Skipped
+        } else {
+            Outcome::Pass
+        };
+        assert_eq!(
+            r.outcome, want,
+            "{}: {:?} {:?} {:?}",
+            r.name, r.expected, r.got, r.skip_reason
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

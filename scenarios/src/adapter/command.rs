@@ -1,7 +1,10 @@
-//! The command-line adapter: an adapter file (TOML) says which command line performs each
-//! operation; the runner spawns it with the placeholders filled in and reads what it prints.
-//! The built-in `mosquitto` adapter is such a file (`scenarios/adapters/mosquitto.toml`); the
-//! format is documented in `CLIENTS.md`.
+//! Adapter files (TOML; the format is documented in `CLIENTS.md`). Two kinds:
+//!
+//! - `[commands]`: which command line performs each operation; the runner spawns it with the
+//!   placeholders filled in and reads what it prints. The built-in `mosquitto` adapter is such
+//!   a file (`scenarios/adapters/mosquitto.toml`). Described below.
+//! - `process = [...]`: one long-running process per session speaking the JSON line protocol
+//!   ([`super::process`]), for client libraries wrapped in a small script.
 //!
 //! One process is one connection: a session performs its first operation by starting the
 //! command (`subscribe` stays running and prints the messages it receives, one per line:
@@ -27,9 +30,17 @@ pub struct AdapterFile {
     #[serde(default)]
     pub version_command: Vec<String>,
     /// `{protocol}` per version (`"5.0"`, `"3.1.1"`); a version not listed is unsupported.
+    #[serde(default)]
     pub protocol: BTreeMap<String, String>,
     /// Command lines per operation: `connect`, `subscribe`, `publish` (each optional).
+    #[serde(default)]
     pub commands: BTreeMap<String, Vec<String>>,
+    /// Or: the command line of a line-protocol adapter process (one per session).
+    pub process: Option<Vec<String>>,
+    /// For a `process` adapter: what its client cannot do (key: a version, `reconnect`,
+    /// `no_clean_start`, `session_expiry`, `retain`, or an operation), with the reason.
+    #[serde(default)]
+    pub unsupported: BTreeMap<String, String>,
     /// Arguments for optional settings, and what the client can do.
     #[serde(default)]
     pub options: Options,
@@ -69,12 +80,32 @@ impl CommandAdapter {
     pub fn load(path: &Path) -> Result<CommandAdapter, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading the adapter file {}: {e}", path.display()))?;
-        CommandAdapter::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let mut a = CommandAdapter::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        // A relative program path with a directory in it is relative to the adapter file, so
+        // an adapter and its script can live side by side anywhere.
+        if let (Some(program), Some(dir)) = (
+            a.file.process.as_mut().and_then(|p| p.first_mut()),
+            path.parent(),
+        ) {
+            if program.contains('/') && Path::new(program.as_str()).is_relative() {
+                *program = dir.join(program.as_str()).display().to_string();
+            }
+        }
+        Ok(a)
     }
 
     /// Parses an adapter file's text.
     pub fn parse(text: &str) -> Result<CommandAdapter, String> {
         let file: AdapterFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        match (&file.process, file.commands.is_empty()) {
+            (Some(argv), true) if !argv.is_empty() => return Ok(CommandAdapter { file }),
+            (Some(_), true) => return Err("`process`: empty command line".into()),
+            (Some(_), false) => {
+                return Err("give either `process` or `[commands]`, not both".into())
+            }
+            (None, true) => return Err("no `[commands]` and no `process`".into()),
+            (None, false) => {}
+        }
         for (op, argv) in &file.commands {
             if !["connect", "subscribe", "publish"].contains(&op.as_str()) {
                 return Err(format!(
@@ -110,6 +141,9 @@ impl ClientAdapter for CommandAdapter {
 
     fn start(&self, session: Session) -> Result<Box<dyn DrivenClient>, Unsupported> {
         let name = &self.file.name;
+        if let Some(argv) = &self.file.process {
+            return super::process::start(name, argv, &self.file.unsupported, session);
+        }
         let c = &session.connect;
         let protocol =
             self.file.protocol.get(c.version.as_str()).ok_or_else(|| {

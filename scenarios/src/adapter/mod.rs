@@ -13,12 +13,14 @@
 //!
 //! An operation an adapter cannot perform returns [`Unsupported`] with the reason; the scenario
 //! then ends `skipped` with that reason, never a silent pass. Adapters: [`mqttref`] (the
-//! reference client, in process) and [`command`] (an adapter file describing command lines, e.g.
-//! the built-in `mosquitto` one for `mosquitto_pub`/`mosquitto_sub`). The contract for users is
+//! reference client, in process) and adapter files ([`command`]): command lines per operation
+//! (the built-in `mosquitto` one for `mosquitto_pub`/`mosquitto_sub`), or one process per
+//! session speaking a JSON line protocol ([`process`]; for paho-mqtt or MQTT.js scripts). The contract for users is
 //! written down in `CLIENTS.md` beside this crate's `Cargo.toml`.
 
 pub mod command;
 pub mod mqttref;
+pub mod process;
 
 use spec_manifest::Version;
 use std::fmt;
