@@ -202,6 +202,24 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         ),
         Scenario::client(
             V5_0,
+            "v5.client.qos2_ids_unique_in_flight",
+            &["MQTT-4.3.3-1", "MQTT-4.3.3-2"],
+            qos2_ids_unique,
+        ),
+        Scenario::client(
+            V5_0,
+            "v5.client.resent_in_original_order",
+            &["MQTT-4.6.0-1"],
+            resend_order,
+        ),
+        Scenario::client(
+            V3_1_1,
+            "v311.client.resent_in_original_order",
+            &["MQTT-4.6.0-1"],
+            resend_order,
+        ),
+        Scenario::client(
+            V5_0,
             "v5.client.qos1_resent_with_dup_on_resume",
             &["MQTT-3.3.1-1", "MQTT-4.3.2-3", "MQTT-4.4.0-1"],
             qos1_resend,
@@ -750,11 +768,20 @@ async fn pubrec_order(ctx: &mut Ctx) -> Result<(), Fail> {
 /// Three QoS 1 publishes with PUBACK withheld: three PUBLISHes, QoS 1, DUP 0, distinct non-zero
 /// packet identifiers.
 async fn qos1_ids_unique(ctx: &mut Ctx) -> Result<(), Fail> {
-    let first = publish_op(ctx, b"m1", 1, false);
+    ids_unique(ctx, 1).await
+}
+
+/// As [`qos1_ids_unique`] at QoS 2, PUBREC withheld.
+async fn qos2_ids_unique(ctx: &mut Ctx) -> Result<(), Fail> {
+    ids_unique(ctx, 2).await
+}
+
+async fn ids_unique(ctx: &mut Ctx, qos: u8) -> Result<(), Fail> {
+    let first = publish_op(ctx, b"m1", qos, false);
     let connack = ctx.connack();
     let (_s, mut cut, mut peer) = publisher(ctx, |_| {}, first, connack).await?;
     for i in 2..=3 {
-        cut.perform(publish_op(ctx, format!("m{i}").as_bytes(), 1, false))?;
+        cut.perform(publish_op(ctx, format!("m{i}").as_bytes(), qos, false))?;
     }
     let frames = collect_publishes(&mut peer, WATCH).await?;
     let ps = publishes(&frames, ctx.is_v5());
@@ -764,12 +791,12 @@ async fn qos1_ids_unique(ctx: &mut Ctx) -> Result<(), Fail> {
         describe_all(&frames)
     );
     let mut ids: Vec<u16> = ps.iter().filter_map(|p| p.packet_id).collect();
-    let fresh = ps.iter().all(|p| p.qos == 1 && !p.dup);
+    let fresh = ps.iter().all(|p| p.qos == qos && !p.dup);
     ids.sort_unstable();
     ids.dedup();
     ensure!(
         ids.len() == 3 && !ids.contains(&0) && fresh,
-        "3 QoS 1 PUBLISHes with DUP 0 and distinct non-zero Packet Identifiers",
+        format!("3 QoS {qos} PUBLISHes with DUP 0 and distinct non-zero Packet Identifiers"),
         describe_all(&frames)
     );
     Ok(())
@@ -832,6 +859,34 @@ async fn qos1_resend(ctx: &mut Ctx) -> Result<(), Fail> {
     again
         .send_bytes(&build::Puback::new(version, p.packet_id.unwrap_or(0)).build())
         .await?;
+    Ok(())
+}
+
+/// Two QoS 1 PUBLISHes unacknowledged, link dropped, session resumed: both resent, in the order
+/// they were first sent.
+async fn resend_order(ctx: &mut Ctx) -> Result<(), Fail> {
+    let op = publish_op(ctx, b"first", 1, false);
+    let connack = ctx.connack();
+    let (mut server, mut cut, mut peer) = publisher(ctx, persistent, op, connack).await?;
+    let one = peer.next_publish().await.setup()?;
+    cut.perform(publish_op(ctx, b"second", 1, false))?;
+    let two = peer.next_publish().await.setup()?;
+    let sent: Vec<Option<u16>> = vec![one.packet_id, two.packet_id];
+    let mut again = resume(ctx, &mut server, peer, true).await?;
+    let a = again.next_publish().await?;
+    let b = again.next_publish().await?;
+    let resent = vec![a.packet_id, b.packet_id];
+    ensure!(
+        resent == sent,
+        format!("the PUBLISHes resent in their original order, ids {sent:?}"),
+        format!("ids {resent:?}")
+    );
+    let version = again.version();
+    for id in resent.into_iter().flatten() {
+        again
+            .send_bytes(&build::Puback::new(version, id).build())
+            .await?;
+    }
     Ok(())
 }
 
