@@ -40,6 +40,7 @@
 //!   and the test-only [`tls::AcceptAnyCertificate`].
 //! - [`ws`]: the WebSocket upgrade and [`ws::WsStream`]; each [`RawClient::send_bytes`] is one
 //!   binary frame, [`RawClient::send_ws_text`] a text frame.
+//! - [`server`]: [`RawServer`], the scripted server: accepted connections are `RawClient`s.
 //! - [`build`]: byte-level builders ([`build::prop`] property ids, [`build::malformed`]).
 
 #![forbid(unsafe_code)]
@@ -49,6 +50,7 @@ pub mod build;
 mod client;
 mod decode;
 mod frame;
+pub mod server;
 pub mod tls;
 pub mod transcript;
 pub mod ws;
@@ -58,5 +60,6 @@ pub use client::{
     TLS_HANDSHAKE_TIMEOUT, WS_HANDSHAKE_TIMEOUT,
 };
 pub use mqttref_core::codec::{DecodeError, EncodeError, Packet, PacketType, ProtocolVersion};
+pub use server::RawServer;
 pub use tls::{tls_config, Connector, TlsConfigError, Trust};
 pub use transcript::{Direction, Entry, Transcript};

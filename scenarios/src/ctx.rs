@@ -93,11 +93,13 @@ pub(crate) struct TargetInfo {
     pub(crate) caps: BTreeMap<Version, Capabilities>,
     /// A short token unique to this run (alphanumeric).
     pub(crate) run_token: String,
+    /// The client under test, in a client-role run.
+    pub(crate) adapter: Option<Arc<dyn crate::adapter::ClientAdapter>>,
 }
 
 /// The context of one scenario run.
 pub struct Ctx {
-    target: Arc<TargetInfo>,
+    pub(crate) target: Arc<TargetInfo>,
     version: Version,
     /// Alphanumeric prefix unique to this scenario run: run token + scenario sequence number.
     prefix: String,
@@ -545,7 +547,7 @@ impl Drop for Client {
 }
 
 impl Client {
-    fn new(raw: RawClient, version: Version, record: Option<Arc<Record>>) -> Client {
+    pub(crate) fn new(raw: RawClient, version: Version, record: Option<Arc<Record>>) -> Client {
         Client {
             raw: Some(raw),
             v5: version == Version::V5_0,
@@ -1396,6 +1398,7 @@ mod tests {
             file: TargetFile::default(),
             caps: BTreeMap::new(),
             run_token: "ab1cd".into(),
+            adapter: None,
         });
         let mut ctx = Ctx::new(target, Version::V3_1_1, 1295);
         let a = ctx.client_id("sub-scriber with a very long label");

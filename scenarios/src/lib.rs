@@ -20,7 +20,9 @@
 //! - [`report`]: `report.json`, `report.xml` (JUnit), `report.md`, `verdicts.json` and baselines.
 //! - `v5`, `v311`: the scenarios, one module per spec section (`v5::connect` is 5.0 section 3.1).
 
+pub mod adapter;
 pub mod caps;
+pub mod client_role;
 pub mod ctx;
 pub mod fail;
 pub mod findings;
@@ -31,6 +33,7 @@ pub mod target;
 pub mod verdict;
 pub mod wire;
 
+mod client_scenarios;
 mod v311;
 mod v5;
 
@@ -46,6 +49,7 @@ pub use verdict::{Outcome, RunReport, Verdict};
 pub fn all() -> Vec<Scenario> {
     let mut all = v5::scenarios();
     all.extend(v311::scenarios());
+    all.extend(client_scenarios::scenarios());
     all
 }
 

@@ -50,6 +50,10 @@ pub struct RunOptions {
     /// A shell command run (`sh -c`) before each of those reruns to get a fresh broker; the
     /// rerun waits until the target accepts TCP connections again.
     pub restart_cmd: Option<String>,
+    /// A client-role run: the client under test, driven through this adapter against scripted
+    /// servers. Only client-role scenarios run, and nothing is probed; `target` is unused.
+    /// `None` (the default): a broker run, only server-role scenarios.
+    pub client: Option<Arc<dyn crate::adapter::ClientAdapter>>,
 }
 
 impl RunOptions {
@@ -66,15 +70,39 @@ impl RunOptions {
             connector: raw_client::Connector::Tcp,
             isolate_failures: false,
             restart_cmd: None,
+            client: None,
+        }
+    }
+
+    /// A client-role run against `adapter`'s client (the target address is a placeholder).
+    pub fn for_client(adapter: Arc<dyn crate::adapter::ClientAdapter>) -> RunOptions {
+        let mut opts = RunOptions::new(TargetAddr {
+            host_port: "127.0.0.1:0".into(),
+            tls: false,
+            ws_path: None,
+        });
+        opts.client = Some(adapter);
+        opts
+    }
+
+    /// Which role the selected scenarios put under test.
+    pub fn role(&self) -> Role {
+        if self.client.is_some() {
+            Role::Client
+        } else {
+            Role::Server
         }
     }
 
     /// The name for titles and the report directory: the target file's, else `host_port`.
     pub fn target_name(&self) -> String {
-        self.target_file
-            .name
-            .clone()
-            .unwrap_or_else(|| self.target.default_name())
+        if let Some(name) = &self.target_file.name {
+            return name.clone();
+        }
+        match &self.client {
+            Some(a) => format!("{}-client", a.name()),
+            None => self.target.default_name(),
+        }
     }
 }
 
@@ -164,14 +192,24 @@ pub fn select(
     manifests: &BTreeMap<Version, Manifest>,
     only: &[String],
 ) -> Result<Selection, RunError> {
+    select_role(all, manifests, only, Role::Server)
+}
+
+/// [`select`] for the scenarios putting `role` under test.
+pub fn select_role(
+    all: Vec<Scenario>,
+    manifests: &BTreeMap<Version, Manifest>,
+    only: &[String],
+    role: Role,
+) -> Result<Selection, RunError> {
     let mut used = vec![false; only.len()];
     let mut scenarios = Vec::new();
     for s in all {
         let Some(m) = manifests.get(&s.version()) else {
             continue;
         };
-        if s.role() != Role::Server {
-            continue; // client-role scenarios need a scripted server: not run yet
+        if s.role() != role {
+            continue; // a broker run plays the client, a client run plays the server
         }
         let hits: Vec<usize> = (0..only.len())
             .filter(|&i| scenario_matches(&s, m, &only[i]))
@@ -232,11 +270,11 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
     let started = std::time::SystemTime::now();
     let clock = Instant::now();
     let manifests = manifests(&opts.versions)?;
-    let selection = select(all, &manifests, &opts.only)?;
+    let selection = select_role(all, &manifests, &opts.only, opts.role())?;
 
     let mut caps = BTreeMap::new();
     for &v in &opts.versions {
-        if selection.scenarios.iter().any(|s| s.version() == v) {
+        if opts.client.is_none() && selection.scenarios.iter().any(|s| s.version() == v) {
             caps.insert(v, probe(opts, v).await?);
         }
     }
@@ -246,6 +284,7 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
         file: opts.target_file.clone(),
         caps: caps.clone(),
         run_token: ctx::run_token(),
+        adapter: opts.client.clone(),
     });
 
     let mut results = execute(&selection.scenarios, &target, opts).await;
@@ -265,7 +304,14 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
         tool: "mqttref conformance".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         target_name: opts.target_name(),
-        target_address: opts.target.url(),
+        target_address: match &opts.client {
+            Some(a) => format!(
+                "client {}{} (against scripted servers)",
+                a.name(),
+                a.version().map(|v| format!(" ({v})")).unwrap_or_default()
+            ),
+            None => opts.target.url(),
+        },
         transport: match opts.connector {
             raw_client::Connector::Tcp => "tcp",
             raw_client::Connector::Tls { .. } => "tls",
@@ -499,6 +545,7 @@ async fn isolate(
             file: target.file.clone(),
             caps: target.caps.clone(),
             run_token: ctx::run_token(),
+            adapter: target.adapter.clone(),
         });
         let rerun = run_one(s, fresh, seq, opts.scenario_timeout).await;
         let isolated = verdict::Isolated::of(first, &rerun);
@@ -805,9 +852,18 @@ mod tests {
             s.scenarios.len(),
             crate::all()
                 .iter()
-                .filter(|s| s.version() == Version::V5_0)
+                .filter(|s| s.version() == Version::V5_0 && s.role() == Role::Server)
                 .count()
         );
+        let c = select_role(
+            crate::all(),
+            &manifests(&Version::ALL).unwrap(),
+            &[],
+            Role::Client,
+        )
+        .unwrap();
+        assert!(!c.scenarios.is_empty());
+        assert!(c.scenarios.iter().all(|s| s.role() == Role::Client));
     }
 
     /// The lenient-receiver license is 5.0 section 4.13.1's; 3.1.1 has none.

@@ -25,7 +25,8 @@ type Body = Arc<dyn for<'a> Fn(&'a mut Ctx) -> BodyFuture<'a> + Send + Sync>;
 pub enum Role {
     /// The target is a broker; the scenario is a (raw) client of it.
     Server,
-    /// The target is a client; the scenario plays a (scripted) server. Not run yet.
+    /// The target is a client, driven through an adapter; the scenario plays a scripted
+    /// server. Run by a client-role run (`--client`).
     Client,
 }
 
@@ -81,6 +82,24 @@ impl Scenario {
             exclusive: false,
             lenient_receiver: false,
             body: Arc::new(move |ctx: &mut Ctx| -> BodyFuture<'_> { Box::pin(body(ctx)) }),
+        }
+    }
+
+    /// A scenario with the target as the client: the body plays a scripted server
+    /// ([`Ctx::scripted_server`](crate::Ctx::scripted_server)) and drives the client under test
+    /// through the run's adapter. `name` and `ids` as for [`Scenario::server`].
+    pub fn client<F>(
+        version: Version,
+        name: &'static str,
+        ids: &'static [&'static str],
+        body: F,
+    ) -> Scenario
+    where
+        F: for<'a> ScenarioFn<'a> + Send + Sync + 'static,
+    {
+        Scenario {
+            role: Role::Client,
+            ..Scenario::server(version, name, ids, body)
         }
     }
 

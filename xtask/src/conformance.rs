@@ -78,6 +78,12 @@ pub struct Args {
     /// connections again.
     #[arg(long, value_name = "CMD", requires = "isolate_failures")]
     restart_cmd: Option<String>,
+    /// Test a client instead of a broker: run the client-role scenarios against it, each with
+    /// a scripted server. A built-in adapter (`mqttref`: the reference client in process;
+    /// `mosquitto`: mosquitto_pub/mosquitto_sub) or the path of an adapter file (see
+    /// scenarios/CLIENTS.md). Reports go to reports/<name>-client/ unless --report-dir says.
+    #[arg(long, value_name = "NAME|PATH", conflicts_with_all = ["target", "cafile", "insecure", "isolate_failures"])]
+    client: Option<String>,
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
@@ -133,6 +139,18 @@ fn run(args: Args) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    if let Some(client) = &args.client {
+        let adapter = match scenarios::adapter::resolve(client) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("error: --client: {e}");
+                return Ok(2);
+            }
+        };
+        let mut opts = RunOptions::for_client(adapter);
+        opts.target_file = target_file;
+        return finish(&args, opts, &runtime, None);
+    }
     let mut target_file = target_file;
     // Without a target, the reference broker runs in this process on a free loopback port.
     let (url, in_process) = match args.target.clone().or_else(|| target_file.target.clone()) {
@@ -187,6 +205,17 @@ fn run(args: Args) -> anyhow::Result<u8> {
     let mut opts = RunOptions::new(target);
     opts.connector = connector;
     opts.target_file = target_file;
+    finish(&args, opts, &runtime, in_process)
+}
+
+/// Runs with `opts` (completed from `args`), writes the reports, prints the summary, compares
+/// with the baseline; the result is the exit code.
+fn finish(
+    args: &Args,
+    mut opts: RunOptions,
+    runtime: &tokio::runtime::Runtime,
+    in_process: Option<reference::Running>,
+) -> anyhow::Result<u8> {
     opts.versions = args.version.0.clone();
     opts.only = args.only.clone();
     opts.jobs = usize::from(args.jobs);

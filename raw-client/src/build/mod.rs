@@ -27,8 +27,8 @@ mod packets;
 pub mod prop;
 
 pub use packets::{
-    Ack, Auth, Connect, Custom, Disconnect, Pingreq, Puback, Pubcomp, Publish, Pubrec, Pubrel,
-    Subscribe, Unsubscribe, Will,
+    Ack, Auth, Connack, Connect, Custom, Disconnect, Pingreq, Puback, Pubcomp, Publish, Pubrec,
+    Pubrel, Suback, Subscribe, Unsubscribe, Will,
 };
 pub use prop::{PropValue, Property};
 

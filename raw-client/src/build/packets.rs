@@ -1,4 +1,5 @@
-//! The packet builders: one struct per packet a client sends, valid by default for its version.
+//! The packet builders: one struct per packet a client sends (and [`Connack`], [`Suback`] for
+//! the scripted server), valid by default for its version.
 //!
 //! Each builder is a plain struct with `v5(..)`, `v311(..)` and `new(version, ..)` constructors,
 //! chained setters, and `build() -> Vec<u8>`; the shared fixed-header and property methods come
@@ -590,6 +591,103 @@ impl Auth {
             }
         }
         self.common.finish(pt::AUTH, 0, w)
+    }
+}
+
+/// CONNACK, for the scripted server ([`crate::RawServer`]). 5.0: acknowledge flags, reason
+/// code, properties (an empty block unless set); 3.1.1: acknowledge flags, return code.
+#[derive(Clone, Debug)]
+pub struct Connack {
+    v5: bool,
+    session_present: bool,
+    code: u8,
+    common: Common,
+}
+
+impl Connack {
+    /// A CONNACK accepting the connection (Success / return code 0), Session Present 0.
+    pub fn new(version: ProtocolVersion) -> Self {
+        Self {
+            v5: is_v5(version),
+            session_present: false,
+            code: 0,
+            common: Common::default(),
+        }
+    }
+    /// A 5.0 CONNACK.
+    pub fn v5() -> Self {
+        Self::new(ProtocolVersion::V5)
+    }
+    /// A 3.1.1 CONNACK.
+    pub fn v311() -> Self {
+        Self::new(ProtocolVersion::V3_1_1)
+    }
+    /// Session Present.
+    pub fn session_present(mut self, present: bool) -> Self {
+        self.session_present = present;
+        self
+    }
+    /// Reason code (5.0) or return code (3.1.1).
+    pub fn code(mut self, code: u8) -> Self {
+        self.code = code;
+        self
+    }
+    common_methods!();
+    property_methods!();
+
+    /// The packet's bytes.
+    pub fn build(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(u8::from(self.session_present));
+        w.u8(self.code);
+        if self.v5 {
+            self.common.write_properties(&mut w);
+        }
+        self.common.finish(pt::CONNACK, 0, w)
+    }
+}
+
+/// SUBACK or UNSUBACK, for the scripted server: packet identifier, (5.0) properties, and one
+/// code per filter (3.1.1 UNSUBACK: no codes).
+#[derive(Clone, Debug)]
+pub struct Suback {
+    v5: bool,
+    packet_type: u8,
+    packet_id: u16,
+    codes: Vec<u8>,
+    common: Common,
+}
+
+impl Suback {
+    /// A SUBACK for `packet_id` with one code per filter (the granted QoS, or a failure code).
+    pub fn new(version: ProtocolVersion, packet_id: u16, codes: &[u8]) -> Self {
+        Self {
+            v5: is_v5(version),
+            packet_type: pt::SUBACK,
+            packet_id,
+            codes: codes.to_vec(),
+            common: Common::default(),
+        }
+    }
+    /// An UNSUBACK for `packet_id` (5.0: one reason code per filter; 3.1.1: give none).
+    pub fn unsuback(version: ProtocolVersion, packet_id: u16, codes: &[u8]) -> Self {
+        Self {
+            packet_type: pt::UNSUBACK,
+            ..Self::new(version, packet_id, codes)
+        }
+    }
+    common_methods!();
+    property_methods!();
+
+    /// The packet's bytes.
+    pub fn build(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u16(self.packet_id);
+        if self.v5 {
+            self.common.write_properties(&mut w);
+        }
+        w.raw(&self.codes);
+        self.common.finish(self.packet_type, 0, w)
     }
 }
 
