@@ -1,5 +1,6 @@
 //! `cargo xtask conformance`: runs the conformance scenarios against a broker and writes
-//! `report.json`, `report.xml`, `report.md` and `verdicts.json`; compares with a baseline.
+//! `report.json`, `report.xml`, `report.md`, `report.html` and `verdicts.json`; compares with a
+//! baseline.
 //!
 //! Exit codes: 0 no selected statement fails (or `--report-only`; a `lenient` statement, a
 //! broker accepting a packet the client must not send, is reported but does not fail the run);
@@ -303,7 +304,7 @@ fn alone(r: &scenarios::verdict::ScenarioResult) -> String {
         .unwrap_or_default()
 }
 
-fn bless(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<()> {
+pub(crate) fn bless(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join("verdicts.json");
     std::fs::write(&path, verdicts.to_json())
@@ -313,7 +314,7 @@ fn bless(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<()> {
 }
 
 /// Reads `dir/verdicts.json`.
-fn load_baseline(dir: &Path) -> anyhow::Result<Verdicts> {
+pub(crate) fn load_baseline(dir: &Path) -> anyhow::Result<Verdicts> {
     let path = dir.join("verdicts.json");
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
@@ -326,7 +327,7 @@ fn load_baseline(dir: &Path) -> anyhow::Result<Verdicts> {
 
 /// Prints every change against the baseline read from `dir`; true when there is none, or
 /// when every change is of a scenario the baseline lists as unstable (`unstable.toml`).
-fn compare_with_baseline(
+pub(crate) fn compare_with_baseline(
     dir: &Path,
     baseline: &Verdicts,
     unstable: &report::Unstable,
@@ -356,7 +357,7 @@ fn compare_with_baseline(
 }
 
 /// The reference broker, started in-process when no target is given.
-mod reference {
+pub(crate) mod reference {
     use mqttref_broker::{Broker, BrokerConfig};
     use tokio::sync::oneshot;
     use tokio::task::JoinHandle;
