@@ -633,7 +633,7 @@ async fn expired_not_delivered(ctx: &mut Ctx) -> Result<(), Fail> {
     .await?;
     publish_with(&mut p, &topic, b"keep", 1, false, vec![]).await?;
     tokio::time::sleep(Duration::from_millis(2200)).await; // the 1 s expiry must pass
-    let mut s = ctx.session("sub", false, 60).await?;
+    let mut s = ctx.resumed("sub", 60).await?;
     let got = s.collect().await;
     s.end_session().await?;
     let got = got?;
@@ -662,7 +662,7 @@ async fn expiry_reduced_by_wait(ctx: &mut Ctx) -> Result<(), Fail> {
     )
     .await?;
     tokio::time::sleep(Duration::from_millis(2200)).await; // the time the message waits
-    let mut s = ctx.session("sub", false, 60).await?;
+    let mut s = ctx.resumed("sub", 60).await?;
     let m = s.expect_publish().await;
     s.end_session().await?;
     let m = m?;
