@@ -92,6 +92,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             &["MQTT-3.3.2-2"],
             wildcard_topic_rejected,
         )
+        .lenient_receiver()
         .needs(Capability::WildcardSubscriptions),
         Scenario::server(
             V5_0,
