@@ -303,6 +303,30 @@ impl Ctx {
         .await
     }
 
+    /// 5.0: reconnects `label` with Clean Start 0 and Session Expiry `expiry` seconds to resume
+    /// the session an earlier connection of the scenario left, and requires Session Present 1.
+    ///
+    /// A setup helper: before [`Ctx::under_test`], Session Present 0 blocks the scenario, naming
+    /// MQTT-3.1.2-5 (resume the existing session), unless the scenario checks that statement
+    /// itself. A scenario that checks what a resumed session does (resends, queued messages,
+    /// a suppressed Will) has nothing to check without one: judging it would blame its own
+    /// statements for a session that was not kept, or pass it vacuously ("nothing resent").
+    pub async fn resumed(&mut self, label: &str, expiry: u32) -> Result<Client, Fail> {
+        let c = self.session(label, false, expiry).await?;
+        if c.connack.as_ref().is_some_and(|a| a.flags & 1 == 1) {
+            return Ok(c);
+        }
+        Err(self.record.setup(
+            Fail::new(
+                format!(
+                    "CONNACK Session Present 1 (Clean Start 0 within the Session Expiry {expiry} s                      of the earlier connection)"
+                ),
+                "Session Present 0",
+            ),
+            Some("MQTT-3.1.2-5"),
+        ))
+    }
+
     /// Clears the registered retained messages with a separate connection (not evidence).
     ///
     /// Robust against a broker that sends this connection PUBLISHes it never subscribed to

@@ -394,6 +394,62 @@ impl RunReport {
     }
 }
 
+impl RunReport {
+    /// Several runs against one broker as one report: a broker that serves each protocol version
+    /// on its own listener (rumqttd) is run once per listener. Statements, scenarios, warnings
+    /// and versions are concatenated in order; findings with the same id (the same normalised
+    /// signature) are one finding; the durations add up. `None` for no part.
+    pub fn merge(parts: Vec<RunReport>) -> Option<RunReport> {
+        let mut parts = parts.into_iter();
+        let mut out = parts.next()?;
+        for p in parts {
+            let offset = out.scenarios.len();
+            if !out
+                .meta
+                .target_address
+                .split(", ")
+                .any(|a| a == p.meta.target_address)
+            {
+                out.meta.target_address =
+                    format!("{}, {}", out.meta.target_address, p.meta.target_address);
+            }
+            out.meta.duration += p.meta.duration;
+            for v in p.meta.versions {
+                if !out.meta.versions.contains(&v) {
+                    out.meta.versions.push(v);
+                }
+            }
+            out.meta.capabilities.extend(p.meta.capabilities);
+            out.statements.extend(p.statements.into_iter().map(|mut s| {
+                for i in &mut s.scenarios {
+                    *i += offset;
+                }
+                s
+            }));
+            out.scenarios.extend(p.scenarios);
+            out.warnings.extend(p.warnings);
+            for mut f in p.findings {
+                match out.findings.iter_mut().find(|g| g.id == f.id) {
+                    Some(g) => {
+                        g.scenarios.extend(f.scenarios);
+                        for st in f.statements {
+                            if !g.statements.contains(&st) {
+                                g.statements.push(st);
+                            }
+                        }
+                        g.statements.sort();
+                    }
+                    None => {
+                        f.representative += offset;
+                        out.findings.push(f);
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+}
+
 /// Joins scenario outcomes with the manifests into a report.
 pub fn join(
     meta: RunMeta,

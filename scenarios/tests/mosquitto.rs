@@ -106,10 +106,18 @@ fn verdicts(report: &RunReport) -> BTreeMap<(Version, String), Verdict> {
 }
 
 /// Writes the reports and checks each file is well-formed: JSON parses, XML has balanced tags
-/// (quick-xml checks end names), verdicts.json round-trips.
+/// (quick-xml checks end names), verdicts.json round-trips, report.html names every statement.
 fn check_report_files(report: &RunReport, dir: &Path) -> serde_json::Value {
     let files = report::write_all(report, dir).expect("reports written");
-    assert_eq!(files.len(), 4);
+    assert_eq!(files.len(), 5);
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html written");
+    for s in &report.statements {
+        assert!(
+            html.contains(&format!("<code>{}</code>", s.statement.id)),
+            "report.html lacks {}",
+            s.statement.id
+        );
+    }
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap())
             .expect("report.json parses");

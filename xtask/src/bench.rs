@@ -179,21 +179,21 @@ const V5_STILL: f64 = 0.1;
 const MOSQUITTO_DROPS: &str = "Outgoing messages are being dropped";
 
 /// A crate installed with `cargo install --root <peers dir>`.
-struct Peer {
-    name: &'static str,
-    krate: &'static str,
-    version: &'static str,
-    bin: &'static str,
+pub(crate) struct Peer {
+    pub(crate) name: &'static str,
+    pub(crate) krate: &'static str,
+    pub(crate) version: &'static str,
+    pub(crate) bin: &'static str,
 }
 
-const RUMQTTD: Peer = Peer {
+pub(crate) const RUMQTTD: Peer = Peer {
     name: "rumqttd",
     krate: "rumqttd",
     version: "0.20.0",
     bin: "rumqttd",
 };
 
-const MQTTV5: Peer = Peer {
+pub(crate) const MQTTV5: Peer = Peer {
     name: "mqttv5",
     krate: "mqttv5-cli",
     version: "0.29.10",
@@ -403,7 +403,7 @@ pub fn run(args: Args) -> Result<()> {
 
 /// `<dir>/bin/<bin>`, installed there with `cargo install --root <dir>` when missing; `None`
 /// (with a line saying why) when that fails.
-fn ensure_peer(peer: &Peer, dir: &Path, out: &Path) -> Option<PathBuf> {
+pub(crate) fn ensure_peer(peer: &Peer, dir: &Path, out: &Path) -> Option<PathBuf> {
     let bin = dir.join("bin").join(peer.bin);
     if bin.is_file() {
         return Some(bin);
@@ -531,7 +531,7 @@ async fn start(broker: Broker, setup: &Setup, dir: &Path) -> Result<BrokerProces
             if !out.status.success() {
                 bail!("rumqttd generate-config failed ({})", out.status);
             }
-            let conf = rumqttd_config(&String::from_utf8_lossy(&out.stdout), addr)?;
+            let conf = rumqttd_config(&String::from_utf8_lossy(&out.stdout), &[("[v5.1]", addr)])?;
             let path = dir.join("rumqttd.toml");
             write_readable(&path, &conf)?;
             let mut cmd = Command::new(bin);
@@ -553,11 +553,12 @@ async fn start(broker: Broker, setup: &Setup, dir: &Path) -> Result<BrokerProces
     BrokerProcess::start(broker.name(), cmd, addr, dir.join("log")).await
 }
 
-/// rumqttd's default configuration with its MQTT 5.0 listener (`[v5.1]`) on `v5` and every
-/// other `listen` (3.1.1, WebSocket, Prometheus, console) on a free loopback port.
-fn rumqttd_config(default: &str, v5: SocketAddr) -> Result<String> {
+/// rumqttd's default configuration with the listeners named in `listeners` (section header,
+/// such as `[v5.1]` for its MQTT 5.0 listener, and address) on their addresses and every other
+/// `listen` (WebSocket, Prometheus, console, ...) on a free loopback port.
+pub(crate) fn rumqttd_config(default: &str, listeners: &[(&str, SocketAddr)]) -> Result<String> {
     let mut section = "";
-    let mut found = false;
+    let mut found = Vec::new();
     let mut out = String::new();
     for line in default.lines() {
         let t = line.trim_start();
@@ -566,11 +567,12 @@ fn rumqttd_config(default: &str, v5: SocketAddr) -> Result<String> {
         }
         if t.starts_with("listen") && t.contains('=') {
             let indent = &line[..line.len() - t.len()];
-            let addr = if section == "[v5.1]" {
-                found = true;
-                v5
-            } else {
-                crate::brokers::free_loopback_addr()?
+            let addr = match listeners.iter().find(|(name, _)| *name == section) {
+                Some((name, addr)) => {
+                    found.push(*name);
+                    *addr
+                }
+                None => crate::brokers::free_loopback_addr()?,
             };
             let _ = writeln!(out, "{indent}listen = \"{addr}\"");
         } else {
@@ -578,8 +580,8 @@ fn rumqttd_config(default: &str, v5: SocketAddr) -> Result<String> {
             out.push('\n');
         }
     }
-    if !found {
-        bail!("rumqttd generate-config has no [v5.1] listen line");
+    if let Some((name, _)) = listeners.iter().find(|(name, _)| !found.contains(name)) {
+        bail!("rumqttd generate-config has no {name} listen line");
     }
     Ok(out)
 }
@@ -1260,7 +1262,7 @@ mod tests {
     fn rumqttd_listeners_move_to_loopback() {
         let default = "[v4.1]\nlisten = \"0.0.0.0:1883\"\n[v5.1]\nname = \"v5-1\"\nlisten = \"0.0.0.0:1884\"\n    [v5.1.connections]\n# listen = \"0.0.0.0:8883\"\n[console]\nlisten = \"0.0.0.0:3030\"\n";
         let v5: SocketAddr = "127.0.0.1:4000".parse().expect("addr");
-        let conf = rumqttd_config(default, v5).expect("config");
+        let conf = rumqttd_config(default, &[("[v5.1]", v5)]).expect("config");
         assert!(conf.contains("[v5.1]\nname = \"v5-1\"\nlisten = \"127.0.0.1:4000\"\n"));
         assert!(!conf.contains("0.0.0.0:1883") && !conf.contains("0.0.0.0:3030"));
         assert!(conf.contains("# listen = \"0.0.0.0:8883\""));

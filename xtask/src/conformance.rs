@@ -1,5 +1,6 @@
 //! `cargo xtask conformance`: runs the conformance scenarios against a broker and writes
-//! `report.json`, `report.xml`, `report.md` and `verdicts.json`; compares with a baseline.
+//! `report.json`, `report.xml`, `report.md`, `report.html` and `verdicts.json`; compares with a
+//! baseline.
 //!
 //! Exit codes: 0 no selected statement fails (or `--report-only`; a `lenient` statement, a
 //! broker accepting a packet the client must not send, is reported but does not fail the run);
@@ -91,7 +92,7 @@ pub struct Args {
 
 /// The transports of `--transport`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum InProcessTransport {
+pub(crate) enum InProcessTransport {
     /// `mqtt://`.
     Tcp,
     /// `mqtts://`.
@@ -359,7 +360,7 @@ fn alone(r: &scenarios::verdict::ScenarioResult) -> String {
         .unwrap_or_default()
 }
 
-fn bless(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<()> {
+pub(crate) fn bless(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join("verdicts.json");
     std::fs::write(&path, verdicts.to_json())
@@ -369,7 +370,7 @@ fn bless(dir: &Path, verdicts: &Verdicts) -> anyhow::Result<()> {
 }
 
 /// Reads `dir/verdicts.json`.
-fn load_baseline(dir: &Path) -> anyhow::Result<Verdicts> {
+pub(crate) fn load_baseline(dir: &Path) -> anyhow::Result<Verdicts> {
     let path = dir.join("verdicts.json");
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
@@ -382,7 +383,7 @@ fn load_baseline(dir: &Path) -> anyhow::Result<Verdicts> {
 
 /// Prints every change against the baseline read from `dir`; true when there is none, or
 /// when every change is of a scenario the baseline lists as unstable (`unstable.toml`).
-fn compare_with_baseline(
+pub(crate) fn compare_with_baseline(
     dir: &Path,
     baseline: &Verdicts,
     unstable: &report::Unstable,
@@ -412,7 +413,7 @@ fn compare_with_baseline(
 }
 
 /// The reference broker, started in-process when no target is given.
-mod reference {
+pub(crate) mod reference {
     use std::path::PathBuf;
 
     use mqttref_broker::{Broker, BrokerConfig};

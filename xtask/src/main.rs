@@ -8,6 +8,7 @@ mod conformance;
 mod coverage;
 mod fuzz;
 mod manifest;
+mod matrix;
 mod nostd;
 mod sim;
 mod soak;
@@ -29,10 +30,18 @@ enum Command {
     /// needs std. Adds missing targets with `rustup target add`.
     Nostd,
     /// Run the conformance scenarios against a broker (`--target mqtt://host:port`) and write
-    /// report.json, report.xml (JUnit), report.md and verdicts.json into the report directory.
+    /// report.json, report.xml (JUnit), report.md, report.html and verdicts.json into the report
+    /// directory.
     /// Exits 1 when a statement fails (unless --report-only) or the verdicts differ from
     /// --baseline, 2 on bad arguments or an unreachable target.
     Conformance(conformance::Args),
+    /// Run the conformance suite against several brokers, each started and stopped here on free
+    /// loopback ports: the reference broker (in-process), Mosquitto (system), rumqttd 0.20 (its
+    /// 5.0 and 3.1.1 listeners) and the mqttv5 broker (mqttv5-cli), plus every --target. Writes
+    /// each broker's report into <out>/<name>/ and a statement × broker matrix
+    /// (<out>/report.md, report.json, report.html; default out: reports/matrix). A broker that is
+    /// missing or does not start is a column marked not run, with why and how to install it.
+    Matrix(matrix::Args),
     /// Work with the spec manifests (spec-manifest/mqtt-v5.0.toml, mqtt-v3.1.1.toml).
     Manifest {
         #[command(subcommand)]
@@ -116,6 +125,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Nostd => nostd::run(),
         Command::Conformance(args) => conformance::main(args),
+        Command::Matrix(args) => matrix::run(args),
         Command::Manifest { command } => manifest::run(command),
         Command::Coverage(args) => coverage::run(args),
         Command::Sim(args) => sim::run("run", args),

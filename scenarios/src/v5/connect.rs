@@ -665,12 +665,7 @@ async fn will_delay_reconnect_suppresses_will(ctx: &mut Ctx) -> Result<(), Fail>
         .await?;
     c.close().await;
     let result = async {
-        let mut c = ctx.session("client", false, 30).await?;
-        ensure!(
-            session_present(&c),
-            "Session Present 1 (reconnected within the Session Expiry)",
-            "Session Present 0"
-        );
+        let mut c = ctx.resumed("client", 30).await?;
         sub.quiet = Duration::from_millis(3500);
         sub.expect_silence()
             .await
@@ -683,7 +678,8 @@ async fn will_delay_reconnect_suppresses_will(ctx: &mut Ctx) -> Result<(), Fail>
     sub.disconnect().await
 }
 
-/// A Will with User Properties a=1, b=2, a=3: the subscriber gets them all, in that order.
+/// A Will with User Properties a=1, b=2, a=3: the subscriber gets them all, in that order. A
+/// User Property the server adds is recorded as a choice (3.1.3-10 asks for the order only).
 async fn will_user_properties_kept_in_order(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("will");
     let mut sub = subscriber(ctx, "sub", &topic, 0).await?;
@@ -709,11 +705,17 @@ async fn will_user_properties_kept_in_order(ctx: &mut Ctx) -> Result<(), Fail> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    let (sent, added): (Vec<_>, Vec<_>) = pairs.iter().cloned().partition(|p| want.contains(p));
     ensure!(
-        pairs == want,
+        sent == want,
         "User Properties a=1, b=2, a=3 in that order",
         format!("User Properties {pairs:?}")
     );
+    if !added.is_empty() {
+        ctx.choice(format!(
+            "added User Properties to the Will Message: {added:?}"
+        ));
+    }
     sub.disconnect().await
 }
 
@@ -925,7 +927,12 @@ async fn request_problem_information_0(ctx: &mut Ctx) -> Result<(), Fail> {
         c.send_bytes(&Pubrel::v5(2).build()).await?;
         check(&c.expect_type(packet_type::PUBCOMP).await?, true)?;
         c.send_bytes(&Pubrel::v5(999).build()).await?;
-        check(&c.expect_type(packet_type::PUBCOMP).await?, true)?;
+        // No PUBCOMP for an unknown id breaks MQTT-4.3.3-11; nothing to judge here then.
+        let comp = c.expect_type(packet_type::PUBCOMP).await.map_err(|f| {
+            f.context("PUBREL for an unknown packet identifier")
+                .setup(Some("MQTT-4.3.3-11"))
+        })?;
+        check(&comp, true)?;
     }
     c.send_bytes(&Subscribe::v5(3).filter(&topic, 0).build())
         .await?;

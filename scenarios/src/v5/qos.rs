@@ -260,7 +260,7 @@ async fn resent(ctx: &mut Ctx, qos: u8, expiry: Option<u32>) -> Result<(), Fail>
     if expiry.is_some() {
         tokio::time::sleep(Duration::from_millis(2200)).await; // let the expiry pass
     }
-    let mut s = ctx.session("sub", false, 60).await?;
+    let mut s = ctx.resumed("sub", 60).await?;
     let r = s
         .next_publish_frame()
         .await
@@ -424,7 +424,7 @@ async fn pubrel_resent(ctx: &mut Ctx) -> Result<(), Fail> {
     s.send_bytes(&Pubrec::v5(id).build()).await?;
     s.next_ack(6, id).await?;
     s.close().await;
-    let mut s = ctx.session("sub", false, 60).await?;
+    let mut s = ctx.resumed("sub", 60).await?;
     let r = async {
         s.next_ack(6, id)
             .await

@@ -185,12 +185,7 @@ async fn interrupted_qos2_resumed_to_same_client(ctx: &mut Ctx) -> Result<(), Fa
         .expect_silence()
         .await
         .map_err(|f| f.context("the message belongs to the disconnected member's session"))?;
-    let mut m = ctx
-        .connected("member", |c| {
-            c.clean_start(false)
-                .property(prop::session_expiry_interval(0))
-        })
-        .await?;
+    let mut m = ctx.resumed("member", 0).await?;
     let again = m
         .expect_type(3)
         .await

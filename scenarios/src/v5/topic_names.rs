@@ -27,6 +27,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             &["MQTT-4.7.1-2"],
             plus_not_whole_level_refused,
         )
+        .lenient_receiver()
         .needs(Capability::WildcardSubscriptions),
         Scenario::server(
             V5_0,

@@ -109,7 +109,15 @@ async fn only_identical_filter_removed(ctx: &mut Ctx) -> Result<(), Fail> {
     c.subscribed(&exact, 0).await?;
     c.subscribed(&wild, 0).await?;
     let hash = ctx.topic("t/#");
-    let codes = c.unsubscribe(&[&hash]).await?;
+    // No UNSUBACK at all for a filter that matches no subscription breaks MQTT-3.10.4-5 (see
+    // `v5.unsubscribe.unsuback_even_without_subscription`); the comparison is then not checked.
+    let codes = c.unsubscribe(&[&hash]).await.map_err(|f| {
+        if f.got().starts_with("nothing") {
+            f.setup(Some("MQTT-3.10.4-5"))
+        } else {
+            f
+        }
+    })?;
     ensure!(
         codes == [0x11],
         "UNSUBACK 0x11 for t/#, which covers but is not identical to t/b or t/+",
