@@ -415,7 +415,7 @@ fn covers(rule: &str, filter: &str) -> bool {
     loop {
         match (r.next(), f.next()) {
             (Some("#"), Some(fl)) => {
-                // [MQTT-4.7.2-1]: a leading wildcard does not match `$` topics.
+                // [MQTT-4.7.2-1] (5.0 and 3.1.1): a leading wildcard does not match `$` topics.
                 return !(first && fl.starts_with('$'));
             }
             (Some("#"), None) => return true, // `a/#` also matches `a`
