@@ -2,7 +2,8 @@
 //! line and field of a mistake.
 //!
 //! The file is flat: the driver's own keys (`listen`, `cert`, `key`, `cafile`,
-//! `require_certificate`, `shutdown_grace_secs`, `write_timeout_ms`) beside every field of the
+//! `require_certificate`, `shutdown_grace_secs`, `write_timeout_ms`, `password_file`,
+//! `acl_file`, `allow_anonymous`) beside every field of the
 //! engine's [`Config`], which is defined once, in the core, and deserialized from the same text. Every key is optional and defaults to
 //! [`BrokerConfig::default`] / [`Config::default`]; unknown keys are errors, so a typo never
 //! silently leaves a default in place.
@@ -23,6 +24,8 @@
 //! max_packet_size = 65536
 //! server_keep_alive = 60
 //! queue_overflow = "discard-session"
+//! password_file = "passwd"       # `mqttref passwd passwd alice`; anonymous refused by default
+//! acl_file = "acl"               # Mosquitto's format; default deny
 //!
 //! [redirect]
 //! reference = "other.example:1883"
@@ -159,6 +162,15 @@ pub struct BrokerConfig {
     /// Connections from one IP address that have not completed CONNECT; a new one past it
     /// closes the oldest from that address (the engine's `max_awaiting_connect` caps them all).
     pub max_awaiting_connect_per_address: usize,
+    /// Password file (`user:argon2id-PHC` lines, see [`crate::auth`]); with it, clients
+    /// authenticate with User Name and Password.
+    pub password_file: Option<PathBuf>,
+    /// ACL file (Mosquitto's format, see [`crate::auth`]); with it, what no rule allows is
+    /// denied.
+    pub acl_file: Option<PathBuf>,
+    /// Whether clients without a User Name may connect; unset: false with a password file,
+    /// true without one.
+    pub allow_anonymous: Option<bool>,
     /// Every limit and policy of the engine.
     pub engine: Config,
 }
@@ -176,6 +188,9 @@ struct DriverKeys {
     shutdown_grace_secs: u64,
     write_timeout_ms: u64,
     max_awaiting_connect_per_address: usize,
+    password_file: Option<PathBuf>,
+    acl_file: Option<PathBuf>,
+    allow_anonymous: Option<bool>,
 }
 
 impl Default for DriverKeys {
@@ -190,6 +205,9 @@ impl Default for DriverKeys {
             shutdown_grace_secs: b.shutdown_grace_secs,
             write_timeout_ms: b.write_timeout_ms,
             max_awaiting_connect_per_address: b.max_awaiting_connect_per_address,
+            password_file: b.password_file,
+            acl_file: b.acl_file,
+            allow_anonymous: b.allow_anonymous,
         }
     }
 }
@@ -205,6 +223,9 @@ impl Default for BrokerConfig {
             shutdown_grace_secs: 5,
             write_timeout_ms: 30_000,
             max_awaiting_connect_per_address: 128,
+            password_file: None,
+            acl_file: None,
+            allow_anonymous: None,
             engine: Config::default(),
         }
     }
@@ -303,6 +324,9 @@ impl BrokerConfig {
             shutdown_grace_secs: driver.shutdown_grace_secs,
             write_timeout_ms: driver.write_timeout_ms,
             max_awaiting_connect_per_address: driver.max_awaiting_connect_per_address,
+            password_file: driver.password_file,
+            acl_file: driver.acl_file,
+            allow_anonymous: driver.allow_anonymous,
             engine,
         };
         config.validate(path)?;
@@ -329,6 +353,12 @@ impl BrokerConfig {
             if self.key.is_none() {
                 return Err(invalid("key", &message));
             }
+        }
+        if self.allow_anonymous == Some(false) && self.password_file.is_none() {
+            return Err(invalid(
+                "allow_anonymous",
+                "false needs password_file (nobody could be authenticated)",
+            ));
         }
         if self.require_certificate && self.cafile.is_none() {
             return Err(invalid(

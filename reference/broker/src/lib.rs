@@ -26,6 +26,8 @@
 //!
 //! # Layout
 //! - [`config`]: [`BrokerConfig`] from TOML, errors with file, line and field.
+//! - [`auth`]: password file (argon2id) and ACL file, the engine's authenticator and
+//!   authorizer built from them.
 //! - [`Listener`] and its TCP implementation.
 //! - [`tls`]: the rustls server configuration from PEM files, [`tls::TlsListener`] over any
 //!   listener, with the handshake in the connection's task.
@@ -37,6 +39,7 @@
 //! - `connection`: one connection's task, a hand-written future, and its link to the engine
 //!   task (small while idle: nothing allocated until something is read or queued).
 
+pub mod auth;
 pub mod config;
 mod connection;
 pub mod listeners;
@@ -51,6 +54,7 @@ use std::net::SocketAddr;
 use mqttref_core::broker::Storage;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+pub use auth::{AuthFileError, AuthSetup};
 pub use config::{BrokerConfig, ConfigError, Endpoint, Transport, DEFAULT_LISTEN};
 pub use listeners::Listeners;
 pub use tls::TlsError;
@@ -66,6 +70,9 @@ pub enum BindError {
     /// The TLS certificate, key or CA file could not be used.
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
+    /// The password or ACL file could not be used (never started open instead).
+    #[error(transparent)]
+    Auth(#[from] AuthFileError),
     /// A TLS listener (`mqtts://`, `wss://`) was given no TLS configuration.
     #[error("{0}: a TLS listener needs cert and key")]
     NoTls(Endpoint),
@@ -135,7 +142,7 @@ pub async fn run<L: Listener>(
     config: BrokerConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    let engine = mqttref_core::broker::Broker::new(config.engine_config());
+    let engine = load_engine(&config)?;
     server::serve(listener, config, engine, server::Spawn::Runtime, shutdown).await
 }
 
@@ -153,8 +160,16 @@ pub async fn run_local<L: Listener>(
     config: BrokerConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    let engine = mqttref_core::broker::Broker::new(config.engine_config());
+    let engine = load_engine(&config)?;
     server::serve(listener, config, engine, server::Spawn::Local, shutdown).await
+}
+
+/// The engine of `config`, with its password and ACL files loaded: a file that fails to load
+/// is an error, never an open broker.
+fn load_engine(config: &BrokerConfig) -> io::Result<mqttref_core::broker::Broker> {
+    let setup = AuthSetup::load(config)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, BindError::Auth(e)))?;
+    Ok(setup.engine(config.engine_config()))
 }
 
 /// As [`run`], with an engine built by the caller: another [`Storage`] or an
@@ -179,17 +194,21 @@ pub async fn run_with_engine<L: Listener, S: Storage + Send + 'static>(
 pub struct Broker {
     listeners: Listeners,
     config: BrokerConfig,
+    /// Loaded in `bind`, so a bad file stops the broker before it serves.
+    auth: AuthSetup,
 }
 
 impl Broker {
-    /// Checks `config`, loads the TLS files if any listener is `mqtts://` or `wss://`, and binds every
+    /// Checks `config`, loads the password and ACL files if any, loads the TLS files if any
+    /// listener is `mqtts://` or `wss://`, and binds every
     /// listener of `config.listen` (use port 0 for any free port).
     ///
     /// # Errors
-    /// [`BindError`]: a bad listener or TLS setting, an unusable certificate, key or CA file
-    /// (named), or a failed bind.
+    /// [`BindError`]: a bad listener or TLS setting, an unusable certificate, key, CA,
+    /// password or ACL file (named, with the line), or a failed bind.
     pub async fn bind(config: BrokerConfig) -> Result<Broker, BindError> {
         config.validate(std::path::Path::new("<config>"))?;
+        let auth = AuthSetup::load(&config)?;
         let endpoints = config.endpoints().map_err(|message| ConfigError::Invalid {
             path: "<config>".into(),
             field: "listen",
@@ -202,7 +221,11 @@ impl Broker {
             _ => None,
         };
         let listeners = Listeners::bind(&endpoints, tls).await?;
-        Ok(Broker { listeners, config })
+        Ok(Broker {
+            listeners,
+            config,
+            auth,
+        })
     }
 
     /// The first listener's bound address.
@@ -223,6 +246,14 @@ impl Broker {
     /// # Errors
     /// As [`crate::run`].
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> io::Result<()> {
-        run(self.listeners, self.config, shutdown).await
+        let engine = self.auth.engine(self.config.engine_config());
+        server::serve(
+            self.listeners,
+            self.config,
+            engine,
+            server::Spawn::Runtime,
+            shutdown,
+        )
+        .await
     }
 }

@@ -8,6 +8,9 @@
 //! `mqttref pub` / `mqttref sub` are Mosquitto-compatible clients (flags as `mosquitto_pub` /
 //! `mosquitto_sub`; `-h` is the host, help is `--help`); see [`pubsub`].
 //!
+//! `mqttref broker --password-file FILE --acl-file FILE [--allow-anonymous]` authenticates
+//! and authorizes clients; `mqttref passwd` manages the password file; see [`passwd`].
+//!
 //! `mqttref bench` is a load generator and broker comparison (`--compare URL URL`); see [`bench`].
 //!
 //! # Layout
@@ -20,6 +23,7 @@ use clap::{Parser, Subcommand};
 use mqttref_broker::{Broker, BrokerConfig};
 
 mod bench;
+mod passwd;
 mod pubsub;
 mod tls_args;
 
@@ -43,6 +47,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the reference broker (MQTT 3.1.1 and 5.0 over TCP, TLS, WebSocket and WebSocket over TLS).
     Broker(BrokerArgs),
+    /// Manage a password file (argon2id), as mosquitto_passwd does.
+    Passwd(passwd::PasswdArgs),
 }
 
 /// `mqttref broker`: flags override the config file's keys of the same name.
@@ -66,6 +72,16 @@ struct BrokerArgs {
     /// Refuse TLS clients without a certificate verified by --cafile (mutual TLS).
     #[arg(long)]
     require_certificate: bool,
+    /// Password file (`user:argon2id-hash` lines, see `mqttref passwd`); clients without a
+    /// user name are then refused unless --allow-anonymous.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// ACL file (Mosquitto's format: user, topic, pattern); what no rule allows is denied.
+    #[arg(long, value_name = "FILE")]
+    acl_file: Option<PathBuf>,
+    /// Let clients without a user name connect even with a password file.
+    #[arg(long)]
+    allow_anonymous: bool,
     /// TOML configuration file; every key is optional, unknown keys are errors.
     #[arg(long, value_name = "FILE.toml")]
     config: Option<PathBuf>,
@@ -85,6 +101,7 @@ fn main() -> anyhow::Result<()> {
         Command::Pub(args) => pubsub::pub_cmd::run(args),
         Command::Sub(args) => pubsub::sub_cmd::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Passwd(args) => passwd::run(args),
     }
 }
 
@@ -100,6 +117,11 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     config.key = args.key.or(config.key);
     config.cafile = args.cafile.or(config.cafile);
     config.require_certificate |= args.require_certificate;
+    config.password_file = args.password_file.or(config.password_file);
+    config.acl_file = args.acl_file.or(config.acl_file);
+    if args.allow_anonymous {
+        config.allow_anonymous = Some(true);
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
         // BindError names the listener, field or file at fault.

@@ -74,3 +74,34 @@ impl Authenticator for NoAuth {
         }
     }
 }
+
+/// What a client wants to do with a topic, for [`Authorizer::authorize`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Publish to a topic name: a PUBLISH (after topic alias resolution) or the will at CONNECT.
+    Write,
+    /// Receive a message on a topic name: every delivery, retained messages included.
+    Read,
+    /// Subscribe to a topic filter (without any `$share/GROUP/` prefix).
+    Subscribe,
+}
+
+/// Who asks: the client identifier and the User Name its CONNECT was accepted with.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// Client identifier (the assigned one if the client sent none).
+    pub client_id: &'a str,
+    /// User Name of the CONNECT, if any.
+    pub username: Option<&'a str>,
+}
+
+/// Decides what a connected client may do with a topic. The engine asks on PUBLISH, per
+/// SUBSCRIBE filter, per delivery (a subscriber receives only what it may read, retained
+/// messages included) and for the will at CONNECT. Without one, everything is allowed (only
+/// [`Config::denied_topics`](super::Config::denied_topics) applies). `&self`: it is consulted
+/// on the fan-out path and must not change the engine's behaviour between calls.
+pub trait Authorizer {
+    /// Whether `who` may do `access` on `topic` (a topic name, or a filter for
+    /// [`Access::Subscribe`]).
+    fn authorize(&self, who: &Subject<'_>, topic: &str, access: Access) -> bool;
+}

@@ -34,7 +34,8 @@
 //!   (backpressure), `retained`.
 //! - [`Config`]: limits and policies, each with a default.
 //! - [`Storage`], [`MemoryStorage`]: sessions and retained messages.
-//! - [`Authenticator`]: who may connect.
+//! - [`Authenticator`]: who may connect; [`Authorizer`]: what they may publish, subscribe to
+//!   and receive.
 //! - Packets in and out are the codec's views ([`crate::codec::Packet`]): the engine decodes
 //!   each packet once and reads it in place, and encodes its replies and deliveries straight
 //!   into the connection's transmit buffer. What outlives the input is engine state:
@@ -54,7 +55,7 @@ pub mod testwire;
 #[cfg(test)]
 mod tests;
 
-pub use auth::{AuthDecision, AuthRequest, Authenticator, NoAuth};
+pub use auth::{Access, AuthDecision, AuthRequest, Authenticator, Authorizer, NoAuth, Subject};
 pub use config::{Config, DollarPublish, QueueOverflow, Redirect};
 pub use engine::{Broker, ConnectionId, DropReason, Event, Output, DROP_REPORT_MS};
 pub use storage::{

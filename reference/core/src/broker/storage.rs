@@ -184,6 +184,9 @@ pub struct Session {
     pub retained_backlog: VecDeque<RetainedPending>,
     /// Messages dropped because a queue limit was hit (for diagnostics).
     pub dropped: u64,
+    /// User Name of the session's last connection: whose read permission the
+    /// [`Authorizer`](super::Authorizer) checks for deliveries, also while it is offline.
+    pub user: Option<String>,
 }
 
 impl Session {
@@ -202,6 +205,7 @@ impl Session {
             inbound_qos2: BTreeSet::new(),
             retained_backlog: VecDeque::new(),
             dropped: 0,
+            user: None,
         }
     }
 }

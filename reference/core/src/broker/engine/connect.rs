@@ -272,9 +272,17 @@ impl<S: Storage> Broker<S> {
     ) {
         let v = connect.version;
         let props = ConnectProps::of(&connect.properties);
+        // The will is checked against the Authorizer once the client identifier is known
+        // (`%c` rules): refused at CONNECT like a will on a denied topic (see `admit`).
         let admitted = self
             .admit(connect)
-            .and_then(|()| self.client_id_for(connect));
+            .and_then(|()| self.client_id_for(connect))
+            .and_then(|(id, assigned)| match &connect.will {
+                Some(w) if !self.allowed(&id, connect.username, w.topic, Access::Write) => {
+                    Err(ReasonCode::NotAuthorized)
+                }
+                _ => Ok((id, assigned)),
+            });
         let (client_id, assigned) = match admitted {
             Ok(id) => id,
             Err(code) => {
@@ -285,6 +293,12 @@ impl<S: Storage> Broker<S> {
         let (requested_expiry, expiry) = self.session_expiry(connect, &props);
         self.take_over(&client_id, connect.clean_start, now);
         let session_present = self.open_session(&client_id, v, expiry, connect.clean_start);
+        if let Some(s) = self.store.session_mut(&client_id) {
+            if s.user.as_deref() != connect.username {
+                s.user = connect.username.map(String::from);
+                self.store.session_updated(&client_id);
+            }
+        }
         let ka = self.keep_alive_for(connect);
         let will = connect.will.map(|w| Box::new(will_of(&w, &client_id)));
         // The connection is there: this runs while handling one of its packets.
@@ -302,6 +316,7 @@ impl<S: Storage> Broker<S> {
         c.will = will;
         c.connect_expiry = expiry;
         c.auth_method = auth.as_ref().map(|(m, _)| m.clone());
+        c.username = connect.username.map(String::from);
         if let Some(d) = c.keep_alive_deadline() {
             self.arm(d);
         }

@@ -28,7 +28,7 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::auth::{Authenticator, NoAuth};
+use super::auth::{Access, Authenticator, Authorizer, NoAuth, Subject};
 use super::config::Config;
 use super::storage::{MemoryStorage, Message, SessionKey, Storage, SubOpts};
 use crate::codec::{self, PacketBuf, ProtocolVersion, ReasonCode};
@@ -238,6 +238,8 @@ struct Conn {
     connect_expiry: u32,
     /// Authentication Method of CONNECT, for AUTH exchanges.
     auth_method: Option<String>,
+    /// User Name of the accepted CONNECT: the [`Authorizer`]'s subject.
+    username: Option<String>,
     /// The CONNECT waiting for enhanced authentication to finish, as the bytes it arrived in
     /// (validated; [`PacketBuf::view`] gives it back), not a copy of its fields: it is only
     /// read again when the exchange succeeds.
@@ -276,6 +278,7 @@ impl Conn {
             unwritten_replies: 0,
             connect_expiry: 0,
             auth_method: None,
+            username: None,
             pending_connect: None,
             held: VecDeque::new(),
             paused: false,
@@ -376,6 +379,8 @@ pub struct Broker<S: Storage = MemoryStorage> {
     config: Config,
     rng: SplitMix64,
     auth: Box<dyn Authenticator + Send>,
+    /// What clients may do with topics; `None`: everything (the checks cost nothing then).
+    authz: Option<Box<dyn Authorizer + Send>>,
     store: S,
     /// Boxed: a B-tree keeps its values in its nodes, at most 11 per node and about 7 on
     /// average, so inline a `Conn` cost half again its size in every idle connection.
@@ -434,6 +439,7 @@ impl<S: Storage> Broker<S> {
             rng: SplitMix64::new(config.seed),
             config,
             auth,
+            authz: None,
             store,
             conns: BTreeMap::new(),
             online: BTreeMap::new(),
@@ -458,6 +464,11 @@ impl<S: Storage> Broker<S> {
         };
         b.index_retained();
         b
+    }
+
+    /// Checks every PUBLISH, SUBSCRIBE filter, delivery and will against `authz` from now on.
+    pub fn set_authorizer(&mut self, authz: Box<dyn Authorizer + Send>) {
+        self.authz = Some(authz);
     }
 
     // ---- getters ----
@@ -703,6 +714,36 @@ impl<S: Storage> Broker<S> {
             .denied_topics
             .iter()
             .any(|d| d == topic_or_filter || topic::matches(d, topic_or_filter))
+    }
+
+    /// Whether the [`Authorizer`] (if any) lets `client_id` / `username` do `access` on `topic`.
+    fn allowed(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+        topic: &str,
+        access: Access,
+    ) -> bool {
+        self.authz.as_ref().is_none_or(|a| {
+            a.authorize(
+                &Subject {
+                    client_id,
+                    username,
+                },
+                topic,
+                access,
+            )
+        })
+    }
+
+    /// [`allowed`](Self::allowed) for the client on `conn`.
+    fn conn_allowed(&self, conn: ConnectionId, topic: &str, access: Access) -> bool {
+        if self.authz.is_none() {
+            return true;
+        }
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| self.allowed(&c.client_id, c.username.as_deref(), topic, access))
     }
 
     /// Raises no deadline, only brings the timer forward to `t`.

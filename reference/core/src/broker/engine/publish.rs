@@ -179,8 +179,8 @@ impl<S: Storage> Broker<S> {
                 DollarPublish::NotAuthorized if v5 => ReasonCode::NotAuthorized,
                 _ => ReasonCode::Success,
             }
-        } else if self.denied(&p.topic) {
-            // Not authorized: 0x87 to 5.0 clients; 3.1.1 has no way to say it, so the
+        } else if self.denied(&p.topic) || !self.conn_allowed(conn, &p.topic, Access::Write) {
+            // Not authorized (checked on the topic a topic alias resolved to): 0x87 to 5.0 clients; 3.1.1 has no way to say it, so the
             // message is acknowledged and dropped.
             if v5 {
                 ReasonCode::NotAuthorized
@@ -318,7 +318,22 @@ impl<S: Storage> Broker<S> {
         // By session key: merging and lookups compare integers, not client ids.
         let mut plain: BTreeMap<SessionKey, (SharedStr, Target)> = BTreeMap::new();
         let mut shared: BTreeMap<(String, String), Vec<SubEntry>> = BTreeMap::new();
+        let (authz, store) = (self.authz.as_deref(), &self.store);
         self.subs.matches(&msg.topic, |filter, e| {
+            // A subscriber receives only what it may read (the user of its session, also
+            // offline); shared groups pick among the members that may.
+            if let Some(a) = authz {
+                let user = store
+                    .session_by_key(e.session)
+                    .and_then(|s| s.user.as_deref());
+                let who = Subject {
+                    client_id: &e.client,
+                    username: user,
+                };
+                if !a.authorize(&who, &msg.topic, Access::Read) {
+                    return;
+                }
+            }
             if let Some(group) = &e.share {
                 shared
                     .entry((group.clone(), String::from(filter)))

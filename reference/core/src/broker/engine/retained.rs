@@ -32,7 +32,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::super::storage::{Message, Queued, RetainedPending, SharedMessage, Storage};
-use super::{Broker, ConnectionId, Event, State};
+use super::{Access, Broker, ConnectionId, Event, State, Subject};
 use crate::time::Instant;
 
 /// Bytes a retained message counts against `max_retained_bytes`.
@@ -104,10 +104,22 @@ impl<S: Storage> Broker<S> {
         qos: u8,
         sub_id: Option<u32>,
     ) {
+        let authz = self.authz.as_deref();
         let Some(s) = self.store.session_mut(client) else {
             return;
         };
+        let user = s.user.clone();
         self.retained.matching(filter, |topic, &(version, _)| {
+            // Only the retained messages the subscriber may read.
+            if let Some(a) = authz {
+                let who = Subject {
+                    client_id: client,
+                    username: user.as_deref(),
+                };
+                if !a.authorize(&who, topic, Access::Read) {
+                    return;
+                }
+            }
             s.retained_backlog.push_back(RetainedPending {
                 topic: String::from(topic),
                 version,

@@ -56,7 +56,8 @@ impl<S: Storage> Broker<S> {
             };
             let refused = if topic::validate_topic_filter(&inner).is_err() {
                 Some(ReasonCode::TopicFilterInvalid) // [MQTT-3.8.3-1] (both)
-            } else if self.denied(&inner) {
+            } else if self.denied(&inner) || !self.conn_allowed(conn, &inner, Access::Subscribe) {
+                // `$share/GROUP/filter` is judged by its filter.
                 Some(ReasonCode::NotAuthorized)
             } else if share.is_some() && !self.config.shared_subscriptions {
                 Some(ReasonCode::SharedSubscriptionsNotSupported)

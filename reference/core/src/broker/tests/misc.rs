@@ -519,3 +519,73 @@ mod fuzz {
         }
     }
 }
+
+/// Client "ro" may only read `open/...`; everyone else may do anything but read `hidden/...`.
+struct TopicAuthz;
+
+impl Authorizer for TopicAuthz {
+    fn authorize(&self, who: &Subject<'_>, topic: &str, access: Access) -> bool {
+        match (who.client_id, access) {
+            ("ro", Access::Write) => false,
+            ("ro", _) => topic.starts_with("open/"),
+            (_, Access::Read) => !topic.starts_with("hidden/"),
+            _ => true,
+        }
+    }
+}
+
+#[test]
+fn authorizer_checks_publish_subscribe_delivery_retained_and_will() {
+    let mut p = Pair::default();
+    p.broker.set_authorizer(alloc::boxed::Box::new(TopicAuthz));
+    let w = p.connect(v5(), "w");
+    // Retained on a topic nobody may read, and on one they may.
+    for (pid, t) in [(1, "hidden/r"), (2, "open/r")] {
+        let mut m = publish(t, 1, pid, b"r");
+        if let Packet::Publish(m) = &mut m {
+            m.retain = true;
+        }
+        p.send(w, &m);
+        // 0x10 No matching subscribers: stored, not refused.
+        assert!(matches!(p.recv(w), Some(Packet::Ack { code: 0x10, .. })));
+    }
+    let s = p.connect(v5(), "s");
+    p.send(s, &sub(1, "#", 0));
+    assert!(matches!(p.recv(s), Some(Packet::SubAck { .. })));
+    // Only the readable retained message.
+    match p.recv(s) {
+        Some(Packet::Publish(m)) => assert_eq!(m.topic, "open/r"),
+        other => panic!("{other:?}"),
+    }
+    p.assert_empty(s);
+    p.send(w, &publish("hidden/x", 0, 0, b"h"));
+    p.assert_empty(s);
+    // "ro" may not publish (0x87), nor subscribe outside open/ (per filter).
+    let ro = p.connect(v5(), "ro");
+    p.send(ro, &publish("open/x", 1, 5, b"no"));
+    match p.recv(ro) {
+        Some(Packet::Ack { code, .. }) => assert_eq!(code, 0x87),
+        other => panic!("{other:?}"),
+    }
+    p.assert_empty(s);
+    p.send(ro, &sub(2, "other/#", 0));
+    match p.recv(ro) {
+        Some(Packet::SubAck { codes, .. }) => assert_eq!(codes, vec![0x87]),
+        other => panic!("{other:?}"),
+    }
+    // A will "ro" may not publish refuses its CONNECT.
+    let i = p.open(v5());
+    let mut c = connect_packet(v5(), "ro");
+    c.will = Some(WillMsg {
+        topic: "open/w".into(),
+        payload: b"w".to_vec(),
+        qos: 0,
+        retain: false,
+        props: Props::default(),
+    });
+    p.send(i, &Packet::Connect(c));
+    match p.recv(i) {
+        Some(Packet::ConnAck { code, .. }) => assert_eq!(code, 0x87),
+        other => panic!("{other:?}"),
+    }
+}
