@@ -353,7 +353,9 @@ fn mqttref(env: &Env<'_>) -> matrix::Column {
     let software = format!("mqttref {}", crate::brokers::git_describe(&env.root));
     let run = env
         .rt
-        .block_on(reference::start(crate::conformance::InProcessTransport::Tcp))
+        .block_on(reference::start(
+            crate::conformance::InProcessTransport::Tcp,
+        ))
         .map_err(|e| format!("the in-process reference broker did not start: {e}"))
         .and_then(|broker| {
             let file = TargetFile {
