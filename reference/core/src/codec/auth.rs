@@ -125,7 +125,7 @@ mod tests {
             properties: Properties::from(&props),
             ..Auth::new(ReasonCode::ContinueAuthentication)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Auth(a));
+        golden(bytes, ProtocolVersion::V5, Packet::Auth(a));
     }
 
     #[test]

@@ -136,7 +136,7 @@ mod tests {
             session_present: true,
             ..ConnAck::new(ReasonCode::Success)
         };
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::ConnAck(c));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::ConnAck(c));
     }
 
     #[test]
@@ -184,14 +184,14 @@ mod tests {
             properties: Properties::from(&props),
             ..ConnAck::new(ReasonCode::Success)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::ConnAck(c));
+        golden(bytes, ProtocolVersion::V5, Packet::ConnAck(c));
     }
 
     #[test]
     fn golden_v5_refused() {
         let bytes = super::super::vectors::CONNACK_GOLDEN_V5_REFUSED;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V5,
             Packet::ConnAck(ConnAck::new(ReasonCode::UnsupportedProtocolVersion)),
         );

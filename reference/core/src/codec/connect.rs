@@ -275,7 +275,7 @@ mod tests {
     fn golden_v311_minimal() {
         let bytes = super::super::vectors::CONNECT_GOLDEN_V311_MINIMAL;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::Connect(Connect::new(ProtocolVersion::V3_1_1, "c1")),
         );
@@ -298,7 +298,7 @@ mod tests {
             password: Some(&[0xFF, 0x00]),
             ..Connect::new(ProtocolVersion::V3_1_1, "c")
         };
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Connect(c));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::Connect(c));
     }
 
     #[test]
@@ -323,7 +323,7 @@ mod tests {
             ..Connect::new(ProtocolVersion::V5, "")
         };
         // CONNECT carries its version: decoding works whatever the connection version says.
-        golden(&bytes, ProtocolVersion::V5, Packet::Connect(c));
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Connect(c));
+        golden(bytes, ProtocolVersion::V5, Packet::Connect(c));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::Connect(c));
     }
 }

@@ -123,7 +123,7 @@ mod tests {
     fn golden_v311() {
         let bytes = super::super::vectors::DISCONNECT_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::Disconnect(Disconnect::new()),
         );
@@ -142,7 +142,7 @@ mod tests {
             reason_code: ReasonCode::DisconnectWithWillMessage,
             ..Disconnect::new()
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Disconnect(d));
+        golden(bytes, ProtocolVersion::V5, Packet::Disconnect(d));
         decodes_to(
             &[0xE0, 0x02, 0x04, 0x00],
             ProtocolVersion::V5,
@@ -154,7 +154,7 @@ mod tests {
             properties: Properties::from(&props),
             ..Disconnect::new()
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Disconnect(d));
+        golden(bytes, ProtocolVersion::V5, Packet::Disconnect(d));
     }
 
     #[test]

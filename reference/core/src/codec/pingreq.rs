@@ -67,8 +67,8 @@ mod tests {
     fn golden_both_versions() {
         let bytes = super::super::vectors::PINGREQ_GOLDEN_BOTH_VERSIONS;
         assert_eq!(bytes, PingReq::BYTES);
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::PingReq(PingReq));
-        golden(&bytes, ProtocolVersion::V5, Packet::PingReq(PingReq));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::PingReq(PingReq));
+        golden(bytes, ProtocolVersion::V5, Packet::PingReq(PingReq));
     }
 
     #[test]

@@ -67,8 +67,8 @@ mod tests {
     fn golden_both_versions() {
         let bytes = super::super::vectors::PINGRESP_GOLDEN_BOTH_VERSIONS;
         assert_eq!(bytes, PingResp::BYTES);
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::PingResp(PingResp));
-        golden(&bytes, ProtocolVersion::V5, Packet::PingResp(PingResp));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::PingResp(PingResp));
+        golden(bytes, ProtocolVersion::V5, Packet::PingResp(PingResp));
     }
 
     #[test]

@@ -25,7 +25,7 @@ mod tests {
     fn golden_v311() {
         let bytes = super::super::vectors::PUBACK_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::PubAck(PubAck::new(7)),
         );
@@ -34,7 +34,7 @@ mod tests {
     #[test]
     fn golden_v5_short_form_success() {
         let bytes = super::super::vectors::PUBACK_GOLDEN_V5_SHORT_FORM_SUCCESS;
-        golden(&bytes, ProtocolVersion::V5, Packet::PubAck(PubAck::new(7)));
+        golden(bytes, ProtocolVersion::V5, Packet::PubAck(PubAck::new(7)));
     }
 
     #[test]
@@ -44,7 +44,7 @@ mod tests {
             reason_code: ReasonCode::NoMatchingSubscribers,
             ..PubAck::new(7)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::PubAck(p));
+        golden(bytes, ProtocolVersion::V5, Packet::PubAck(p));
         // The same with an explicit Property Length 0 decodes to the same packet.
         decodes_to(
             &[0x40, 0x04, 0x00, 0x07, 0x10, 0x00],
@@ -67,7 +67,7 @@ mod tests {
             properties: Properties::from(&props),
             ..PubAck::new(7)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::PubAck(p));
+        golden(bytes, ProtocolVersion::V5, Packet::PubAck(p));
     }
 
     #[test]

@@ -25,7 +25,7 @@ mod tests {
     fn golden_v311() {
         let bytes = super::super::vectors::PUBCOMP_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::PubComp(PubComp::new(7)),
         );
@@ -35,7 +35,7 @@ mod tests {
     fn golden_v5_short_form_success() {
         let bytes = super::super::vectors::PUBCOMP_GOLDEN_V5_SHORT_FORM_SUCCESS;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V5,
             Packet::PubComp(PubComp::new(7)),
         );
@@ -48,7 +48,7 @@ mod tests {
             reason_code: ReasonCode::PacketIdentifierNotFound,
             ..PubComp::new(7)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::PubComp(p));
+        golden(bytes, ProtocolVersion::V5, Packet::PubComp(p));
         // The same with an explicit Property Length 0 decodes to the same packet.
         decodes_to(
             &[0x70, 0x04, 0x00, 0x07, 0x92, 0x00],
@@ -71,7 +71,7 @@ mod tests {
             properties: Properties::from(&props),
             ..PubComp::new(7)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::PubComp(p));
+        golden(bytes, ProtocolVersion::V5, Packet::PubComp(p));
     }
 
     #[test]

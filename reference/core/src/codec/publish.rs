@@ -182,7 +182,7 @@ mod tests {
             packet_id: Some(10),
             ..Publish::new("a/b", b"hi")
         };
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Publish(p));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::Publish(p));
     }
 
     #[test]
@@ -192,7 +192,7 @@ mod tests {
             retain: true,
             ..Publish::new("t", b"")
         };
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Publish(p));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::Publish(p));
     }
 
     #[test]
@@ -211,7 +211,7 @@ mod tests {
             properties: Properties::from(&props),
             ..Publish::new("a/b", b"hi")
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Publish(p));
+        golden(bytes, ProtocolVersion::V5, Packet::Publish(p));
     }
 
     #[test]
@@ -222,7 +222,7 @@ mod tests {
             properties: Properties::from(&props),
             ..Publish::new("", b"x")
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Publish(p));
+        golden(bytes, ProtocolVersion::V5, Packet::Publish(p));
         assert_eq!(p.topic_alias(), Some(1));
     }
 

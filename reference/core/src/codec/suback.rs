@@ -131,7 +131,7 @@ mod tests {
         ];
         let bytes = super::super::vectors::SUBACK_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::SubAck(SubAck::new(1, &codes)),
         );
@@ -149,7 +149,7 @@ mod tests {
             properties: Properties::from(&props),
             ..SubAck::new(2, &codes)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::SubAck(p));
+        golden(bytes, ProtocolVersion::V5, Packet::SubAck(p));
     }
 
     #[test]

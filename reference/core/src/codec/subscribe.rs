@@ -244,7 +244,7 @@ mod tests {
         ];
         let bytes = super::super::vectors::SUBSCRIBE_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::Subscribe(Subscribe::new(1, &subs)),
         );
@@ -267,7 +267,7 @@ mod tests {
             properties: Properties::from(&props),
             ..Subscribe::new(2, &subs)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Subscribe(p));
+        golden(bytes, ProtocolVersion::V5, Packet::Subscribe(p));
     }
 
     #[test]

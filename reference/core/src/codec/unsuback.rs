@@ -116,7 +116,7 @@ mod tests {
     fn golden_v311() {
         let bytes = super::super::vectors::UNSUBACK_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::UnsubAck(UnsubAck::new(3, &[])),
         );
@@ -131,7 +131,7 @@ mod tests {
         let codes = [ReasonCode::Success, ReasonCode::NoSubscriptionExisted];
         let bytes = super::super::vectors::UNSUBACK_GOLDEN_V5;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V5,
             Packet::UnsubAck(UnsubAck::new(3, &codes)),
         );

@@ -118,7 +118,7 @@ mod tests {
         let filters = ["a/#", "b"];
         let bytes = super::super::vectors::UNSUBSCRIBE_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::Unsubscribe(Unsubscribe::new(3, &filters)),
         );
@@ -133,7 +133,7 @@ mod tests {
             properties: Properties::from(&props),
             ..Unsubscribe::new(3, &filters)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Unsubscribe(p));
+        golden(bytes, ProtocolVersion::V5, Packet::Unsubscribe(p));
     }
 
     #[test]
