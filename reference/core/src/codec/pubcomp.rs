@@ -34,11 +34,7 @@ mod tests {
     #[test]
     fn golden_v5_short_form_success() {
         let bytes = super::super::vectors::PUBCOMP_GOLDEN_V5_SHORT_FORM_SUCCESS;
-        golden(
-            bytes,
-            ProtocolVersion::V5,
-            Packet::PubComp(PubComp::new(7)),
-        );
+        golden(bytes, ProtocolVersion::V5, Packet::PubComp(PubComp::new(7)));
     }
 
     #[test]
