@@ -1,8 +1,11 @@
 //! `cargo xtask qemu`: run the core's test vectors on an emulated microcontroller.
 //!
-//! Builds `reference/core-embedded-tests` (firmware for `thumbv7em-none-eabihf`) once without
-//! and once with `alloc`, runs each image on QEMU's MPS2 AN386 board (Cortex-M4) with
-//! semihosting, and reads what it prints: one `test NAME ... ok|FAILED` line per case and a
+//! Builds `reference/core-embedded-tests` for `thumbv7em-none-eabihf` once without and once
+//! with `alloc` and runs each image on QEMU's MPS2 AN386 board (Cortex-M4), then builds it for
+//! `riscv32imc-unknown-none-elf` without `alloc` and runs it on QEMU's RISC-V `virt` board; all
+//! report over semihosting. (No `alloc` run on riscv32imc: it has no atomic compare-and-swap,
+//! which the heap's lock needs, and a critical-section heap needs an `unsafe impl GlobalAlloc`
+//! that the lints forbid.) It reads what each prints: one `test NAME ... ok|FAILED` line per case and a
 //! final `test result: ok|FAILED. N passed; M failed`. A run fails when QEMU's exit status
 //! (the firmware's semihosting exit) is not 0, when a case failed, when no summary line
 //! came, or when QEMU is still running after the time bound (it is killed).
@@ -14,7 +17,6 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const TARGET: &str = "thumbv7em-none-eabihf";
 const CRATE_DIR: &str = "reference/core-embedded-tests";
 const BIN: &str = "mqttref-core-embedded-tests";
 
@@ -31,18 +33,40 @@ pub struct Args {
 
 /// One firmware build and run.
 struct Run {
+    /// The board and feature set, for the output.
     label: &'static str,
+    target: &'static str,
     features: &'static [&'static str],
+    /// The emulator binary and its arguments before `-kernel IMAGE`.
+    qemu: &'static str,
+    qemu_args: &'static [&'static str],
 }
+
+const MPS2_AN386: &[&str] = &["-machine", "mps2-an386", "-cpu", "cortex-m4"];
+/// `-bios none`: no OpenSBI; the image is loaded at 0x80000000 and started there.
+const RISCV_VIRT: &[&str] = &["-machine", "virt", "-bios", "none"];
 
 const RUNS: &[Run] = &[
     Run {
-        label: "no alloc",
+        label: "mps2-an386 (Cortex-M4, thumbv7em-none-eabihf), no alloc",
+        target: "thumbv7em-none-eabihf",
         features: &[],
+        qemu: "qemu-system-arm",
+        qemu_args: MPS2_AN386,
     },
     Run {
-        label: "alloc",
+        label: "mps2-an386 (Cortex-M4, thumbv7em-none-eabihf), alloc",
+        target: "thumbv7em-none-eabihf",
         features: &["alloc"],
+        qemu: "qemu-system-arm",
+        qemu_args: MPS2_AN386,
+    },
+    Run {
+        label: "virt (riscv32imc-unknown-none-elf), no alloc",
+        target: "riscv32imc-unknown-none-elf",
+        features: &[],
+        qemu: "qemu-system-riscv32",
+        qemu_args: RISCV_VIRT,
     },
 ];
 
@@ -54,32 +78,34 @@ struct Outcome {
 
 pub fn run(args: Args) -> Result<()> {
     let root = crate::workspace_root();
-    crate::nostd::ensure_targets(&[TARGET])?;
-    let qemu = find_qemu(&root)?;
+    let mut targets: Vec<&str> = RUNS.iter().map(|r| r.target).collect();
+    targets.dedup();
+    crate::nostd::ensure_targets(&targets)?;
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let mut problems = Vec::new();
     let mut totals = (0, 0);
     for r in RUNS {
-        println!("qemu: building the firmware for {TARGET} ({})", r.label);
+        let qemu = find_qemu(&root, r.qemu)?;
+        println!("qemu: building the firmware for {}", r.label);
         let mut cmd = Command::new(env!("CARGO"));
         cmd.current_dir(root.join(CRATE_DIR))
-            .args(["build", "--locked", "--target", TARGET, "--target-dir"])
+            .args(["build", "--locked", "--target", r.target, "--target-dir"])
             .arg(&target_dir);
         if !r.features.is_empty() {
             cmd.args(["--features", &r.features.join(",")]);
         }
         let status = cmd.status().context("running cargo build")?;
         if !status.success() {
-            bail!("building {CRATE_DIR} for {TARGET} ({}) failed", r.label);
+            bail!("building {CRATE_DIR} for {} failed", r.label);
         }
-        let image = target_dir.join(TARGET).join("debug").join(BIN);
+        let image = target_dir.join(r.target).join("debug").join(BIN);
         let limit = Duration::from_secs(args.timeout_secs);
-        match run_image(&qemu, &image, limit, args.verbose) {
+        match run_image(&qemu, r.qemu_args, &image, limit, args.verbose) {
             Ok(o) => {
                 println!(
-                    "qemu: mps2-an386 (Cortex-M4), {}: {} passed; {} failed",
+                    "qemu: {}: {} passed; {} failed",
                     r.label, o.passed, o.failed
                 );
                 totals.0 += o.passed;
@@ -89,7 +115,7 @@ pub fn run(args: Args) -> Result<()> {
                 }
             }
             Err(e) => {
-                println!("qemu: mps2-an386 (Cortex-M4), {}: {e:#}", r.label);
+                println!("qemu: {}: {e:#}", r.label);
                 problems.push(format!("{}: {e:#}", r.label));
             }
         }
@@ -106,21 +132,21 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// `target/qemu/usr/bin/qemu-system-arm` (where `.ci/install-qemu` unpacks Debian's package
-/// when apt cannot install it), else the one on PATH.
-fn find_qemu(root: &Path) -> Result<PathBuf> {
-    let local = root.join("target/qemu/usr/bin/qemu-system-arm");
+/// `target/qemu/usr/bin/<name>` (where `.ci/install-qemu` unpacks Debian's packages when apt
+/// cannot install them), else the one on PATH.
+fn find_qemu(root: &Path, name: &str) -> Result<PathBuf> {
+    let local = root.join("target/qemu/usr/bin").join(name);
     if local.is_file() {
         return Ok(local);
     }
-    let on_path = Command::new("qemu-system-arm")
+    let on_path = Command::new(name)
         .arg("--version")
         .stdout(Stdio::null())
         .status();
     match on_path {
-        Ok(s) if s.success() => Ok(PathBuf::from("qemu-system-arm")),
+        Ok(s) if s.success() => Ok(PathBuf::from(name)),
         _ => bail!(
-            "qemu-system-arm not found (neither {} nor on PATH): run .ci/install-qemu",
+            "{name} not found (neither {} nor on PATH): run .ci/install-qemu",
             local.display()
         ),
     }
@@ -128,13 +154,16 @@ fn find_qemu(root: &Path) -> Result<PathBuf> {
 
 /// Boots `image` on QEMU, echoes failed cases (every case with `verbose`), and checks the exit
 /// status and the summary line. Kills QEMU after `limit`.
-fn run_image(qemu: &Path, image: &Path, limit: Duration, verbose: bool) -> Result<Outcome> {
+fn run_image(
+    qemu: &Path,
+    board: &[&str],
+    image: &Path,
+    limit: Duration,
+    verbose: bool,
+) -> Result<Outcome> {
     let mut child = Command::new(qemu)
+        .args(board)
         .args([
-            "-machine",
-            "mps2-an386",
-            "-cpu",
-            "cortex-m4",
             "-nographic",
             "-monitor",
             "none",

@@ -1,4 +1,5 @@
-//! Runs mqttref-core's test vectors on a bare-metal Cortex-M (QEMU's MPS2 AN386 board), prints
+//! Runs mqttref-core's test vectors on a bare-metal Cortex-M (QEMU's MPS2 AN386 board) or
+//! RISC-V (QEMU's `virt` board, riscv32imc), prints
 //! one `test NAME ... ok|FAILED` line per case and a final `N passed; M failed` over semihosting,
 //! and exits QEMU with a failure status if any case failed. `cargo xtask qemu` builds and runs
 //! it, once without and once with `alloc`.
@@ -11,9 +12,15 @@
 #![no_main]
 
 use core::fmt::Display;
+#[cfg(target_arch = "arm")]
 use cortex_m_rt::entry;
+#[cfg(target_arch = "arm")]
 use cortex_m_semihosting::{debug, hprintln};
 use mqttref_core::{codec::vectors as codec, topic::vectors as topic};
+#[cfg(target_arch = "riscv32")]
+use riscv_rt::entry;
+#[cfg(target_arch = "riscv32")]
+use riscv_semihosting::{debug, hprintln};
 
 #[cfg(feature = "alloc")]
 mod heap;
