@@ -155,7 +155,7 @@ fn mqtt_2_2_1_3_packet_identifier_zero() {
     );
 }
 
-// ---- Remaining Length must match exactly ----
+// ---- Remaining Length must match exactly: the cases are in `vectors::MALFORMED` ----
 
 // ---- UTF-8: [MQTT-1.5.4-1], [MQTT-1.5.4-2], [MQTT-1.5.4-3] (5.0) / [MQTT-1.5.3-1..3] (3.1.1) ----
 
@@ -577,7 +577,7 @@ fn will_topic_with_wildcard_is_topic_name_invalid() {
     );
 }
 
-// ---- CONNACK ----
+// ---- CONNACK: the cases are in `vectors::MALFORMED` ----
 
 // ---- Framing ----
 
