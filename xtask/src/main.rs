@@ -10,6 +10,7 @@ mod fuzz;
 mod manifest;
 mod matrix;
 mod nostd;
+mod qemu;
 mod sim;
 mod soak;
 
@@ -29,6 +30,13 @@ enum Command {
     /// Build the protocol core for embedded and wasm targets, without std; fails if any build
     /// needs std. Adds missing targets with `rustup target add`.
     Nostd,
+    /// Run the core's test vectors (golden packets of both versions, malformed input with its
+    /// reason codes, topic validation and matching; with alloc also owned packets, the stream
+    /// decoder and the trie) on QEMU's MPS2 AN386 board (Cortex-M4, thumbv7em-none-eabihf)
+    /// over semihosting, once without and once with `alloc`. Prints the failed cases and the
+    /// pass/fail counts; exits 1 on any failure or when QEMU runs past --timeout-secs (it is
+    /// killed). Needs qemu-system-arm: `.ci/install-qemu`.
+    Qemu(qemu::Args),
     /// Run the conformance scenarios against a broker (`--target mqtt://host:port`) and write
     /// report.json, report.xml (JUnit), report.md, report.html and verdicts.json into the report
     /// directory.
@@ -124,6 +132,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Nostd => nostd::run(),
+        Command::Qemu(args) => qemu::run(args),
         Command::Conformance(args) => conformance::main(args),
         Command::Matrix(args) => matrix::run(args),
         Command::Manifest { command } => manifest::run(command),

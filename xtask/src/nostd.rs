@@ -37,25 +37,9 @@ const BUILDS: &[Build] = &[
 
 pub fn run() -> Result<()> {
     let root = crate::workspace_root();
-    let installed = installed_targets()?;
     let mut targets: Vec<&str> = BUILDS.iter().map(|b| b.target).collect();
     targets.dedup();
-    let missing: Vec<&str> = targets
-        .iter()
-        .copied()
-        .filter(|t| !installed.iter().any(|i| i == t))
-        .collect();
-    if !missing.is_empty() {
-        println!("adding targets: {}", missing.join(" "));
-        let status = Command::new("rustup")
-            .args(["target", "add"])
-            .args(&missing)
-            .status()
-            .context("running rustup target add")?;
-        if !status.success() {
-            bail!("rustup target add {} failed", missing.join(" "));
-        }
-    }
+    ensure_targets(&targets)?;
     let mut failed = Vec::new();
     for build in BUILDS {
         let features = build.features.join(",");
@@ -90,6 +74,28 @@ pub fn run() -> Result<()> {
         );
     }
     println!("nostd: all {} builds passed", BUILDS.len());
+    Ok(())
+}
+
+/// Adds the rustup targets of `targets` that are not installed yet.
+pub fn ensure_targets(targets: &[&str]) -> Result<()> {
+    let installed = installed_targets()?;
+    let missing: Vec<&str> = targets
+        .iter()
+        .copied()
+        .filter(|t| !installed.iter().any(|i| i == t))
+        .collect();
+    if !missing.is_empty() {
+        println!("adding targets: {}", missing.join(" "));
+        let status = Command::new("rustup")
+            .args(["target", "add"])
+            .args(&missing)
+            .status()
+            .context("running rustup target add")?;
+        if !status.success() {
+            bail!("rustup target add {} failed", missing.join(" "));
+        }
+    }
     Ok(())
 }
 

@@ -9,7 +9,10 @@
 //!   every control packet as a borrowed view ([`codec::Packet`]), incremental bounded decoding
 //!   ([`codec::decode`]), encoding into `&mut [u8]`, properties, reason codes, typed errors
 //!   mapped to reason codes; owned packets ([`codec::PacketBuf`]) with `alloc`.
-//! - [`topic`]: topic name and filter validation, `$share/` parsing, matching, the subscription trie.
+//!   `codec::vectors` (feature `test-vectors`): the golden packets and malformed inputs the host
+//!   tests and the embedded runner (`cargo xtask qemu`) share, with non-panicking checks.
+//! - [`topic`]: topic name and filter validation, `$share/` parsing, matching, the subscription trie;
+//!   `topic::vectors` (feature `test-vectors`): the shared name, filter and matching cases.
 //! - [`broker`] (`alloc`): the sans-IO broker engine: sessions, subscriptions, retained messages.
 //! - [`time`]: the core's millisecond [`time::Instant`], supplied by drivers.
 //! - [`rng`]: the seeded PRNG every random choice of the project comes from.

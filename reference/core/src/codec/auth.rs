@@ -120,19 +120,12 @@ mod tests {
             Property::AuthenticationMethod("m"),
             Property::AuthenticationData(&[1, 2]),
         ];
-        let bytes = [
-            0xF0, // AUTH (15 << 4), flags 0 [MQTT-3.15.1-1]
-            0x0B, // Remaining Length 11
-            0x18, // Continue authentication
-            0x09, // Property Length 9
-            0x15, 0x00, 0x01, b'm', // Authentication Method "m"
-            0x16, 0x00, 0x02, 0x01, 0x02, // Authentication Data 01 02
-        ];
+        let bytes = super::super::vectors::AUTH_GOLDEN_V5;
         let a = Auth {
             properties: Properties::from(&props),
             ..Auth::new(ReasonCode::ContinueAuthentication)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Auth(a));
+        golden(bytes, ProtocolVersion::V5, Packet::Auth(a));
     }
 
     #[test]

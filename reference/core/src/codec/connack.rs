@@ -131,17 +131,12 @@ mod tests {
 
     #[test]
     fn golden_v311_accepted_session_present() {
-        let bytes = [
-            0x20, // CONNACK (2 << 4)
-            0x02, // Remaining Length 2
-            0x01, // Acknowledge Flags: Session Present
-            0x00, // Return Code 0 (accepted)
-        ];
+        let bytes = super::super::vectors::CONNACK_GOLDEN_V311_ACCEPTED_SESSION_PRESENT;
         let c = ConnAck {
             session_present: true,
             ..ConnAck::new(ReasonCode::Success)
         };
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::ConnAck(c));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::ConnAck(c));
     }
 
     #[test]
@@ -184,34 +179,19 @@ mod tests {
             Property::AssignedClientIdentifier("id"),
             Property::UserProperty(("k", "v")),
         ];
-        let bytes = [
-            0x20, // CONNACK
-            0x11, // Remaining Length 17
-            0x00, // Acknowledge Flags: no Session Present
-            0x00, // Reason Code Success
-            0x0E, // Property Length 14
-            0x24, 0x01, // Maximum QoS 1
-            0x12, 0x00, 0x02, b'i', b'd', // Assigned Client Identifier "id"
-            0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'v', // User Property ("k", "v")
-        ];
+        let bytes = super::super::vectors::CONNACK_GOLDEN_V5_WITH_PROPERTIES;
         let c = ConnAck {
             properties: Properties::from(&props),
             ..ConnAck::new(ReasonCode::Success)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::ConnAck(c));
+        golden(bytes, ProtocolVersion::V5, Packet::ConnAck(c));
     }
 
     #[test]
     fn golden_v5_refused() {
-        let bytes = [
-            0x20, // CONNACK
-            0x03, // Remaining Length 3
-            0x00, // no Session Present
-            0x84, // Reason Code Unsupported Protocol Version
-            0x00, // Property Length 0
-        ];
+        let bytes = super::super::vectors::CONNACK_GOLDEN_V5_REFUSED;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V5,
             Packet::ConnAck(ConnAck::new(ReasonCode::UnsupportedProtocolVersion)),
         );

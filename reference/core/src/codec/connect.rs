@@ -273,17 +273,9 @@ mod tests {
 
     #[test]
     fn golden_v311_minimal() {
-        let bytes = [
-            0x10, // CONNECT (1 << 4), flags 0
-            0x0E, // Remaining Length 14
-            0x00, 0x04, b'M', b'Q', b'T', b'T', // Protocol Name "MQTT"
-            0x04, // Protocol Level 4 (3.1.1)
-            0x02, // Connect Flags: Clean Session
-            0x00, 0x3C, // Keep Alive 60
-            0x00, 0x02, b'c', b'1', // Client Identifier "c1"
-        ];
+        let bytes = super::super::vectors::CONNECT_GOLDEN_V311_MINIMAL;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::Connect(Connect::new(ProtocolVersion::V3_1_1, "c1")),
         );
@@ -291,19 +283,7 @@ mod tests {
 
     #[test]
     fn golden_v311_full() {
-        let bytes = [
-            0x10, // CONNECT
-            0x1D, // Remaining Length 29
-            0x00, 0x04, b'M', b'Q', b'T', b'T', // Protocol Name
-            0x04, // Protocol Level 4
-            0xF4, // Flags: User Name, Password, Will Retain, Will QoS 2 (0b10 << 3), Will; Clean 0
-            0x00, 0x0A, // Keep Alive 10
-            0x00, 0x01, b'c', // Client Identifier "c"
-            0x00, 0x03, b'w', b'/', b't', // Will Topic "w/t"
-            0x00, 0x02, b'b', b'y', // Will Payload "by"
-            0x00, 0x01, b'u', // User Name "u"
-            0x00, 0x02, 0xFF, 0x00, // Password (binary) FF 00
-        ];
+        let bytes = super::super::vectors::CONNECT_GOLDEN_V311_FULL;
         let c = Connect {
             clean_start: false,
             keep_alive: 10,
@@ -318,7 +298,7 @@ mod tests {
             password: Some(&[0xFF, 0x00]),
             ..Connect::new(ProtocolVersion::V3_1_1, "c")
         };
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Connect(c));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::Connect(c));
     }
 
     #[test]
@@ -328,23 +308,7 @@ mod tests {
             Property::ReceiveMaximum(20),
         ];
         let will_props = [Property::WillDelayInterval(5)];
-        let bytes = [
-            0x10, // CONNECT
-            0x23, // Remaining Length 35
-            0x00, 0x04, b'M', b'Q', b'T', b'T', // Protocol Name
-            0x05, // Protocol Level 5
-            0x4E, // Flags: Password, Will QoS 1 (0b01 << 3), Will, Clean Start; no User Name (allowed in 5.0)
-            0x00, 0x00, // Keep Alive 0
-            0x08, // Property Length 8
-            0x11, 0x00, 0x00, 0x00, 0x78, // Session Expiry Interval 120
-            0x21, 0x00, 0x14, // Receive Maximum 20
-            0x00, 0x00, // Client Identifier "" (empty)
-            0x05, // Will Property Length 5
-            0x18, 0x00, 0x00, 0x00, 0x05, // Will Delay Interval 5
-            0x00, 0x01, b'w', // Will Topic "w"
-            0x00, 0x00, // Will Payload (empty)
-            0x00, 0x01, b'p', // Password "p"
-        ];
+        let bytes = super::super::vectors::CONNECT_GOLDEN_V5_WITH_PROPERTIES_AND_WILL;
         let c = Connect {
             keep_alive: 0,
             properties: Properties::from(&props),
@@ -359,7 +323,7 @@ mod tests {
             ..Connect::new(ProtocolVersion::V5, "")
         };
         // CONNECT carries its version: decoding works whatever the connection version says.
-        golden(&bytes, ProtocolVersion::V5, Packet::Connect(c));
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Connect(c));
+        golden(bytes, ProtocolVersion::V5, Packet::Connect(c));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::Connect(c));
     }
 }

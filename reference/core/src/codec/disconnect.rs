@@ -121,12 +121,9 @@ mod tests {
 
     #[test]
     fn golden_v311() {
-        let bytes = [
-            0xE0, // DISCONNECT (14 << 4), flags 0 [MQTT-3.14.1-1] (3.1.1)
-            0x00, // Remaining Length 0
-        ];
+        let bytes = super::super::vectors::DISCONNECT_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::Disconnect(Disconnect::new()),
         );
@@ -140,34 +137,24 @@ mod tests {
             ProtocolVersion::V5,
             Packet::Disconnect(Disconnect::new()),
         );
-        let bytes = [
-            0xE0, // DISCONNECT
-            0x01, // Remaining Length 1: Reason Code only, no Property Length
-            0x04, // Disconnect with Will Message
-        ];
+        let bytes = super::super::vectors::DISCONNECT_GOLDEN_V5_FORMS;
         let d = Disconnect {
             reason_code: ReasonCode::DisconnectWithWillMessage,
             ..Disconnect::new()
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Disconnect(d));
+        golden(bytes, ProtocolVersion::V5, Packet::Disconnect(d));
         decodes_to(
             &[0xE0, 0x02, 0x04, 0x00],
             ProtocolVersion::V5,
             Packet::Disconnect(d),
         );
         let props = [Property::SessionExpiryInterval(0)];
-        let bytes = [
-            0xE0, // DISCONNECT
-            0x07, // Remaining Length 7
-            0x00, // Normal disconnection
-            0x05, // Property Length 5
-            0x11, 0x00, 0x00, 0x00, 0x00, // Session Expiry Interval 0
-        ];
+        let bytes = super::super::vectors::DISCONNECT_GOLDEN_V5_FORMS_2;
         let d = Disconnect {
             properties: Properties::from(&props),
             ..Disconnect::new()
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Disconnect(d));
+        golden(bytes, ProtocolVersion::V5, Packet::Disconnect(d));
     }
 
     #[test]

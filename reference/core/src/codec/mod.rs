@@ -77,6 +77,8 @@ mod buf;
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(any(test, feature = "test-vectors"))]
+pub mod vectors;
 
 pub use auth::Auth;
 pub use connack::ConnAck;

@@ -65,13 +65,10 @@ mod tests {
 
     #[test]
     fn golden_both_versions() {
-        let bytes = [
-            0xC0, // PINGREQ, flags 0
-            0x00, // Remaining Length 0
-        ];
+        let bytes = super::super::vectors::PINGREQ_GOLDEN_BOTH_VERSIONS;
         assert_eq!(bytes, PingReq::BYTES);
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::PingReq(PingReq));
-        golden(&bytes, ProtocolVersion::V5, Packet::PingReq(PingReq));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::PingReq(PingReq));
+        golden(bytes, ProtocolVersion::V5, Packet::PingReq(PingReq));
     }
 
     #[test]

@@ -65,13 +65,10 @@ mod tests {
 
     #[test]
     fn golden_both_versions() {
-        let bytes = [
-            0xD0, // PINGRESP, flags 0
-            0x00, // Remaining Length 0
-        ];
+        let bytes = super::super::vectors::PINGRESP_GOLDEN_BOTH_VERSIONS;
         assert_eq!(bytes, PingResp::BYTES);
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::PingResp(PingResp));
-        golden(&bytes, ProtocolVersion::V5, Packet::PingResp(PingResp));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::PingResp(PingResp));
+        golden(bytes, ProtocolVersion::V5, Packet::PingResp(PingResp));
     }
 
     #[test]

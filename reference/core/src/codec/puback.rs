@@ -23,13 +23,9 @@ mod tests {
 
     #[test]
     fn golden_v311() {
-        let bytes = [
-            0x40, // PUBACK (PubAck type << 4, flags 0)
-            0x02, // Remaining Length 2
-            0x00, 0x07, // Packet Identifier 7
-        ];
+        let bytes = super::super::vectors::PUBACK_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::PubAck(PubAck::new(7)),
         );
@@ -37,27 +33,18 @@ mod tests {
 
     #[test]
     fn golden_v5_short_form_success() {
-        let bytes = [
-            0x40, // PUBACK
-            0x02, // Remaining Length 2: Reason Code Success and no properties are left out
-            0x00, 0x07, // Packet Identifier 7
-        ];
-        golden(&bytes, ProtocolVersion::V5, Packet::PubAck(PubAck::new(7)));
+        let bytes = super::super::vectors::PUBACK_GOLDEN_V5_SHORT_FORM_SUCCESS;
+        golden(bytes, ProtocolVersion::V5, Packet::PubAck(PubAck::new(7)));
     }
 
     #[test]
     fn golden_v5_reason_code_only() {
-        let bytes = [
-            0x40, // PUBACK
-            0x03, // Remaining Length 3: no Property Length
-            0x00, 0x07, // Packet Identifier 7
-            0x10, // Reason Code NoMatchingSubscribers
-        ];
+        let bytes = super::super::vectors::PUBACK_GOLDEN_V5_REASON_CODE_ONLY;
         let p = PubAck {
             reason_code: ReasonCode::NoMatchingSubscribers,
             ..PubAck::new(7)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::PubAck(p));
+        golden(bytes, ProtocolVersion::V5, Packet::PubAck(p));
         // The same with an explicit Property Length 0 decodes to the same packet.
         decodes_to(
             &[0x40, 0x04, 0x00, 0x07, 0x10, 0x00],
@@ -75,19 +62,12 @@ mod tests {
     #[test]
     fn golden_v5_with_reason_string() {
         let props = [Property::ReasonString("no")];
-        let bytes = [
-            0x40, // PUBACK
-            0x09, // Remaining Length 9
-            0x00, 0x07, // Packet Identifier 7
-            0x00, // Reason Code Success
-            0x05, // Property Length 5
-            0x1F, 0x00, 0x02, b'n', b'o', // Reason String "no"
-        ];
+        let bytes = super::super::vectors::PUBACK_GOLDEN_V5_WITH_REASON_STRING;
         let p = PubAck {
             properties: Properties::from(&props),
             ..PubAck::new(7)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::PubAck(p));
+        golden(bytes, ProtocolVersion::V5, Packet::PubAck(p));
     }
 
     #[test]

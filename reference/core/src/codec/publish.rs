@@ -176,33 +176,23 @@ mod tests {
 
     #[test]
     fn golden_v311_qos1() {
-        let bytes = [
-            0x32, // PUBLISH (3 << 4), DUP 0, QoS 1 (0b01 << 1), RETAIN 0
-            0x09, // Remaining Length 9
-            0x00, 0x03, b'a', b'/', b'b', // Topic Name "a/b"
-            0x00, 0x0A, // Packet Identifier 10
-            b'h', b'i', // Payload "hi"
-        ];
+        let bytes = super::super::vectors::PUBLISH_GOLDEN_V311_QOS1;
         let p = Publish {
             qos: QoS::AtLeastOnce,
             packet_id: Some(10),
             ..Publish::new("a/b", b"hi")
         };
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Publish(p));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::Publish(p));
     }
 
     #[test]
     fn golden_v311_qos0_retain_empty_payload() {
-        let bytes = [
-            0x31, // PUBLISH, QoS 0, RETAIN 1
-            0x03, // Remaining Length 3
-            0x00, 0x01, b't', // Topic Name "t"; no Packet Identifier with QoS 0
-        ];
+        let bytes = super::super::vectors::PUBLISH_GOLDEN_V311_QOS0_RETAIN_EMPTY_PAYLOAD;
         let p = Publish {
             retain: true,
             ..Publish::new("t", b"")
         };
-        golden(&bytes, ProtocolVersion::V3_1_1, Packet::Publish(p));
+        golden(bytes, ProtocolVersion::V3_1_1, Packet::Publish(p));
     }
 
     #[test]
@@ -213,18 +203,7 @@ mod tests {
             Property::SubscriptionIdentifier(200),
             Property::SubscriptionIdentifier(3),
         ];
-        let bytes = [
-            0x3C, // PUBLISH, DUP 1, QoS 2 (0b10 << 1), RETAIN 0
-            0x14, // Remaining Length 20
-            0x00, 0x03, b'a', b'/', b'b', // Topic Name "a/b"
-            0x12, 0x34, // Packet Identifier 0x1234
-            0x0A, // Property Length 10
-            0x01, 0x01, // Payload Format Indicator = 1 (UTF-8)
-            0x23, 0x00, 0x05, // Topic Alias = 5
-            0x0B, 0xC8, 0x01, // Subscription Identifier = 200 (VBI 0xC8 0x01)
-            0x0B, 0x03, // Subscription Identifier = 3 (may repeat in PUBLISH)
-            b'h', b'i', // Payload "hi"
-        ];
+        let bytes = super::super::vectors::PUBLISH_GOLDEN_V5_QOS2_DUP_WITH_PROPERTIES;
         let p = Publish {
             dup: true,
             qos: QoS::ExactlyOnce,
@@ -232,25 +211,18 @@ mod tests {
             properties: Properties::from(&props),
             ..Publish::new("a/b", b"hi")
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Publish(p));
+        golden(bytes, ProtocolVersion::V5, Packet::Publish(p));
     }
 
     #[test]
     fn golden_v5_empty_topic_with_alias() {
         let props = [Property::TopicAlias(1)];
-        let bytes = [
-            0x30, // PUBLISH, QoS 0
-            0x07, // Remaining Length 7
-            0x00, 0x00, // Topic Name "" (allowed with a Topic Alias)
-            0x03, // Property Length 3
-            0x23, 0x00, 0x01, // Topic Alias = 1
-            b'x', // Payload
-        ];
+        let bytes = super::super::vectors::PUBLISH_GOLDEN_V5_EMPTY_TOPIC_WITH_ALIAS;
         let p = Publish {
             properties: Properties::from(&props),
             ..Publish::new("", b"x")
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Publish(p));
+        golden(bytes, ProtocolVersion::V5, Packet::Publish(p));
         assert_eq!(p.topic_alias(), Some(1));
     }
 

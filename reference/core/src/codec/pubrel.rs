@@ -23,13 +23,9 @@ mod tests {
 
     #[test]
     fn golden_v311() {
-        let bytes = [
-            0x62, // PUBREL (PubRel type << 4, flags 0b0010 [MQTT-3.6.1-1] (both))
-            0x02, // Remaining Length 2
-            0x00, 0x07, // Packet Identifier 7
-        ];
+        let bytes = super::super::vectors::PUBREL_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::PubRel(PubRel::new(7)),
         );
@@ -37,27 +33,18 @@ mod tests {
 
     #[test]
     fn golden_v5_short_form_success() {
-        let bytes = [
-            0x62, // PUBREL
-            0x02, // Remaining Length 2: Reason Code Success and no properties are left out
-            0x00, 0x07, // Packet Identifier 7
-        ];
-        golden(&bytes, ProtocolVersion::V5, Packet::PubRel(PubRel::new(7)));
+        let bytes = super::super::vectors::PUBREL_GOLDEN_V5_SHORT_FORM_SUCCESS;
+        golden(bytes, ProtocolVersion::V5, Packet::PubRel(PubRel::new(7)));
     }
 
     #[test]
     fn golden_v5_reason_code_only() {
-        let bytes = [
-            0x62, // PUBREL
-            0x03, // Remaining Length 3: no Property Length
-            0x00, 0x07, // Packet Identifier 7
-            0x92, // Reason Code PacketIdentifierNotFound
-        ];
+        let bytes = super::super::vectors::PUBREL_GOLDEN_V5_REASON_CODE_ONLY;
         let p = PubRel {
             reason_code: ReasonCode::PacketIdentifierNotFound,
             ..PubRel::new(7)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::PubRel(p));
+        golden(bytes, ProtocolVersion::V5, Packet::PubRel(p));
         // The same with an explicit Property Length 0 decodes to the same packet.
         decodes_to(
             &[0x62, 0x04, 0x00, 0x07, 0x92, 0x00],
@@ -75,19 +62,12 @@ mod tests {
     #[test]
     fn golden_v5_with_reason_string() {
         let props = [Property::ReasonString("no")];
-        let bytes = [
-            0x62, // PUBREL
-            0x09, // Remaining Length 9
-            0x00, 0x07, // Packet Identifier 7
-            0x00, // Reason Code Success
-            0x05, // Property Length 5
-            0x1F, 0x00, 0x02, b'n', b'o', // Reason String "no"
-        ];
+        let bytes = super::super::vectors::PUBREL_GOLDEN_V5_WITH_REASON_STRING;
         let p = PubRel {
             properties: Properties::from(&props),
             ..PubRel::new(7)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::PubRel(p));
+        golden(bytes, ProtocolVersion::V5, Packet::PubRel(p));
     }
 
     #[test]

@@ -129,16 +129,9 @@ mod tests {
             ReasonCode::GrantedQoS2,
             ReasonCode::UnspecifiedError,
         ];
-        let bytes = [
-            0x90, // SUBACK (9 << 4)
-            0x05, // Remaining Length 5
-            0x00, 0x01, // Packet Identifier 1
-            0x00, // Return Code: Success - Maximum QoS 0
-            0x02, // Return Code: Success - Maximum QoS 2
-            0x80, // Return Code: Failure
-        ];
+        let bytes = super::super::vectors::SUBACK_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::SubAck(SubAck::new(1, &codes)),
         );
@@ -151,20 +144,12 @@ mod tests {
             ReasonCode::SharedSubscriptionsNotSupported,
         ];
         let props = [Property::ReasonString("x")];
-        let bytes = [
-            0x90, // SUBACK
-            0x09, // Remaining Length 9
-            0x00, 0x02, // Packet Identifier 2
-            0x04, // Property Length 4
-            0x1F, 0x00, 0x01, b'x', // Reason String "x"
-            0x01, // Granted QoS 1
-            0x9E, // Shared Subscriptions not supported
-        ];
+        let bytes = super::super::vectors::SUBACK_GOLDEN_V5;
         let p = SubAck {
             properties: Properties::from(&props),
             ..SubAck::new(2, &codes)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::SubAck(p));
+        golden(bytes, ProtocolVersion::V5, Packet::SubAck(p));
     }
 
     #[test]

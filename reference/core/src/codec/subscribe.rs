@@ -242,17 +242,9 @@ mod tests {
             Subscription::new("a/+", QoS::AtLeastOnce),
             Subscription::new("#", QoS::ExactlyOnce),
         ];
-        let bytes = [
-            0x82, // SUBSCRIBE (8 << 4), flags 0b0010 [MQTT-3.8.1-1] (both)
-            0x0C, // Remaining Length 12
-            0x00, 0x01, // Packet Identifier 1
-            0x00, 0x03, b'a', b'/', b'+', // Topic Filter "a/+"
-            0x01, // Requested QoS 1
-            0x00, 0x01, b'#', // Topic Filter "#"
-            0x02, // Requested QoS 2
-        ];
+        let bytes = super::super::vectors::SUBSCRIBE_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::Subscribe(Subscribe::new(1, &subs)),
         );
@@ -270,21 +262,12 @@ mod tests {
                 retain_handling: RetainHandling::DoNotSend,
             },
         }];
-        let bytes = [
-            0x82, // SUBSCRIBE, flags 0b0010
-            0x13, // Remaining Length 19
-            0x00, 0x02, // Packet Identifier 2
-            0x03, // Property Length 3
-            0x0B, 0x80, 0x01, // Subscription Identifier 128 (VBI 0x80 0x01)
-            0x00, 0x0A, b'$', b's', b'h', b'a', b'r', b'e', b'/', b'g', b'/',
-            b't', // "$share/g/t"
-            0x29, // Options: Retain Handling 2 (0b10 << 4), RAP 1 (bit 3), NL 0, QoS 1
-        ];
+        let bytes = super::super::vectors::SUBSCRIBE_GOLDEN_V5_OPTIONS_AND_SUBSCRIPTION_IDENTIFIER;
         let p = Subscribe {
             properties: Properties::from(&props),
             ..Subscribe::new(2, &subs)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Subscribe(p));
+        golden(bytes, ProtocolVersion::V5, Packet::Subscribe(p));
     }
 
     #[test]

@@ -18,6 +18,24 @@ fn protocol(p: ProtocolViolation) -> DecodeError {
     DecodeError::Protocol(p)
 }
 
+// The cases whose input is a constant live in `vectors::MALFORMED`, which the embedded runner
+// (`cargo xtask qemu`) shares; the tests below keep the ones built at run time.
+#[test]
+fn malformed_vectors() {
+    assert!(vectors::MALFORMED.len() >= 40);
+    for case in vectors::MALFORMED {
+        assert_eq!(vectors::check_malformed(case), Ok(()), "{}", case.name);
+    }
+}
+
+#[test]
+fn golden_vectors_round_trip() {
+    assert!(vectors::GOLDEN.len() >= 40);
+    for case in vectors::GOLDEN {
+        assert_eq!(vectors::check_golden(case), Ok(()), "{}", case.name);
+    }
+}
+
 /// Asserts the error and the reason code it maps to, in every listed version.
 fn assert_err(bytes: &[u8], versions: &[ProtocolVersion], err: DecodeError, reason: ReasonCode) {
     for &v in versions {
@@ -29,59 +47,6 @@ fn assert_err(bytes: &[u8], versions: &[ProtocolVersion], err: DecodeError, reas
 }
 
 // ---- Variable Byte Integer ([MQTT-1.5.5-1] (5.0); 3.1.1 §2.2.3) ----
-
-#[test]
-fn mqtt_1_5_5_1_non_minimal_remaining_length() {
-    // Remaining Length 0 encoded in two bytes (0x80 0x00).
-    assert_err(
-        &[0xC0, 0x80, 0x00],
-        &BOTH,
-        malformed(Malformed::VarIntNonMinimal),
-        ReasonCode::MalformedPacket,
-    );
-    // 127 in three bytes.
-    assert_err(
-        &[0x30, 0xFF, 0x80, 0x00],
-        &BOTH,
-        malformed(Malformed::VarIntNonMinimal),
-        ReasonCode::MalformedPacket,
-    );
-}
-
-#[test]
-fn mqtt_1_5_5_1_non_minimal_property_length_and_subscription_identifier() {
-    // PUBACK with Property Length 0 as 0x80 0x00.
-    assert_err(
-        &[0x40, 0x05, 0x00, 0x01, 0x00, 0x80, 0x00],
-        &[V5],
-        malformed(Malformed::VarIntNonMinimal),
-        ReasonCode::MalformedPacket,
-    );
-    // PUBLISH with Subscription Identifier 1 as 0x81 0x00.
-    assert_err(
-        &[0x30, 0x07, 0x00, 0x01, b't', 0x03, 0x0B, 0x81, 0x00],
-        &[V5],
-        malformed(Malformed::VarIntNonMinimal),
-        ReasonCode::MalformedPacket,
-    );
-}
-
-#[test]
-fn vbi_five_bytes_is_malformed() {
-    assert_err(
-        &[0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
-        &BOTH,
-        malformed(Malformed::VarIntTooLong),
-        ReasonCode::MalformedPacket,
-    );
-    // Reported as soon as the fourth byte shows a continuation, before more input.
-    assert_err(
-        &[0x30, 0xFF, 0xFF, 0xFF, 0xFF],
-        &BOTH,
-        malformed(Malformed::VarIntTooLong),
-        ReasonCode::MalformedPacket,
-    );
-}
 
 #[test]
 fn vbi_boundaries() {
@@ -117,16 +82,6 @@ fn vbi_boundaries() {
 // ---- Fixed header ----
 
 #[test]
-fn reserved_packet_type_0_is_malformed() {
-    assert_err(
-        &[0x00, 0x00],
-        &BOTH,
-        malformed(Malformed::ReservedPacketType(0)),
-        ReasonCode::MalformedPacket,
-    );
-}
-
-#[test]
 fn mqtt_2_1_3_1_reserved_flags_for_every_packet_type() {
     // [MQTT-2.1.3-1] (5.0) / [MQTT-2.2.2-1], [MQTT-2.2.2-2] (3.1.1); per packet also
     // [MQTT-3.6.1-1] (both), [MQTT-3.8.1-1] (both), [MQTT-3.10.1-1] (both), [MQTT-3.14.1-1] (both), [MQTT-3.15.1-1].
@@ -151,28 +106,6 @@ fn mqtt_2_1_3_1_reserved_flags_for_every_packet_type() {
             );
         }
     }
-}
-
-#[test]
-fn mqtt_3_3_1_4_publish_qos_3_is_malformed() {
-    // [MQTT-3.3.1-4] (5.0) / [MQTT-3.3.1-4] (3.1.1).
-    assert_err(
-        &[0x36, 0x03, 0x00, 0x01, b't'],
-        &BOTH,
-        malformed(Malformed::PublishQoS3),
-        ReasonCode::MalformedPacket,
-    );
-}
-
-#[test]
-fn mqtt_3_3_1_2_dup_with_qos_0_is_malformed() {
-    // [MQTT-3.3.1-2] (5.0) / [MQTT-3.3.1-2] (3.1.1).
-    assert_err(
-        &[0x38, 0x03, 0x00, 0x01, b't'],
-        &BOTH,
-        malformed(Malformed::PublishDupWithQoS0),
-        ReasonCode::MalformedPacket,
-    );
 }
 
 // ---- Packet identifiers: [MQTT-2.2.1-3] (5.0) / [MQTT-2.3.1-1] (3.1.1) ----
@@ -222,105 +155,15 @@ fn mqtt_2_2_1_3_packet_identifier_zero() {
     );
 }
 
-// ---- Remaining Length must match exactly ----
-
-#[test]
-fn remaining_length_too_short_is_malformed() {
-    // PUBLISH whose topic length (3) runs past a Remaining Length of 3.
-    assert_err(
-        &[0x30, 0x03, 0x00, 0x03, b'a', b'b', b'c'],
-        &BOTH,
-        malformed(Malformed::UnexpectedEnd),
-        ReasonCode::MalformedPacket,
-    );
-    // PUBACK with Remaining Length 1.
-    assert_err(
-        &[0x40, 0x01, 0x00],
-        &BOTH,
-        malformed(Malformed::UnexpectedEnd),
-        ReasonCode::MalformedPacket,
-    );
-    // 5.0 property list running past the Property Length.
-    assert_err(
-        &[0x40, 0x05, 0x00, 0x01, 0x00, 0x01, 0x1F],
-        &[V5],
-        malformed(Malformed::UnexpectedEnd),
-        ReasonCode::MalformedPacket,
-    );
-}
-
-#[test]
-fn remaining_length_too_long_is_malformed() {
-    // CONNACK with an extra byte (3.1.1), SUBSCRIBE can't have trailing bytes (they would be
-    // parsed as a filter), so CONNECT with a byte after the Client Identifier.
-    assert_err(
-        &[0x20, 0x03, 0x00, 0x00, 0x00],
-        &[V3],
-        malformed(Malformed::TrailingBytes),
-        ReasonCode::MalformedPacket,
-    );
-    assert_err(
-        &[
-            0x10, 0x0D, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x00, 0x00, 0x00,
-            0xAA,
-        ],
-        &BOTH,
-        malformed(Malformed::TrailingBytes),
-        ReasonCode::MalformedPacket,
-    );
-}
+// ---- Remaining Length must match exactly: the cases are in `vectors::MALFORMED` ----
 
 // ---- UTF-8: [MQTT-1.5.4-1], [MQTT-1.5.4-2], [MQTT-1.5.4-3] (5.0) / [MQTT-1.5.3-1..3] (3.1.1) ----
 
 #[test]
-fn mqtt_1_5_4_1_invalid_utf8() {
-    assert_err(
-        &[0x30, 0x03, 0x00, 0x01, 0xFF],
-        &BOTH,
-        malformed(Malformed::InvalidUtf8),
-        ReasonCode::MalformedPacket,
-    );
-    // Overlong encoding of '/'.
-    assert_err(
-        &[0x30, 0x04, 0x00, 0x02, 0xC0, 0xAF],
-        &BOTH,
-        malformed(Malformed::InvalidUtf8),
-        ReasonCode::MalformedPacket,
-    );
-}
-
-#[test]
 fn mqtt_1_5_4_1_surrogate() {
-    // U+D800 encoded as ED A0 80.
-    assert_err(
-        &[0x30, 0x05, 0x00, 0x03, 0xED, 0xA0, 0x80],
-        &BOTH,
-        malformed(Malformed::Surrogate),
-        ReasonCode::MalformedPacket,
-    );
     assert_eq!(
         check_utf8(&[b'a', 0xED, 0xBF, 0xBF]),
         Err(malformed(Malformed::Surrogate))
-    );
-}
-
-#[test]
-fn mqtt_1_5_4_2_null_character() {
-    assert_err(
-        &[0x30, 0x05, 0x00, 0x03, b'a', 0x00, b'b'],
-        &BOTH,
-        malformed(Malformed::NullCharacter),
-        ReasonCode::MalformedPacket,
-    );
-    // Also in a Client Identifier.
-    assert_err(
-        &[
-            0x10, 0x0D, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x00, 0x00, 0x01,
-            0x00,
-        ],
-        &BOTH,
-        malformed(Malformed::NullCharacter),
-        ReasonCode::MalformedPacket,
     );
 }
 
@@ -348,30 +191,6 @@ fn discouraged_code_points_are_accepted_but_detectable() {
 // ---- Properties (MQTT 5.0 §2.2.2) ----
 
 #[test]
-fn duplicate_property_is_protocol_error() {
-    // PUBLISH with Topic Alias twice.
-    assert_err(
-        &[
-            0x30, 0x0A, 0x00, 0x01, b't', 0x06, 0x23, 0x00, 0x01, 0x23, 0x00, 0x02,
-        ],
-        &[V5],
-        protocol(ProtocolViolation::DuplicateProperty(PropertyId::TopicAlias)),
-        ReasonCode::ProtocolError,
-    );
-    // SUBSCRIBE with Subscription Identifier twice (may repeat only in PUBLISH).
-    assert_err(
-        &[
-            0x82, 0x0B, 0x00, 0x01, 0x04, 0x0B, 0x01, 0x0B, 0x02, 0x00, 0x01, b't', 0x00,
-        ],
-        &[V5],
-        protocol(ProtocolViolation::DuplicateProperty(
-            PropertyId::SubscriptionIdentifier,
-        )),
-        ReasonCode::ProtocolError,
-    );
-}
-
-#[test]
 fn user_property_and_publish_subscription_identifier_may_repeat() {
     let props = [
         Property::UserProperty(("a", "1")),
@@ -390,18 +209,6 @@ fn user_property_and_publish_subscription_identifier_may_repeat() {
 
 #[test]
 fn property_not_allowed_in_packet_is_protocol_error() {
-    // Session Expiry Interval in PUBLISH.
-    assert_err(
-        &[
-            0x30, 0x09, 0x00, 0x01, b't', 0x05, 0x11, 0x00, 0x00, 0x00, 0x01,
-        ],
-        &[V5],
-        protocol(ProtocolViolation::PropertyNotAllowed {
-            property: PropertyId::SessionExpiryInterval,
-            context: PropertyContext::Packet(PacketType::Publish),
-        }),
-        ReasonCode::ProtocolError,
-    );
     // Will Delay Interval is for the Will Properties only, not CONNECT's own properties.
     let bytes = [
         0x10, 0x12, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x00, // header
@@ -416,16 +223,6 @@ fn property_not_allowed_in_packet_is_protocol_error() {
             context: PropertyContext::Packet(PacketType::Connect),
         }),
         ReasonCode::ProtocolError,
-    );
-}
-
-#[test]
-fn unknown_property_is_malformed() {
-    assert_err(
-        &[0x40, 0x05, 0x00, 0x01, 0x00, 0x01, 0x7F],
-        &[V5],
-        malformed(Malformed::UnknownProperty(0x7F)),
-        ReasonCode::MalformedPacket,
     );
 }
 
@@ -482,85 +279,9 @@ fn property_values_out_of_range_are_protocol_errors() {
             ))
         );
     }
-    // Payload Format Indicator 2 in PUBLISH.
-    assert_err(
-        &[0x30, 0x06, 0x00, 0x01, b't', 0x02, 0x01, 0x02],
-        &[V5],
-        protocol(ProtocolViolation::InvalidPropertyValue(
-            PropertyId::PayloadFormatIndicator,
-        )),
-        ReasonCode::ProtocolError,
-    );
-}
-
-#[test]
-fn mqtt_3_3_2_8_topic_alias_zero() {
-    assert_err(
-        &[0x30, 0x07, 0x00, 0x01, b't', 0x03, 0x23, 0x00, 0x00],
-        &[V5],
-        DecodeError::TopicAliasInvalid,
-        ReasonCode::TopicAliasInvalid,
-    );
-}
-
-#[test]
-fn mqtt_3_3_2_14_response_topic_with_wildcard() {
-    assert_err(
-        &[0x30, 0x08, 0x00, 0x01, b't', 0x04, 0x08, 0x00, 0x01, b'#'],
-        &[V5],
-        protocol(ProtocolViolation::InvalidPropertyValue(
-            PropertyId::ResponseTopic,
-        )),
-        ReasonCode::ProtocolError,
-    );
 }
 
 // ---- Topic names and filters ----
-
-#[test]
-fn mqtt_3_3_2_2_wildcard_in_publish_topic() {
-    // [MQTT-3.3.2-2] (5.0) / [MQTT-3.3.2-2] (3.1.1).
-    assert_err(
-        &[0x30, 0x05, 0x00, 0x03, b'a', b'/', b'+'],
-        &[V3],
-        DecodeError::TopicNameInvalid(TopicError::WildcardInName),
-        ReasonCode::TopicNameInvalid,
-    );
-    assert_err(
-        &[0x30, 0x06, 0x00, 0x03, b'a', b'/', b'#', 0x00],
-        &[V5],
-        DecodeError::TopicNameInvalid(TopicError::WildcardInName),
-        ReasonCode::TopicNameInvalid,
-    );
-}
-
-#[test]
-fn empty_publish_topic() {
-    // [MQTT-4.7.3-1] (3.1.1): a topic name has at least one character.
-    assert_err(
-        &[0x30, 0x02, 0x00, 0x00],
-        &[V3],
-        DecodeError::TopicNameInvalid(TopicError::Empty),
-        ReasonCode::TopicNameInvalid,
-    );
-    // 5.0 §3.3.2.1: empty topic without a Topic Alias is a Protocol Error.
-    assert_err(
-        &[0x30, 0x03, 0x00, 0x00, 0x00],
-        &[V5],
-        protocol(ProtocolViolation::EmptyTopicWithoutAlias),
-        ReasonCode::ProtocolError,
-    );
-}
-
-#[test]
-fn invalid_subscribe_filter() {
-    assert_err(
-        &[0x82, 0x08, 0x00, 0x01, 0x00, 0x03, b'a', b'#', b'b', 0x00],
-        &[V3],
-        DecodeError::TopicFilterInvalid(TopicError::WildcardNotAlone),
-        ReasonCode::TopicFilterInvalid,
-    );
-}
 
 #[test]
 fn mqtt_3_8_3_2_empty_subscription_list() {
@@ -612,30 +333,10 @@ fn mqtt_3_8_3_4_no_local_on_shared_subscription() {
     );
 }
 
-#[test]
-fn mqtt_3_8_3_5_subscription_options_reserved_bits() {
-    assert_err(
-        &[0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, b't', 0x80],
-        &[V5],
-        malformed(Malformed::SubscriptionOptionsReserved(0x80)),
-        ReasonCode::MalformedPacket,
-    );
-}
-
 // ---- Reason codes ----
 
 #[test]
 fn reason_code_not_allowed_in_packet() {
-    // Granted QoS 1 in PUBACK ([MQTT-3.4.2-1] (5.0)).
-    assert_err(
-        &[0x40, 0x03, 0x00, 0x01, 0x01],
-        &[V5],
-        protocol(ProtocolViolation::ReasonCodeNotAllowed {
-            code: ReasonCode::GrantedQoS1,
-            packet_type: PacketType::PubAck,
-        }),
-        ReasonCode::ProtocolError,
-    );
     // Packet Identifier not found in PUBACK; Not authorized in PUBREL ([MQTT-3.6.2-1] (5.0)).
     assert_eq!(
         decode_err(&[0x40, 0x03, 0x00, 0x01, 0x92], V5).reason_code(),
@@ -644,32 +345,6 @@ fn reason_code_not_allowed_in_packet() {
     assert_eq!(
         decode_err(&[0x62, 0x03, 0x00, 0x01, 0x87], V5).reason_code(),
         ReasonCode::ProtocolError
-    );
-    // Server shutting down in CONNACK ([MQTT-3.2.2-8] (5.0)).
-    assert_err(
-        &[0x20, 0x03, 0x00, 0x8B, 0x00],
-        &[V5],
-        protocol(ProtocolViolation::ReasonCodeNotAllowed {
-            code: ReasonCode::ServerShuttingDown,
-            packet_type: PacketType::ConnAck,
-        }),
-        ReasonCode::ProtocolError,
-    );
-}
-
-#[test]
-fn unknown_reason_code_is_malformed() {
-    assert_err(
-        &[0x40, 0x03, 0x00, 0x01, 0x05],
-        &[V5],
-        malformed(Malformed::UnknownReasonCode(0x05)),
-        ReasonCode::MalformedPacket,
-    );
-    assert_err(
-        &[0x20, 0x02, 0x00, 0x06],
-        &[V3],
-        malformed(Malformed::UnknownReasonCode(0x06)),
-        ReasonCode::MalformedPacket,
     );
 }
 
@@ -760,13 +435,6 @@ fn mqtt_3_1_2_1_protocol_name() {
         &BOTH,
         DecodeError::InvalidProtocolName,
         ReasonCode::UnsupportedProtocolVersion,
-    );
-    // A missing protocol name (Remaining Length 0) is malformed.
-    assert_err(
-        &[0x10, 0x00],
-        &BOTH,
-        malformed(Malformed::UnexpectedEnd),
-        ReasonCode::MalformedPacket,
     );
 }
 
@@ -909,40 +577,7 @@ fn will_topic_with_wildcard_is_topic_name_invalid() {
     );
 }
 
-// ---- CONNACK ----
-
-#[test]
-fn mqtt_3_2_2_1_connack_reserved_flags() {
-    assert_err(
-        &[0x20, 0x02, 0x02, 0x00],
-        &[V3],
-        malformed(Malformed::ConnAckReservedFlags(0x02)),
-        ReasonCode::MalformedPacket,
-    );
-    assert_err(
-        &[0x20, 0x03, 0x80, 0x00, 0x00],
-        &[V5],
-        malformed(Malformed::ConnAckReservedFlags(0x80)),
-        ReasonCode::MalformedPacket,
-    );
-}
-
-#[test]
-fn mqtt_3_2_2_6_session_present_with_error() {
-    // [MQTT-3.2.2-6] (5.0) / [MQTT-3.2.2-4] (3.1.1).
-    assert_err(
-        &[0x20, 0x02, 0x01, 0x05],
-        &[V3],
-        protocol(ProtocolViolation::SessionPresentWithError),
-        ReasonCode::ProtocolError,
-    );
-    assert_err(
-        &[0x20, 0x03, 0x01, 0x87, 0x00],
-        &[V5],
-        protocol(ProtocolViolation::SessionPresentWithError),
-        ReasonCode::ProtocolError,
-    );
-}
+// ---- CONNACK: the cases are in `vectors::MALFORMED` ----
 
 // ---- Framing ----
 

@@ -114,13 +114,9 @@ mod tests {
 
     #[test]
     fn golden_v311() {
-        let bytes = [
-            0xB0, // UNSUBACK (11 << 4)
-            0x02, // Remaining Length 2
-            0x00, 0x03, // Packet Identifier 3
-        ];
+        let bytes = super::super::vectors::UNSUBACK_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::UnsubAck(UnsubAck::new(3, &[])),
         );
@@ -133,16 +129,9 @@ mod tests {
     #[test]
     fn golden_v5() {
         let codes = [ReasonCode::Success, ReasonCode::NoSubscriptionExisted];
-        let bytes = [
-            0xB0, // UNSUBACK
-            0x05, // Remaining Length 5
-            0x00, 0x03, // Packet Identifier 3
-            0x00, // Property Length 0
-            0x00, // Success
-            0x11, // No subscription existed
-        ];
+        let bytes = super::super::vectors::UNSUBACK_GOLDEN_V5;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V5,
             Packet::UnsubAck(UnsubAck::new(3, &codes)),
         );

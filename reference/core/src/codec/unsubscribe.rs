@@ -116,15 +116,9 @@ mod tests {
     #[test]
     fn golden_v311() {
         let filters = ["a/#", "b"];
-        let bytes = [
-            0xA2, // UNSUBSCRIBE (10 << 4), flags 0b0010 [MQTT-3.10.1-1] (both)
-            0x0A, // Remaining Length 10
-            0x00, 0x03, // Packet Identifier 3
-            0x00, 0x03, b'a', b'/', b'#', // Topic Filter "a/#"
-            0x00, 0x01, b'b', // Topic Filter "b"
-        ];
+        let bytes = super::super::vectors::UNSUBSCRIBE_GOLDEN_V311;
         golden(
-            &bytes,
+            bytes,
             ProtocolVersion::V3_1_1,
             Packet::Unsubscribe(Unsubscribe::new(3, &filters)),
         );
@@ -134,19 +128,12 @@ mod tests {
     fn golden_v5() {
         let filters = ["t"];
         let props = [Property::UserProperty(("a", "b"))];
-        let bytes = [
-            0xA2, // UNSUBSCRIBE
-            0x0D, // Remaining Length 13
-            0x00, 0x03, // Packet Identifier 3
-            0x07, // Property Length 7
-            0x26, 0x00, 0x01, b'a', 0x00, 0x01, b'b', // User Property ("a", "b")
-            0x00, 0x01, b't', // Topic Filter "t"
-        ];
+        let bytes = super::super::vectors::UNSUBSCRIBE_GOLDEN_V5;
         let p = Unsubscribe {
             properties: Properties::from(&props),
             ..Unsubscribe::new(3, &filters)
         };
-        golden(&bytes, ProtocolVersion::V5, Packet::Unsubscribe(p));
+        golden(bytes, ProtocolVersion::V5, Packet::Unsubscribe(p));
     }
 
     #[test]

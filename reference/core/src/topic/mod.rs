@@ -44,6 +44,8 @@ mod tree;
 #[cfg(feature = "alloc")]
 mod trie;
 mod validate;
+#[cfg(any(test, feature = "test-vectors"))]
+pub mod vectors;
 
 pub use error::TopicError;
 pub use matching::{is_system_topic, matches};
