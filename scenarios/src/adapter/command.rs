@@ -83,12 +83,16 @@ impl CommandAdapter {
         let mut a = CommandAdapter::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         // A relative program path with a directory in it is relative to the adapter file, so
         // an adapter and its script can live side by side anywhere.
-        if let (Some(program), Some(dir)) = (
-            a.file.process.as_mut().and_then(|p| p.first_mut()),
-            path.parent(),
-        ) {
-            if program.contains('/') && Path::new(program.as_str()).is_relative() {
-                *program = dir.join(program.as_str()).display().to_string();
+        // The same holds for the version command, which may ask that script.
+        if let Some(dir) = path.parent() {
+            let programs = [
+                a.file.process.as_mut().and_then(|p| p.first_mut()),
+                a.file.version_command.first_mut(),
+            ];
+            for program in programs.into_iter().flatten() {
+                if program.contains('/') && Path::new(program.as_str()).is_relative() {
+                    *program = dir.join(program.as_str()).display().to_string();
+                }
             }
         }
         Ok(a)
