@@ -9,17 +9,17 @@
 
 const readline = require('readline')
 
-if (process.argv[2] === '--version') {
-  console.log(`MQTT.js (mqtt) version ${require('mqtt/package.json').version}`)
-  process.exit(0)
-}
-
 let mqtt
 try {
   mqtt = require('mqtt')
 } catch (e) {
-  console.error(`cannot load MQTT.js (${e.message}): run \`npm ci\` in ${__dirname}`)
+  console.error(`cannot load MQTT.js (${e.message.split('\n')[0]}): run \`npm ci\` in ${__dirname}`)
   process.exit(2)
+}
+
+if (process.argv[2] === '--version') {
+  console.log(`MQTT.js (mqtt) version ${require('mqtt/package.json').version}`)
+  process.exit(0)
 }
 
 function emit (event) {

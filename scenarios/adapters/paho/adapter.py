@@ -16,12 +16,6 @@ import threading
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "vendor"))
 
-if len(sys.argv) > 1 and sys.argv[1] == "--version":
-    import paho.mqtt
-
-    print(f"paho-mqtt version {paho.mqtt.__version__}")
-    sys.exit(0)
-
 try:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
@@ -29,12 +23,18 @@ try:
     from paho.mqtt.properties import Properties
 except ImportError as e:
     print(
-        f"cannot import paho-mqtt ({e}): run `python3 -m pip install --target "
+        f"cannot import paho-mqtt ({e}): run `python3 -m pip install --require-hashes --target "
         f"{os.path.join(HERE, 'vendor')} -r {os.path.join(HERE, 'requirements.txt')}`",
         file=sys.stderr,
         flush=True,
     )
     sys.exit(2)
+
+if len(sys.argv) > 1 and sys.argv[1] == "--version":
+    import paho.mqtt
+
+    print(f"paho-mqtt version {paho.mqtt.__version__}")
+    sys.exit(0)
 
 _out = threading.Lock()
 

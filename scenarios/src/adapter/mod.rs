@@ -178,10 +178,33 @@ pub fn resolve(name_or_path: &str) -> Result<Arc<dyn ClientAdapter>, String> {
         // Scripts wrapping a library (their adapter files and scripts live in this crate's
         // `adapters/`, with the library installed beside them: see CLIENTS.md).
         "paho" | "mqttjs" => {
-            let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("adapters")
-                .join(format!("{name_or_path}.toml"));
-            command::CommandAdapter::load(&file).map(|a| Arc::new(a) as Arc<dyn ClientAdapter>)
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+            // The script's `--version` fails, saying how to install, when its library is
+            // missing: better said once here than as a failure of every scenario.
+            let script = match name_or_path {
+                "paho" => dir.join("paho/adapter.py"),
+                _ => dir.join("mqttjs/adapter.js"),
+            };
+            match std::process::Command::new(&script)
+                .arg("--version")
+                .output()
+            {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => {
+                    return Err(format!(
+                        "{name_or_path}: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ))
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "{name_or_path}: cannot run {}: {e}",
+                        script.display()
+                    ))
+                }
+            }
+            command::CommandAdapter::load(&dir.join(format!("{name_or_path}.toml")))
+                .map(|a| Arc::new(a) as Arc<dyn ClientAdapter>)
         }
         path => {
             let p = std::path::Path::new(path);
