@@ -1,7 +1,8 @@
 //! Client-role runs end to end: the reference client passes every client-role scenario; a
 //! deliberately broken client (a raw-socket fake that reuses a packet identifier in flight and
 //! never sends PINGREQ) is caught by the matching scenarios, proof that the checks can fail; and
-//! the `mosquitto` adapter's happy path, when `mosquitto_sub` is installed.
+//! the `mosquitto`, `paho` and `mqttjs` adapters' happy paths, when their clients are installed
+//! (`.ci/run` installs them).
 
 use scenarios::adapter::{ClientAdapter, DrivenClient, Event, Op, Session, Unsupported};
 use scenarios::run::RunOptions;
@@ -226,7 +227,8 @@ async fn the_line_protocol_adapter() {
         adapter,
         &[
             "v5.client.qos1_ids_unique_in_flight",
-            "v5.client.qos1_resent_with_dup_on_resume",
+            "v5.client.qos1_resent_on_resume",
+            "v5.client.qos1_resent_with_dup",
             "v5.client.qos2_receiver_exactly_once",
             "v5.client.disconnect_then_close",
             "v311.client.connect_first_and_well_formed",
@@ -246,4 +248,48 @@ async fn the_line_protocol_adapter() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `paho` and `mqttjs` adapters (scripts wrapping paho-mqtt for Python and MQTT.js, see
+/// `CLIENTS.md`): CONNECT, deliveries at QoS 1 and 2, several publishes in flight on one
+/// session, a resend after a reconnection, DISCONNECT, in both versions. Each runs when its
+/// library is installed beside its script.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_adapters_happy_paths() {
+    let adapters = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+    for (name, installed) in [
+        ("paho", "paho/vendor/paho"),
+        ("mqttjs", "mqttjs/node_modules/mqtt"),
+    ] {
+        if !adapters.join(installed).exists() {
+            eprintln!("{installed} is not installed: the {name} adapter test does nothing");
+            continue;
+        }
+        let adapter = scenarios::adapter::resolve(name).unwrap();
+        let report = run(
+            adapter,
+            &[
+                "v5.client.connect_first_and_well_formed",
+                "v311.client.connect_first_and_well_formed",
+                "v5.client.qos1_receiver_acks",
+                "v311.client.qos2_receiver_exactly_once",
+                "v5.client.qos1_ids_unique_in_flight",
+                "v311.client.qos1_resent_on_resume",
+                "v5.client.disconnect_then_close",
+                "v311.client.disconnect_then_close",
+            ],
+        )
+        .await;
+        assert_eq!(report.scenarios.len(), 8, "{name}");
+        for r in &report.scenarios {
+            assert_eq!(
+                r.outcome,
+                Outcome::Pass,
+                "{name} {}: {:?} {:?}",
+                r.name,
+                r.expected,
+                r.got
+            );
+        }
+    }
 }

@@ -81,7 +81,8 @@ pub struct Args {
     restart_cmd: Option<String>,
     /// Test a client instead of a broker: run the client-role scenarios against it, each with
     /// a scripted server. A built-in adapter (`mqttref`: the reference client in process;
-    /// `mosquitto`: mosquitto_pub/mosquitto_sub) or the path of an adapter file (see
+    /// `mosquitto`: mosquitto_pub/mosquitto_sub; `paho`: paho-mqtt for Python; `mqttjs`:
+    /// MQTT.js, the last two installed beside their scripts) or the path of an adapter file (see
     /// scenarios/CLIENTS.md). Reports go to reports/<name>-client/ unless --report-dir says.
     #[arg(long, value_name = "NAME|PATH", conflicts_with_all = ["target", "cafile", "insecure", "isolate_failures"])]
     client: Option<String>,

@@ -83,12 +83,16 @@ impl CommandAdapter {
         let mut a = CommandAdapter::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         // A relative program path with a directory in it is relative to the adapter file, so
         // an adapter and its script can live side by side anywhere.
-        if let (Some(program), Some(dir)) = (
-            a.file.process.as_mut().and_then(|p| p.first_mut()),
-            path.parent(),
-        ) {
-            if program.contains('/') && Path::new(program.as_str()).is_relative() {
-                *program = dir.join(program.as_str()).display().to_string();
+        // The same holds for the version command, which may ask that script.
+        if let Some(dir) = path.parent() {
+            let programs = [
+                a.file.process.as_mut().and_then(|p| p.first_mut()),
+                a.file.version_command.first_mut(),
+            ];
+            for program in programs.into_iter().flatten() {
+                if program.contains('/') && Path::new(program.as_str()).is_relative() {
+                    *program = dir.join(program.as_str()).display().to_string();
+                }
             }
         }
         Ok(a)
@@ -330,6 +334,9 @@ fn parse_message(line: &str) -> Option<AppMessage> {
     })
 }
 
+/// How long after `disconnect` is asked the running command gets its signal.
+const SIGNAL_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
 struct Running {
     name: String,
     pid: Option<u32>,
@@ -349,7 +356,7 @@ impl DrivenClient for Running {
         match (op, &self.signal, self.pid) {
             (Op::Disconnect, Some(sig), Some(pid)) => {
                 let r = std::process::Command::new("kill")
-                    .arg(format!("-{sig}"))
+                    .arg("-0")
                     .arg(pid.to_string())
                     .status();
                 if !r.is_ok_and(|s| s.success()) {
@@ -358,6 +365,19 @@ impl DrivenClient for Running {
                         self.name
                     )));
                 }
+                // The signal goes out after SIGNAL_DELAY, as a user's Ctrl-C would: a signal
+                // landing within a millisecond of the SUBACK, while mosquitto_sub is inside a
+                // libmosquitto callback, sometimes left it running without a DISCONNECT (1 run
+                // in 30), a race of our timing rather than of the protocol.
+                let sig = sig.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(SIGNAL_DELAY).await;
+                    let _ = tokio::process::Command::new("kill")
+                        .arg(format!("-{sig}"))
+                        .arg(pid.to_string())
+                        .status()
+                        .await;
+                });
                 Ok(())
             }
             (Op::Disconnect, _, _) => Err(Unsupported(format!(

@@ -15,7 +15,8 @@
 //! then ends `skipped` with that reason, never a silent pass. Adapters: [`mqttref`] (the
 //! reference client, in process) and adapter files ([`command`]): command lines per operation
 //! (the built-in `mosquitto` one for `mosquitto_pub`/`mosquitto_sub`), or one process per
-//! session speaking a JSON line protocol ([`process`]; for paho-mqtt or MQTT.js scripts). The contract for users is
+//! session speaking a JSON line protocol ([`process`]; the built-in `paho` and `mqttjs` ones
+//! wrap paho-mqtt for Python and MQTT.js in short scripts). The contract for users is
 //! written down in `CLIENTS.md` beside this crate's `Cargo.toml`.
 
 pub mod command;
@@ -166,14 +167,45 @@ pub trait ClientAdapter: Send + Sync + fmt::Debug {
     fn start(&self, session: Session) -> Result<Box<dyn DrivenClient>, Unsupported>;
 }
 
-/// The adapters that ship: `mqttref` and `mosquitto`.
-pub const BUILT_IN: [&str; 2] = ["mqttref", "mosquitto"];
+/// The adapters that ship: `mqttref`, `mosquitto`, `paho` and `mqttjs`.
+pub const BUILT_IN: [&str; 4] = ["mqttref", "mosquitto", "paho", "mqttjs"];
 
 /// The adapter named `name_or_path`: a built-in name, else the path of an adapter file.
 pub fn resolve(name_or_path: &str) -> Result<Arc<dyn ClientAdapter>, String> {
     match name_or_path {
         "mqttref" => Ok(Arc::new(mqttref::Mqttref)),
         "mosquitto" => Ok(Arc::new(command::CommandAdapter::mosquitto())),
+        // Scripts wrapping a library (their adapter files and scripts live in this crate's
+        // `adapters/`, with the library installed beside them: see CLIENTS.md).
+        "paho" | "mqttjs" => {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+            // The script's `--version` fails, saying how to install, when its library is
+            // missing: better said once here than as a failure of every scenario.
+            let script = match name_or_path {
+                "paho" => dir.join("paho/adapter.py"),
+                _ => dir.join("mqttjs/adapter.js"),
+            };
+            match std::process::Command::new(&script)
+                .arg("--version")
+                .output()
+            {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => {
+                    return Err(format!(
+                        "{name_or_path}: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ))
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "{name_or_path}: cannot run {}: {e}",
+                        script.display()
+                    ))
+                }
+            }
+            command::CommandAdapter::load(&dir.join(format!("{name_or_path}.toml")))
+                .map(|a| Arc::new(a) as Arc<dyn ClientAdapter>)
+        }
         path => {
             let p = std::path::Path::new(path);
             if !p.exists() {
