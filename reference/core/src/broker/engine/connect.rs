@@ -462,7 +462,7 @@ impl<S: Storage> Broker<S> {
             }
             self.close(old, now, WillFate::Publish, "session taken over");
         }
-        if let Some((_, msg)) = self.pending_wills.remove(client_id) {
+        if let Some(msg) = self.take_will(client_id) {
             if clean_start {
                 self.route(msg, now);
             }
@@ -485,7 +485,7 @@ impl<S: Storage> Broker<S> {
             return false;
         }
         // [MQTT-3.2.2-3] (5.0) / [MQTT-3.2.2-2] (3.1.1): resumed session, Session Present 1.
-        self.expiries.remove(client_id);
+        self.set_expiry(client_id, None);
         if let Some(s) = self.store.session_mut(client_id) {
             s.expiry_interval = expiry;
             s.version = v;
