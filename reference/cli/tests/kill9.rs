@@ -140,14 +140,19 @@ fn read_packet(s: &mut TcpStream) -> std::io::Result<Option<(u8, Vec<u8>)>> {
     Ok(Some((first[0], body)))
 }
 
-/// Connects with Clean Session 0; returns the stream and Session Present.
+/// Connects the publisher with Clean Session 0; returns the stream and Session Present.
 fn connect(port: u16) -> std::io::Result<(TcpStream, bool)> {
+    connect_as(port, PUB_ID)
+}
+
+/// Connects `id` with Clean Session 0; returns the stream and Session Present.
+fn connect_as(port: u16, id: &str) -> std::io::Result<(TcpStream, bool)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut body = b"\x00\x04MQTT\x04\x00\x00\x3c".to_vec();
-    body.extend_from_slice(&(PUB_ID.len() as u16).to_be_bytes());
-    body.extend_from_slice(PUB_ID.as_bytes());
+    body.extend_from_slice(&(id.len() as u16).to_be_bytes());
+    body.extend_from_slice(id.as_bytes());
     s.write_all(&packet(0x10, &body))?;
     match read_packet(&mut s)? {
         Some((0x20, b)) if b.len() == 2 && b[1] == 0 => {
@@ -419,4 +424,164 @@ fn acknowledged_messages_survive_kill_9() {
     assert!(twice.is_empty(), "QoS 2 delivered twice: {twice:?}");
     // Every message was finished in the last life, so every one was delivered.
     assert_eq!(got.len(), p.msgs.len(), "{text}");
+}
+
+/// Waits for one packet for up to `secs`.
+fn expect_packet(s: &mut TcpStream, secs: u64) -> (u8, Vec<u8>) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(p) = read_packet(s).expect("read") {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "no packet in {secs} s");
+    }
+}
+
+/// What survives a restart besides messages: a session's expiry counts the downtime, a will
+/// whose delay passed while the broker was down is published when it comes back, and a
+/// QoS 1 message in flight to a connected subscriber is resent with DUP 1 after the restart
+/// ([MQTT-4.4.0-1] (both)).
+#[test]
+fn expiry_wills_and_inflight_survive_a_restart() {
+    if !Path::new(SUB).exists() {
+        // FIXME: CI installs mosquitto-clients (.ci/run); without it this cannot run.
+        eprintln!("SKIP: {SUB} not found (install mosquitto-clients)");
+        return;
+    }
+    let dir = TempDir(std::env::temp_dir().join(format!("mqttref-restart-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let config = dir.0.join("broker.toml");
+    // 3.1.1 persistent sessions end 2 s after their connection.
+    std::fs::write(
+        &config,
+        format!(
+            "storage = \"file\"\nstorage_dir = \"{}\"\nv311_session_expiry = 2\n",
+            dir.0.join("store").display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let p = port.to_string();
+    let broker = start_broker(&config, port);
+    // A 5.0 watcher of wills, with a session that outlives everything here.
+    let ok = Command::new(SUB)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &p,
+            "-V",
+            "5",
+            "-c",
+            "-i",
+            "watcher",
+            "-x",
+            "3600",
+        ])
+        .args(["-q", "1", "-t", "will/#", "-E"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    // A 5.0 client with a will delayed 2 s, killed: its will waits for the delay.
+    let mut doomed = Command::new(SUB)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &p,
+            "-V",
+            "5",
+            "-i",
+            "doomed",
+            "-x",
+            "60",
+        ])
+        .args([
+            "--will-topic",
+            "will/doomed",
+            "--will-payload",
+            "gone",
+            "--will-qos",
+            "1",
+        ])
+        .args(["-D", "will", "will-delay-interval", "2", "-t", "none"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // A 3.1.1 session ended normally: it expires 2 s later.
+    let (mut short, present) = connect_as(port, "short").unwrap();
+    assert!(!present);
+    short.write_all(&[0xe0, 0]).unwrap();
+    // A 3.1.1 subscriber that receives a QoS 1 message and does not acknowledge it.
+    let (mut inflight, _) = connect_as(port, "inflight").unwrap();
+    inflight
+        .write_all(&packet(0x82, b"\x00\x01\x00\x01d\x01"))
+        .unwrap();
+    assert_eq!(expect_packet(&mut inflight, 5).0, 0x90);
+    let ok = Command::new("/usr/bin/mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &p,
+            "-q",
+            "1",
+            "-t",
+            "d",
+            "-m",
+            "hello",
+        ])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let (first, body) = expect_packet(&mut inflight, 5);
+    assert_eq!(first & 0xf8, 0x30, "a PUBLISH, DUP 0: {first:#x}");
+    assert!(body.ends_with(b"hello"));
+    std::thread::sleep(Duration::from_millis(300)); // let the subscriber's connection settle
+    let _ = doomed.kill();
+    let _ = doomed.wait();
+    std::thread::sleep(Duration::from_millis(300)); // the broker sees the close, stores the will
+    kill(broker);
+    let down = Instant::now();
+    std::thread::sleep(Duration::from_millis(2500)); // the 2 s will delay and expiry pass
+    let broker = start_broker(&config, port);
+    assert!(down.elapsed() < Duration::from_secs(4));
+    // Counted from the restart, "short" would still have its session; counted across the
+    // downtime it is gone.
+    let (_s, present) = connect_as(port, "short").unwrap();
+    assert!(!present, "the session expired while the broker was down");
+    let (mut again, present) = connect_as(port, "inflight").unwrap();
+    assert!(present, "the subscriber's session survived");
+    let (first, body) = expect_packet(&mut again, 5);
+    assert_eq!(
+        first & 0xf0,
+        0x30,
+        "the unacknowledged PUBLISH is resent: {first:#x}"
+    );
+    assert_eq!(first & 0x08, 0x08, "with DUP 1 [MQTT-4.4.0-1] (both)");
+    assert!(body.ends_with(b"hello"));
+    let out = Command::new(SUB)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &p,
+            "-V",
+            "5",
+            "-c",
+            "-i",
+            "watcher",
+            "-x",
+            "3600",
+        ])
+        .args(["-q", "1", "-t", "will/#", "-W", "1"])
+        .output()
+        .unwrap();
+    kill(broker);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "gone",
+        "the will whose delay passed while the broker was down was published once"
+    );
 }
