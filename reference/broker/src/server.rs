@@ -47,6 +47,14 @@
 //! `Write`. When the deadline passes, the half-written stream is abandoned, never written to
 //! again.
 //!
+//! # Acknowledgements wait for the store
+//! With a durable store ([`crate::store::FileStorage`]) the engine task works in batches: it
+//! takes every input already waiting (up to [`GROUP_MAX`]), runs each through the engine and
+//! keeps the outputs, then has the store write and sync (per `fsync`) everything the batch
+//! changed ([`Durable::commit`]), and only then hands the outputs to the connections. One sync
+//! serves a whole batch (group commit); the engine never waits for the disk. In memory the
+//! batch is one input, as before.
+//!
 //! # Shutdown (mini-redis shape)
 //! `serve` stops accepting, tells the engine ([`Event::Shutdown`]), which sends DISCONNECT 0x8B
 //! and closes everything; each connection task holds a clone of `done_tx`, so `done_rx.recv()`
@@ -300,7 +308,12 @@ async fn engine_loop<S: Durable>(
             }
         };
         // Group commit: every event already waiting joins this batch (up to GROUP_MAX), so
-        // one sync covers all of them.
+        // one sync covers all of them. In memory there is nothing to share: one event each.
+        let group = if engine.storage().group_commit() {
+            GROUP_MAX
+        } else {
+            1
+        };
         let mut taken = 0;
         loop {
             if let Some(event) = next.take() {
@@ -317,7 +330,7 @@ async fn engine_loop<S: Durable>(
                 held.push(out);
             }
             taken += 1;
-            if taken >= GROUP_MAX {
+            if taken >= group {
                 break;
             }
             match rx.try_recv() {

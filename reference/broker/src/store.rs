@@ -512,6 +512,12 @@ pub trait Durable: Storage {
     /// [`StoreError::Io`]: the changes are not durable; the broker stops rather than
     /// acknowledge them.
     fn commit(&mut self) -> Result<(), StoreError>;
+    /// Whether the engine task should gather every waiting input into one batch per commit
+    /// (a store that syncs), or handle inputs one at a time as it always did (memory: no
+    /// commit to share, and the simulator's traces stay as they were).
+    fn group_commit(&self) -> bool {
+        false
+    }
     /// When written but unsynced changes are due for a sync (the `interval` policy's timer).
     fn sync_due_at(&self) -> Option<std::time::Instant> {
         None
@@ -539,6 +545,9 @@ impl Durable for MemoryStorage {
 impl Durable for FileStorage {
     fn commit(&mut self) -> Result<(), StoreError> {
         FileStorage::commit(self).map(|_| ())
+    }
+    fn group_commit(&self) -> bool {
+        true
     }
     fn sync_due_at(&self) -> Option<std::time::Instant> {
         FileStorage::sync_due_at(self)

@@ -58,8 +58,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A broker process, killed (SIGKILL) when dropped, so a failing test leaves none behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `mqttref broker` with the file store of `config` on `port`.
-fn start_broker(config: &Path, port: u16) -> Child {
+fn start_broker(config: &Path, port: u16) -> Proc {
     let mut child = Command::new(BIN)
         .args(["broker", "--config"])
         .arg(config)
@@ -71,14 +81,14 @@ fn start_broker(config: &Path, port: u16) -> Child {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
+            return Proc(child);
         }
         if let Ok(Some(status)) = child.try_wait() {
             panic!("mqttref broker exited: {status}");
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    kill(child);
+    drop(Proc(child));
     panic!("mqttref broker did not start listening");
 }
 
@@ -258,9 +268,8 @@ fn drain(port: u16, secs: u32) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn kill(mut b: Child) {
-    let _ = b.kill();
-    let _ = b.wait();
+fn kill(b: Proc) {
+    drop(b);
 }
 
 struct TempDir(PathBuf);
@@ -334,7 +343,7 @@ fn acknowledged_messages_survive_kill_9() {
         let after = Duration::from_millis(rng.range(2, 60));
         let killer = std::thread::spawn(move || {
             std::thread::sleep(after);
-            victim.lock().unwrap().kill().unwrap();
+            victim.lock().unwrap().0.kill().unwrap();
         });
         let mut new = 0;
         let lost = 'life: loop {
@@ -357,7 +366,7 @@ fn acknowledged_messages_survive_kill_9() {
         };
         killer.join().unwrap();
         let mut broker = Arc::try_unwrap(child).ok().unwrap().into_inner().unwrap();
-        broker.wait().unwrap();
+        broker.0.wait().unwrap();
         if !p.inflight.is_empty() {
             mid_traffic += 1;
         }
@@ -480,9 +489,14 @@ fn expiry_wills_and_inflight_survive_a_restart() {
             "3600",
         ])
         .args(["-q", "1", "-t", "will/#", "-E"])
-        .status()
+        .output()
         .unwrap();
-    assert!(ok.success());
+    assert!(
+        ok.status.success(),
+        "mosquitto_sub -E: {} {}",
+        ok.status,
+        String::from_utf8_lossy(&ok.stderr)
+    );
     // A 5.0 client with a will delayed 2 s, killed: its will waits for the delay.
     let mut doomed = Command::new(SUB)
         .args([

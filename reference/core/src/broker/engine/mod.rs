@@ -474,7 +474,7 @@ impl<S: Storage> Broker<S> {
     /// stopped: its connection ended at a moment the store does not know, so its expiry is
     /// counted from `now` (later, never earlier, than the spec's count), or it ends now if its
     /// expiry was 0 ([MQTT-3.1.2-23] (5.0)). Deadlines and will delays that passed while the
-    /// broker was down fire at the first [`handle_timeout`](Broker::handle_timeout).
+    /// broker was down fire here, before any client can connect.
     pub fn restore(&mut self, now: Instant) {
         let deadlines: BTreeMap<String, Instant> =
             self.store.saved_session_deadlines().into_iter().collect();
@@ -512,6 +512,9 @@ impl<S: Storage> Broker<S> {
             self.pending_wills.insert(client, (at, msg));
             self.arm(at);
         }
+        // What fell due while the broker was down happens before any client can connect: a
+        // session that expired meanwhile is not resumed.
+        self.handle_timeout(now);
     }
 
     /// Checks every PUBLISH, SUBSCRIBE filter, delivery and will against `authz` from now on.
