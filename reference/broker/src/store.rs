@@ -1247,6 +1247,47 @@ mod tests {
         ));
     }
 
+    /// `interval` writes every batch but syncs at most once per interval, and says when the
+    /// next sync is due; `never` never syncs a batch. Both write before returning, so what
+    /// they acknowledged survives the process (reopening reads it back).
+    #[test]
+    fn interval_and_never_policies() {
+        let dir = TempDir::new("policies");
+        let period = Duration::from_millis(200);
+        let (mut st, _) =
+            FileStorage::open_at(&dir.0, FsyncPolicy::Interval(period), ORIGIN).unwrap();
+        let base = st.stats().syncs;
+        assert_eq!(st.sync_due_at(), None, "nothing written");
+        st.put_session(session("a", 1));
+        assert!(
+            !st.commit().unwrap(),
+            "the interval has not passed since the open"
+        );
+        let due = st.sync_due_at().expect("a sync is due later");
+        assert!(due > std::time::Instant::now());
+        st.put_session(session("b", 1));
+        assert!(!st.commit().unwrap());
+        assert_eq!(st.stats().syncs, base);
+        std::thread::sleep(period);
+        st.put_session(session("c", 1));
+        assert!(
+            st.commit().unwrap(),
+            "the interval passed: this commit syncs"
+        );
+        assert_eq!(st.stats().syncs, base + 1);
+        assert_eq!(st.sync_due_at(), None);
+        drop(st);
+        let (mut st, _) = FileStorage::open_at(&dir.0, FsyncPolicy::Never, ORIGIN).unwrap();
+        assert_eq!(st.session_count(), 3);
+        let base = st.stats().syncs;
+        st.put_session(session("d", 1));
+        assert!(!st.commit().unwrap());
+        assert_eq!(st.sync_due_at(), None, "never: no timer either");
+        assert_eq!(st.stats().syncs, base);
+        drop(st);
+        assert_eq!(open(&dir.0).0.session_count(), 4);
+    }
+
     /// The log is compacted once it outgrows its snapshot; the state survives compaction,
     /// and `always` syncs once per commit that wrote something.
     #[test]
