@@ -136,10 +136,13 @@ pub struct FileStorage {
     origin: u64,
     deadlines: BTreeMap<String, Instant>,
     wills: BTreeMap<String, (Instant, Message)>,
+    /// Wills of open connections (delay in seconds).
+    live_wills: BTreeMap<String, (u32, Message)>,
     dirty_sessions: BTreeSet<String>,
     dirty_retained: BTreeSet<String>,
     dirty_deadlines: BTreeSet<String>,
     dirty_wills: BTreeSet<String>,
+    dirty_live_wills: BTreeSet<String>,
     len: u64,
     snapshot_len: u64,
     /// Written but not yet synced.
@@ -157,6 +160,7 @@ mod kind {
     pub const DEL_RETAINED: u8 = 4;
     pub const DEADLINE: u8 = 5;
     pub const WILL: u8 = 6;
+    pub const LIVE_WILL: u8 = 7;
 }
 
 /// Wall-clock ms now.
@@ -227,10 +231,12 @@ impl FileStorage {
             origin,
             deadlines: loaded.deadlines,
             wills: loaded.wills,
+            live_wills: loaded.live_wills,
             dirty_sessions: BTreeSet::new(),
             dirty_retained: BTreeSet::new(),
             dirty_deadlines: BTreeSet::new(),
             dirty_wills: BTreeSet::new(),
+            dirty_live_wills: BTreeSet::new(),
             len: 0,
             snapshot_len: 0,
             unsynced: false,
@@ -287,6 +293,16 @@ impl FileStorage {
                 e.str(&id);
                 e.opt(will, |e, (t, m)| {
                     e.u64(self.origin + t.as_millis());
+                    enc_message(e, m, self.origin);
+                });
+            });
+        }
+        for id in std::mem::take(&mut self.dirty_live_wills) {
+            let will = self.live_wills.get(&id);
+            record(&mut batch, kind::LIVE_WILL, |e| {
+                e.str(&id);
+                e.opt(will, |e, (d, m)| {
+                    e.u32(*d);
                     enc_message(e, m, self.origin);
                 });
             });
@@ -380,12 +396,22 @@ impl FileStorage {
                 });
             });
         }
+        for (id, w) in &self.live_wills {
+            record(&mut batch, kind::LIVE_WILL, |e| {
+                e.str(id);
+                e.opt(Some(w), |e, (d, m)| {
+                    e.u32(*d);
+                    enc_message(e, m, origin);
+                });
+            });
+        }
         record(&mut batch, kind::COMMIT, |_| {});
         // What is dirty is in the snapshot now.
         self.dirty_sessions.clear();
         self.dirty_retained.clear();
         self.dirty_deadlines.clear();
         self.dirty_wills.clear();
+        self.dirty_live_wills.clear();
         let path = self.path();
         let tmp = self.dir.join(format!("{LOG_FILE}.tmp"));
         let io_err = |p: &Path| {
@@ -489,6 +515,24 @@ impl Storage for FileStorage {
         };
         self.dirty_wills.insert(client_id.to_owned());
     }
+    fn set_live_will(&mut self, client_id: &str, will: Option<(u32, &Message)>) {
+        let changed = match will {
+            Some((d, m)) => {
+                self.live_wills.insert(client_id.to_owned(), (d, m.clone()));
+                true
+            }
+            None => self.live_wills.remove(client_id).is_some(),
+        };
+        if changed {
+            self.dirty_live_wills.insert(client_id.to_owned());
+        }
+    }
+    fn saved_live_wills(&self) -> Vec<(String, u32, Message)> {
+        self.live_wills
+            .iter()
+            .map(|(k, (d, m))| (k.clone(), *d, m.clone()))
+            .collect()
+    }
     fn saved_session_deadlines(&self) -> Vec<(String, Instant)> {
         self.deadlines
             .iter()
@@ -568,6 +612,7 @@ struct Loaded {
     mem: MemoryStorage,
     deadlines: BTreeMap<String, Instant>,
     wills: BTreeMap<String, (Instant, Message)>,
+    live_wills: BTreeMap<String, (u32, Message)>,
 }
 
 /// One decoded record.
@@ -578,6 +623,7 @@ enum Op {
     DelRetained(String),
     Deadline(String, Option<Instant>),
     Will(String, Option<(Instant, Message)>),
+    LiveWill(String, Option<(u32, Message)>),
 }
 
 /// Replays `bytes` (the whole file) into `into`, batch by batch.
@@ -679,6 +725,12 @@ fn apply(into: &mut Loaded, ops: Vec<Op>) {
             Op::Will(id, None) => {
                 into.wills.remove(&id);
             }
+            Op::LiveWill(id, Some(w)) => {
+                into.live_wills.insert(id, w);
+            }
+            Op::LiveWill(id, None) => {
+                into.live_wills.remove(&id);
+            }
         }
     }
 }
@@ -703,6 +755,14 @@ fn decode_op(d: &mut Dec<'_>, origin: u64) -> Result<Option<Op>, &'static str> {
                 Ok((t, dec_message(d, origin)?))
             })?;
             Op::Will(id, w)
+        }
+        kind::LIVE_WILL => {
+            let id = d.str()?;
+            let w = d.opt(|d| {
+                let delay = d.u32()?;
+                Ok((delay, dec_message(d, origin)?))
+            })?;
+            Op::LiveWill(id, w)
         }
         _ => return Err("unknown record kind"),
     }))
@@ -1127,6 +1187,7 @@ mod tests {
             "b",
             Some((Instant::from_millis(7000), &message("w", b"x", 1))),
         );
+        st.set_live_will("a", Some((3, &message("lw", b"l", 1))));
         assert!(st.commit().expect("commit"));
         let first = std::fs::metadata(st.path()).expect("stat").len();
         if let Some(s) = st.session_mut("b") {
@@ -1160,6 +1221,10 @@ mod tests {
         assert_eq!(wills.len(), 1);
         assert_eq!(wills[0].1, Instant::from_millis(7000));
         assert_eq!(wills[0].2, message("w", b"x", 1));
+        assert_eq!(
+            st.saved_live_wills(),
+            vec![("a".to_owned(), 3, message("lw", b"l", 1))]
+        );
         // A run that starts 2 s later sees the same deadlines 2 s sooner.
         drop(st);
         let (st, _) = FileStorage::open_at(&dir.0, FsyncPolicy::Always, ORIGIN + 2000).unwrap();

@@ -556,7 +556,31 @@ fn expiry_wills_and_inflight_survive_a_restart() {
     let _ = doomed.kill();
     let _ = doomed.wait();
     std::thread::sleep(Duration::from_millis(300)); // the broker sees the close, stores the will
+                                                    // A 5.0 client with an undelayed will, connected when the broker dies: its connection
+                                                    // ends without DISCONNECT, so its will goes out when the broker is back.
+    let mut crashed = Command::new(SUB)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &p,
+            "-V",
+            "5",
+            "-i",
+            "crashed",
+            "-x",
+            "60",
+        ])
+        .args(["--will-topic", "will/crashed", "--will-payload", "crashed"])
+        .args(["--will-qos", "1", "-t", "none"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     kill(broker);
+    // Gone before the broker returns, so it cannot reconnect.
+    let _ = crashed.kill();
+    let _ = crashed.wait();
     let down = Instant::now();
     std::thread::sleep(Duration::from_millis(2500)); // the 2 s will delay and expiry pass
     let broker = start_broker(&config, port);
@@ -593,9 +617,13 @@ fn expiry_wills_and_inflight_survive_a_restart() {
         .output()
         .unwrap();
     kill(broker);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut wills: Vec<&str> = text.lines().collect();
+    wills.sort_unstable();
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "gone",
-        "the will whose delay passed while the broker was down was published once"
+        wills,
+        ["crashed", "gone"],
+        "each will published once: the one whose delay passed while the broker was down, \
+         and the one of the connection the crash ended"
     );
 }

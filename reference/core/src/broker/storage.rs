@@ -267,6 +267,14 @@ pub trait Storage {
     fn set_session_deadline(&mut self, _client_id: &str, _at: Option<Instant>) {}
     /// `client_id`'s will waits until `at` (the will delay); `None`: it has none waiting.
     fn set_pending_will(&mut self, _client_id: &str, _will: Option<(Instant, &Message)>) {}
+    /// `client_id` is connected with this will (its delay in seconds), to be published if the
+    /// broker dies with the connection open; `None`: no connection with a will.
+    fn set_live_will(&mut self, _client_id: &str, _will: Option<(u32, &Message)>) {}
+    /// Wills of connections that were open when an earlier run ended: client id, delay,
+    /// message.
+    fn saved_live_wills(&self) -> Vec<(String, u32, Message)> {
+        Vec::new()
+    }
     /// Session deadlines stored by an earlier run, by client id.
     fn saved_session_deadlines(&self) -> Vec<(String, Instant)> {
         Vec::new()

@@ -315,6 +315,8 @@ impl<S: Storage> Broker<S> {
         c.alias_max_out = props.topic_alias_maximum.unwrap_or(0);
         c.will = will;
         c.connect_expiry = expiry;
+        let live = c.will.as_deref().map(|w| (w.delay, &w.msg));
+        self.store.set_live_will(&client_id, live);
         c.auth_method = auth.as_ref().map(|(m, _)| m.clone());
         c.username = connect.username.map(String::from);
         if let Some(d) = c.keep_alive_deadline() {

@@ -512,6 +512,20 @@ impl<S: Storage> Broker<S> {
             self.pending_wills.insert(client, (at, msg));
             self.arm(at);
         }
+        // Connections open when the broker died ended without DISCONNECT: their wills go out
+        // as for any abnormal end, the delay counted from now (5.0 §3.1.2.5).
+        for (client, delay, msg) in self.store.saved_live_wills() {
+            self.store.set_live_will(&client, None);
+            let expiry = self.store.session(&client).map_or(0, |s| s.expiry_interval);
+            if delay == 0 || expiry == 0 {
+                self.route(msg, now);
+            } else {
+                let at = now.add_secs(u64::from(delay.min(expiry)));
+                self.store.set_pending_will(&client, Some((at, &msg)));
+                self.pending_wills.insert(client, (at, msg));
+                self.arm(at);
+            }
+        }
         // What fell due while the broker was down happens before any client can connect: a
         // session that expired meanwhile is not resumed.
         self.handle_timeout(now);
@@ -921,6 +935,9 @@ impl<S: Storage> Broker<S> {
         });
         if c.state != State::Connected {
             return;
+        }
+        if c.will.is_some() {
+            self.store.set_live_will(&c.client_id, None);
         }
         self.connected -= 1;
         if self.online.get(&c.client_id) == Some(&conn) {
