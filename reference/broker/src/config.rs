@@ -612,6 +612,36 @@ mod tests {
         assert!(text.contains("max_conections"), "{text}");
     }
 
+    /// `storage = "file"` needs `storage_dir` and the reverse; `fsync` takes its three words.
+    #[test]
+    fn storage_keys() {
+        let c = BrokerConfig::from_toml(
+            "storage = \"file\"\nstorage_dir = \"/var/lib/m\"\nfsync = \"interval\"\nfsync_interval_ms = 50\n",
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.storage, StorageKind::File);
+        assert_eq!(
+            c.fsync_policy(),
+            crate::store::FsyncPolicy::Interval(std::time::Duration::from_millis(50))
+        );
+        assert_eq!(BrokerConfig::default().fsync, FsyncMode::Always);
+        for (text, field) in [
+            ("storage = \"file\"\n", "`storage_dir`"),
+            ("storage_dir = \"/x\"\n", "`storage_dir`"),
+            (
+                "fsync = \"interval\"\nfsync_interval_ms = 0\n",
+                "`fsync_interval_ms`",
+            ),
+        ] {
+            let err = BrokerConfig::from_toml(text, Path::new("s.toml")).unwrap_err();
+            assert!(err.to_string().contains(field), "{text}: {err}");
+        }
+        let err =
+            BrokerConfig::from_toml("\nfsync = \"sometimes\"\n", Path::new("s.toml")).unwrap_err();
+        assert!(err.to_string().starts_with("s.toml:2:"), "{err}");
+    }
+
     #[test]
     fn wrong_type_names_line() {
         let err = BrokerConfig::from_toml("\n\nmaximum_qos = \"two\"\n", Path::new("c.toml"))
