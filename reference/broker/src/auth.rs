@@ -42,7 +42,8 @@ use std::path::{Path, PathBuf};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use mqttref_core::broker::{
-    Access, AuthDecision, AuthRequest, Authenticator, Authorizer, Broker, Config, NoAuth, Subject,
+    Access, AuthDecision, AuthRequest, Authenticator, Authorizer, Broker, Config, NoAuth, Storage,
+    Subject,
 };
 use mqttref_core::codec::ReasonCode;
 use mqttref_core::topic;
@@ -502,11 +503,16 @@ impl AuthSetup {
 
     /// The engine over in-memory storage, with these checks.
     pub fn engine(self, config: Config) -> Broker {
+        self.engine_with(config, Default::default())
+    }
+
+    /// The engine over `store`, with these checks.
+    pub fn engine_with<S: Storage>(self, config: Config, store: S) -> Broker<S> {
         let auth: Box<dyn Authenticator + Send> = match self.passwords {
             Some(p) => Box::new(p),
             None => Box::new(NoAuth),
         };
-        let mut engine = Broker::with_parts(config, Default::default(), auth);
+        let mut engine = Broker::with_parts(config, store, auth);
         if let Some(acl) = self.acl {
             engine.set_authorizer(Box::new(acl));
         }

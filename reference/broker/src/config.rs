@@ -3,7 +3,7 @@
 //!
 //! The file is flat: the driver's own keys (`listen`, `cert`, `key`, `cafile`,
 //! `require_certificate`, `shutdown_grace_secs`, `write_timeout_ms`, `password_file`,
-//! `acl_file`, `allow_anonymous`) beside every field of the
+//! `acl_file`, `allow_anonymous`, `storage`, `storage_dir`, `fsync`, `fsync_interval_ms`) beside every field of the
 //! engine's [`Config`], which is defined once, in the core, and deserialized from the same text. Every key is optional and defaults to
 //! [`BrokerConfig::default`] / [`Config::default`]; unknown keys are errors, so a typo never
 //! silently leaves a default in place.
@@ -171,8 +171,42 @@ pub struct BrokerConfig {
     /// Whether clients without a User Name may connect; unset: false with a password file,
     /// true without one.
     pub allow_anonymous: Option<bool>,
+    /// Where sessions and retained messages live: `"memory"` (lost on restart) or `"file"`
+    /// (in `storage_dir`, see [`crate::store`]).
+    pub storage: StorageKind,
+    /// Directory of the file store (needed by, and only allowed with, `storage = "file"`).
+    pub storage_dir: Option<PathBuf>,
+    /// When the file store syncs: `"always"` (before every batch's acknowledgements leave),
+    /// `"interval"` (at most every `fsync_interval_ms`), `"never"`.
+    pub fsync: FsyncMode,
+    /// The `interval` policy's period.
+    pub fsync_interval_ms: u64,
     /// Every limit and policy of the engine.
     pub engine: Config,
+}
+
+/// The `storage` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// In memory: everything is lost when the process ends.
+    #[default]
+    Memory,
+    /// An append-only log in `storage_dir` ([`crate::store::FileStorage`]).
+    File,
+}
+
+/// The `fsync` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncMode {
+    /// Sync every batch before its acknowledgements leave.
+    #[default]
+    Always,
+    /// Sync at most every `fsync_interval_ms`.
+    Interval,
+    /// Never sync (the OS writes when it likes).
+    Never,
 }
 
 /// The driver's keys of the file (the rest are the engine's).
@@ -191,6 +225,10 @@ struct DriverKeys {
     password_file: Option<PathBuf>,
     acl_file: Option<PathBuf>,
     allow_anonymous: Option<bool>,
+    storage: StorageKind,
+    storage_dir: Option<PathBuf>,
+    fsync: FsyncMode,
+    fsync_interval_ms: u64,
 }
 
 impl Default for DriverKeys {
@@ -208,6 +246,10 @@ impl Default for DriverKeys {
             password_file: b.password_file,
             acl_file: b.acl_file,
             allow_anonymous: b.allow_anonymous,
+            storage: b.storage,
+            storage_dir: b.storage_dir,
+            fsync: b.fsync,
+            fsync_interval_ms: b.fsync_interval_ms,
         }
     }
 }
@@ -226,6 +268,10 @@ impl Default for BrokerConfig {
             password_file: None,
             acl_file: None,
             allow_anonymous: None,
+            storage: StorageKind::Memory,
+            storage_dir: None,
+            fsync: FsyncMode::Always,
+            fsync_interval_ms: 1000,
             engine: Config::default(),
         }
     }
@@ -327,6 +373,10 @@ impl BrokerConfig {
             password_file: driver.password_file,
             acl_file: driver.acl_file,
             allow_anonymous: driver.allow_anonymous,
+            storage: driver.storage,
+            storage_dir: driver.storage_dir,
+            fsync: driver.fsync,
+            fsync_interval_ms: driver.fsync_interval_ms,
             engine,
         };
         config.validate(path)?;
@@ -365,6 +415,24 @@ impl BrokerConfig {
                 "require_certificate",
                 "needs cafile (the CA that client certificates are checked against)",
             ));
+        }
+        match (self.storage, &self.storage_dir) {
+            (StorageKind::File, None) => {
+                return Err(invalid(
+                    "storage_dir",
+                    "storage = \"file\" needs storage_dir",
+                ))
+            }
+            (StorageKind::Memory, Some(_)) => {
+                return Err(invalid(
+                    "storage_dir",
+                    "only used with storage = \"file\" (memory storage keeps no files)",
+                ))
+            }
+            _ => {}
+        }
+        if self.fsync == FsyncMode::Interval && self.fsync_interval_ms == 0 {
+            return Err(invalid("fsync_interval_ms", "must be at least 1"));
         }
         let e = &self.engine;
         if e.maximum_qos > 2 {
@@ -409,6 +477,17 @@ impl BrokerConfig {
             return Err("at least one listener is needed".into());
         }
         self.listen.iter().map(|l| l.parse()).collect()
+    }
+
+    /// The file store's sync policy.
+    pub fn fsync_policy(&self) -> crate::store::FsyncPolicy {
+        match self.fsync {
+            FsyncMode::Always => crate::store::FsyncPolicy::Always,
+            FsyncMode::Interval => crate::store::FsyncPolicy::Interval(
+                std::time::Duration::from_millis(self.fsync_interval_ms),
+            ),
+            FsyncMode::Never => crate::store::FsyncPolicy::Never,
+        }
     }
 
     /// The TLS files of the `mqtts://` and `wss://` listeners, if `cert` and `key` are set.
@@ -531,6 +610,36 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("b.toml:2:1: "), "{text}");
         assert!(text.contains("max_conections"), "{text}");
+    }
+
+    /// `storage = "file"` needs `storage_dir` and the reverse; `fsync` takes its three words.
+    #[test]
+    fn storage_keys() {
+        let c = BrokerConfig::from_toml(
+            "storage = \"file\"\nstorage_dir = \"/var/lib/m\"\nfsync = \"interval\"\nfsync_interval_ms = 50\n",
+            Path::new("s.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.storage, StorageKind::File);
+        assert_eq!(
+            c.fsync_policy(),
+            crate::store::FsyncPolicy::Interval(std::time::Duration::from_millis(50))
+        );
+        assert_eq!(BrokerConfig::default().fsync, FsyncMode::Always);
+        for (text, field) in [
+            ("storage = \"file\"\n", "`storage_dir`"),
+            ("storage_dir = \"/x\"\n", "`storage_dir`"),
+            (
+                "fsync = \"interval\"\nfsync_interval_ms = 0\n",
+                "`fsync_interval_ms`",
+            ),
+        ] {
+            let err = BrokerConfig::from_toml(text, Path::new("s.toml")).unwrap_err();
+            assert!(err.to_string().contains(field), "{text}: {err}");
+        }
+        let err =
+            BrokerConfig::from_toml("\nfsync = \"sometimes\"\n", Path::new("s.toml")).unwrap_err();
+        assert!(err.to_string().starts_with("s.toml:2:"), "{err}");
     }
 
     #[test]

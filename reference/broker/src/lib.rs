@@ -35,6 +35,8 @@
 //!   task, presenting binary frames as a byte stream.
 //! - [`listeners`]: [`Listeners`], every configured TCP, TLS, WebSocket and WebSocket-over-TLS
 //!   listener as one.
+//! - [`store`]: [`store::FileStorage`], the durable store (an append-only, checksummed log),
+//!   and [`store::Durable`], how the engine task makes each batch durable before it sends.
 //! - `server`: the engine task and the per-connection tasks (design notes there).
 //! - `connection`: one connection's task, a hand-written future, and its link to the engine
 //!   task (small while idle: nothing allocated until something is read or queued).
@@ -44,6 +46,7 @@ pub mod config;
 mod connection;
 pub mod listeners;
 mod server;
+pub mod store;
 pub mod tls;
 pub mod ws;
 
@@ -73,6 +76,9 @@ pub enum BindError {
     /// The password or ACL file could not be used (never started open instead).
     #[error(transparent)]
     Auth(#[from] AuthFileError),
+    /// The file store could not be opened (`storage = "file"`).
+    #[error("storage: {0}")]
+    Store(#[from] store::StoreError),
     /// A TLS listener (`mqtts://`, `wss://`) was given no TLS configuration.
     #[error("{0}: a TLS listener needs cert and key")]
     NoTls(Endpoint),
@@ -142,8 +148,70 @@ pub async fn run<L: Listener>(
     config: BrokerConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    let engine = load_engine(&config)?;
-    server::serve(listener, config, engine, server::Spawn::Runtime, shutdown).await
+    let auth = AuthSetup::load(&config)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, BindError::Auth(e)))?;
+    let store = open_store(&config)?;
+    serve_with(
+        listener,
+        config,
+        auth,
+        store,
+        server::Spawn::Runtime,
+        shutdown,
+    )
+    .await
+}
+
+/// Opens the file store if `config` selects it, logging what recovery found.
+///
+/// # Errors
+/// [`BindError::Store`]: the store cannot be opened (damage is not an error: it is logged
+/// and everything before it kept).
+pub fn open_store(config: &BrokerConfig) -> Result<Option<store::FileStorage>, BindError> {
+    let (config::StorageKind::File, Some(dir)) = (config.storage, &config.storage_dir) else {
+        return Ok(None);
+    };
+    let (fs, recovery) = store::FileStorage::open(dir, config.fsync_policy())?;
+    if let Some(damage) = &recovery.damage {
+        tracing::error!(%damage, "store damaged; the damaged file is kept as store.log.damaged");
+    }
+    if recovery.torn_tail > 0 {
+        tracing::warn!(
+            bytes = recovery.torn_tail,
+            "store: a last batch without its commit record (a crash mid-write) was not applied"
+        );
+    }
+    tracing::info!(
+        path = %fs.path().display(),
+        batches = recovery.batches,
+        sessions = fs.session_count(),
+        retained = fs.retained_count(),
+        fsync = ?config.fsync,
+        "file store opened"
+    );
+    Ok(Some(fs))
+}
+
+/// Serves with the engine over `store` (file) or in memory.
+async fn serve_with<L: Listener>(
+    listener: L,
+    config: BrokerConfig,
+    auth: AuthSetup,
+    store: Option<store::FileStorage>,
+    spawn: server::Spawn,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    let engine_config = config.engine_config();
+    match store {
+        Some(fs) => {
+            let engine = auth.engine_with(engine_config, fs);
+            server::serve(listener, config, engine, spawn, shutdown).await
+        }
+        None => {
+            let engine = auth.engine(engine_config);
+            server::serve(listener, config, engine, spawn, shutdown).await
+        }
+    }
 }
 
 /// As [`run`], for deterministic simulation: every task of the broker is spawned on the
@@ -160,16 +228,18 @@ pub async fn run_local<L: Listener>(
     config: BrokerConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    let engine = load_engine(&config)?;
-    server::serve(listener, config, engine, server::Spawn::Local, shutdown).await
-}
-
-/// The engine of `config`, with its password and ACL files loaded: a file that fails to load
-/// is an error, never an open broker.
-fn load_engine(config: &BrokerConfig) -> io::Result<mqttref_core::broker::Broker> {
-    let setup = AuthSetup::load(config)
+    let auth = AuthSetup::load(&config)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, BindError::Auth(e)))?;
-    Ok(setup.engine(config.engine_config()))
+    let store = open_store(&config)?;
+    serve_with(
+        listener,
+        config,
+        auth,
+        store,
+        server::Spawn::Local,
+        shutdown,
+    )
+    .await
 }
 
 /// As [`run`], with an engine built by the caller: another [`Storage`] or an
@@ -179,7 +249,7 @@ fn load_engine(config: &BrokerConfig) -> io::Result<mqttref_core::broker::Broker
 ///
 /// # Errors
 /// As [`run`].
-pub async fn run_with_engine<L: Listener, S: Storage + Send + 'static>(
+pub async fn run_with_engine<L: Listener, S: store::Durable + Send + 'static>(
     listener: L,
     config: BrokerConfig,
     engine: mqttref_core::broker::Broker<S>,
@@ -196,6 +266,8 @@ pub struct Broker {
     config: BrokerConfig,
     /// Loaded in `bind`, so a bad file stops the broker before it serves.
     auth: AuthSetup,
+    /// The file store, opened in `bind` for the same reason (`None`: in memory).
+    store: Option<store::FileStorage>,
 }
 
 impl Broker {
@@ -209,6 +281,7 @@ impl Broker {
     pub async fn bind(config: BrokerConfig) -> Result<Broker, BindError> {
         config.validate(std::path::Path::new("<config>"))?;
         let auth = AuthSetup::load(&config)?;
+        let store = open_store(&config)?;
         let endpoints = config.endpoints().map_err(|message| ConfigError::Invalid {
             path: "<config>".into(),
             field: "listen",
@@ -225,6 +298,7 @@ impl Broker {
             listeners,
             config,
             auth,
+            store,
         })
     }
 
@@ -246,11 +320,11 @@ impl Broker {
     /// # Errors
     /// As [`crate::run`].
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> io::Result<()> {
-        let engine = self.auth.engine(self.config.engine_config());
-        server::serve(
+        serve_with(
             self.listeners,
             self.config,
-            engine,
+            self.auth,
+            self.store,
             server::Spawn::Runtime,
             shutdown,
         )

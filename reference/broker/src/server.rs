@@ -47,6 +47,14 @@
 //! `Write`. When the deadline passes, the half-written stream is abandoned, never written to
 //! again.
 //!
+//! # Acknowledgements wait for the store
+//! With a durable store ([`crate::store::FileStorage`]) the engine task works in batches: it
+//! takes every input already waiting (up to [`GROUP_MAX`]), runs each through the engine and
+//! keeps the outputs, then has the store write and sync (per `fsync`) everything the batch
+//! changed ([`Durable::commit`]), and only then hands the outputs to the connections. One sync
+//! serves a whole batch (group commit); the engine never waits for the disk. In memory the
+//! batch is one input, as before.
+//!
 //! # Shutdown (mini-redis shape)
 //! `serve` stops accepting, tells the engine ([`Event::Shutdown`]), which sends DISCONNECT 0x8B
 //! and closes everything; each connection task holds a clone of `done_tx`, so `done_rx.recv()`
@@ -63,6 +71,7 @@ use mqttref_core::time::Instant;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::connection::{self, Connection, EngineEnd, Guard};
+use crate::store::{Durable, StoreStats};
 use crate::{BrokerConfig, Listener};
 
 /// Capacity of the engine's input channel, in events.
@@ -147,7 +156,7 @@ impl Spawn {
     }
 }
 
-pub(crate) async fn serve<L: Listener, S: Storage + Send + 'static>(
+pub(crate) async fn serve<L: Listener, S: Durable + Send + 'static>(
     mut listener: L,
     config: BrokerConfig,
     engine: Broker<S>,
@@ -249,8 +258,13 @@ fn is_per_connection(e: &io::Error) -> bool {
     )
 }
 
-/// Owns the engine: applies events, hands outputs to connections, keeps the timer.
-async fn engine_loop<S: Storage>(
+/// Events taken into one batch of engine steps at most (see "Acknowledgements wait for the
+/// store" in the module documentation): bounds how long a batch holds its first packets back.
+const GROUP_MAX: usize = 256;
+
+/// Owns the engine: applies events, hands outputs to connections, keeps the timer, and makes
+/// each batch's state durable before its packets leave.
+async fn engine_loop<S: Durable>(
     mut engine: Broker<S>,
     mut rx: mpsc::Receiver<Event>,
     write_timeout: Duration,
@@ -260,53 +274,169 @@ async fn engine_loop<S: Storage>(
     let now = move || {
         Instant::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
     };
+    // A store that came back from disk: subscriptions, session deadlines, waiting wills.
+    engine.restore(now());
     let mut conns: BTreeMap<ConnectionId, EngineEnd> = BTreeMap::new();
     let mut shutting_down = false;
+    // The outputs of the current batch, held until the store has committed it.
+    let mut held: Vec<Output> = Vec::new();
+    let mut report = StatsReport::new(engine.storage().store_stats());
     loop {
         let deadline = engine
             .poll_timeout()
             .map(|t| epoch + Duration::from_millis(t.as_millis()));
-        let event = tokio::select! {
+        let sync_at = engine
+            .storage()
+            .sync_due_at()
+            .map(tokio::time::Instant::from_std);
+        let mut next = tokio::select! {
             biased;
-            ev = rx.recv() => ev,
+            ev = rx.recv() => match ev {
+                Some(ev) => Some(ev),
+                None => break,
+            },
             () = sleep_until(deadline) => {
                 engine.handle_timeout(now());
-                drain(&mut engine, &mut conns, &mut awaiting, write_timeout);
+                None
+            }
+            () = sleep_until(sync_at) => {
+                if let Err(e) = engine.storage_mut().sync_now() {
+                    tracing::error!(error = %e, "store sync failed; stopping the broker");
+                    break;
+                }
                 continue;
             }
         };
-        let Some(event) = event else { break };
-        match event {
-            Event::Accepted { id, tx, peer } => {
-                if shutting_down {
-                    let _ = tx.send(Cmd::Close);
-                    continue;
-                }
-                conns.insert(id, tx);
-                engine.handle_connect(id, now());
-                if let Some(old) = awaiting.add(id, peer) {
-                    // Too many from this address still to send CONNECT: the oldest goes.
-                    tracing::debug!(conn = old.0, %peer, "closed: too many connections awaiting CONNECT from one address");
-                    if let Some(h) = conns.remove(&old) {
-                        let _ = h.send(Cmd::Close);
-                    }
-                    engine.handle_close(old, now());
-                }
+        // Group commit: every event already waiting joins this batch (up to GROUP_MAX), so
+        // one sync covers all of them. In memory there is nothing to share: one event each.
+        let group = if engine.storage().group_commit() {
+            GROUP_MAX
+        } else {
+            1
+        };
+        let mut taken = 0;
+        loop {
+            if let Some(event) = next.take() {
+                apply_event(
+                    &mut engine,
+                    event,
+                    &mut conns,
+                    &mut awaiting,
+                    &mut shutting_down,
+                    now(),
+                );
             }
-            Event::Bytes { id, data, .. } => engine.handle_bytes(id, now(), &data),
-            Event::Written { id, n } => engine.handle_written(id, now(), n),
-            Event::Closed { id } => {
-                // Dropping the sender ends the writer once it has written what it holds.
-                conns.remove(&id);
-                awaiting.remove(id);
-                engine.handle_close(id, now());
+            while let Some(out) = engine.poll_output() {
+                held.push(out);
             }
-            Event::Shutdown => {
-                shutting_down = true;
-                engine.shutdown(now());
+            taken += 1;
+            if taken >= group {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(ev) => next = Some(ev),
+                Err(_) => break,
             }
         }
-        drain(&mut engine, &mut conns, &mut awaiting, write_timeout);
+        // Nothing of this batch leaves before its state is durable. Why that is per-ack
+        // gating: every PUBACK, PUBREC, SUBACK and CONNACK (Session Present) in `held` was
+        // produced by a step of this batch, after the state it promises (the message queued
+        // for its subscribers, the packet id recorded, the subscription, the session) was
+        // changed in the store, in this step or an earlier one; `commit` writes every change
+        // since the last commit and syncs it, so when it returns every promise in `held` is
+        // backed. Holding back the non-acknowledgements too (deliveries, PINGRESP) only delays
+        // them by one batch. A failed commit stops the broker: nothing of the batch is sent.
+        if let Err(e) = engine.storage_mut().commit() {
+            tracing::error!(error = %e, "store write failed; stopping the broker unacknowledged");
+            break;
+        }
+        dispatch(&engine, held.drain(..), &mut conns, write_timeout);
+        log_events(&mut engine, &mut awaiting);
+        report.tick(engine.storage().store_stats());
+    }
+    if let Err(e) = engine.storage_mut().sync_now() {
+        tracing::error!(error = %e, "final store sync failed");
+    }
+}
+
+/// Applies one input to the engine.
+fn apply_event<S: Storage>(
+    engine: &mut Broker<S>,
+    event: Event,
+    conns: &mut BTreeMap<ConnectionId, EngineEnd>,
+    awaiting: &mut Awaiting,
+    shutting_down: &mut bool,
+    now: Instant,
+) {
+    match event {
+        Event::Accepted { id, tx, peer } => {
+            if *shutting_down {
+                let _ = tx.send(Cmd::Close);
+                return;
+            }
+            conns.insert(id, tx);
+            engine.handle_connect(id, now);
+            if let Some(old) = awaiting.add(id, peer) {
+                // Too many from this address still to send CONNECT: the oldest goes.
+                tracing::debug!(conn = old.0, %peer, "closed: too many connections awaiting CONNECT from one address");
+                if let Some(h) = conns.remove(&old) {
+                    let _ = h.send(Cmd::Close);
+                }
+                engine.handle_close(old, now);
+            }
+        }
+        Event::Bytes { id, data, .. } => engine.handle_bytes(id, now, &data),
+        Event::Written { id, n } => engine.handle_written(id, now, n),
+        Event::Closed { id } => {
+            // Dropping the sender ends the writer once it has written what it holds.
+            conns.remove(&id);
+            awaiting.remove(id);
+            engine.handle_close(id, now);
+        }
+        Event::Shutdown => {
+            *shutting_down = true;
+            engine.shutdown(now);
+        }
+    }
+}
+
+/// Logs the store's sync rate every [`STATS_EVERY`] while it writes.
+struct StatsReport {
+    at: tokio::time::Instant,
+    last: Option<StoreStats>,
+}
+
+/// How often [`StatsReport`] logs.
+const STATS_EVERY: Duration = Duration::from_secs(10);
+
+impl StatsReport {
+    fn new(stats: Option<StoreStats>) -> Self {
+        StatsReport {
+            at: tokio::time::Instant::now(),
+            last: stats,
+        }
+    }
+
+    fn tick(&mut self, stats: Option<StoreStats>) {
+        let (Some(now), Some(last)) = (stats, self.last) else {
+            return;
+        };
+        let elapsed = self.at.elapsed();
+        if elapsed < STATS_EVERY {
+            return;
+        }
+        if now != last {
+            let secs = elapsed.as_secs_f64();
+            tracing::info!(
+                syncs_per_sec = format!("{:.1}", (now.syncs - last.syncs) as f64 / secs),
+                batches_per_sec = format!("{:.1}", (now.batches - last.batches) as f64 / secs),
+                bytes_per_sec = (now.bytes - last.bytes) as f64 / secs,
+                compactions = now.compactions,
+                "store"
+            );
+        }
+        self.at = tokio::time::Instant::now();
+        self.last = Some(now);
     }
 }
 
@@ -363,15 +493,16 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-fn drain<S: Storage>(
-    engine: &mut Broker<S>,
+/// Hands a committed batch's outputs to the connections.
+fn dispatch<S: Storage>(
+    engine: &Broker<S>,
+    outputs: impl Iterator<Item = Output>,
     conns: &mut BTreeMap<ConnectionId, EngineEnd>,
-    awaiting: &mut Awaiting,
     write_timeout: Duration,
 ) {
     // The engine hands out one transmit per connection per step (it gathers every packet
     // for a connection into one buffer), so each is one command to that connection.
-    while let Some(out) = engine.poll_output() {
+    for out in outputs {
         match out {
             Output::Transmit { conn, data } => {
                 if let Some(h) = conns.get(&conn) {
@@ -391,6 +522,9 @@ fn drain<S: Storage>(
             }
         }
     }
+}
+
+fn log_events<S: Storage>(engine: &mut Broker<S>, awaiting: &mut Awaiting) {
     while let Some(ev) = engine.poll_event() {
         match ev {
             EngineEvent::Connected {

@@ -1,7 +1,8 @@
 //! `mqttref`: the command-line front end of the MQTT reference implementation.
 //!
 //! `mqttref broker [--listen URL]... [--cert FILE --key FILE [--cafile FILE]
-//! [--require-certificate]] [--config FILE.toml]` runs the reference broker until Ctrl-C
+//! [--require-certificate]] [--storage-dir DIR [--fsync always|interval|never]]
+//! [--config FILE.toml]` runs the reference broker until Ctrl-C
 //! or SIGTERM, then shuts down gracefully (DISCONNECT 0x8B to 5.0 clients). Logs go to stderr
 //! through `tracing`; set `RUST_LOG` (default `info`).
 //!
@@ -82,6 +83,14 @@ struct BrokerArgs {
     /// Let clients without a user name connect even with a password file.
     #[arg(long)]
     allow_anonymous: bool,
+    /// Keep sessions, queued and in-flight messages, retained messages and wills in a file
+    /// store in DIR (`storage = "file"`, `storage_dir`): they survive a restart or a kill -9.
+    #[arg(long, value_name = "DIR")]
+    storage_dir: Option<PathBuf>,
+    /// When the file store syncs to disk: always (before acknowledgements leave), interval,
+    /// never [default: the config file's `fsync`, else always].
+    #[arg(long, value_name = "POLICY", value_parser = ["always", "interval", "never"])]
+    fsync: Option<String>,
     /// TOML configuration file; every key is optional, unknown keys are errors.
     #[arg(long, value_name = "FILE.toml")]
     config: Option<PathBuf>,
@@ -122,6 +131,16 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     if args.allow_anonymous {
         config.allow_anonymous = Some(true);
     }
+    if let Some(dir) = args.storage_dir {
+        config.storage = mqttref_broker::config::StorageKind::File;
+        config.storage_dir = Some(dir);
+    }
+    config.fsync = match args.fsync.as_deref() {
+        Some("always") => mqttref_broker::config::FsyncMode::Always,
+        Some("interval") => mqttref_broker::config::FsyncMode::Interval,
+        Some("never") => mqttref_broker::config::FsyncMode::Never,
+        _ => config.fsync,
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
         // BindError names the listener, field or file at fault.

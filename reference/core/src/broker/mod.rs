@@ -60,5 +60,5 @@ pub use config::{Config, DollarPublish, QueueOverflow, Redirect};
 pub use engine::{Broker, ConnectionId, DropReason, Event, Output, DROP_REPORT_MS};
 pub use storage::{
     InFlight, MemoryStorage, Message, MessageProps, OutState, Payload, Queued, RetainedPending,
-    Session, SharedMessage, Storage, SubOpts, Subscription,
+    Session, SessionKey, SharedMessage, Storage, SubOpts, Subscription,
 };

@@ -255,6 +255,34 @@ pub trait Storage {
     fn retained_count(&self) -> usize;
     /// Calls `f` on every retained message, in topic order.
     fn for_each_retained(&self, f: &mut dyn FnMut(&Message));
+
+    // The engine's timers that outlive a connection, for a store that survives a restart
+    // (the in-memory one ignores them: the engine keeps its own copy, and nothing outlives
+    // the process). [`Broker::restore`](super::Broker::restore) reads them back.
+
+    /// Client ids of every stored session, in order (for [`Broker::restore`](super::Broker::restore)).
+    fn session_ids(&self) -> Vec<String>;
+    /// `client_id`'s session, offline, ends at `at`; `None`: it has no such deadline (online,
+    /// gone, or never expires).
+    fn set_session_deadline(&mut self, _client_id: &str, _at: Option<Instant>) {}
+    /// `client_id`'s will waits until `at` (the will delay); `None`: it has none waiting.
+    fn set_pending_will(&mut self, _client_id: &str, _will: Option<(Instant, &Message)>) {}
+    /// `client_id` is connected with this will (its delay in seconds), to be published if the
+    /// broker dies with the connection open; `None`: no connection with a will.
+    fn set_live_will(&mut self, _client_id: &str, _will: Option<(u32, &Message)>) {}
+    /// Wills of connections that were open when an earlier run ended: client id, delay,
+    /// message.
+    fn saved_live_wills(&self) -> Vec<(String, u32, Message)> {
+        Vec::new()
+    }
+    /// Session deadlines stored by an earlier run, by client id.
+    fn saved_session_deadlines(&self) -> Vec<(String, Instant)> {
+        Vec::new()
+    }
+    /// Wills waiting for their delay stored by an earlier run: client id, when, message.
+    fn saved_pending_wills(&self) -> Vec<(String, Instant, Message)> {
+        Vec::new()
+    }
 }
 
 /// [`Storage`] in memory: sessions in slots (a [`SessionKey`] is a slot and its generation)
@@ -353,6 +381,9 @@ impl Storage for MemoryStorage {
         for m in self.retained.values() {
             f(m);
         }
+    }
+    fn session_ids(&self) -> Vec<String> {
+        self.index.keys().cloned().collect()
     }
 }
 

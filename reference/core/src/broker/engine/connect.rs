@@ -315,6 +315,8 @@ impl<S: Storage> Broker<S> {
         c.alias_max_out = props.topic_alias_maximum.unwrap_or(0);
         c.will = will;
         c.connect_expiry = expiry;
+        let live = c.will.as_deref().map(|w| (w.delay, &w.msg));
+        self.store.set_live_will(&client_id, live);
         c.auth_method = auth.as_ref().map(|(m, _)| m.clone());
         c.username = connect.username.map(String::from);
         if let Some(d) = c.keep_alive_deadline() {
@@ -462,7 +464,7 @@ impl<S: Storage> Broker<S> {
             }
             self.close(old, now, WillFate::Publish, "session taken over");
         }
-        if let Some((_, msg)) = self.pending_wills.remove(client_id) {
+        if let Some(msg) = self.take_will(client_id) {
             if clean_start {
                 self.route(msg, now);
             }
@@ -485,7 +487,7 @@ impl<S: Storage> Broker<S> {
             return false;
         }
         // [MQTT-3.2.2-3] (5.0) / [MQTT-3.2.2-2] (3.1.1): resumed session, Session Present 1.
-        self.expiries.remove(client_id);
+        self.set_expiry(client_id, None);
         if let Some(s) = self.store.session_mut(client_id) {
             s.expiry_interval = expiry;
             s.version = v;

@@ -466,6 +466,71 @@ impl<S: Storage> Broker<S> {
         b
     }
 
+    /// Rebuilds what the engine keeps beside a store that came back full (a durable store
+    /// after a restart): the subscription index, when offline sessions end, and wills waiting
+    /// for their delay. Call it once, before any other input; `now` is the engine's clock then.
+    ///
+    /// A session with no stored deadline and a finite expiry was online when the broker
+    /// stopped: its connection ended at a moment the store does not know, so its expiry is
+    /// counted from `now` (later, never earlier, than the spec's count), or it ends now if its
+    /// expiry was 0 ([MQTT-3.1.2-23] (5.0)). Deadlines and will delays that passed while the
+    /// broker was down fire here, before any client can connect.
+    pub fn restore(&mut self, now: Instant) {
+        let deadlines: BTreeMap<String, Instant> =
+            self.store.saved_session_deadlines().into_iter().collect();
+        for id in self.store.session_ids() {
+            let (Some(key), Some(s)) = (self.store.session_key(&id), self.store.session(&id))
+            else {
+                continue;
+            };
+            let expiry = s.expiry_interval;
+            let subs: Vec<(String, SubOpts, Option<u32>)> = s
+                .subscriptions
+                .iter()
+                .map(|(f, sub)| (f.clone(), sub.opts, sub.id))
+                .collect();
+            for (filter, opts, sub_id) in subs {
+                let (inner, share) = split_share(&filter);
+                let entry = SubEntry {
+                    client: SharedStr::from(id.as_str()),
+                    session: key,
+                    share: share.map(String::from),
+                    opts,
+                    id: sub_id,
+                };
+                // Stored filters were checked when they were granted.
+                let _ = self.subs.insert(inner, entry);
+            }
+            match deadlines.get(&id) {
+                Some(&at) => self.set_expiry(&id, Some(at)),
+                None if expiry == 0 => self.drop_session(&id),
+                None if expiry == u32::MAX => {}
+                None => self.set_expiry(&id, Some(now.add_secs(u64::from(expiry)))),
+            }
+        }
+        for (client, at, msg) in self.store.saved_pending_wills() {
+            self.pending_wills.insert(client, (at, msg));
+            self.arm(at);
+        }
+        // Connections open when the broker died ended without DISCONNECT: their wills go out
+        // as for any abnormal end, the delay counted from now (5.0 §3.1.2.5).
+        for (client, delay, msg) in self.store.saved_live_wills() {
+            self.store.set_live_will(&client, None);
+            let expiry = self.store.session(&client).map_or(0, |s| s.expiry_interval);
+            if delay == 0 || expiry == 0 {
+                self.route(msg, now);
+            } else {
+                let at = now.add_secs(u64::from(delay.min(expiry)));
+                self.store.set_pending_will(&client, Some((at, &msg)));
+                self.pending_wills.insert(client, (at, msg));
+                self.arm(at);
+            }
+        }
+        // What fell due while the broker was down happens before any client can connect: a
+        // session that expired meanwhile is not resumed.
+        self.handle_timeout(now);
+    }
+
     /// Checks every PUBLISH, SUBSCRIBE filter, delivery and will against `authz` from now on.
     pub fn set_authorizer(&mut self, authz: Box<dyn Authorizer + Send>) {
         self.authz = Some(authz);
@@ -481,6 +546,13 @@ impl<S: Storage> Broker<S> {
     /// The store.
     pub fn storage(&self) -> &S {
         &self.store
+    }
+
+    /// The store, mutable: for a driver that persists what each step changed (see
+    /// `mqttref-broker`'s file store). Changing sessions behind the engine's back is not
+    /// supported.
+    pub fn storage_mut(&mut self) -> &mut S {
+        &mut self.store
     }
 
     /// Open connections (connected or waiting for CONNECT).
@@ -636,7 +708,7 @@ impl<S: Storage> Broker<S> {
             .map(|(k, _)| k.clone())
             .collect();
         for client in due {
-            if let Some((_, msg)) = self.pending_wills.remove(&client) {
+            if let Some(msg) = self.take_will(&client) {
                 self.route(msg, now);
             }
         }
@@ -648,7 +720,7 @@ impl<S: Storage> Broker<S> {
             .collect();
         for client in gone {
             // [MQTT-3.1.2-8] (5.0): a will still waiting goes out when the session ends.
-            if let Some((_, msg)) = self.pending_wills.remove(&client) {
+            if let Some(msg) = self.take_will(&client) {
                 self.route(msg, now);
             }
             self.drop_session(&client);
@@ -864,6 +936,9 @@ impl<S: Storage> Broker<S> {
         if c.state != State::Connected {
             return;
         }
+        if c.will.is_some() {
+            self.store.set_live_will(&c.client_id, None);
+        }
         self.connected -= 1;
         if self.online.get(&c.client_id) == Some(&conn) {
             self.online.remove(&c.client_id);
@@ -883,6 +958,8 @@ impl<S: Storage> Broker<S> {
                 self.route(w.msg, now);
             } else {
                 let at = now.add_secs(u64::from(w.delay.min(expiry)));
+                self.store
+                    .set_pending_will(&c.client_id, Some((at, &w.msg)));
                 self.pending_wills.insert(c.client_id.clone(), (at, w.msg));
                 self.arm(at);
             }
@@ -892,13 +969,35 @@ impl<S: Storage> Broker<S> {
             self.drop_session(&c.client_id);
         } else if expiry != u32::MAX {
             let at = now.add_secs(u64::from(expiry));
-            self.expiries.insert(c.client_id.clone(), at);
-            self.arm(at);
+            self.set_expiry(&c.client_id, Some(at));
         }
     }
 
+    /// Removes and returns `client`'s will waiting for its delay, in the store too.
+    fn take_will(&mut self, client: &str) -> Option<Message> {
+        let (_, msg) = self.pending_wills.remove(client)?;
+        self.store.set_pending_will(client, None);
+        Some(msg)
+    }
+
+    /// Sets (and arms) or clears when `client`'s offline session ends, in the store too.
+    fn set_expiry(&mut self, client: &str, at: Option<Instant>) {
+        match at {
+            Some(at) => {
+                self.expiries.insert(String::from(client), at);
+                self.arm(at);
+            }
+            None => {
+                if self.expiries.remove(client).is_none() {
+                    return;
+                }
+            }
+        }
+        self.store.set_session_deadline(client, at);
+    }
+
     fn drop_session(&mut self, client: &str) {
-        self.expiries.remove(client);
+        self.set_expiry(client, None);
         self.final_drop_report(client);
         self.queue_drained(client);
         if let Some(s) = self.store.remove_session(client) {

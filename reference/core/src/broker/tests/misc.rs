@@ -589,3 +589,36 @@ fn authorizer_checks_publish_subscribe_delivery_retained_and_will() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A store that comes back full (a durable store after a restart): `restore` rebuilds the
+/// subscription index, so messages reach the offline session again; its expiry counts from
+/// the restart (the store kept no deadline); a session with expiry 0, which only lived while
+/// its connection did, ends.
+#[test]
+fn restore_rebuilds_subscriptions_and_expiry() {
+    let mut p = Pair::default();
+    let (s, _) = p.connect_with(v5(), "s", |c| c.props.session_expiry = Some(10));
+    p.subscribe(s, "t/+", 1);
+    let kept = p.broker.storage().session("s").expect("s").clone();
+    let mut store = MemoryStorage::new();
+    store.put_session(kept);
+    store.put_session(Session::new("z".into(), ProtocolVersion::V5, 0));
+    let mut q = Pair::default();
+    q.broker = Broker::with_parts(Config::default(), store, alloc::boxed::Box::new(NoAuth));
+    q.broker.restore(q.now);
+    assert!(q.broker.storage().session("z").is_none());
+    let pb = q.connect(v5(), "p");
+    q.send(pb, &publish("t/1", 1, 1, b"x"));
+    assert_eq!(q.acks(pb, kind::PUBACK), vec![1]);
+    assert_eq!(
+        q.broker.storage().session("s").map(|s| s.queue.len()),
+        Some(1)
+    );
+    q.advance(9_000);
+    assert!(q.broker.storage().session("s").is_some());
+    q.advance(2_000);
+    assert!(
+        q.broker.storage().session("s").is_none(),
+        "expired 10 s after restore"
+    );
+}
