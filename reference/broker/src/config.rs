@@ -171,6 +171,8 @@ pub struct BrokerConfig {
     /// Whether clients without a User Name may connect; unset: false with a password file,
     /// true without one.
     pub allow_anonymous: Option<bool>,
+    /// Bridges to remote brokers (`[[bridge]]` tables; see [`crate::bridge`]).
+    pub bridges: Vec<crate::bridge::BridgeConfig>,
     /// Every limit and policy of the engine.
     pub engine: Config,
 }
@@ -191,6 +193,7 @@ struct DriverKeys {
     password_file: Option<PathBuf>,
     acl_file: Option<PathBuf>,
     allow_anonymous: Option<bool>,
+    bridge: Vec<crate::bridge::BridgeConfig>,
 }
 
 impl Default for DriverKeys {
@@ -208,6 +211,7 @@ impl Default for DriverKeys {
             password_file: b.password_file,
             acl_file: b.acl_file,
             allow_anonymous: b.allow_anonymous,
+            bridge: b.bridges,
         }
     }
 }
@@ -226,6 +230,7 @@ impl Default for BrokerConfig {
             password_file: None,
             acl_file: None,
             allow_anonymous: None,
+            bridges: Vec::new(),
             engine: Config::default(),
         }
     }
@@ -264,6 +269,14 @@ pub enum ConfigError {
         field: &'static str,
         /// What is wrong.
         message: String,
+    },
+    /// A `[[bridge]]` table is not usable (names the bridge and its field).
+    #[error("{path}: {source}")]
+    Bridge {
+        /// The file (or `<config>`).
+        path: PathBuf,
+        /// What is wrong with which bridge.
+        source: crate::bridge::BridgeError,
     },
 }
 
@@ -327,6 +340,7 @@ impl BrokerConfig {
             password_file: driver.password_file,
             acl_file: driver.acl_file,
             allow_anonymous: driver.allow_anonymous,
+            bridges: driver.bridge,
             engine,
         };
         config.validate(path)?;
@@ -396,6 +410,28 @@ impl BrokerConfig {
         }
         if e.min_keep_alive > e.max_keep_alive {
             return Err(invalid("min_keep_alive", "greater than max_keep_alive"));
+        }
+        let bridges = crate::bridge::check_all(&self.bridges).map_err(|source| {
+            ConfigError::Bridge {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        // The local side of a bridge is an ordinary client of this broker: where anonymous
+        // clients are refused it needs credentials, or it could never connect.
+        let anonymous = self.allow_anonymous.unwrap_or(self.password_file.is_none());
+        if let Some(b) = bridges
+            .iter()
+            .find(|b| !anonymous && b.config.local_username.is_none())
+        {
+            return Err(ConfigError::Bridge {
+                path: path.to_owned(),
+                source: crate::bridge::BridgeError {
+                    bridge: b.config.name.clone(),
+                    field: "local_username".into(),
+                    message: "anonymous clients are refused here, so the bridge's local session needs local_username and local_password".into(),
+                },
+            });
         }
         Ok(())
     }
