@@ -284,12 +284,7 @@ impl BridgeConfig {
             Some(VersionValue::Number(4)) => ProtocolVersion::V3_1_1,
             Some(VersionValue::Text(t)) if t == "5" || t == "5.0" => ProtocolVersion::V5,
             Some(VersionValue::Text(t)) if t == "3.1.1" || t == "4" => ProtocolVersion::V3_1_1,
-            Some(v) => {
-                return Err(err(
-                    "version",
-                    format!("{v:?}: must be 5 or \"3.1.1\""),
-                ))
-            }
+            Some(v) => return Err(err("version", format!("{v:?}: must be 5 or \"3.1.1\""))),
         };
         if self.topics.is_empty() {
             return Err(err("topics", "at least one mapping is needed".into()));
@@ -553,7 +548,9 @@ fn policy(c: &BridgeConfig) -> ReconnectPolicy {
 /// from the first delay up to the longest, then uniformly in its upper half (seeded jitter).
 fn delay(p: &ReconnectPolicy, attempt: u32, rng: &mut mqttref_core::rng::SplitMix64) -> Duration {
     let base = u64::try_from(p.initial_delay.as_millis()).unwrap_or(u64::MAX);
-    let max = u64::try_from(p.max_delay.as_millis()).unwrap_or(u64::MAX).max(1);
+    let max = u64::try_from(p.max_delay.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     let d = base.saturating_mul(1u64 << attempt.min(32)).min(max).max(1);
     let half = d / 2;
     Duration::from_millis(half + rng.next_u64() % (d - half + 1))
@@ -692,12 +689,16 @@ async fn sleep_unless_stopped(stop: &mut watch::Receiver<bool>, d: Duration) -> 
     }
 }
 
-/// A bridge subscription: No Local (where the version has it) and Retain As Published, so
+/// A bridge subscription: No Local and Retain As Published, so
 /// retained messages keep their flag across; retained messages only when the subscription is
 /// new (a resumed session already had them).
-fn bridge_filter(filter: String, qos: QoS, no_local: bool) -> SubscribeFilter {
+/// On 3.1.1 (`v5` false) the options do not exist: their bits are reserved.
+fn bridge_filter(filter: String, qos: QoS, v5: bool) -> SubscribeFilter {
     let mut f = SubscribeFilter::new(filter, qos);
-    f.options.no_local = no_local;
+    if !v5 {
+        return f;
+    }
+    f.options.no_local = true;
     f.options.retain_as_published = true;
     f.options.retain_handling = RetainHandling::SendAtSubscribeIfNew;
     f
@@ -708,7 +709,10 @@ async fn subscribe(name: &str, side: &str, client: &Client, filters: Vec<Subscri
         return;
     }
     let names: Vec<String> = filters.iter().map(|f| f.filter.clone()).collect();
-    match client.subscribe(filters, SubscribeProperties::default()).await {
+    match client
+        .subscribe(filters, SubscribeProperties::default())
+        .await
+    {
         Ok(o) => {
             for (f, code) in names.iter().zip(&o.reason_codes) {
                 if code.is_error() {
@@ -765,7 +769,10 @@ async fn connect_remote(
 /// One message on its way, and the message itself, to hand again to the next remote client
 /// if this one stops before the flow completes.
 type InFlight = Pin<
-    Box<dyn std::future::Future<Output = (OutgoingMessage, Result<PublishOutcome, ClientError>)> + Send>,
+    Box<
+        dyn std::future::Future<Output = (OutgoingMessage, Result<PublishOutcome, ClientError>)>
+            + Send,
+    >,
 >;
 
 fn track(msg: OutgoingMessage, pending: PendingPublish) -> InFlight {

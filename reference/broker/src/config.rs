@@ -411,12 +411,11 @@ impl BrokerConfig {
         if e.min_keep_alive > e.max_keep_alive {
             return Err(invalid("min_keep_alive", "greater than max_keep_alive"));
         }
-        let bridges = crate::bridge::check_all(&self.bridges).map_err(|source| {
-            ConfigError::Bridge {
+        let bridges =
+            crate::bridge::check_all(&self.bridges).map_err(|source| ConfigError::Bridge {
                 path: path.to_owned(),
                 source,
-            }
-        })?;
+            })?;
         // The local side of a bridge is an ordinary client of this broker: where anonymous
         // clients are refused it needs credentials, or it could never connect.
         let anonymous = self.allow_anonymous.unwrap_or(self.password_file.is_none());

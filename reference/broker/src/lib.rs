@@ -292,6 +292,13 @@ impl Broker {
                 }
             }
         };
-        server::serve(listener, self.config, engine, server::Spawn::Runtime, shutdown).await
+        server::serve(
+            listener,
+            self.config,
+            engine,
+            server::Spawn::Runtime,
+            shutdown,
+        )
+        .await
     }
 }

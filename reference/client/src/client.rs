@@ -261,7 +261,10 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError::Closed`] when the client has stopped.
-    pub async fn publish_queued(&self, msg: OutgoingMessage) -> Result<PendingPublish, ClientError> {
+    pub async fn publish_queued(
+        &self,
+        msg: OutgoingMessage,
+    ) -> Result<PendingPublish, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(Command::Publish(msg, tx))

@@ -9,8 +9,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use mqttref_client::{
-    Client, ClientError, ClientOptions, Dialer, Incoming, TcpDialer, TlsDialer, Transport,
-    WsDialer,
+    Client, ClientError, ClientOptions, Dialer, Incoming, TcpDialer, TlsDialer, Transport, WsDialer,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
