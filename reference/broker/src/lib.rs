@@ -135,6 +135,8 @@ impl Listener for tokio::net::TcpListener {
 /// shutting down) to 5.0 clients, closes every connection and waits (at most
 /// `shutdown_grace_secs`) for them to flush.
 ///
+/// Bridges (`config.bridges`) are not started here: [`Broker::run`] starts them.
+///
 /// Not cancel-safe in the sense that dropping it drops every connection abruptly; complete
 /// `shutdown` for a graceful stop.
 ///

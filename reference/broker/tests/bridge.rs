@@ -444,3 +444,29 @@ async fn bad_bridge_config_is_a_typed_error_naming_the_bridge() {
         "{err}"
     );
 }
+
+/// A 3.1.1 remote that refuses the `try_private` mark (the reference broker answers protocol
+/// level 0x84 with return code 1) is dialled again as plain 3.1.1, and the bridge works.
+#[tokio::test]
+async fn try_private_refused_falls_back_to_plain_311() {
+    let b = start(BrokerConfig::default()).await;
+    let a = broker_with(&format!(
+        "[[bridge]]\nname = \"old\"\nremote = \"mqtt://{}\"\nversion = \"3.1.1\"\n\
+         reconnect_initial_ms = 100\n\
+         topics = [{{ filter = \"up/#\", direction = \"out\", qos = 1, remote_prefix = \"a/\" }}]\n",
+        b.addr
+    ))
+    .await;
+    let (bsub, mut bin) = client(b.addr.port(), "b-sub").await;
+    bsub.subscribe_one("a/#", QoS::AtLeastOnce)
+        .await
+        .expect("sub");
+    let (apub, _) = client(a.addr.port(), "a-pub").await;
+    let topic = until_bridged(&apub, "up/probe", &mut bin).await;
+    assert_eq!(topic, "a/up/probe");
+    publish(&apub, "up/x", "1").await;
+    let got = drain(&mut bin, Duration::from_millis(500)).await;
+    assert_eq!(got, vec![("a/up/x".to_owned(), "1".to_owned())]);
+    a.stop().await;
+    b.stop().await;
+}
