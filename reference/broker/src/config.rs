@@ -456,9 +456,17 @@ impl BrokerConfig {
         })
     }
 
-    /// The engine configuration.
+    /// The engine configuration, with the local sessions of the bridges exempt from the
+    /// slow-subscriber cut (see [`crate::bridge`]).
     pub fn engine_config(&self) -> Config {
-        self.engine.clone()
+        let mut engine = self.engine.clone();
+        for b in &self.bridges {
+            let id = b.local_client_id();
+            if !engine.slow_subscriber_exempt.contains(&id) {
+                engine.slow_subscriber_exempt.push(id);
+            }
+        }
+        engine
     }
 }
 

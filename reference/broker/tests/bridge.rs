@@ -470,3 +470,71 @@ async fn try_private_refused_falls_back_to_plain_311() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A long outage under load: far more QoS 1 messages than the bridge's local queue holds are
+/// published while the remote is down, with a short `slow_subscriber_timeout_ms`. The
+/// bridge's local session is exempt from the slow-subscriber cut, so the publisher is held
+/// back (not the bridge's session ended, which would lose what it had queued), and every
+/// acknowledged message arrives once the remote is up.
+#[tokio::test]
+async fn long_outage_holds_publishers_back_instead_of_losing_messages() {
+    let port = free_port();
+    let a = broker_with(&format!(
+        "slow_subscriber_timeout_ms = 200\nmax_queued_messages = 50\n\
+         [[bridge]]\nname = \"up\"\nremote = \"mqtt://127.0.0.1:{port}\"\n\
+         reconnect_initial_ms = 1500\nreconnect_max_ms = 1500\nmax_inflight = 20\n\
+         topics = [{{ filter = \"t/#\", direction = \"out\", qos = 1 }}]\n"
+    ))
+    .await;
+    let (apub, _) = client(a.addr.port(), "a-pub").await;
+    let n = 1500u32;
+    let publisher = tokio::spawn(async move {
+        let mut acked = 0u32;
+        let mut window = Vec::new();
+        for i in 0..n {
+            let msg = mqttref_client::OutgoingMessage::new("t/x", i.to_be_bytes().to_vec())
+                .with_qos(QoS::AtLeastOnce);
+            window.push(apub.publish_queued(msg).await.expect("queued"));
+            if window.len() >= 50 || i + 1 == n {
+                for p in window.drain(..) {
+                    if p.await.is_ok_and(|o| o.is_success()) {
+                        acked += 1;
+                    }
+                }
+            }
+        }
+        acked
+    });
+    // The outage: longer than the slow-subscriber timeout many times over.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let b = mqttref_broker::Broker::bind(BrokerConfig {
+        listen: vec![format!("127.0.0.1:{port}")],
+        ..BrokerConfig::default()
+    })
+    .await
+    .expect("bind the remote");
+    let (stop_b, stopped) = tokio::sync::oneshot::channel::<()>();
+    let b_task = tokio::spawn(b.run(async {
+        let _ = stopped.await;
+    }));
+    let (bsub, mut bin) = client(port, "b-sub").await;
+    bsub.subscribe_one("t/#", QoS::AtLeastOnce)
+        .await
+        .expect("sub");
+    let mut got = std::collections::BTreeSet::new();
+    while (got.len() as u32) < n {
+        match tokio::time::timeout(Duration::from_secs(10), bin.recv()).await {
+            Ok(Some(m)) => {
+                let v: [u8; 4] = m.payload.as_slice().try_into().expect("4 bytes");
+                got.insert(u32::from_be_bytes(v));
+            }
+            _ => break,
+        }
+    }
+    let acked = publisher.await.expect("publisher");
+    assert_eq!(acked, n, "every publish acknowledged");
+    assert_eq!(got.len() as u32, n, "every acknowledged message delivered");
+    let _ = stop_b.send(());
+    let _ = b_task.await;
+    a.stop().await;
+}
