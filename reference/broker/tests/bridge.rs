@@ -505,22 +505,16 @@ async fn long_outage_holds_publishers_back_instead_of_losing_messages() {
         }
         acked
     });
-    // The outage: longer than the slow-subscriber timeout many times over.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let b = mqttref_broker::Broker::bind(BrokerConfig {
-        listen: vec![format!("127.0.0.1:{port}")],
-        ..BrokerConfig::default()
-    })
-    .await
-    .expect("bind the remote");
-    let (stop_b, stopped) = tokio::sync::oneshot::channel::<()>();
-    let b_task = tokio::spawn(b.run(async {
-        let _ = stopped.await;
-    }));
-    let (bsub, mut bin) = client(port, "b-sub").await;
+    // The remote is up, its subscriber in place, but unreachable: the bridge dials `port`,
+    // where nothing listens until the relay to the remote is started.
+    let b = start(BrokerConfig::default()).await;
+    let (bsub, mut bin) = client(b.addr.port(), "b-sub").await;
     bsub.subscribe_one("t/#", QoS::AtLeastOnce)
         .await
         .expect("sub");
+    // The outage: longer than the slow-subscriber timeout many times over.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let relay = relay(port, b.addr).await;
     let mut got = std::collections::BTreeSet::new();
     while (got.len() as u32) < n {
         match tokio::time::timeout(Duration::from_secs(10), bin.recv()).await {
@@ -534,7 +528,23 @@ async fn long_outage_holds_publishers_back_instead_of_losing_messages() {
     let acked = publisher.await.expect("publisher");
     assert_eq!(acked, n, "every publish acknowledged");
     assert_eq!(got.len() as u32, n, "every acknowledged message delivered");
-    let _ = stop_b.send(());
-    let _ = b_task.await;
+    relay.abort();
     a.stop().await;
+    b.stop().await;
+}
+
+/// Relays every connection to `port` on to `to`.
+async fn relay(port: u16, to: std::net::SocketAddr) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the relay");
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    })
 }
