@@ -74,7 +74,7 @@ pub struct BridgeConfig {
     pub username: Option<String>,
     /// Password at the remote.
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// MQTT version towards the remote: `5` (default) or `"3.1.1"`.
     #[serde(default)]
     pub version: Option<VersionValue>,
@@ -96,7 +96,7 @@ pub struct BridgeConfig {
     pub local_username: Option<String>,
     /// Password of the local session.
     #[serde(default)]
-    pub local_password: Option<String>,
+    pub local_password: Option<Secret>,
     /// First reconnect delay, ms; doubles up to `reconnect_max_ms`, with seeded jitter.
     #[serde(default = "default_reconnect_initial")]
     pub reconnect_initial_ms: u64,
@@ -117,6 +117,17 @@ pub struct BridgeConfig {
     pub key: Option<std::path::PathBuf>,
     /// The topic mappings; at least one.
     pub topics: Vec<TopicMapping>,
+}
+
+/// A password: printed as `***` by `Debug`, so a logged configuration does not show it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// `version = 5`, `version = "5"`, `version = "3.1.1"`.
@@ -579,7 +590,7 @@ pub(crate) async fn run(
             .with_seed(seed.rotate_left(1));
         o.retry_initial_connect = true;
         if let Some(u) = &c.local_username {
-            o = o.with_credentials(u, c.local_password.clone().map(String::into_bytes));
+            o = o.with_credentials(u, c.local_password.clone().map(|p| p.0.into_bytes()));
         }
         let r = tokio::select! {
             biased;
@@ -740,7 +751,7 @@ fn remote_options(
         o = o.with_session_expiry(c.session_expiry);
     }
     if let Some(u) = &c.username {
-        o = o.with_credentials(u, c.password.clone().map(String::into_bytes));
+        o = o.with_credentials(u, c.password.clone().map(|p| p.0.into_bytes()));
     }
     o.tls = TlsOptions {
         ca_file: c.cafile.clone(),
@@ -896,5 +907,39 @@ mod tests {
     fn seeds_differ_per_bridge_and_repeat() {
         assert_eq!(bridge_seed(1, "a"), bridge_seed(1, "a"));
         assert_ne!(bridge_seed(1, "a"), bridge_seed(1, "b"));
+    }
+
+    /// Reconnect delays double up to the cap, stay in the upper half of each step, and are
+    /// the same for the same seed.
+    #[test]
+    fn reconnect_delays_are_bounded_and_reproducible() {
+        let p = ReconnectPolicy {
+            enabled: true,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1000),
+            max_attempts: None,
+        };
+        let run = |seed| {
+            let mut rng = mqttref_core::rng::SplitMix64::new(seed);
+            (0..8)
+                .map(|a| delay(&p, a, &mut rng).as_millis())
+                .collect::<Vec<_>>()
+        };
+        let ds = run(bridge_seed(7, "up"));
+        for (a, d) in ds.iter().enumerate() {
+            let full = (100u128 << a).min(1000);
+            assert!((full / 2..=full).contains(d), "attempt {a}: {d}");
+        }
+        assert_eq!(ds, run(bridge_seed(7, "up")));
+        assert_ne!(ds, run(bridge_seed(7, "down")));
+    }
+
+    #[test]
+    fn passwords_are_not_printed() {
+        let b = cfg(
+            "name = \"up\"\nremote = \"mqtt://h:1\"\npassword = \"hunter2\"\ntopics = [{ filter = \"a\", direction = \"in\" }]\n",
+        );
+        assert_eq!(b.password.as_ref().map(|p| p.0.as_str()), Some("hunter2"));
+        assert!(!format!("{b:?}").contains("hunter2"));
     }
 }
