@@ -548,3 +548,28 @@ async fn relay(port: u16, to: std::net::SocketAddr) -> tokio::task::JoinHandle<(
         }
     })
 }
+
+/// A bridge whose remote never answers does not hold the broker up: it serves its own
+/// clients meanwhile, and shutdown completes well within the grace period.
+#[tokio::test]
+async fn unreachable_remote_neither_blocks_serving_nor_shutdown() {
+    let port = free_port();
+    let a = broker_with(&format!(
+        "shutdown_grace_secs = 5\n[[bridge]]\nname = \"nowhere\"\n\
+         remote = \"mqtt://127.0.0.1:{port}\"\nreconnect_initial_ms = 50\nreconnect_max_ms = 100\n\
+         topics = [{{ filter = \"t/#\", direction = \"both\", qos = 1 }}]\n"
+    ))
+    .await;
+    let (c, mut incoming) = client(a.addr.port(), "local").await;
+    c.subscribe_one("t/#", QoS::AtLeastOnce).await.expect("sub");
+    publish(&c, "t/x", "here").await;
+    let m = tokio::time::timeout(Duration::from_secs(5), incoming.recv())
+        .await
+        .expect("delivered locally")
+        .expect("message");
+    assert_eq!(m.payload, b"here");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t0 = std::time::Instant::now();
+    a.stop().await;
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+}
