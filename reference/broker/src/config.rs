@@ -271,12 +271,12 @@ pub enum ConfigError {
         message: String,
     },
     /// A `[[bridge]]` table is not usable (names the bridge and its field).
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Bridge {
         /// The file (or `<config>`).
         path: PathBuf,
-        /// What is wrong with which bridge.
-        source: crate::bridge::BridgeError,
+        /// What is wrong with which bridge (not a `source`, as in `Io`: printed once).
+        error: crate::bridge::BridgeError,
     },
 }
 
@@ -412,9 +412,9 @@ impl BrokerConfig {
             return Err(invalid("min_keep_alive", "greater than max_keep_alive"));
         }
         let bridges =
-            crate::bridge::check_all(&self.bridges).map_err(|source| ConfigError::Bridge {
+            crate::bridge::check_all(&self.bridges).map_err(|error| ConfigError::Bridge {
                 path: path.to_owned(),
-                source,
+                error,
             })?;
         // The local side of a bridge is an ordinary client of this broker: where anonymous
         // clients are refused it needs credentials, or it could never connect.
@@ -425,7 +425,7 @@ impl BrokerConfig {
         {
             return Err(ConfigError::Bridge {
                 path: path.to_owned(),
-                source: crate::bridge::BridgeError {
+                error: crate::bridge::BridgeError {
                     bridge: b.config.name.clone(),
                     field: "local_username".into(),
                     message: "anonymous clients are refused here, so the bridge's local session needs local_username and local_password".into(),

@@ -255,12 +255,12 @@ impl Broker {
     /// kept) when `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> io::Result<()> {
         let engine = self.auth.engine(self.config.engine_config());
-        let bridges = bridge::check_all(&self.config.bridges).map_err(|source| {
+        let bridges = bridge::check_all(&self.config.bridges).map_err(|error| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 ConfigError::Bridge {
                     path: "<config>".into(),
-                    source,
+                    error,
                 },
             )
         })?;
