@@ -6,6 +6,7 @@
 //! The Mosquitto tests skip (with a message) when `mosquitto` is not installed; CI installs it.
 
 mod common;
+mod pki;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -572,4 +573,44 @@ async fn unreachable_remote_neither_blocks_serving_nor_shutdown() {
     let t0 = std::time::Instant::now();
     a.stop().await;
     assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+}
+
+/// An `mqtts://` remote with mutual TLS: the bridge verifies the remote against `cafile` and
+/// presents `cert` / `key`; messages cross as over TCP.
+#[tokio::test]
+async fn mqtts_remote_with_client_certificate() {
+    let pki = pki::Pki::new("bridge");
+    let mut config = pki.config(&["mqtt://127.0.0.1:0", "mqtts://127.0.0.1:0"]);
+    config.cafile = Some(pki.ca.clone());
+    config.require_certificate = true;
+    let b = mqttref_broker::Broker::bind(config).await.expect("bind");
+    let endpoints = b.endpoints();
+    let (plain, tls) = (endpoints[0].addr, endpoints[1].addr);
+    let (stop_b, stopped) = tokio::sync::oneshot::channel::<()>();
+    let b_task = tokio::spawn(b.run(async {
+        let _ = stopped.await;
+    }));
+    let (bsub, mut bin) = client(plain.port(), "b-sub").await;
+    bsub.subscribe_one("tls/#", QoS::AtLeastOnce)
+        .await
+        .expect("sub");
+    let a = broker_with(&format!(
+        "[[bridge]]\nname = \"secure\"\nremote = \"mqtts://{tls}\"\nreconnect_initial_ms = 100\n\
+         cafile = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n\
+         topics = [{{ filter = \"up/#\", direction = \"out\", qos = 1, remote_prefix = \"tls/\" }}]\n",
+        pki.ca.display(),
+        pki.client_cert.display(),
+        pki.client_key.display()
+    ))
+    .await;
+    let (apub, _) = client(a.addr.port(), "a-pub").await;
+    let topic = until_bridged(&apub, "up/probe", &mut bin).await;
+    assert_eq!(topic, "tls/up/probe");
+    publish(&apub, "up/x", "sealed").await;
+    let got = drain(&mut bin, Duration::from_millis(500)).await;
+    assert_eq!(got, vec![("tls/up/x".to_owned(), "sealed".to_owned())]);
+    a.stop().await;
+    let _ = stop_b.send(());
+    let _ = b_task.await;
+    let _ = std::fs::remove_dir_all(&pki.dir);
 }
