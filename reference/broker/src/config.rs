@@ -181,6 +181,8 @@ pub struct BrokerConfig {
     pub fsync: FsyncMode,
     /// The `interval` policy's period.
     pub fsync_interval_ms: u64,
+    /// Bridges to remote brokers (`[[bridge]]` tables; see [`crate::bridge`]).
+    pub bridges: Vec<crate::bridge::BridgeConfig>,
     /// Every limit and policy of the engine.
     pub engine: Config,
 }
@@ -229,6 +231,7 @@ struct DriverKeys {
     storage_dir: Option<PathBuf>,
     fsync: FsyncMode,
     fsync_interval_ms: u64,
+    bridge: Vec<crate::bridge::BridgeConfig>,
 }
 
 impl Default for DriverKeys {
@@ -250,6 +253,7 @@ impl Default for DriverKeys {
             storage_dir: b.storage_dir,
             fsync: b.fsync,
             fsync_interval_ms: b.fsync_interval_ms,
+            bridge: b.bridges,
         }
     }
 }
@@ -272,6 +276,7 @@ impl Default for BrokerConfig {
             storage_dir: None,
             fsync: FsyncMode::Always,
             fsync_interval_ms: 1000,
+            bridges: Vec::new(),
             engine: Config::default(),
         }
     }
@@ -310,6 +315,14 @@ pub enum ConfigError {
         field: &'static str,
         /// What is wrong.
         message: String,
+    },
+    /// A `[[bridge]]` table is not usable (names the bridge and its field).
+    #[error("{path}: {error}")]
+    Bridge {
+        /// The file (or `<config>`).
+        path: PathBuf,
+        /// What is wrong with which bridge (not a `source`, as in `Io`: printed once).
+        error: crate::bridge::BridgeError,
     },
 }
 
@@ -377,6 +390,7 @@ impl BrokerConfig {
             storage_dir: driver.storage_dir,
             fsync: driver.fsync,
             fsync_interval_ms: driver.fsync_interval_ms,
+            bridges: driver.bridge,
             engine,
         };
         config.validate(path)?;
@@ -465,6 +479,27 @@ impl BrokerConfig {
         if e.min_keep_alive > e.max_keep_alive {
             return Err(invalid("min_keep_alive", "greater than max_keep_alive"));
         }
+        let bridges =
+            crate::bridge::check_all(&self.bridges).map_err(|error| ConfigError::Bridge {
+                path: path.to_owned(),
+                error,
+            })?;
+        // The local side of a bridge is an ordinary client of this broker: where anonymous
+        // clients are refused it needs credentials, or it could never connect.
+        let anonymous = self.allow_anonymous.unwrap_or(self.password_file.is_none());
+        if let Some(b) = bridges
+            .iter()
+            .find(|b| !anonymous && b.config.local_username.is_none())
+        {
+            return Err(ConfigError::Bridge {
+                path: path.to_owned(),
+                error: crate::bridge::BridgeError {
+                    bridge: b.config.name.clone(),
+                    field: "local_username".into(),
+                    message: "anonymous clients are refused here, so the bridge's local session needs local_username and local_password".into(),
+                },
+            });
+        }
         Ok(())
     }
 
@@ -500,9 +535,17 @@ impl BrokerConfig {
         })
     }
 
-    /// The engine configuration.
+    /// The engine configuration, with the local sessions of the bridges exempt from the
+    /// slow-subscriber cut (see [`crate::bridge`]).
     pub fn engine_config(&self) -> Config {
-        self.engine.clone()
+        let mut engine = self.engine.clone();
+        for b in &self.bridges {
+            let id = b.local_client_id();
+            if !engine.slow_subscriber_exempt.contains(&id) {
+                engine.slow_subscriber_exempt.push(id);
+            }
+        }
+        engine
     }
 }
 

@@ -26,6 +26,8 @@
 //!
 //! # Layout
 //! - [`config`]: [`BrokerConfig`] from TOML, errors with file, line and field.
+//! - [`bridge`]: bridges to remote brokers: `[[bridge]]` tables, their checks, and the two
+//!   clients (local, in-process; remote) each bridge forwards between.
 //! - [`auth`]: password file (argon2id) and ACL file, the engine's authenticator and
 //!   authorizer built from them.
 //! - [`Listener`] and its TCP implementation.
@@ -42,6 +44,7 @@
 //!   task (small while idle: nothing allocated until something is read or queued).
 
 pub mod auth;
+pub mod bridge;
 pub mod config;
 mod connection;
 pub mod listeners;
@@ -137,6 +140,8 @@ impl Listener for tokio::net::TcpListener {
 /// Serves MQTT on `listener` until `shutdown` completes, then sends DISCONNECT 0x8B (Server
 /// shutting down) to 5.0 clients, closes every connection and waits (at most
 /// `shutdown_grace_secs`) for them to flush.
+///
+/// Bridges (`config.bridges`) are not started here: [`Broker::run`] starts them.
 ///
 /// Not cancel-safe in the sense that dropping it drops every connection abruptly; complete
 /// `shutdown` for a graceful stop.
@@ -317,11 +322,54 @@ impl Broker {
 
     /// Serves until `shutdown` completes; see [`crate::run`].
     ///
+    /// Bridges (`config.bridges`) start with it: each connects its local session through an
+    /// in-process connection and dials its remote; they stop (remote DISCONNECT, sessions
+    /// kept) when `shutdown` completes.
+    ///
     /// # Errors
-    /// As [`crate::run`].
+    /// As [`crate::run`], and `InvalidInput` for a bridge whose configuration is invalid.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> io::Result<()> {
+        let bridges = bridge::check_all(&self.config.bridges).map_err(|error| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                ConfigError::Bridge {
+                    path: "<config>".into(),
+                    error,
+                },
+            )
+        })?;
+        let (internal_tx, internal_rx) = tokio::sync::mpsc::channel(16);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let seed = self.config.engine.seed;
+        let tasks: Vec<_> = bridges
+            .into_iter()
+            .map(|b| {
+                let dialer = bridge::InternalDialer::new(internal_tx.clone());
+                tokio::spawn(bridge::run(b, dialer, seed, stop_rx.clone()))
+            })
+            .collect();
+        let internal_open = !tasks.is_empty();
+        drop(internal_tx);
+        let listener = bridge::WithInternal {
+            outer: self.listeners,
+            internal: internal_rx,
+            internal_open,
+        };
+        let grace = std::time::Duration::from_secs(self.config.shutdown_grace_secs);
+        // Bridges stop first, so their remote sessions end with a DISCONNECT and their local
+        // ones before the engine closes every connection.
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+            for t in tasks {
+                let abort = t.abort_handle();
+                if tokio::time::timeout(grace, t).await.is_err() {
+                    abort.abort();
+                }
+            }
+        };
         serve_with(
-            self.listeners,
+            listener,
             self.config,
             self.auth,
             self.store,

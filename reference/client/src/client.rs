@@ -53,6 +53,26 @@ impl SubscribeOutcome {
     }
 }
 
+/// The outcome of a message handed over with [`Client::publish_queued`]; await it.
+#[derive(Debug)]
+pub struct PendingPublish {
+    rx: oneshot::Receiver<Result<PublishOutcome, ClientError>>,
+}
+
+impl std::future::Future for PendingPublish {
+    type Output = Result<PublishOutcome, ClientError>;
+
+    /// Cancel-safe: dropping it loses only the outcome, never the message.
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(ClientError::Closed)))
+    }
+}
+
 /// Connection state, as [`Client::state`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionState {
@@ -229,6 +249,28 @@ impl Client {
         msg: OutgoingMessage,
     ) -> Result<PublishOutcome, ClientError> {
         self.call(|reply| Command::Publish(msg, reply)).await
+    }
+
+    /// Hands `msg` to the client and returns at once with a [`PendingPublish`] that completes as
+    /// [`Client::publish`] would. Messages handed over one after another are sent in that
+    /// order, while their acknowledgements are awaited together: a forwarder (the broker's
+    /// bridges) keeps many messages in flight without reordering them.
+    ///
+    /// Cancel-safe until the command is accepted (dropping the future then sends nothing);
+    /// after that the message is sent whether or not the [`PendingPublish`] is awaited.
+    ///
+    /// # Errors
+    /// [`ClientError::Closed`] when the client has stopped.
+    pub async fn publish_queued(
+        &self,
+        msg: OutgoingMessage,
+    ) -> Result<PendingPublish, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Publish(msg, tx))
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        Ok(PendingPublish { rx })
     }
 
     /// Subscribes and waits for the SUBACK. Every 5.0 option is in [`SubscribeFilter::options`]

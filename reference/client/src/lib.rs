@@ -49,7 +49,9 @@ pub mod ws;
 
 pub use auth::Authenticator;
 pub use backoff::ReconnectPolicy;
-pub use client::{Client, ConnectionState, Incoming, PublishOutcome, SubscribeOutcome};
+pub use client::{
+    Client, ConnectionState, Incoming, PendingPublish, PublishOutcome, SubscribeOutcome,
+};
 pub use dialer::{Dialer, TcpDialer, TlsDialer, WsDialer};
 pub use error::ClientError;
 pub use options::{ClientOptions, Transport};

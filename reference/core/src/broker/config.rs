@@ -103,6 +103,11 @@ pub struct Config {
     /// queue is full (ms); then that subscriber is disconnected with 0x97 Quota exceeded, so
     /// one stuck subscriber cannot stall every publisher. 0: never.
     pub slow_subscriber_timeout_ms: u64,
+    /// Client identifiers never cut off by `slow_subscriber_timeout_ms`: their full queues
+    /// hold publishers back for as long as it takes. The broker's bridges put their local
+    /// sessions here, so that a remote outage slows local publishers instead of ending the
+    /// bridge's session (and, by `queue_overflow`, the acknowledged messages queued in it).
+    pub slow_subscriber_exempt: Vec<String>,
     /// Whether QoS 0 messages are queued for a disconnected persistent session.
     pub queue_qos0_offline: bool,
     /// Bytes handed to the driver and not yet reported written ([`Broker::handle_written`]),
@@ -184,6 +189,7 @@ impl Default for Config {
             max_queued_bytes: 16 * 1024 * 1024,
             queue_overflow: QueueOverflow::DiscardSession,
             slow_subscriber_timeout_ms: 10_000,
+            slow_subscriber_exempt: Vec::new(),
             queue_qos0_offline: false,
             max_outbound_bytes: 4 * 1024 * 1024,
             topic_alias_maximum: 64,

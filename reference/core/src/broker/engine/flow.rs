@@ -241,8 +241,17 @@ impl<S: Storage> Broker<S> {
 
     /// When `client`, holding back an acknowledgement withheld since `since`, is cut off if it
     /// makes no progress: [`Config::slow_subscriber_timeout_ms`] after the later of `since` and
-    /// its last progress. `None` when it is not connected (it holds nobody back).
+    /// its last progress. `None` when it is not connected (it holds nobody back), or when it
+    /// is in [`Config::slow_subscriber_exempt`] (it holds publishers back instead).
     fn cut_off_at(&self, client: &str, since: Instant, t: u64) -> Option<Instant> {
+        if self
+            .config
+            .slow_subscriber_exempt
+            .iter()
+            .any(|c| c == client)
+        {
+            return None;
+        }
         let conn = self.online.get(client)?;
         let c = self.conns.get(conn)?;
         Some(since.max(c.last_progress).add_millis(t))
