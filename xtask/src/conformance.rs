@@ -51,9 +51,11 @@ pub struct Args {
     /// `3.1.2` but not `3.10`), or a scenario name or name prefix (`v5.connect`). Repeatable.
     #[arg(long, value_name = "ID|SECTION|SCENARIO")]
     only: Vec<String>,
-    /// How many scenarios run at once.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
-    jobs: u16,
+    /// How many scenarios run at once [default: 16; with --client, twice the cores: each job
+    /// starts a client process, and more than the machine can start at once turns the
+    /// scripted server's connection wait into a measure of the machine, not of the client].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
     /// Overall time limit of one scenario, in seconds; past it the scenario fails.
     #[arg(long, value_name = "SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     scenario_timeout: u64,
@@ -220,7 +222,11 @@ fn finish(
 ) -> anyhow::Result<u8> {
     opts.versions = args.version.0.clone();
     opts.only = args.only.clone();
-    opts.jobs = usize::from(args.jobs);
+    opts.jobs = match (args.jobs, &args.client) {
+        (Some(jobs), _) => usize::from(jobs),
+        (None, None) => 16,
+        (None, Some(_)) => std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+    };
     opts.scenario_timeout = Duration::from_secs(args.scenario_timeout);
     opts.progress = !args.quiet;
     opts.isolate_failures = args.isolate_failures;
@@ -565,7 +571,7 @@ mod tests {
         .unwrap();
         assert_eq!(a.version.0, [Version::V3_1_1]);
         assert_eq!(a.only, ["3.1", "MQTT-3.12.4-1"]);
-        assert_eq!(a.jobs, 16);
+        assert_eq!(a.jobs, None);
         assert_eq!(parse(&[]).unwrap().version.0, Version::ALL);
 
         let e = parse(&["--version", "4"]).unwrap_err().to_string();
