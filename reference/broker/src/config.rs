@@ -10,12 +10,14 @@
 //!
 //! `listen` is one listener or a list of them, each `mqtt://HOST:PORT` (TCP), `mqtts://HOST:PORT`
 //! (TLS, with `cert` and `key`), `ws://HOST:PORT/PATH` (WebSocket; path `/` when none),
-//! `wss://HOST:PORT/PATH` (WebSocket over TLS, with `cert` and `key`) or a bare `HOST:PORT`
-//! (TCP). Every TLS listener (`mqtts://`, `wss://`) uses the same `cert`, `key` and `cafile`.
+//! `wss://HOST:PORT/PATH` (WebSocket over TLS, with `cert` and `key`), `quic://HOST:PORT` (QUIC
+//! over UDP, with `cert` and `key`; one bidirectional stream per connection, ALPN `mqtt`) or a
+//! bare `HOST:PORT` (TCP). Every TLS listener (`mqtts://`, `wss://`, `quic://`) uses the same
+//! `cert`, `key` and `cafile`.
 //!
 //! ```toml
 //! listen = ["mqtt://0.0.0.0:1883", "mqtts://0.0.0.0:8883", "ws://0.0.0.0:8080/mqtt",
-//!           "wss://0.0.0.0:8443/mqtt"]
+//!           "wss://0.0.0.0:8443/mqtt", "quic://0.0.0.0:14567"]
 //! cert = "server.pem"            # chain, leaf first
 //! key = "server.key"
 //! cafile = "ca.pem"              # verify client certificates against it
@@ -54,6 +56,9 @@ pub enum Transport {
     Ws,
     /// MQTT over WebSocket over TLS over TCP: `wss://` (the HTTP path is the [`Endpoint`]'s).
     Wss,
+    /// MQTT over one bidirectional stream of a QUIC connection (TLS 1.3 inside, ALPN `mqtt`)
+    /// over UDP: `quic://`.
+    Quic,
 }
 
 impl Transport {
@@ -64,12 +69,14 @@ impl Transport {
             Transport::Mqtts => "mqtts",
             Transport::Ws => "ws",
             Transport::Wss => "wss",
+            Transport::Quic => "quic",
         }
     }
 
-    /// Whether the listener speaks TLS (`mqtts://`, `wss://`), and so needs `cert` and `key`.
+    /// Whether the listener speaks TLS (`mqtts://`, `wss://`, and `quic://`, whose TLS is
+    /// inside QUIC), and so needs `cert` and `key`.
     pub fn is_tls(self) -> bool {
-        matches!(self, Transport::Mqtts | Transport::Wss)
+        matches!(self, Transport::Mqtts | Transport::Wss | Transport::Quic)
     }
 
     /// Whether the listener speaks WebSocket (`ws://`, `wss://`), and so has an HTTP path.
@@ -103,8 +110,8 @@ impl std::fmt::Display for Endpoint {
 impl std::str::FromStr for Endpoint {
     type Err = String;
 
-    /// `mqtt://HOST:PORT`, `mqtts://HOST:PORT`, `ws://HOST:PORT/PATH`, `wss://HOST:PORT/PATH`
-    /// or a bare `HOST:PORT` (TCP); HOST is an IP address (`[::1]` for IPv6).
+    /// `mqtt://HOST:PORT`, `mqtts://HOST:PORT`, `ws://HOST:PORT/PATH`, `wss://HOST:PORT/PATH`,
+    /// `quic://HOST:PORT` (UDP) or a bare `HOST:PORT` (TCP); HOST is an IP address (`[::1]` for IPv6).
     fn from_str(s: &str) -> Result<Self, String> {
         let (transport, rest) = match s.split_once("://") {
             None => (Transport::Mqtt, s),
@@ -112,9 +119,10 @@ impl std::str::FromStr for Endpoint {
             Some(("mqtts" | "ssl" | "tls", rest)) => (Transport::Mqtts, rest),
             Some(("ws", rest)) => (Transport::Ws, rest),
             Some(("wss", rest)) => (Transport::Wss, rest),
+            Some(("quic", rest)) => (Transport::Quic, rest),
             Some((scheme, _)) => {
                 return Err(format!(
-                    "`{s}`: unsupported scheme `{scheme}://` (mqtt://, mqtts://, ws:// or wss://)"
+                    "`{s}`: unsupported scheme `{scheme}://` (mqtt://, mqtts://, ws://, wss:// or quic://)"
                 ))
             }
         };
@@ -129,7 +137,7 @@ impl std::str::FromStr for Endpoint {
             _ => return Err(format!("`{s}`: only a ws:// or wss:// listener has a path")),
         };
         let addr = host.parse().map_err(|_| {
-            format!("`{s}`: not a listener like mqtt://127.0.0.1:1883, mqtts://0.0.0.0:8883, ws://127.0.0.1:8080/mqtt or 127.0.0.1:1883")
+            format!("`{s}`: not a listener like mqtt://127.0.0.1:1883, mqtts://0.0.0.0:8883, ws://127.0.0.1:8080/mqtt, quic://127.0.0.1:14567 or 127.0.0.1:1883")
         })?;
         Ok(Endpoint {
             transport,
@@ -783,8 +791,31 @@ mod tests {
         assert_eq!(e[0].to_string(), "wss://127.0.0.1:1/");
         let err = BrokerConfig::from_toml("listen = \"quic://127.0.0.1:1\"\n", Path::new("l.toml"))
             .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "l.toml: field `cert`: the TLS listener quic://127.0.0.1:1 needs cert and key"
+        );
+        let c = BrokerConfig::from_toml(
+            "listen = \"quic://0.0.0.0:14567\"\ncert = \"s.pem\"\nkey = \"s.key\"\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        let e = c.endpoints().unwrap();
+        assert_eq!(
+            (e[0].transport, e[0].path.as_deref()),
+            (Transport::Quic, None)
+        );
+        assert_eq!(e[0].to_string(), "quic://0.0.0.0:14567");
+        let err = BrokerConfig::from_toml(
+            "listen = \"quic://127.0.0.1:1/mqtt\"\n",
+            Path::new("l.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("has a path"), "{err}");
+        let err = BrokerConfig::from_toml("listen = \"udp://127.0.0.1:1\"\n", Path::new("l.toml"))
+            .unwrap_err();
         assert!(
-            err.to_string().contains("unsupported scheme `quic://`"),
+            err.to_string().contains("unsupported scheme `udp://`"),
             "{err}"
         );
         let err = BrokerConfig::from_toml("listen = []\n", Path::new("l.toml")).unwrap_err();

@@ -57,11 +57,12 @@ enum Command {
 struct BrokerArgs {
     /// A listener: mqtt://HOST:PORT (TCP), mqtts://HOST:PORT (TLS, needs --cert and --key),
     /// ws://HOST:PORT/PATH (WebSocket, subprotocol mqtt), wss://HOST:PORT/PATH (WebSocket over
-    /// TLS, needs --cert and --key) or a bare HOST:PORT (TCP). Repeatable; replaces `listen` in
-    /// the config file [default: 127.0.0.1:1883].
+    /// TLS, needs --cert and --key), quic://HOST:PORT (QUIC over UDP, ALPN mqtt, needs --cert
+    /// and --key) or a bare HOST:PORT (TCP). Repeatable; replaces `listen` in the config file
+    /// [default: 127.0.0.1:1883].
     #[arg(long, value_name = "URL")]
     listen: Vec<String>,
-    /// Server certificate chain (PEM, leaf first) for mqtts:// and wss:// listeners.
+    /// Server certificate chain (PEM, leaf first) for mqtts://, wss:// and quic:// listeners.
     #[arg(long, value_name = "FILE.pem")]
     cert: Option<PathBuf>,
     /// Private key (PEM) of --cert.
