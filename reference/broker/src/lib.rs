@@ -280,6 +280,8 @@ pub struct Broker {
     auth: AuthSetup,
     /// The file store, opened in `bind` for the same reason (`None`: in memory).
     store: Option<store::FileStorage>,
+    /// Swaps the TLS listeners' certificate and key (`None`: no TLS listener).
+    reloader: Option<tls::CertReloader>,
 }
 
 impl Broker {
@@ -299,11 +301,12 @@ impl Broker {
             field: "listen",
             message,
         })?;
-        let tls = match config.tls_files() {
+        let (tls, reloader) = match config.tls_files() {
             Some(files) if endpoints.iter().any(|e| e.transport.is_tls()) => {
-                Some(tls::server_config(&files)?)
+                let (tls, reloader) = tls::server_config_reloadable(&files)?;
+                (Some(tls), Some(reloader))
             }
-            _ => None,
+            _ => (None, None),
         };
         let listeners = Listeners::bind(&endpoints, tls, config.engine.seed).await?;
         Ok(Broker {
@@ -311,7 +314,15 @@ impl Broker {
             config,
             auth,
             store,
+            reloader,
         })
+    }
+
+    /// What reloads the certificate and key of every TLS, `wss://` and QUIC listener while the
+    /// broker runs ([`tls::CertReloader::reload`]: new handshakes get the new ones); `None`
+    /// without a TLS listener. Take it before [`Broker::run`].
+    pub fn cert_reloader(&self) -> Option<tls::CertReloader> {
+        self.reloader.clone()
     }
 
     /// The first listener's bound address.

@@ -276,3 +276,72 @@ async fn the_connection_cap_spans_tcp_and_quic() {
     }
     b.stop().await;
 }
+
+/// Whether a QUIC client trusting `pki`'s CA completes a handshake and gets its CONNACK.
+async fn quic_trusts(pki: &Pki, port: u16) -> bool {
+    let Ok(mut s) = dialer(pki, &[b"mqtt"]).dial("127.0.0.1", port).await else {
+        return false;
+    };
+    let mut ack = [0u8; 4];
+    s.write_all(CONNECT).await.is_ok()
+        && matches!(
+            tokio::time::timeout(T, s.read_exact(&mut ack)).await,
+            Ok(Ok(_))
+        )
+        && ack == CONNACK
+}
+
+/// Whether a TLS client trusting `pki`'s CA completes a handshake.
+async fn tls_trusts(pki: &Pki, addr: SocketAddr) -> bool {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    pki.client(false).connect(name, tcp).await.is_ok()
+}
+
+/// `CertReloader::reload` swaps the certificate of the TLS and the QUIC listener at once: new
+/// handshakes then chain to the new CA only; files that cannot be used are a typed error and
+/// leave the certificate in use.
+#[tokio::test]
+async fn certificate_reload_applies_to_tls_and_quic() {
+    let (old, new) = (Pki::new("reload-old"), Pki::new("reload-new"));
+    let b_config = old.config(&["mqtts://127.0.0.1:0", "quic://127.0.0.1:0"]);
+    let broker = Broker::bind(b_config).await.unwrap();
+    let reloader = broker
+        .cert_reloader()
+        .expect("TLS listeners have a reloader");
+    let endpoints = broker.endpoints();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(broker.run(async {
+        let _ = stopped.await;
+    }));
+    let b = Running {
+        endpoints,
+        stop,
+        task,
+    };
+    let (tls, quic) = (b.addr(Transport::Mqtts), b.addr(Transport::Quic).port());
+    assert!(tls_trusts(&old, tls).await && quic_trusts(&old, quic).await);
+    assert!(!tls_trusts(&new, tls).await && !quic_trusts(&new, quic).await);
+
+    std::fs::copy(&new.server_cert, &old.server_cert).unwrap();
+    std::fs::copy(&new.server_key, &old.server_key).unwrap();
+    reloader.reload().unwrap();
+    assert!(tls_trusts(&new, tls).await, "TLS after the reload");
+    assert!(quic_trusts(&new, quic).await, "QUIC after the reload");
+    assert!(!tls_trusts(&old, tls).await && !quic_trusts(&old, quic).await);
+
+    std::fs::write(&old.server_cert, "not a certificate").unwrap();
+    match reloader.reload() {
+        Err(mqttref_broker::TlsError::Pem { path, .. }) => assert_eq!(path, old.server_cert),
+        other => panic!("expected a PEM error naming the file, got {other:?}"),
+    }
+    // A key that is not the certificate's is refused too.
+    std::fs::copy(&new.server_cert, &old.server_cert).unwrap();
+    std::fs::copy(&new.client_key, &old.server_key).unwrap();
+    assert!(matches!(
+        reloader.reload(),
+        Err(mqttref_broker::TlsError::Refused { .. })
+    ));
+    assert!(tls_trusts(&new, tls).await && quic_trusts(&new, quic).await);
+    b.stop().await;
+}
