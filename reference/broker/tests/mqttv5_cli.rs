@@ -4,7 +4,8 @@
 //!
 //! The binary is looked for in `$XTASK_PEERS_DIR/bin` and `target/peers/bin` (where
 //! `cargo xtask bench` and `.ci/run` install it). Without it the tests say so and pass: the
-//! install takes minutes, so a developer need not have it; CI always installs it.
+//! install takes minutes, so a developer need not have it; CI always installs it, and under
+//! `CI=true` a missing binary fails the test.
 
 mod pki;
 
@@ -34,14 +35,16 @@ fn mqttv5() -> Option<PathBuf> {
         .map(|d| d.join("bin/mqttv5"))
         .find(|b| b.is_file());
     if found.is_none() {
-        eprintln!(
-            "skipping: the mqttv5 CLI is not in {} (install: cargo install --root target/peers \
+        let msg = format!(
+            "the mqttv5 CLI is not in {} (install: cargo install --root target/peers \
              mqttv5-cli --version 0.29.10)",
             dirs.iter()
                 .map(|d| d.join("bin").display().to_string())
                 .collect::<Vec<_>>()
                 .join(" or ")
         );
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+        eprintln!("skipping: {msg}");
     }
     found
 }
