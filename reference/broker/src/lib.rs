@@ -60,6 +60,7 @@ pub mod ws;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use mqttref_core::broker::Storage;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -301,14 +302,33 @@ impl Broker {
             field: "listen",
             message,
         })?;
-        let (tls, reloader) = match config.tls_files() {
-            Some(files) if endpoints.iter().any(|e| e.transport.is_tls()) => {
-                let (tls, reloader) = tls::server_config_reloadable(&files)?;
-                (Some(tls), Some(reloader))
-            }
-            _ => (None, None),
-        };
-        let listeners = Listeners::bind(&endpoints, tls, config.engine.seed).await?;
+        // One configuration for the TLS listeners without a certificate of their own (so one
+        // reload swaps theirs together), one per listener with its own.
+        let mut shared: Option<Arc<rustls::ServerConfig>> = None;
+        let mut reloader: Option<tls::CertReloader> = None;
+        let mut with_tls = Vec::with_capacity(endpoints.len());
+        for endpoint in endpoints {
+            let tls = match (endpoint.transport.is_tls(), &endpoint.cert_key, &shared) {
+                (false, _, _) => None,
+                (true, None, Some(shared)) => Some(shared.clone()),
+                (true, _, _) => match config.tls_files_for(&endpoint) {
+                    None => None,
+                    Some(files) => {
+                        let (tls, r) = tls::server_config_reloadable(&files)?;
+                        match &mut reloader {
+                            Some(all) => all.merge(r),
+                            None => reloader = Some(r),
+                        }
+                        if endpoint.cert_key.is_none() {
+                            shared = Some(tls.clone());
+                        }
+                        Some(tls)
+                    }
+                },
+            };
+            with_tls.push((endpoint, tls));
+        }
+        let listeners = Listeners::bind(&with_tls, config.engine.seed).await?;
         Ok(Broker {
             listeners,
             config,

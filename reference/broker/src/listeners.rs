@@ -70,18 +70,17 @@ impl std::fmt::Debug for Listeners {
 }
 
 impl Listeners {
-    /// Binds every endpoint; `tls` is the server configuration for the `mqtts://`, `wss://`
-    /// and `quic://` ones; `seed` seeds the QUIC endpoints' RNG.
+    /// Binds every endpoint, each with its TLS server configuration (for the `mqtts://`,
+    /// `wss://` and `quic://` ones); `seed` seeds the QUIC endpoints' RNG.
     ///
     /// # Errors
-    /// The first bind that fails, naming its endpoint; a TLS endpoint without `tls`.
+    /// The first bind that fails, naming its endpoint; a TLS endpoint without a configuration.
     pub async fn bind(
-        endpoints: &[Endpoint],
-        tls: Option<Arc<rustls::ServerConfig>>,
+        endpoints: &[(Endpoint, Option<Arc<rustls::ServerConfig>>)],
         seed: u64,
     ) -> Result<Listeners, crate::BindError> {
         let mut bound = Vec::with_capacity(endpoints.len());
-        for endpoint in endpoints {
+        for (endpoint, tls) in endpoints {
             let tls_layer = |alpn: &[u8]| {
                 tls.as_ref()
                     .map(|config| TlsListener::new((), crate::tls::with_alpn(config, &[alpn])))

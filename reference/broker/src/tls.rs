@@ -169,34 +169,45 @@ impl ResolvesServerCert for ReloadableCert {
     }
 }
 
-/// Re-reads the certificate and key files of a configuration made by
-/// [`server_config_reloadable`] and puts them in use for new handshakes. Cheap to clone.
+/// Re-reads the certificate and key files of configurations made by
+/// [`server_config_reloadable`] (one, or several [`merge`](CertReloader::merge)d: listeners
+/// with certificates of their own) and puts them in use for new handshakes. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct CertReloader {
-    files: TlsFiles,
-    cert: Arc<ReloadableCert>,
+    entries: Vec<(TlsFiles, Arc<ReloadableCert>)>,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
 impl CertReloader {
-    /// Loads `cert` and `key` again and, if they are usable together, serves them from the
-    /// next handshake on.
+    /// Loads every `cert` and `key` again and serves each pair that is usable from the next
+    /// handshake on.
     ///
     /// # Errors
-    /// [`TlsError`] naming the file at fault; the certificate in use stays.
+    /// The first [`TlsError`], naming the file at fault; that configuration keeps the
+    /// certificate it had (the others are still reloaded).
     pub fn reload(&self) -> Result<(), TlsError> {
-        let key = certified_key(&self.files, &self.provider)?;
-        *self
-            .cert
-            .current
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(key);
-        Ok(())
+        let mut first_error = None;
+        for (files, cert) in &self.entries {
+            match certified_key(files, &self.provider) {
+                Ok(key) => {
+                    *cert.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(key)
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// The files it reads.
-    pub fn files(&self) -> &TlsFiles {
-        &self.files
+    pub fn files(&self) -> impl Iterator<Item = &TlsFiles> {
+        self.entries.iter().map(|(files, _)| files)
+    }
+
+    /// Reloads `other`'s configurations too.
+    pub fn merge(&mut self, other: CertReloader) {
+        self.entries.extend(other.entries);
     }
 }
 
@@ -232,11 +243,11 @@ pub fn server_config_reloadable(
     files: &TlsFiles,
 ) -> Result<(Arc<rustls::ServerConfig>, CertReloader), TlsError> {
     let provider = provider();
+    let cert = Arc::new(ReloadableCert {
+        current: RwLock::new(Arc::new(certified_key(files, &provider)?)),
+    });
     let reloader = CertReloader {
-        files: files.clone(),
-        cert: Arc::new(ReloadableCert {
-            current: RwLock::new(Arc::new(certified_key(files, &provider)?)),
-        }),
+        entries: vec![(files.clone(), cert.clone())],
         provider: provider.clone(),
     };
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -267,7 +278,7 @@ pub fn server_config_reloadable(
             builder.with_client_cert_verifier(verifier.build().map_err(|e| ca_err(e.to_string()))?)
         }
     };
-    let mut config = builder.with_cert_resolver(reloader.cert.clone());
+    let mut config = builder.with_cert_resolver(cert);
     config.alpn_protocols = vec![ALPN_MQTT.to_vec()];
     Ok((Arc::new(config), reloader))
 }

@@ -345,3 +345,43 @@ async fn certificate_reload_applies_to_tls_and_quic() {
     assert!(tls_trusts(&new, tls).await && quic_trusts(&new, quic).await);
     b.stop().await;
 }
+
+/// A listener with `?cert=FILE&key=FILE` serves its own certificate while the others serve the
+/// configuration's; a reload swaps both.
+#[tokio::test]
+async fn per_listener_certificates() {
+    let (main, own) = (Pki::new("per-main"), Pki::new("per-own"));
+    let quic_url = format!(
+        "quic://127.0.0.1:0?cert={}&key={}",
+        own.server_cert.display(),
+        own.server_key.display()
+    );
+    let config = main.config(&["mqtts://127.0.0.1:0", &quic_url]);
+    let broker = Broker::bind(config).await.unwrap();
+    let reloader = broker.cert_reloader().unwrap();
+    assert_eq!(reloader.files().count(), 2);
+    let endpoints = broker.endpoints();
+    assert!(
+        endpoints[1].to_string().contains("?cert="),
+        "{}",
+        endpoints[1]
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(broker.run(async {
+        let _ = stopped.await;
+    }));
+    let b = Running {
+        endpoints,
+        stop,
+        task,
+    };
+    let (tls, quic) = (b.addr(Transport::Mqtts), b.addr(Transport::Quic).port());
+    assert!(tls_trusts(&main, tls).await && !tls_trusts(&own, tls).await);
+    assert!(quic_trusts(&own, quic).await && !quic_trusts(&main, quic).await);
+    // The QUIC listener's files now hold the main certificate: after a reload it serves it.
+    std::fs::copy(&main.server_cert, &own.server_cert).unwrap();
+    std::fs::copy(&main.server_key, &own.server_key).unwrap();
+    reloader.reload().unwrap();
+    assert!(quic_trusts(&main, quic).await && tls_trusts(&main, tls).await);
+    b.stop().await;
+}

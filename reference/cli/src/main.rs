@@ -59,8 +59,9 @@ struct BrokerArgs {
     /// A listener: mqtt://HOST:PORT (TCP), mqtts://HOST:PORT (TLS, needs --cert and --key),
     /// ws://HOST:PORT/PATH (WebSocket, subprotocol mqtt), wss://HOST:PORT/PATH (WebSocket over
     /// TLS, needs --cert and --key), quic://HOST:PORT (QUIC over UDP, ALPN mqtt, needs --cert
-    /// and --key) or a bare HOST:PORT (TCP). Repeatable; replaces `listen` in the config file
-    /// [default: 127.0.0.1:1883].
+    /// and --key) or a bare HOST:PORT (TCP). A TLS listener may end in ?cert=FILE&key=FILE (its
+    /// own certificate instead of --cert/--key). Repeatable; replaces `listen` in the config
+    /// file [default: 127.0.0.1:1883].
     #[arg(long, value_name = "URL")]
     listen: Vec<String>,
     /// Server certificate chain (PEM, leaf first) for mqtts://, wss:// and quic:// listeners.
@@ -174,8 +175,8 @@ async fn reload_on_sighup(reloader: mqttref_broker::tls::CertReloader) {
     while hup.recv().await.is_some() {
         match reloader.reload() {
             Ok(()) => tracing::info!(
-                cert = %reloader.files().cert.display(),
-                "SIGHUP: TLS certificate and key reloaded"
+                certs = reloader.files().count(),
+                "SIGHUP: TLS certificates and keys reloaded"
             ),
             Err(e) => tracing::error!(
                 error = %e,
