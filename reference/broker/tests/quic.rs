@@ -119,6 +119,9 @@ async fn wrong_alpn_is_refused_with_a_typed_error_and_a_log_line() {
     let logs = Logs::default();
     let _guard = logs.capture();
     let pki = Pki::new("quic-alpn");
+    let at_start = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
     let b = start(pki.config(&["quic://127.0.0.1:0"])).await;
     let port = b.addr(Transport::Quic).port();
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -165,7 +168,14 @@ async fn wrong_alpn_is_refused_with_a_typed_error_and_a_log_line() {
         .unwrap();
     assert_eq!(ack, CONNACK);
     s.shutdown().await.unwrap();
+    drop(s);
     b.stop().await;
+    // Stopped, the broker leaves nothing running: not the endpoint's driver, not a connection.
+    let left = settle_to(at_start).await;
+    assert!(
+        left <= at_start,
+        "tasks at start {at_start}, after the stop {left}"
+    );
 }
 
 /// A UDP relay that forwards the client's first datagram to `server` and drops the rest, and
