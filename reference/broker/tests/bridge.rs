@@ -377,7 +377,7 @@ async fn bad_bridge_config_is_a_typed_error_naming_the_bridge() {
         format!("[[bridge]]\nname = \"{name}\"\nremote = \"{remote}\"\ntopics = [{topic}]\n")
     };
     let ok = "{ filter = \"a/#\", direction = \"out\" }";
-    let e = bridge_error(&t("up", "quic://h:1", ok));
+    let e = bridge_error(&t("up", "http://h:1", ok));
     assert!(e.starts_with("b.toml: bridge `up`: remote: "), "{e}");
     let e = bridge_error(&t(
         "up",
