@@ -536,7 +536,7 @@ mod tests {
             Ok(raw_client::Connector::Wss { path, .. }) if path == "/mqtt"
         ));
         assert_eq!(TargetAddr::parse("wss://b").unwrap().url(), "wss://b:443/");
-        assert!(TargetAddr::parse("quic://a:1")
+        assert!(TargetAddr::parse("http://a:1")
             .unwrap_err()
             .contains("unsupported scheme"));
         assert!(TargetAddr::parse("localhost:1883").is_err());
