@@ -23,7 +23,7 @@ use crate::frame::{self, Scan};
 use crate::transcript::{Direction, Transcript};
 use crate::{DecodeError, EncodeError, Packet, PacketType, ProtocolVersion};
 
-/// Any byte stream: TCP, TLS, WebSocket; QUIC later.
+/// Any byte stream: TCP, TLS, WebSocket, a QUIC stream.
 pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {
     /// The stream as `Any`, so the client can reach a transport's own operations (a WebSocket
     /// text frame) behind the box.
@@ -73,6 +73,16 @@ pub enum RawError {
         addr: String,
         /// Why it failed.
         source: io::Error,
+    },
+    /// The QUIC connection could not be made: no common ALPN protocol
+    /// ([`crate::quic::QuicError::NoApplicationProtocol`]), an untrusted certificate, no
+    /// answer within [`TLS_HANDSHAKE_TIMEOUT`], ...
+    #[error("QUIC connection to {addr}: {source}")]
+    Quic {
+        /// The address dialled.
+        addr: String,
+        /// Why it failed.
+        source: crate::quic::QuicError,
     },
     /// [`RawClient::send_ws_text`] on a connection that is not a WebSocket.
     #[error("not a WebSocket connection")]
@@ -261,12 +271,13 @@ impl RawClient {
 
     /// Connects as `connector` says: TCP, TLS over TCP with the handshake done (bounded by
     /// [`TLS_HANDSHAKE_TIMEOUT`]), WebSocket over TCP with the upgrade done (bounded by
-    /// [`WS_HANDSHAKE_TIMEOUT`]), or WebSocket over TLS with both done. No MQTT CONNECT is
+    /// [`WS_HANDSHAKE_TIMEOUT`]), WebSocket over TLS with both done, or QUIC with the handshake
+    /// done and the stream opened (bounded by [`TLS_HANDSHAKE_TIMEOUT`]). No MQTT CONNECT is
     /// sent. Cancel-safe (nothing is kept on cancel).
     ///
     /// # Errors
-    /// [`RawError::Connect`] for TCP, [`RawError::Tls`] / [`RawError::WebSocket`] for the
-    /// handshake.
+    /// [`RawError::Connect`] for TCP, [`RawError::Tls`] / [`RawError::WebSocket`] /
+    /// [`RawError::Quic`] for the handshake.
     pub async fn connect(
         addr: &str,
         connector: &crate::Connector,
@@ -293,6 +304,24 @@ impl RawClient {
             } => {
                 let tls = Self::tls(addr, config, server_name).await?;
                 Self::upgrade(tls, addr, path, version, label).await
+            }
+            crate::Connector::Quic {
+                config,
+                server_name,
+            } => {
+                let quic = crate::quic::connect(addr, config, server_name);
+                let quic = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, quic).await {
+                    Ok(r) => r,
+                    Err(_) => Err(crate::quic::QuicError::Io(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no handshake within {TLS_HANDSHAKE_TIMEOUT:?}"),
+                    ))),
+                }
+                .map_err(|source| RawError::Quic {
+                    addr: addr.to_owned(),
+                    source,
+                })?;
+                Ok(Self::from_stream(quic, version, label))
             }
         }
     }

@@ -5,7 +5,7 @@
 //! to the byte, within explicit time limits. This crate gives it:
 //!
 //! - [`RawClient`]: one connection over any byte [`Stream`] (TCP via
-//!   [`RawClient::connect_tcp`], TCP, TLS or WebSocket via [`RawClient::connect`] and a [`Connector`]). It sends raw bytes ([`RawClient::send_bytes`]) or core packets
+//!   [`RawClient::connect_tcp`], TCP, TLS, WebSocket or QUIC via [`RawClient::connect`] and a [`Connector`]). It sends raw bytes ([`RawClient::send_bytes`]) or core packets
 //!   ([`RawClient::send`]), and reads only inside the expectation calls — [`RawClient::recv`],
 //!   [`RawClient::expect`], [`RawClient::expect_nothing`], [`RawClient::expect_close`] — each
 //!   with its own timeout. Frames are cut from the stream by their fixed header and then judged
@@ -40,6 +40,7 @@
 //!   and the test-only [`tls::AcceptAnyCertificate`].
 //! - [`ws`]: the WebSocket upgrade and [`ws::WsStream`]; each [`RawClient::send_bytes`] is one
 //!   binary frame, [`RawClient::send_ws_text`] a text frame.
+//! - [`quic`]: the QUIC connection and its one bidirectional stream ([`quic::QuicStream`]).
 //! - [`server`]: [`RawServer`], the scripted server: accepted connections are `RawClient`s.
 //! - [`build`]: byte-level builders ([`build::prop`] property ids, [`build::malformed`]).
 
@@ -50,6 +51,7 @@ pub mod build;
 mod client;
 mod decode;
 mod frame;
+pub mod quic;
 pub mod server;
 pub mod tls;
 pub mod transcript;

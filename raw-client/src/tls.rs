@@ -1,5 +1,5 @@
-//! How a [`RawClient`](crate::RawClient) dials: plain TCP, TLS over TCP, WebSocket over TCP or
-//! WebSocket over TLS ([`Connector`]), and
+//! How a [`RawClient`](crate::RawClient) dials: plain TCP, TLS over TCP, WebSocket over TCP,
+//! WebSocket over TLS or QUIC ([`Connector`]), and
 //! the rustls client configuration from a CA file or, for testing only, with no verification
 //! at all ([`AcceptAnyCertificate`]).
 //!
@@ -51,6 +51,14 @@ pub enum Connector {
         /// The HTTP path of the upgrade request.
         path: String,
     },
+    /// `quic://`: one bidirectional stream of a QUIC connection (see [`crate::quic`]).
+    Quic {
+        /// The rustls client configuration: TLS 1.3 is used, and its ALPN protocols are
+        /// offered (`mqtt` from [`Connector::quic`]).
+        config: Arc<rustls::ClientConfig>,
+        /// The name the server's certificate must carry (a DNS name or an IP address).
+        server_name: String,
+    },
 }
 
 impl std::fmt::Debug for Connector {
@@ -62,6 +70,7 @@ impl std::fmt::Debug for Connector {
             Connector::Wss {
                 server_name, path, ..
             } => write!(f, "Wss({server_name:?}, {path:?})"),
+            Connector::Quic { server_name, .. } => write!(f, "Quic({server_name:?})"),
         }
     }
 }
@@ -99,6 +108,34 @@ impl Connector {
             path: path.to_owned(),
         })
     }
+}
+
+impl Connector {
+    /// QUIC to `server_name` with `config`, offering ALPN [`ALPN_MQTT`] (whatever `config`
+    /// offers: QUIC requires ALPN, and MQTT's is `mqtt`).
+    ///
+    /// # Errors
+    /// [`TlsConfigError::ServerName`] when `server_name` is neither a DNS name nor an IP address.
+    pub fn quic(
+        config: Arc<rustls::ClientConfig>,
+        server_name: &str,
+    ) -> Result<Connector, TlsConfigError> {
+        parse_server_name(server_name)?;
+        Ok(Connector::Quic {
+            config: with_alpn(&config, &[ALPN_MQTT]),
+            server_name: server_name.to_owned(),
+        })
+    }
+}
+
+/// `config` offering `protocols` by ALPN instead of its own (a scenario may offer a wrong one).
+pub fn with_alpn(
+    config: &Arc<rustls::ClientConfig>,
+    protocols: &[&[u8]],
+) -> Arc<rustls::ClientConfig> {
+    let mut config = rustls::ClientConfig::clone(config);
+    config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
 }
 
 fn parse_server_name(name: &str) -> Result<ServerName<'static>, TlsConfigError> {

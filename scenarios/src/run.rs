@@ -80,6 +80,7 @@ impl RunOptions {
             host_port: "127.0.0.1:0".into(),
             tls: false,
             ws_path: None,
+            quic: false,
         });
         opts.client = Some(adapter);
         opts
@@ -317,6 +318,7 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
             raw_client::Connector::Tls { .. } => "tls",
             raw_client::Connector::Ws { .. } => "ws",
             raw_client::Connector::Wss { .. } => "wss",
+            raw_client::Connector::Quic { .. } => "quic",
         }
         .to_owned(),
         started_at: verdict::rfc3339(started),

@@ -41,14 +41,34 @@ pub struct TargetAddr {
     /// `ws://`, `wss://`: WebSocket, upgraded at this HTTP path (`/` when the URL has none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ws_path: Option<String>,
+    /// `quic://`: QUIC over UDP (TLS 1.3 inside, so `tls` is set too), one bidirectional
+    /// stream per connection.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub quic: bool,
 }
 
 impl TargetAddr {
     /// Parses `mqtt://host:port` (`tcp://` too; the port defaults to 1883),
     /// `mqtts://host:port` (TLS; the port defaults to 8883), `ws://host:port/path`
     /// (WebSocket; the port defaults to 80, the path to `/`) and `wss://host:port/path`
-    /// (WebSocket over TLS; the port defaults to 443).
+    /// (WebSocket over TLS; the port defaults to 443) and `quic://host:port` (QUIC; the port
+    /// defaults to 14567).
     pub fn parse(url: &str) -> Result<TargetAddr, String> {
+        if let Some(rest) = url.strip_prefix("quic://") {
+            let mut target = TargetAddr::parse(&format!("mqtts://{rest}"))
+                .map_err(|e| e.replace(&format!("mqtts://{rest}"), url))?;
+            if !rest.trim_end_matches('/').contains(':')
+                || rest.trim_end_matches('/').ends_with(']')
+            {
+                // No port given: QUIC's usual MQTT port (EMQX's), not MQTT over TLS's.
+                target.host_port = format!(
+                    "{}:14567",
+                    target.host_port.rsplit_once(':').map_or(rest, |(h, _)| h)
+                );
+            }
+            target.quic = true;
+            return Ok(target);
+        }
         let ws = if let Some(rest) = url.strip_prefix("ws://") {
             Some((rest, false))
         } else {
@@ -89,7 +109,7 @@ impl TargetAddr {
             r
         } else if let Some((scheme, _)) = url.split_once("://") {
             return Err(format!(
-                "unsupported scheme `{scheme}://` in `{url}`: mqtt:// (TCP), mqtts:// (TLS), ws:// (WebSocket) and wss:// (WebSocket over TLS) are supported"
+                "unsupported scheme `{scheme}://` in `{url}`: mqtt:// (TCP), mqtts:// (TLS), ws:// (WebSocket), wss:// (WebSocket over TLS) and quic:// (QUIC) are supported"
             ));
         } else {
             return Err(format!(
@@ -125,12 +145,16 @@ impl TargetAddr {
             host_port,
             tls,
             ws_path: None,
+            quic: false,
         })
     }
 
-    /// The URL: `mqtt://host:port`, `mqtts://host:port`, `ws://host:port/path` or
-    /// `wss://host:port/path`.
+    /// The URL: `mqtt://host:port`, `mqtts://host:port`, `ws://host:port/path`,
+    /// `wss://host:port/path` or `quic://host:port`.
     pub fn url(&self) -> String {
+        if self.quic {
+            return format!("quic://{}", self.host_port);
+        }
         if let Some(path) = &self.ws_path {
             let scheme = if self.tls { "wss" } else { "ws" };
             return format!("{scheme}://{}{path}", self.host_port);
@@ -151,11 +175,11 @@ impl TargetAddr {
         host.trim_start_matches('[').trim_end_matches(']')
     }
 
-    /// How to dial it: TCP, WebSocket, or TLS (under WebSocket for `wss://`) checked as `tls`
-    /// says (`server_name` defaults to the host).
+    /// How to dial it: TCP, WebSocket, TLS (under WebSocket for `wss://`) or QUIC, the
+    /// certificate checked as `tls` says (`server_name` defaults to the host).
     ///
     /// # Errors
-    /// An `mqtts://` or `wss://` target with neither a CA file nor `insecure`; an unusable CA
+    /// An `mqtts://`, `wss://` or `quic://` target with neither a CA file nor `insecure`; an unusable CA
     /// file.
     pub fn connector(&self, tls: &TlsSettings) -> Result<raw_client::Connector, String> {
         match (&self.ws_path, self.tls) {
@@ -176,6 +200,9 @@ impl TargetAddr {
         };
         let config = raw_client::tls_config(&trust).map_err(|e| e.to_string())?;
         let name = tls.server_name.as_deref().unwrap_or(self.host());
+        if self.quic {
+            return raw_client::Connector::quic(config, name).map_err(|e| e.to_string());
+        }
         match &self.ws_path {
             Some(path) => raw_client::Connector::wss(config, name, path),
             None => raw_client::Connector::tls(config, name),
@@ -453,6 +480,24 @@ mod tests {
         let ws = TargetAddr::parse("ws://broker").unwrap();
         assert_eq!(ws.host_port, "broker:80");
         assert_eq!(ws.url(), "ws://broker:80/");
+        let quic = TargetAddr::parse("quic://127.0.0.1:14567").unwrap();
+        assert!(quic.quic && quic.tls);
+        assert_eq!(quic.host_port, "127.0.0.1:14567");
+        assert_eq!(quic.url(), "quic://127.0.0.1:14567");
+        assert_eq!(TargetAddr::parse("quic://b").unwrap().host_port, "b:14567");
+        assert_eq!(
+            TargetAddr::parse("quic://[::1]").unwrap().host_port,
+            "[::1]:14567"
+        );
+        assert!(quic.connector(&TlsSettings::default()).is_err());
+        assert!(matches!(
+            quic.connector(&TlsSettings {
+                insecure: true,
+                ..TlsSettings::default()
+            }),
+            Ok(raw_client::Connector::Quic { server_name, .. }) if server_name == "127.0.0.1"
+        ));
+        assert!(TargetAddr::parse("quic://h:1/path").is_err());
         let tls = TargetAddr::parse("mqtts://a").unwrap();
         assert!(tls.tls);
         assert_eq!(tls.host_port, "a:8883");
@@ -491,7 +536,7 @@ mod tests {
             Ok(raw_client::Connector::Wss { path, .. }) if path == "/mqtt"
         ));
         assert_eq!(TargetAddr::parse("wss://b").unwrap().url(), "wss://b:443/");
-        assert!(TargetAddr::parse("quic://a:1")
+        assert!(TargetAddr::parse("http://a:1")
             .unwrap_err()
             .contains("unsupported scheme"));
         assert!(TargetAddr::parse("localhost:1883").is_err());

@@ -22,22 +22,24 @@ use std::time::Duration;
 pub struct Args {
     /// The broker under test, `mqtt://host:port`, `mqtts://host:port` (TLS: with --cafile or
     /// --insecure), `ws://host:port/path` (WebSocket, subprotocol mqtt) or
-    /// `wss://host:port/path` (WebSocket over TLS: with --cafile or --insecure). Without it (and
+    /// `wss://host:port/path` (WebSocket over TLS: with --cafile or --insecure) or
+    /// `quic://host:port` (QUIC, ALPN mqtt, one stream per connection: with --cafile or
+    /// --insecure). Without it (and
     /// without `target` in the target file) the reference broker is started in this process on
     /// a free loopback port.
     #[arg(long, value_name = "URL")]
     target: Option<String>,
-    /// For an mqtts:// or wss:// target: the CA certificates (PEM) its certificate must chain to
+    /// For an mqtts://, wss:// or quic:// target: the CA certificates (PEM) its certificate must chain to
     /// (overrides `cafile` under `[tls]` in the target file).
     #[arg(long, value_name = "FILE.pem")]
     cafile: Option<PathBuf>,
-    /// For an mqtts:// or wss:// target: accept any server certificate. Testing only: it checks nothing
+    /// For an mqtts://, wss:// or quic:// target: accept any server certificate. Testing only: it checks nothing
     /// about who the server is.
     #[arg(long, conflicts_with = "cafile")]
     insecure: bool,
     /// Without --target: the transport of the in-process reference broker and of the
-    /// scenarios' connections. `tls` and `wss` use a throwaway CA and server certificate
-    /// generated for the run.
+    /// scenarios' connections. `tls`, `wss` and `quic` use a throwaway CA and server
+    /// certificate generated for the run.
     #[arg(long, value_enum, default_value_t = InProcessTransport::Tcp, conflicts_with = "target")]
     transport: InProcessTransport,
     /// A TOML file with the target's name, credentials, capability overrides, limits and a
@@ -104,6 +106,8 @@ pub(crate) enum InProcessTransport {
     Ws,
     /// `wss://`.
     Wss,
+    /// `quic://`.
+    Quic,
 }
 
 #[derive(Debug, Clone)]
@@ -444,7 +448,7 @@ pub(crate) mod reference {
 
     pub struct Running {
         pub url: String,
-        /// The throwaway CA of a `tls` or `wss` run.
+        /// The throwaway CA of a `tls`, `wss` or `quic` run.
         pub cafile: Option<PathBuf>,
         /// Where the throwaway certificates are (removed by [`Running::stop`]).
         dir: Option<PathBuf>,
@@ -491,13 +495,17 @@ pub(crate) mod reference {
             InProcessTransport::Tls => "mqtts://127.0.0.1:0",
             InProcessTransport::Ws => "ws://127.0.0.1:0/mqtt",
             InProcessTransport::Wss => "wss://127.0.0.1:0/mqtt",
+            InProcessTransport::Quic => "quic://127.0.0.1:0",
         };
         let mut config = BrokerConfig {
             listen: vec![listen.into()],
             ..BrokerConfig::default()
         };
         let (mut dir, mut cafile) = (None, None);
-        if matches!(transport, InProcessTransport::Tls | InProcessTransport::Wss) {
+        if matches!(
+            transport,
+            InProcessTransport::Tls | InProcessTransport::Wss | InProcessTransport::Quic
+        ) {
             let (d, ca, cert, key) = throwaway_pki()?;
             config.cert = Some(cert);
             config.key = Some(key);
@@ -594,7 +602,11 @@ mod tests {
             parse(&["--transport", "tls", "--target", "mqtt://h:1"]).is_err(),
             "--transport is for the in-process broker only"
         );
-        assert!(parse(&["--transport", "quic"]).is_err());
+        assert_eq!(
+            parse(&["--transport", "quic"]).unwrap().transport,
+            InProcessTransport::Quic
+        );
+        assert!(parse(&["--transport", "udp"]).is_err());
         let a = parse(&["--isolate-failures", "--restart-cmd", "systemctl restart x"]).unwrap();
         assert!(a.isolate_failures);
         assert_eq!(a.restart_cmd.as_deref(), Some("systemctl restart x"));

@@ -9,7 +9,7 @@
 //!   limits, backpressure and session persistence apply to it unchanged, and nothing in the
 //!   engine knows about bridges. (Dialling the broker's own TCP listener would do the same,
 //!   but fails when every listener is TLS with client certificates, or bound elsewhere.)
-//! - the **remote** client dials the `remote` URL (`mqtt://`, `mqtts://`, `ws://`, `wss://`)
+//! - the **remote** client dials the `remote` URL (`mqtt://`, `mqtts://`, `ws://`, `wss://`, `quic://`)
 //!   with Clean Start 0 (3.1.1: Clean Session 0) and a Session Expiry, and reconnects with
 //!   exponential backoff whose jitter comes from a PRNG seeded from the broker's `seed` and the
 //!   bridge's name (time from `tokio::time` only).
@@ -64,7 +64,7 @@ const INTERNAL_PIPE: usize = 64 * 1024;
 pub struct BridgeConfig {
     /// Names the bridge in logs and errors; unique.
     pub name: String,
-    /// The remote broker: `mqtt://`, `mqtts://`, `ws://HOST:PORT/PATH` or `wss://...`.
+    /// The remote broker: `mqtt://`, `mqtts://`, `ws://HOST:PORT/PATH`, `wss://...` or `quic://`.
     pub remote: String,
     /// Client identifier at the remote; default `mqttref-bridge-NAME`.
     #[serde(default)]

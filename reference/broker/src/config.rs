@@ -10,12 +10,15 @@
 //!
 //! `listen` is one listener or a list of them, each `mqtt://HOST:PORT` (TCP), `mqtts://HOST:PORT`
 //! (TLS, with `cert` and `key`), `ws://HOST:PORT/PATH` (WebSocket; path `/` when none),
-//! `wss://HOST:PORT/PATH` (WebSocket over TLS, with `cert` and `key`) or a bare `HOST:PORT`
-//! (TCP). Every TLS listener (`mqtts://`, `wss://`) uses the same `cert`, `key` and `cafile`.
+//! `wss://HOST:PORT/PATH` (WebSocket over TLS, with `cert` and `key`), `quic://HOST:PORT` (QUIC
+//! over UDP, with `cert` and `key`; one bidirectional stream per connection, ALPN `mqtt`) or a
+//! bare `HOST:PORT` (TCP). Every TLS listener (`mqtts://`, `wss://`, `quic://`) uses the same
+//! `cert`, `key` and `cafile`, unless its URL ends in `?cert=FILE&key=FILE` (a certificate and
+//! key of its own; `cafile` still applies).
 //!
 //! ```toml
 //! listen = ["mqtt://0.0.0.0:1883", "mqtts://0.0.0.0:8883", "ws://0.0.0.0:8080/mqtt",
-//!           "wss://0.0.0.0:8443/mqtt"]
+//!           "wss://0.0.0.0:8443/mqtt", "quic://0.0.0.0:14567"]
 //! cert = "server.pem"            # chain, leaf first
 //! key = "server.key"
 //! cafile = "ca.pem"              # verify client certificates against it
@@ -54,6 +57,9 @@ pub enum Transport {
     Ws,
     /// MQTT over WebSocket over TLS over TCP: `wss://` (the HTTP path is the [`Endpoint`]'s).
     Wss,
+    /// MQTT over one bidirectional stream of a QUIC connection (TLS 1.3 inside, ALPN `mqtt`)
+    /// over UDP: `quic://`.
+    Quic,
 }
 
 impl Transport {
@@ -64,12 +70,14 @@ impl Transport {
             Transport::Mqtts => "mqtts",
             Transport::Ws => "ws",
             Transport::Wss => "wss",
+            Transport::Quic => "quic",
         }
     }
 
-    /// Whether the listener speaks TLS (`mqtts://`, `wss://`), and so needs `cert` and `key`.
+    /// Whether the listener speaks TLS (`mqtts://`, `wss://`, and `quic://`, whose TLS is
+    /// inside QUIC), and so needs `cert` and `key`.
     pub fn is_tls(self) -> bool {
-        matches!(self, Transport::Mqtts | Transport::Wss)
+        matches!(self, Transport::Mqtts | Transport::Wss | Transport::Quic)
     }
 
     /// Whether the listener speaks WebSocket (`ws://`, `wss://`), and so has an HTTP path.
@@ -78,43 +86,79 @@ impl Transport {
     }
 }
 
-/// One listener: a transport, a socket address and, for `ws://` and `wss://`, an HTTP path.
+/// One listener: a transport, a socket address, for `ws://` and `wss://` an HTTP path and, for
+/// a TLS listener, optionally a certificate and key of its own (`?cert=FILE&key=FILE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// TCP, TLS or WebSocket.
+    /// TCP, TLS, WebSocket or QUIC.
     pub transport: Transport,
     /// Where to bind (port 0: any free port).
     pub addr: SocketAddr,
     /// The HTTP path a `ws://` or `wss://` listener serves (`/` when the URL has none); `None`
     /// for the others.
     pub path: Option<String>,
+    /// This listener's own certificate chain and key (PEM), instead of the configuration's
+    /// `cert` and `key` (its `cafile` and `require_certificate` still apply). TLS listeners
+    /// only.
+    pub cert_key: Option<(PathBuf, PathBuf)>,
 }
 
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}://{}", self.transport.scheme(), self.addr)?;
-        match &self.path {
-            Some(path) => f.write_str(path),
+        if let Some(path) = &self.path {
+            f.write_str(path)?;
+        }
+        match &self.cert_key {
+            Some((cert, key)) => write!(f, "?cert={}&key={}", cert.display(), key.display()),
             None => Ok(()),
         }
+    }
+}
+
+/// `cert=FILE&key=FILE` of a listener URL: both or neither.
+fn cert_key(s: &str, query: &str) -> Result<(PathBuf, PathBuf), String> {
+    let (mut cert, mut key) = (None, None);
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("cert", v)) if !v.is_empty() => cert = Some(PathBuf::from(v)),
+            Some(("key", v)) if !v.is_empty() => key = Some(PathBuf::from(v)),
+            _ => {
+                return Err(format!(
+                    "`{s}`: `{pair}` is not a listener option (cert=FILE and key=FILE are)"
+                ))
+            }
+        }
+    }
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok((cert, key)),
+        _ => Err(format!(
+            "`{s}`: a listener's own certificate needs both cert=FILE and key=FILE"
+        )),
     }
 }
 
 impl std::str::FromStr for Endpoint {
     type Err = String;
 
-    /// `mqtt://HOST:PORT`, `mqtts://HOST:PORT`, `ws://HOST:PORT/PATH`, `wss://HOST:PORT/PATH`
-    /// or a bare `HOST:PORT` (TCP); HOST is an IP address (`[::1]` for IPv6).
+    /// `mqtt://HOST:PORT`, `mqtts://HOST:PORT`, `ws://HOST:PORT/PATH`, `wss://HOST:PORT/PATH`,
+    /// `quic://HOST:PORT` (UDP) or a bare `HOST:PORT` (TCP); HOST is an IP address (`[::1]` for IPv6).
+    /// A TLS listener may end in `?cert=FILE&key=FILE`: a certificate and key of its own.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (transport, rest) = match s.split_once("://") {
-            None => (Transport::Mqtt, s),
+        let (url, cert_key) = match s.split_once('?') {
+            Some((url, query)) => (url, Some(cert_key(s, query)?)),
+            None => (s, None),
+        };
+        let (transport, rest) = match url.split_once("://") {
+            None => (Transport::Mqtt, url),
             Some(("mqtt" | "tcp", rest)) => (Transport::Mqtt, rest),
             Some(("mqtts" | "ssl" | "tls", rest)) => (Transport::Mqtts, rest),
             Some(("ws", rest)) => (Transport::Ws, rest),
             Some(("wss", rest)) => (Transport::Wss, rest),
+            Some(("quic", rest)) => (Transport::Quic, rest),
             Some((scheme, _)) => {
                 return Err(format!(
-                    "`{s}`: unsupported scheme `{scheme}://` (mqtt://, mqtts://, ws:// or wss://)"
+                    "`{s}`: unsupported scheme `{scheme}://` (mqtt://, mqtts://, ws://, wss:// or quic://)"
                 ))
             }
         };
@@ -129,12 +173,18 @@ impl std::str::FromStr for Endpoint {
             _ => return Err(format!("`{s}`: only a ws:// or wss:// listener has a path")),
         };
         let addr = host.parse().map_err(|_| {
-            format!("`{s}`: not a listener like mqtt://127.0.0.1:1883, mqtts://0.0.0.0:8883, ws://127.0.0.1:8080/mqtt or 127.0.0.1:1883")
+            format!("`{s}`: not a listener like mqtt://127.0.0.1:1883, mqtts://0.0.0.0:8883, ws://127.0.0.1:8080/mqtt, quic://127.0.0.1:14567 or 127.0.0.1:1883")
         })?;
+        if cert_key.is_some() && !transport.is_tls() {
+            return Err(format!(
+                "`{s}`: only a TLS listener (mqtts://, wss://, quic://) takes cert and key"
+            ));
+        }
         Ok(Endpoint {
             transport,
             addr,
             path,
+            cert_key,
         })
     }
 }
@@ -409,7 +459,10 @@ impl BrokerConfig {
             message: message.to_owned(),
         };
         let endpoints = self.endpoints().map_err(|e| invalid("listen", &e))?;
-        if let Some(e) = endpoints.iter().find(|e| e.transport.is_tls()) {
+        if let Some(e) = endpoints
+            .iter()
+            .find(|e| e.transport.is_tls() && e.cert_key.is_none())
+        {
             let message = format!("the TLS listener {e} needs cert and key");
             if self.cert.is_none() {
                 return Err(invalid("cert", &message));
@@ -525,7 +578,22 @@ impl BrokerConfig {
         }
     }
 
-    /// The TLS files of the `mqtts://` and `wss://` listeners, if `cert` and `key` are set.
+    /// The TLS files of `endpoint`: its own certificate and key (`?cert=&key=`), else the
+    /// configuration's, with the configuration's client verification either way; `None` when
+    /// it has neither.
+    pub fn tls_files_for(&self, endpoint: &Endpoint) -> Option<crate::tls::TlsFiles> {
+        match &endpoint.cert_key {
+            Some((cert, key)) => Some(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                cafile: self.cafile.clone(),
+                require_certificate: self.require_certificate,
+            }),
+            None => self.tls_files(),
+        }
+    }
+
+    /// The TLS files of the TLS listeners, if `cert` and `key` are set.
     pub fn tls_files(&self) -> Option<crate::tls::TlsFiles> {
         Some(crate::tls::TlsFiles {
             cert: self.cert.clone()?,
@@ -783,8 +851,73 @@ mod tests {
         assert_eq!(e[0].to_string(), "wss://127.0.0.1:1/");
         let err = BrokerConfig::from_toml("listen = \"quic://127.0.0.1:1\"\n", Path::new("l.toml"))
             .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "l.toml: field `cert`: the TLS listener quic://127.0.0.1:1 needs cert and key"
+        );
+        let c = BrokerConfig::from_toml(
+            "listen = \"quic://0.0.0.0:14567\"\ncert = \"s.pem\"\nkey = \"s.key\"\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        let e = c.endpoints().unwrap();
+        assert_eq!(
+            (e[0].transport, e[0].path.as_deref()),
+            (Transport::Quic, None)
+        );
+        assert_eq!(e[0].to_string(), "quic://0.0.0.0:14567");
+        let err = BrokerConfig::from_toml(
+            "listen = \"quic://127.0.0.1:1/mqtt\"\n",
+            Path::new("l.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("has a path"), "{err}");
+        // A listener with its own certificate needs no global one; the others still do.
+        let c = BrokerConfig::from_toml(
+            "listen = \"mqtts://127.0.0.1:1?cert=a.pem&key=a.key\"\n",
+            Path::new("l.toml"),
+        )
+        .unwrap();
+        let e = c.endpoints().unwrap();
+        assert_eq!(
+            e[0].cert_key,
+            Some((PathBuf::from("a.pem"), PathBuf::from("a.key")))
+        );
+        assert_eq!(e[0].to_string(), "mqtts://127.0.0.1:1?cert=a.pem&key=a.key");
+        assert_eq!(c.tls_files_for(&e[0]).unwrap().cert, PathBuf::from("a.pem"));
+        let err = BrokerConfig::from_toml(
+            "listen = [\"quic://127.0.0.1:1?cert=a.pem&key=a.key\", \"wss://127.0.0.1:2\"]\n",
+            Path::new("l.toml"),
+        )
+        .unwrap_err();
         assert!(
-            err.to_string().contains("unsupported scheme `quic://`"),
+            err.to_string()
+                .contains("wss://127.0.0.1:2/ needs cert and key"),
+            "{err}"
+        );
+        for (listen, why) in [
+            (
+                "mqtts://127.0.0.1:1?cert=a.pem",
+                "both cert=FILE and key=FILE",
+            ),
+            (
+                "mqtts://127.0.0.1:1?cert=a.pem&key=a.key&ca=c",
+                "`ca=c` is not a listener option",
+            ),
+            (
+                "mqtt://127.0.0.1:1?cert=a.pem&key=a.key",
+                "only a TLS listener",
+            ),
+        ] {
+            let err =
+                BrokerConfig::from_toml(&format!("listen = \"{listen}\"\n"), Path::new("l.toml"))
+                    .unwrap_err();
+            assert!(err.to_string().contains(why), "{listen}: {err}");
+        }
+        let err = BrokerConfig::from_toml("listen = \"udp://127.0.0.1:1\"\n", Path::new("l.toml"))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("unsupported scheme `udp://`"),
             "{err}"
         );
         let err = BrokerConfig::from_toml("listen = []\n", Path::new("l.toml")).unwrap_err();

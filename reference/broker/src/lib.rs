@@ -20,9 +20,9 @@
 //! ```
 //! Any listener works through [`Listener`] (the simulator plugs turmoil's in); see [`run`].
 //! TLS and WebSocket are layers over any of them ([`tls::TlsListener`], [`ws::WsListener`]);
-//! [`Broker::bind`] binds every `mqtt://`, `mqtts://`, `ws://` and `wss://` listener of the
-//! configuration and serves them with one engine (`wss://` is the WebSocket layer over the TLS
-//! layer over TCP).
+//! [`Broker::bind`] binds every `mqtt://`, `mqtts://`, `ws://`, `wss://` and `quic://` listener
+//! of the configuration and serves them with one engine (`wss://` is the WebSocket layer over
+//! the TLS layer over TCP; `quic://` a quinn endpoint whose connections each carry one stream).
 //!
 //! # Layout
 //! - [`config`]: [`BrokerConfig`] from TOML, errors with file, line and field.
@@ -35,8 +35,10 @@
 //!   listener, with the handshake in the connection's task.
 //! - [`ws`]: [`ws::WsListener`] over any listener, with the HTTP upgrade in the connection's
 //!   task, presenting binary frames as a byte stream.
-//! - [`listeners`]: [`Listeners`], every configured TCP, TLS, WebSocket and WebSocket-over-TLS
-//!   listener as one.
+//! - `quic` (feature `quic`, on by default): `QuicListener`, QUIC with the handshake in the
+//!   connection's task, each connection's one bidirectional stream as its byte stream.
+//! - [`listeners`]: [`Listeners`], every configured TCP, TLS, WebSocket, WebSocket-over-TLS and
+//!   QUIC listener as one.
 //! - [`store`]: [`store::FileStorage`], the durable store (an append-only, checksummed log),
 //!   and [`store::Durable`], how the engine task makes each batch durable before it sends.
 //! - `server`: the engine task and the per-connection tasks (design notes there).
@@ -48,6 +50,8 @@ pub mod bridge;
 pub mod config;
 mod connection;
 pub mod listeners;
+#[cfg(feature = "quic")]
+pub mod quic;
 mod server;
 pub mod store;
 pub mod tls;
@@ -56,6 +60,7 @@ pub mod ws;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use mqttref_core::broker::Storage;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -82,9 +87,12 @@ pub enum BindError {
     /// The file store could not be opened (`storage = "file"`).
     #[error("storage: {0}")]
     Store(#[from] store::StoreError),
-    /// A TLS listener (`mqtts://`, `wss://`) was given no TLS configuration.
+    /// A TLS listener (`mqtts://`, `wss://`, `quic://`) was given no TLS configuration.
     #[error("{0}: a TLS listener needs cert and key")]
     NoTls(Endpoint),
+    /// A `quic://` listener in a build without the `quic` feature.
+    #[error("{0}: this build has no QUIC (the `quic` feature)")]
+    QuicUnavailable(Endpoint),
     /// Binding a listener failed.
     #[error("binding {endpoint}: {source}")]
     Bind {
@@ -273,11 +281,13 @@ pub struct Broker {
     auth: AuthSetup,
     /// The file store, opened in `bind` for the same reason (`None`: in memory).
     store: Option<store::FileStorage>,
+    /// Swaps the TLS listeners' certificate and key (`None`: no TLS listener).
+    reloader: Option<tls::CertReloader>,
 }
 
 impl Broker {
     /// Checks `config`, loads the password and ACL files if any, loads the TLS files if any
-    /// listener is `mqtts://` or `wss://`, and binds every
+    /// listener is `mqtts://`, `wss://` or `quic://`, and binds every
     /// listener of `config.listen` (use port 0 for any free port).
     ///
     /// # Errors
@@ -292,19 +302,47 @@ impl Broker {
             field: "listen",
             message,
         })?;
-        let tls = match config.tls_files() {
-            Some(files) if endpoints.iter().any(|e| e.transport.is_tls()) => {
-                Some(tls::server_config(&files)?)
-            }
-            _ => None,
-        };
-        let listeners = Listeners::bind(&endpoints, tls).await?;
+        // One configuration for the TLS listeners without a certificate of their own (so one
+        // reload swaps theirs together), one per listener with its own.
+        let mut shared: Option<Arc<rustls::ServerConfig>> = None;
+        let mut reloader: Option<tls::CertReloader> = None;
+        let mut with_tls = Vec::with_capacity(endpoints.len());
+        for endpoint in endpoints {
+            let tls = match (endpoint.transport.is_tls(), &endpoint.cert_key, &shared) {
+                (false, _, _) => None,
+                (true, None, Some(shared)) => Some(shared.clone()),
+                (true, _, _) => match config.tls_files_for(&endpoint) {
+                    None => None,
+                    Some(files) => {
+                        let (tls, r) = tls::server_config_reloadable(&files)?;
+                        match &mut reloader {
+                            Some(all) => all.merge(r),
+                            None => reloader = Some(r),
+                        }
+                        if endpoint.cert_key.is_none() {
+                            shared = Some(tls.clone());
+                        }
+                        Some(tls)
+                    }
+                },
+            };
+            with_tls.push((endpoint, tls));
+        }
+        let listeners = Listeners::bind(&with_tls, config.engine.seed).await?;
         Ok(Broker {
             listeners,
             config,
             auth,
             store,
+            reloader,
         })
+    }
+
+    /// What reloads the certificate and key of every TLS, `wss://` and QUIC listener while the
+    /// broker runs ([`tls::CertReloader::reload`]: new handshakes get the new ones); `None`
+    /// without a TLS listener. Take it before [`Broker::run`].
+    pub fn cert_reloader(&self) -> Option<tls::CertReloader> {
+        self.reloader.clone()
     }
 
     /// The first listener's bound address.

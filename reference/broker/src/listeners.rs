@@ -1,12 +1,13 @@
-//! [`Listeners`]: every configured listener (TCP, TLS, WebSocket, WebSocket over TLS) as one
-//! [`Listener`], so that one
+//! [`Listeners`]: every configured listener (TCP, TLS, WebSocket, WebSocket over TLS, QUIC) as
+//! one [`Listener`], so that one
 //! `serve` — one engine, one accept loop, one connection cap — serves them all.
 //!
 //! # Why one listener over many, not one accept loop per listener
 //! `serve` already owns the connection cap, the connection ids and the engine channel; a
 //! listener that accepts from whichever socket is ready keeps all of that in one place and
 //! leaves `serve` unchanged. Accepting is cheap (the TLS handshake and the WebSocket upgrade
-//! happen later, in the connection's task: see [`crate::tls`], [`crate::ws`]), so one loop does not slow any listener down. The
+//! happen later, in the connection's task: see [`crate::tls`], [`crate::ws`], and the QUIC
+//! handshake too), so one loop does not slow any listener down. The
 //! sockets are polled round-robin, starting after the one that last accepted, so a busy
 //! listener cannot starve the others.
 
@@ -27,9 +28,17 @@ use crate::Listener;
 
 /// One bound socket and its layer, if any.
 struct Bound {
-    tcp: TcpListener,
-    layer: Layer,
+    socket: Socket,
     endpoint: Endpoint,
+}
+
+/// What a listener accepts from.
+enum Socket {
+    /// A TCP socket, and what goes over its streams.
+    Tcp(TcpListener, Layer),
+    /// A QUIC endpoint on a UDP socket.
+    #[cfg(feature = "quic")]
+    Quic(crate::quic::QuicListener),
 }
 
 /// What goes over an accepted TCP stream (each a listener used only to wrap what `tcp`
@@ -61,38 +70,59 @@ impl std::fmt::Debug for Listeners {
 }
 
 impl Listeners {
-    /// Binds every endpoint; `tls` is the server configuration for the `mqtts://` and `wss://`
-    /// ones.
+    /// Binds every endpoint, each with its TLS server configuration (for the `mqtts://`,
+    /// `wss://` and `quic://` ones); `seed` seeds the QUIC endpoints' RNG.
     ///
     /// # Errors
-    /// The first bind that fails, naming its endpoint; a TLS endpoint without `tls`.
+    /// The first bind that fails, naming its endpoint; a TLS endpoint without a configuration.
     pub async fn bind(
-        endpoints: &[Endpoint],
-        tls: Option<Arc<rustls::ServerConfig>>,
+        endpoints: &[(Endpoint, Option<Arc<rustls::ServerConfig>>)],
+        seed: u64,
     ) -> Result<Listeners, crate::BindError> {
         let mut bound = Vec::with_capacity(endpoints.len());
-        for endpoint in endpoints {
+        for (endpoint, tls) in endpoints {
             let tls_layer = |alpn: &[u8]| {
                 tls.as_ref()
                     .map(|config| TlsListener::new((), crate::tls::with_alpn(config, &[alpn])))
                     .ok_or_else(|| crate::BindError::NoTls(endpoint.clone()))
             };
             let ws_layer = || WsListener::new((), endpoint.path.as_deref().unwrap_or("/"));
+            let bind_err = |source| crate::BindError::Bind {
+                endpoint: endpoint.clone(),
+                source,
+            };
             let layer = match endpoint.transport {
                 Transport::Mqtt => Layer::None,
                 Transport::Mqtts => Layer::Tls(tls_layer(crate::tls::ALPN_MQTT)?),
                 Transport::Ws => Layer::Ws(ws_layer()),
                 Transport::Wss => Layer::Wss(tls_layer(crate::ws::ALPN_HTTP1)?, ws_layer()),
-            };
-            let bind_err = |source| crate::BindError::Bind {
-                endpoint: endpoint.clone(),
-                source,
+                #[cfg(feature = "quic")]
+                Transport::Quic => {
+                    let tls = tls
+                        .as_ref()
+                        .ok_or_else(|| crate::BindError::NoTls(endpoint.clone()))?;
+                    let quic = crate::quic::QuicListener::bind(endpoint.addr, tls, seed)
+                        .map_err(bind_err)?;
+                    let addr = quic.local_addr().map_err(bind_err)?;
+                    bound.push(Bound {
+                        socket: Socket::Quic(quic),
+                        endpoint: Endpoint {
+                            addr,
+                            ..endpoint.clone()
+                        },
+                    });
+                    continue;
+                }
+                #[cfg(not(feature = "quic"))]
+                Transport::Quic => {
+                    let _ = seed;
+                    return Err(crate::BindError::QuicUnavailable(endpoint.clone()));
+                }
             };
             let tcp = TcpListener::bind(endpoint.addr).await.map_err(bind_err)?;
             let addr = tcp.local_addr().map_err(bind_err)?;
             bound.push(Bound {
-                tcp,
-                layer,
+                socket: Socket::Tcp(tcp, layer),
                 endpoint: Endpoint {
                     addr,
                     ..endpoint.clone()
@@ -111,13 +141,26 @@ impl Listeners {
         let n = self.bound.len();
         for k in 0..n {
             let i = (self.next + k) % n;
-            let Some(b) = self.bound.get(i) else { continue };
-            if let Poll::Ready(r) = b.tcp.poll_accept(cx) {
+            let Some(b) = self.bound.get_mut(i) else {
+                continue;
+            };
+            let (tcp, layer) = match &mut b.socket {
+                Socket::Tcp(tcp, layer) => (tcp, layer),
+                #[cfg(feature = "quic")]
+                Socket::Quic(quic) => {
+                    if let Poll::Ready((stream, addr)) = quic.poll_accept(cx) {
+                        self.next = (i + 1) % n;
+                        return Poll::Ready(Ok((AnyStream::Quic(Box::new(stream)), addr)));
+                    }
+                    continue;
+                }
+            };
+            if let Poll::Ready(r) = tcp.poll_accept(cx) {
                 self.next = (i + 1) % n;
                 let (stream, addr) = r?;
                 // Small packets (acknowledgements, PINGRESP) should not wait for Nagle.
                 let _ = stream.set_nodelay(true);
-                let stream = match &b.layer {
+                let stream = match layer {
                     Layer::None => AnyStream::Tcp(stream),
                     Layer::Tls(tls) => AnyStream::Tls(Box::new(tls.wrap(stream))),
                     Layer::Ws(ws) => AnyStream::Ws(Box::new(ws.wrap(stream))),
@@ -160,6 +203,9 @@ pub enum AnyStream {
     Ws(Box<WsServerStream<TcpStream>>),
     /// `wss://`.
     Wss(Box<WsServerStream<TlsServerStream<TcpStream>>>),
+    /// `quic://`.
+    #[cfg(feature = "quic")]
+    Quic(Box<crate::quic::QuicServerStream>),
 }
 
 macro_rules! both {
@@ -178,6 +224,11 @@ macro_rules! both {
                 $e
             }
             AnyStream::Wss($s) => {
+                let $s = Pin::new($s.as_mut());
+                $e
+            }
+            #[cfg(feature = "quic")]
+            AnyStream::Quic($s) => {
                 let $s = Pin::new($s.as_mut());
                 $e
             }

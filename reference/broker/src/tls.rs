@@ -10,6 +10,13 @@
 //! still in its handshake counts, for the engine, as one awaiting CONNECT: the per-address and
 //! global caps on those apply to it too.
 //!
+//! # Reloading the certificate
+//! The configuration's certificate resolver holds the chain and key behind a lock
+//! ([`CertReloader`]): a reload (SIGHUP in `mqttref broker`) swaps them for every TLS, `wss://`
+//! and QUIC listener at once (they share the resolver), new handshakes get the new certificate,
+//! established connections keep theirs, and files that cannot be used leave the old one in
+//! place. The client CA (`cafile`) is read at start only.
+//!
 //! # Crypto provider
 //! Every configuration names the `ring` provider explicitly instead of relying on rustls'
 //! process-wide default: when another crate in the same binary enables a second provider the
@@ -20,13 +27,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::Listener;
@@ -144,6 +152,79 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The server's chain and key, swapped by [`CertReloader::reload`] (see the module doc).
+#[derive(Debug)]
+struct ReloadableCert {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl ResolvesServerCert for ReloadableCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        )
+    }
+}
+
+/// Re-reads the certificate and key files of configurations made by
+/// [`server_config_reloadable`] (one, or several [`merge`](CertReloader::merge)d: listeners
+/// with certificates of their own) and puts them in use for new handshakes. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CertReloader {
+    entries: Vec<(TlsFiles, Arc<ReloadableCert>)>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl CertReloader {
+    /// Loads every `cert` and `key` again and serves each pair that is usable from the next
+    /// handshake on.
+    ///
+    /// # Errors
+    /// The first [`TlsError`], naming the file at fault; that configuration keeps the
+    /// certificate it had (the others are still reloaded).
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let mut first_error = None;
+        for (files, cert) in &self.entries {
+            match certified_key(files, &self.provider) {
+                Ok(key) => {
+                    *cert.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(key)
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// The files it reads.
+    pub fn files(&self) -> impl Iterator<Item = &TlsFiles> {
+        self.entries.iter().map(|(files, _)| files)
+    }
+
+    /// Reloads `other`'s configurations too.
+    pub fn merge(&mut self, other: CertReloader) {
+        self.entries.extend(other.entries);
+    }
+}
+
+/// The chain and key of `files`, checked to belong together.
+fn certified_key(
+    files: &TlsFiles,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
+    let certs = load_certs(&files.cert)?;
+    let key = load_key(&files.key)?;
+    CertifiedKey::from_der(certs, key, provider).map_err(|e| TlsError::Refused {
+        cert: files.cert.clone(),
+        key: files.key.clone(),
+        message: e.to_string(),
+    })
+}
+
 /// The rustls server configuration of `files`: TLS 1.2 and 1.3, ALPN `mqtt` offered, client
 /// certificates verified against `cafile` when given (and required with
 /// `require_certificate`).
@@ -151,9 +232,24 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// # Errors
 /// [`TlsError`], naming the file at fault.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let certs = load_certs(&files.cert)?;
-    let key = load_key(&files.key)?;
+    server_config_reloadable(files).map(|(config, _)| config)
+}
+
+/// [`server_config`], and the [`CertReloader`] that swaps its certificate and key.
+///
+/// # Errors
+/// [`TlsError`], naming the file at fault.
+pub fn server_config_reloadable(
+    files: &TlsFiles,
+) -> Result<(Arc<rustls::ServerConfig>, CertReloader), TlsError> {
     let provider = provider();
+    let cert = Arc::new(ReloadableCert {
+        current: RwLock::new(Arc::new(certified_key(files, &provider)?)),
+    });
+    let reloader = CertReloader {
+        entries: vec![(files.clone(), cert.clone())],
+        provider: provider.clone(),
+    };
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Refused {
@@ -182,15 +278,9 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
             builder.with_client_cert_verifier(verifier.build().map_err(|e| ca_err(e.to_string()))?)
         }
     };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| TlsError::Refused {
-            cert: files.cert.clone(),
-            key: files.key.clone(),
-            message: e.to_string(),
-        })?;
+    let mut config = builder.with_cert_resolver(cert);
     config.alpn_protocols = vec![ALPN_MQTT.to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), reloader))
 }
 
 /// `config` offering `protocols` by ALPN instead of its own (a `wss://` listener offers

@@ -377,7 +377,7 @@ async fn bad_bridge_config_is_a_typed_error_naming_the_bridge() {
         format!("[[bridge]]\nname = \"{name}\"\nremote = \"{remote}\"\ntopics = [{topic}]\n")
     };
     let ok = "{ filter = \"a/#\", direction = \"out\" }";
-    let e = bridge_error(&t("up", "quic://h:1", ok));
+    let e = bridge_error(&t("up", "http://h:1", ok));
     assert!(e.starts_with("b.toml: bridge `up`: remote: "), "{e}");
     let e = bridge_error(&t(
         "up",
@@ -609,6 +609,45 @@ async fn mqtts_remote_with_client_certificate() {
     publish(&apub, "up/x", "sealed").await;
     let got = drain(&mut bin, Duration::from_millis(500)).await;
     assert_eq!(got, vec![("tls/up/x".to_owned(), "sealed".to_owned())]);
+    a.stop().await;
+    let _ = stop_b.send(());
+    let _ = b_task.await;
+    let _ = std::fs::remove_dir_all(&pki.dir);
+}
+
+/// The same over QUIC: a `quic://` remote with mutual TLS (cafile, cert, key).
+#[tokio::test]
+async fn quic_remote_with_client_certificate() {
+    let pki = pki::Pki::new("bridge-quic");
+    let mut config = pki.config(&["mqtt://127.0.0.1:0", "quic://127.0.0.1:0"]);
+    config.cafile = Some(pki.ca.clone());
+    config.require_certificate = true;
+    let b = mqttref_broker::Broker::bind(config).await.expect("bind");
+    let endpoints = b.endpoints();
+    let (plain, quic) = (endpoints[0].addr, endpoints[1].addr);
+    let (stop_b, stopped) = tokio::sync::oneshot::channel::<()>();
+    let b_task = tokio::spawn(b.run(async {
+        let _ = stopped.await;
+    }));
+    let (bsub, mut bin) = client(plain.port(), "b-sub").await;
+    bsub.subscribe_one("quic/#", QoS::AtLeastOnce)
+        .await
+        .expect("sub");
+    let a = broker_with(&format!(
+        "[[bridge]]\nname = \"quic\"\nremote = \"quic://{quic}\"\nreconnect_initial_ms = 100\n\
+         cafile = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n\
+         topics = [{{ filter = \"up/#\", direction = \"out\", qos = 1, remote_prefix = \"quic/\" }}]\n",
+        pki.ca.display(),
+        pki.client_cert.display(),
+        pki.client_key.display()
+    ))
+    .await;
+    let (apub, _) = client(a.addr.port(), "a-pub").await;
+    let topic = until_bridged(&apub, "up/probe", &mut bin).await;
+    assert_eq!(topic, "quic/up/probe");
+    publish(&apub, "up/x", "over quic").await;
+    let got = drain(&mut bin, Duration::from_millis(500)).await;
+    assert_eq!(got, vec![("quic/up/x".to_owned(), "over quic".to_owned())]);
     a.stop().await;
     let _ = stop_b.send(());
     let _ = b_task.await;

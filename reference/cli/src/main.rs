@@ -3,8 +3,9 @@
 //! `mqttref broker [--listen URL]... [--cert FILE --key FILE [--cafile FILE]
 //! [--require-certificate]] [--storage-dir DIR [--fsync always|interval|never]]
 //! [--config FILE.toml]` runs the reference broker until Ctrl-C
-//! or SIGTERM, then shuts down gracefully (DISCONNECT 0x8B to 5.0 clients). Logs go to stderr
-//! through `tracing`; set `RUST_LOG` (default `info`).
+//! or SIGTERM, then shuts down gracefully (DISCONNECT 0x8B to 5.0 clients); SIGHUP reloads the
+//! TLS certificate and key. Logs go to stderr through `tracing`; set `RUST_LOG` (default
+//! `info`).
 //!
 //! `mqttref pub` / `mqttref sub` are Mosquitto-compatible clients (flags as `mosquitto_pub` /
 //! `mosquitto_sub`; `-h` is the host, help is `--help`); see [`pubsub`].
@@ -57,11 +58,13 @@ enum Command {
 struct BrokerArgs {
     /// A listener: mqtt://HOST:PORT (TCP), mqtts://HOST:PORT (TLS, needs --cert and --key),
     /// ws://HOST:PORT/PATH (WebSocket, subprotocol mqtt), wss://HOST:PORT/PATH (WebSocket over
-    /// TLS, needs --cert and --key) or a bare HOST:PORT (TCP). Repeatable; replaces `listen` in
-    /// the config file [default: 127.0.0.1:1883].
+    /// TLS, needs --cert and --key), quic://HOST:PORT (QUIC over UDP, ALPN mqtt, needs --cert
+    /// and --key) or a bare HOST:PORT (TCP). A TLS listener may end in ?cert=FILE&key=FILE (its
+    /// own certificate instead of --cert/--key). Repeatable; replaces `listen` in the config
+    /// file [default: 127.0.0.1:1883].
     #[arg(long, value_name = "URL")]
     listen: Vec<String>,
-    /// Server certificate chain (PEM, leaf first) for mqtts:// and wss:// listeners.
+    /// Server certificate chain (PEM, leaf first) for mqtts://, wss:// and quic:// listeners.
     #[arg(long, value_name = "FILE.pem")]
     cert: Option<PathBuf>,
     /// Private key (PEM) of --cert.
@@ -148,10 +151,39 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
         for endpoint in broker.endpoints() {
             tracing::info!(%endpoint, "mqttref broker listening");
         }
+        #[cfg(unix)]
+        if let Some(reloader) = broker.cert_reloader() {
+            tokio::spawn(reload_on_sighup(reloader));
+        }
         broker.run(shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Reloads the TLS certificate and key on every SIGHUP (new handshakes get them); files that
+/// cannot be used are logged and the certificate in use stays.
+#[cfg(unix)]
+async fn reload_on_sighup(reloader: mqttref_broker::tls::CertReloader) {
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP: no certificate reload");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        match reloader.reload() {
+            Ok(()) => tracing::info!(
+                certs = reloader.files().count(),
+                "SIGHUP: TLS certificates and keys reloaded"
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "SIGHUP: TLS certificate not reloaded; the one in use stays"
+            ),
+        }
+    }
 }
 
 /// Completes on Ctrl-C or (on Unix) SIGTERM.

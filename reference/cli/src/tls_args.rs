@@ -5,7 +5,8 @@
 //! As in `mosquitto_pub`: `--cafile` or `--capath` turns TLS on (port 8883 unless `-p`/the URL
 //! says otherwise); an `mqtts://` or `wss://` URL turns it on too, trusting the system's CAs
 //! when neither is given; `--insecure` skips only the check of the certificate's name (the
-//! chain is still verified). A `ws://` URL with `--cafile`/`--capath` becomes `wss://`.
+//! chain is still verified). A `ws://` URL with `--cafile`/`--capath` becomes `wss://`. A
+//! `quic://` URL is always TLS (1.3, inside QUIC) and takes the same flags.
 
 use std::path::PathBuf;
 
@@ -76,6 +77,7 @@ impl TlsArgs {
         let transport = match (scheme, tls) {
             (Some(Scheme::Ws | Scheme::Wss), true) => Transport::Wss { path },
             (Some(Scheme::Ws | Scheme::Wss), false) => Transport::Ws { path },
+            (Some(Scheme::Quic), _) => Transport::Quic,
             (_, true) => Transport::Tls,
             (_, false) => Transport::Tcp,
         };
@@ -100,6 +102,7 @@ pub fn default_port(transport: &Transport) -> u16 {
         Transport::Tls => 8883,
         Transport::Wss { .. } => 443,
         Transport::Ws { .. } => 80,
+        Transport::Quic => Scheme::Quic.default_port(),
         _ => mqttref_client::url::DEFAULT_PORT,
     }
 }
@@ -110,6 +113,7 @@ pub fn scheme(transport: &Transport) -> &'static str {
         Transport::Tls => "mqtts",
         Transport::Ws { .. } => "ws",
         Transport::Wss { .. } => "wss",
+        Transport::Quic => "quic",
         _ => "mqtt",
     }
 }
@@ -152,6 +156,11 @@ mod tests {
         assert!(insecure.options().skip_hostname_check);
         assert!(!insecure.options().insecure);
         assert_eq!(default_port(&Transport::Tls), 8883);
+        assert_eq!(
+            none.transport(Some(Scheme::Quic), None),
+            Ok(Transport::Quic)
+        );
+        assert_eq!(scheme(&Transport::Quic), "quic");
         assert_eq!(parse_tls_version("tlsv1.2"), Ok(TlsVersion::Tls12));
         assert!(parse_tls_version("tlsv1").unwrap_err().contains("tlsv1.3"));
     }

@@ -1,6 +1,6 @@
-//! `mqttref pub`, `sub` and `bench` over TLS and WebSocket, as a user runs them: Mosquitto's
-//! TLS flags and `-L` URLs of every scheme, against `mqttref broker` processes with mqtts://,
-//! ws:// and wss:// listeners. The certificates are generated here with rcgen; the server's
+//! `mqttref pub`, `sub` and `bench` over TLS, WebSocket and QUIC, as a user runs them:
+//! Mosquitto's TLS flags and `-L` URLs of every scheme, against `mqttref broker` processes with
+//! mqtts://, ws://, wss:// and quic:// listeners. The certificates are generated here with rcgen; the server's
 //! names only `localhost`, so `-h 127.0.0.1` needs `--insecure`.
 
 use std::net::TcpListener;
@@ -71,12 +71,21 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `mqttref broker` with mqtts://, ws:// and wss:// listeners, killed on drop.
+/// `mqttref broker` with mqtts://, ws://, wss:// and quic:// listeners, killed on drop.
 struct Broker {
     child: Child,
     mqtts: u16,
     ws: u16,
     wss: u16,
+    quic: u16,
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Drop for Broker {
@@ -88,7 +97,7 @@ impl Drop for Broker {
 
 fn broker(pki: &Pki, require_certificate: bool) -> Broker {
     for _ in 0..5 {
-        let (mqtts, ws, wss) = (free_port(), free_port(), free_port());
+        let (mqtts, ws, wss, quic) = (free_port(), free_port(), free_port(), free_udp_port());
         let mut args = vec![
             "broker".to_owned(),
             "--listen".into(),
@@ -97,6 +106,8 @@ fn broker(pki: &Pki, require_certificate: bool) -> Broker {
             format!("ws://127.0.0.1:{ws}/mqtt"),
             "--listen".into(),
             format!("wss://127.0.0.1:{wss}/mqtt"),
+            "--listen".into(),
+            format!("quic://127.0.0.1:{quic}"),
             "--cert".into(),
             pki.server_cert.clone(),
             "--key".into(),
@@ -113,11 +124,14 @@ fn broker(pki: &Pki, require_certificate: bool) -> Broker {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Every listener is bound before any serves: the TCP ones accepting means the UDP
+        // one is bound too.
         let mut b = Broker {
             child,
             mqtts,
             ws,
             wss,
+            quic,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut up = false;
@@ -192,7 +206,7 @@ fn round_trip(conn: &[String], version: &str, topic: &str) {
 }
 
 #[test]
-fn pub_sub_over_tls_and_websocket() {
+fn pub_sub_over_tls_websocket_and_quic() {
     let pki = Pki::new("pubsub");
     let b = broker(&pki, false);
     let cases: Vec<Vec<String>> = vec![
@@ -226,6 +240,12 @@ fn pub_sub_over_tls_and_websocket() {
             pki.dir.to_str().unwrap(),
             "--tls-version",
             "tlsv1.3",
+        ]),
+        strings(&[
+            "-L",
+            &format!("quic://localhost:{}", b.quic),
+            "--cafile",
+            &pki.ca,
         ]),
         // The certificate names localhost only: 127.0.0.1 needs --insecure.
         strings(&[
@@ -403,13 +423,14 @@ fn bad_tls_flags_are_clear_errors() {
 
 /// `bench` over wss:// and mqtts://: every message delivered.
 #[test]
-fn bench_over_tls_and_websocket() {
+fn bench_over_tls_websocket_and_quic() {
     let pki = Pki::new("bench");
     let b = broker(&pki, false);
     for url in [
         format!("wss://localhost:{}/mqtt", b.wss),
         format!("mqtts://localhost:{}", b.mqtts),
         format!("ws://localhost:{}/mqtt", b.ws),
+        format!("quic://localhost:{}", b.quic),
     ] {
         // --cafile turns TLS on: given with ws:// it would make it wss://.
         let ca: &[&str] = if url.starts_with("ws:") {

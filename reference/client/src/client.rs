@@ -119,7 +119,7 @@ impl Incoming {
 }
 
 impl Client {
-    /// Connects over the options' [`Transport`] (TCP, TLS, WebSocket, WebSocket over TLS) and
+    /// Connects over the options' [`Transport`] (TCP, TLS, WebSocket, WebSocket over TLS, QUIC) and
     /// waits for the first CONNACK. The TLS configuration is built, and its files read, before
     /// anything is dialled.
     ///
@@ -152,6 +152,33 @@ impl Client {
                 let dialer = WsDialer::new(tls(crate::tls::ALPN_HTTP1)?, path);
                 Client::connect_with(options, dialer).await
             }
+            #[cfg(feature = "quic")]
+            Transport::Quic => {
+                if options.tls.version == Some(crate::tls::TlsVersion::Tls12) {
+                    return Err(ClientError::Tls(crate::tls::TlsConfigError::Version(
+                        "tlsv1.2 with quic:// (QUIC carries TLS 1.3 only)".into(),
+                    )));
+                }
+                let config = crate::tls::client_config(&options.tls, crate::quic::ALPN_MQTT)?;
+                if let Some(n) = &options.tls.server_name {
+                    crate::tls::server_name(n)?;
+                }
+                let dialer = crate::quic::QuicDialer::new(
+                    config,
+                    options.tls.server_name.clone(),
+                    options.seed,
+                )
+                .map_err(|e| ClientError::Connect {
+                    addr: format!("{}:{}", options.host, options.port),
+                    message: e.to_string(),
+                    kind: std::io::ErrorKind::InvalidInput,
+                })?;
+                Client::connect_with(options, dialer).await
+            }
+            #[cfg(not(feature = "quic"))]
+            Transport::Quic => Err(ClientError::Unsupported(
+                "quic:// (this build has no `quic` feature)",
+            )),
         }
     }
 

@@ -16,8 +16,8 @@
 //! ```
 //!
 //! The protocol (packet identifiers, QoS flows, resends on resume, keep alive, topic aliases)
-//! lives in the core; this crate opens connections through a [`Dialer`] (TCP, TLS, WebSocket or
-//! WebSocket over TLS, as [`ClientOptions::transport`] says), feeds the session,
+//! lives in the core; this crate opens connections through a [`Dialer`] (TCP, TLS, WebSocket,
+//! WebSocket over TLS or QUIC, as [`ClientOptions::transport`] says), feeds the session,
 //! writes what it gives, arms its timer, reconnects with exponential backoff and jitter from a
 //! seeded PRNG, and turns session events into the results of [`Client`] calls. Time comes only
 //! from `tokio::time`.
@@ -28,9 +28,11 @@
 //! - [`dialer`]: [`Dialer`], [`TcpDialer`], and the layers [`TlsDialer`], [`WsDialer`].
 //! - [`tls`]: [`TlsOptions`] and the rustls client configuration built from them.
 //! - [`ws`]: the WebSocket upgrade and the connection as a byte stream.
+//! - `quic` (feature `quic`, on by default): `QuicDialer`, the QUIC connection and its one
+//!   bidirectional stream as a byte stream (`QuicStream`, also the broker's).
 //! - [`options`]: [`ClientOptions`], [`Transport`]; [`backoff`]: [`ReconnectPolicy`].
 //! - [`auth`]: [`Authenticator`] for MQTT 5.0 enhanced authentication.
-//! - [`url`]: `mqtt://`, `mqtts://`, `ws://` and `wss://` URLs.
+//! - [`url`]: `mqtt://`, `mqtts://`, `ws://`, `wss://` and `quic://` URLs.
 //! - [`error`]: [`ClientError`], every failure by cause.
 
 #![forbid(unsafe_code)]
@@ -43,6 +45,8 @@ pub mod dialer;
 mod driver;
 pub mod error;
 pub mod options;
+#[cfg(feature = "quic")]
+pub mod quic;
 pub mod tls;
 pub mod url;
 pub mod ws;

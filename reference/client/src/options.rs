@@ -31,6 +31,9 @@ pub enum Transport {
         /// The HTTP path (`/mqtt`).
         path: String,
     },
+    /// `quic://`: one bidirectional stream of a QUIC connection (TLS 1.3 inside, as
+    /// [`ClientOptions::tls`] says; ALPN `mqtt`). Needs the `quic` feature.
+    Quic,
 }
 
 /// Everything [`Client::connect`](crate::Client::connect) needs. Build with [`ClientOptions::new`]
@@ -41,9 +44,10 @@ pub struct ClientOptions {
     pub host: String,
     /// Server port.
     pub port: u16,
-    /// TCP, TLS, WebSocket or WebSocket over TLS.
+    /// TCP, TLS, WebSocket, WebSocket over TLS or QUIC.
     pub transport: Transport,
-    /// The TLS settings of [`Transport::Tls`] and [`Transport::Wss`] (unused otherwise).
+    /// The TLS settings of [`Transport::Tls`], [`Transport::Wss`] and [`Transport::Quic`]
+    /// (unused otherwise).
     pub tls: TlsOptions,
     /// The sans-IO session's configuration: version, client id, keep alive, clean start,
     /// session expiry, credentials, will, limits, user properties.
@@ -103,7 +107,7 @@ impl ClientOptions {
     }
 
     /// Options from a `SCHEME://[user[:password]@]host[:port][/path]` URL: the scheme
-    /// (`mqtt`, `mqtts`, `ws`, `wss`) sets [`ClientOptions::transport`], the path of a `ws://`
+    /// (`mqtt`, `mqtts`, `ws`, `wss`, `quic`) sets [`ClientOptions::transport`], the path of a `ws://`
     /// or `wss://` URL is the HTTP path (for the others it is ignored). TLS settings other than
     /// the defaults go in [`ClientOptions::tls`].
     ///
@@ -117,6 +121,7 @@ impl ClientOptions {
             Scheme::Mqtts => Transport::Tls,
             Scheme::Ws => Transport::Ws { path },
             Scheme::Wss => Transport::Wss { path },
+            Scheme::Quic => Transport::Quic,
         };
         let mut o = ClientOptions::new(u.host, u.port, client_id).with_transport(transport);
         o.session.username = u.username;

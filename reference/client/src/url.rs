@@ -1,5 +1,6 @@
 //! `mqtt://[user[:password]@]host[:port][/topic]` URLs, as Mosquitto's `-L` accepts them, and
-//! the same with `mqtts://` (TLS), `ws://` (WebSocket) and `wss://` (WebSocket over TLS).
+//! the same with `mqtts://` (TLS), `ws://` (WebSocket), `wss://` (WebSocket over TLS) and
+//! `quic://` (QUIC).
 //!
 //! In a `ws://` or `wss://` URL the path is the HTTP path of the upgrade (`/` when none), not a
 //! topic: `ws://broker:8080/mqtt` is the endpoint at `/mqtt`.
@@ -20,6 +21,8 @@ pub enum Scheme {
     Ws,
     /// `wss://`: WebSocket over TLS over TCP, port 443 by default.
     Wss,
+    /// `quic://`: QUIC (TLS 1.3 inside) over UDP, port 14567 by default (EMQX's).
+    Quic,
 }
 
 impl Scheme {
@@ -30,16 +33,17 @@ impl Scheme {
             Scheme::Mqtts => 8883,
             Scheme::Ws => 80,
             Scheme::Wss => 443,
+            Scheme::Quic => 14567,
         }
     }
 
     /// Whether the transport includes TLS.
     pub fn is_tls(self) -> bool {
-        matches!(self, Scheme::Mqtts | Scheme::Wss)
+        matches!(self, Scheme::Mqtts | Scheme::Wss | Scheme::Quic)
     }
 }
 
-/// A parsed `mqtt://`, `mqtts://`, `ws://` or `wss://` URL.
+/// A parsed `mqtt://`, `mqtts://`, `ws://`, `wss://` or `quic://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MqttUrl {
     /// The transport.
@@ -76,9 +80,10 @@ impl MqttUrl {
             Some(("mqtts" | "ssl" | "tls", rest)) => (Scheme::Mqtts, rest),
             Some(("ws", rest)) => (Scheme::Ws, rest),
             Some(("wss", rest)) => (Scheme::Wss, rest),
+            Some(("quic", rest)) => (Scheme::Quic, rest),
             Some((scheme, _)) => {
                 return Err(bad(&format!(
-                    "unsupported scheme `{scheme}` (mqtt://, mqtts://, ws:// or wss://)"
+                    "unsupported scheme `{scheme}` (mqtt://, mqtts://, ws://, wss:// or quic://)"
                 )))
             }
             None => (Scheme::Mqtt, url),
@@ -194,10 +199,16 @@ mod tests {
             (Scheme::Wss, 443, Some("/"))
         );
         assert_eq!(MqttUrl::parse("ws://h").unwrap().port, 80);
-        assert!(MqttUrl::parse("quic://h")
+        let u = MqttUrl::parse("quic://h/t").unwrap();
+        assert_eq!(
+            (u.scheme, u.port, u.topic.as_deref()),
+            (Scheme::Quic, 14567, Some("t"))
+        );
+        assert!(u.scheme.is_tls());
+        assert!(MqttUrl::parse("http://h")
             .unwrap_err()
             .to_string()
-            .contains("`quic`"));
+            .contains("`http`"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The client against the reference broker over every transport: `mqtt://`, `mqtts://`,
-//! `ws://`, `wss://`, in 5.0 and 3.1.1, QoS 0, 1 and 2, mutual TLS included. The certificates
+//! `ws://`, `wss://`, `quic://`, in 5.0 and 3.1.1, QoS 0, 1 and 2, mutual TLS included. The certificates
 //! (a CA, the server's, a client's) are generated here with rcgen.
 
 use std::path::PathBuf;
@@ -99,6 +99,7 @@ async fn start(pki: &Pki, require_certificate: bool) -> RefBroker {
             "mqtts://127.0.0.1:0".into(),
             "ws://127.0.0.1:0/mqtt".into(),
             "wss://127.0.0.1:0/mqtt".into(),
+            "quic://127.0.0.1:0".into(),
         ],
         cert: Some(pki.server_cert.clone()),
         key: Some(pki.server_key.clone()),
@@ -135,7 +136,7 @@ impl RefBroker {
     }
 }
 
-const SCHEMES: [&str; 4] = ["mqtt", "mqtts", "ws", "wss"];
+const SCHEMES: [&str; 5] = ["mqtt", "mqtts", "ws", "wss", "quic"];
 
 fn opts(url: &str, id: &str, version: ProtocolVersion, tls: TlsOptions) -> ClientOptions {
     ClientOptions::from_url(url, id)
@@ -213,8 +214,8 @@ async fn every_transport_both_versions_every_qos() {
     round_trips(&b, &pki.trust(), "plain").await;
 }
 
-/// Mutual TLS: the broker requires a client certificate on `mqtts://` and `wss://`; the
-/// client presents one (and the plain transports are unaffected).
+/// Mutual TLS: the broker requires a client certificate on `mqtts://`, `wss://` and
+/// `quic://`; the client presents one (and the plain transports are unaffected).
 #[tokio::test]
 async fn every_transport_with_client_certificates() {
     let pki = Pki::new("mtls");
@@ -222,7 +223,7 @@ async fn every_transport_with_client_certificates() {
     round_trips(&b, &pki.with_client_cert(), "mtls").await;
 
     // Without a certificate the TLS transports are refused.
-    for scheme in ["mqtts", "wss"] {
+    for scheme in ["mqtts", "wss", "quic"] {
         let r = Client::connect(opts(
             &b.url(scheme),
             "nocert",
@@ -304,6 +305,51 @@ async fn trust_insecure_and_version() {
                 .unwrap_or_else(|e| panic!("{scheme} {version:?}: {e}"));
             c.disconnect().await.unwrap();
         }
+    }
+}
+
+/// QUIC checks the server as TLS does: an unknown CA is refused, `insecure` accepts it, another
+/// name is refused; TLS 1.2 alone is a typed error before dialling (QUIC carries TLS 1.3 only).
+#[tokio::test]
+async fn quic_trust_and_version() {
+    let pki = Pki::new("quic-trust");
+    let b = start(&pki, false).await;
+    let url = b.url("quic");
+    let wrong_ca = TlsOptions {
+        ca_file: Some(pki.other_ca.clone()),
+        ..TlsOptions::default()
+    };
+    match Client::connect(opts(&url, "q-wrong-ca", ProtocolVersion::V5, wrong_ca)).await {
+        Err(ClientError::Connect { message, .. }) => {
+            assert!(message.contains("certificate"), "{message}")
+        }
+        other => panic!("expected a handshake failure, got {other:?}"),
+    }
+    let insecure = TlsOptions {
+        insecure: true,
+        ..TlsOptions::default()
+    };
+    let (c, _) = Client::connect(opts(&url, "q-insecure", ProtocolVersion::V5, insecure))
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    let other_name = TlsOptions {
+        server_name: Some("other.example".into()),
+        ..pki.trust()
+    };
+    assert!(
+        Client::connect(opts(&url, "q-name", ProtocolVersion::V5, other_name))
+            .await
+            .is_err(),
+        "a certificate for another name was accepted"
+    );
+    let tls12 = TlsOptions {
+        version: Some(TlsVersion::Tls12),
+        ..pki.trust()
+    };
+    match Client::connect(opts(&url, "q-12", ProtocolVersion::V5, tls12)).await {
+        Err(ClientError::Tls(TlsConfigError::Version(v))) => assert!(v.contains("QUIC"), "{v}"),
+        other => panic!("expected a version error, got {other:?}"),
     }
 }
 

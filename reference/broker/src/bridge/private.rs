@@ -41,6 +41,26 @@ pub(crate) async fn connect(options: ClientOptions) -> Result<(Client, Incoming)
             let d = OuterMark(WsDialer::new(tls(mqttref_client::tls::ALPN_HTTP1)?, path));
             Client::connect_with(options, d).await
         }
+        #[cfg(feature = "quic")]
+        Transport::Quic => {
+            let config =
+                mqttref_client::tls::client_config(&options.tls, mqttref_client::quic::ALPN_MQTT)?;
+            let d = mqttref_client::quic::QuicDialer::new(
+                config,
+                options.tls.server_name.clone(),
+                options.seed,
+            )
+            .map_err(|e| ClientError::Connect {
+                addr: format!("{}:{}", options.host, options.port),
+                message: e.to_string(),
+                kind: io::ErrorKind::InvalidInput,
+            })?;
+            Client::connect_with(options, OuterMark(d)).await
+        }
+        #[cfg(not(feature = "quic"))]
+        Transport::Quic => Err(ClientError::Unsupported(
+            "quic:// (this build has no `quic` feature)",
+        )),
     }
 }
 

@@ -77,6 +77,11 @@ impl Pki {
 
     /// As [`Pki::client`], offering `alpn` (nothing if empty).
     pub fn client_alpn(&self, with_cert: bool, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+        tokio_rustls::TlsConnector::from(self.client_config(with_cert, alpn))
+    }
+
+    /// The rustls client configuration of [`Pki::client_alpn`] (for QUIC).
+    pub fn client_config(&self, with_cert: bool, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         for c in CertificateDer::pem_file_iter(&self.ca).unwrap() {
             roots.add(c.unwrap()).unwrap();
@@ -98,7 +103,7 @@ impl Pki {
             b.with_no_client_auth()
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        tokio_rustls::TlsConnector::from(Arc::new(config))
+        Arc::new(config)
     }
 }
 

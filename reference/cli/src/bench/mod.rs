@@ -44,7 +44,7 @@ pub struct BenchArgs {
     #[arg(short = 'p', long = "port")]
     pub port: Option<u16>,
     /// `mqtt://[user[:password]@]host[:port]` (or `mqtts://`, `ws://host:port/path`,
-    /// `wss://host:port/path`): the broker (instead of -h / -p). Repeatable: several targets
+    /// `wss://host:port/path`, `quic://`): the broker (instead of -h / -p). Repeatable: several targets
     /// are compared as with --compare.
     #[arg(short = 'L', long = "url", value_name = "URL", action = clap::ArgAction::Append)]
     pub url: Vec<String>,

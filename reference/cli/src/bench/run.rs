@@ -50,7 +50,7 @@ pub struct Target {
     pub host: String,
     /// TCP port.
     pub port: u16,
-    /// TCP, TLS, WebSocket or WebSocket over TLS.
+    /// TCP, TLS, WebSocket, WebSocket over TLS or QUIC.
     pub transport: Transport,
     /// TLS settings (for TLS and WebSocket over TLS).
     pub tls: TlsOptions,
@@ -94,6 +94,7 @@ enum How {
     Tls(TlsDialer<TcpDialer>),
     Ws(WsDialer<TcpDialer>),
     Wss(WsDialer<TlsDialer<TcpDialer>>),
+    Quic(mqttref_client::quic::QuicDialer),
 }
 
 impl Dial {
@@ -113,6 +114,11 @@ impl Dial {
                 tls(mqttref_client::tls::ALPN_HTTP1)?,
                 path.clone(),
             )),
+            Transport::Quic => How::Quic(mqttref_client::quic::QuicDialer::new(
+                mqttref_client::tls::client_config(&target.tls, mqttref_client::quic::ALPN_MQTT)?,
+                None,
+                0x6265_6e63_6871_7569,
+            )?),
             _ => How::Tcp,
         };
         Ok(Dial {
@@ -128,6 +134,7 @@ impl Dial {
             How::Tls(d) => Box::new(d.dial(host, port).await?),
             How::Ws(d) => Box::new(d.dial(host, port).await?),
             How::Wss(d) => Box::new(d.dial(host, port).await?),
+            How::Quic(d) => Box::new(d.dial(host, port).await?),
         })
     }
 }

@@ -113,7 +113,7 @@ pub struct ConnectArgs {
     pub port: Option<u16>,
     /// `mqtt://[user[:password]@]host[:port]/topic`: host, port, credentials and topic in one;
     /// also `mqtts://` (TLS), `ws://host:port/path` and `wss://host:port/path` (WebSocket, the
-    /// path being the HTTP path; give the topic with -t).
+    /// path being the HTTP path; give the topic with -t) and `quic://` (QUIC).
     #[arg(short = 'L', long = "url", value_name = "URL")]
     pub url: Option<String>,
     /// TLS.
