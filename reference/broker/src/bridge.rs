@@ -4,7 +4,7 @@
 //! # Two clients per bridge, both ordinary MQTT sessions
 //! A bridge is two [`Client`]s and a forwarding loop between them:
 //! - the **local** client is connected to this broker's own engine through an in-process byte
-//!   stream ([`InternalDialer`], accepted by `serve` beside the network listeners). So the
+//!   stream (`InternalDialer`, accepted by `serve` beside the network listeners). So the
 //!   bridge's local side is a session like any other: the password file, the ACL, the queue
 //!   limits, backpressure and session persistence apply to it unchanged, and nothing in the
 //!   engine knows about bridges. (Dialling the broker's own TCP listener would do the same,
