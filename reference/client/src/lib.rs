@@ -29,7 +29,8 @@
 //! - [`tls`]: [`TlsOptions`] and the rustls client configuration built from them.
 //! - [`ws`]: the WebSocket upgrade and the connection as a byte stream.
 //! - [`options`]: [`ClientOptions`], [`Transport`]; [`backoff`]: [`ReconnectPolicy`].
-//! - [`auth`]: [`Authenticator`] for MQTT 5.0 enhanced authentication.
+//! - [`auth`]: [`Authenticator`] for MQTT 5.0 enhanced authentication; [`scram`]: SCRAM-SHA-256
+//!   ([`ScramClient`], and the messages and keys the broker's side uses too).
 //! - [`url`]: `mqtt://`, `mqtts://`, `ws://` and `wss://` URLs.
 //! - [`error`]: [`ClientError`], every failure by cause.
 
@@ -43,6 +44,7 @@ pub mod dialer;
 mod driver;
 pub mod error;
 pub mod options;
+pub mod scram;
 pub mod tls;
 pub mod url;
 pub mod ws;
@@ -55,6 +57,7 @@ pub use client::{
 pub use dialer::{Dialer, TcpDialer, TlsDialer, WsDialer};
 pub use error::ClientError;
 pub use options::{ClientOptions, Transport};
+pub use scram::ScramClient;
 pub use tls::{TlsConfigError, TlsOptions, TlsVersion};
 pub use url::{MqttUrl, Scheme};
 
