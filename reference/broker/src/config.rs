@@ -3,7 +3,7 @@
 //!
 //! The file is flat: the driver's own keys (`listen`, `cert`, `key`, `cafile`,
 //! `require_certificate`, `shutdown_grace_secs`, `write_timeout_ms`, `password_file`,
-//! `acl_file`, `allow_anonymous`, `storage`, `storage_dir`, `fsync`, `fsync_interval_ms`) beside every field of the
+//! `acl_file`, `scram_file`, `allow_anonymous`, `storage`, `storage_dir`, `fsync`, `fsync_interval_ms`) beside every field of the
 //! engine's [`Config`], which is defined once, in the core, and deserialized from the same text. Every key is optional and defaults to
 //! [`BrokerConfig::default`] / [`Config::default`]; unknown keys are errors, so a typo never
 //! silently leaves a default in place.
@@ -26,6 +26,7 @@
 //! queue_overflow = "discard-session"
 //! password_file = "passwd"       # `mqttref passwd passwd alice`; anonymous refused by default
 //! acl_file = "acl"               # Mosquitto's format; default deny
+//! scram_file = "scram"           # `mqttref scram add scram alice`: SCRAM-SHA-256 (5.0)
 //!
 //! [redirect]
 //! reference = "other.example:1883"
@@ -168,8 +169,11 @@ pub struct BrokerConfig {
     /// ACL file (Mosquitto's format, see [`crate::auth`]); with it, what no rule allows is
     /// denied.
     pub acl_file: Option<PathBuf>,
-    /// Whether clients without a User Name may connect; unset: false with a password file,
-    /// true without one.
+    /// SCRAM-SHA-256 credentials file (see [`crate::scram`]); with it, 5.0 clients can
+    /// authenticate with the Authentication Method `SCRAM-SHA-256`.
+    pub scram_file: Option<PathBuf>,
+    /// Whether clients without a User Name (and without an Authentication Method) may
+    /// connect; unset: false with a password or SCRAM file, true without either.
     pub allow_anonymous: Option<bool>,
     /// Where sessions and retained messages live: `"memory"` (lost on restart) or `"file"`
     /// (in `storage_dir`, see [`crate::store`]).
@@ -226,6 +230,7 @@ struct DriverKeys {
     max_awaiting_connect_per_address: usize,
     password_file: Option<PathBuf>,
     acl_file: Option<PathBuf>,
+    scram_file: Option<PathBuf>,
     allow_anonymous: Option<bool>,
     storage: StorageKind,
     storage_dir: Option<PathBuf>,
@@ -248,6 +253,7 @@ impl Default for DriverKeys {
             max_awaiting_connect_per_address: b.max_awaiting_connect_per_address,
             password_file: b.password_file,
             acl_file: b.acl_file,
+            scram_file: b.scram_file,
             allow_anonymous: b.allow_anonymous,
             storage: b.storage,
             storage_dir: b.storage_dir,
@@ -255,6 +261,14 @@ impl Default for DriverKeys {
             fsync_interval_ms: b.fsync_interval_ms,
             bridge: b.bridges,
         }
+    }
+}
+
+impl BrokerConfig {
+    /// Whether a password or SCRAM file is configured, which makes `allow_anonymous`
+    /// default to false.
+    pub fn authenticates(&self) -> bool {
+        self.password_file.is_some() || self.scram_file.is_some()
     }
 }
 
@@ -271,6 +285,7 @@ impl Default for BrokerConfig {
             max_awaiting_connect_per_address: 128,
             password_file: None,
             acl_file: None,
+            scram_file: None,
             allow_anonymous: None,
             storage: StorageKind::Memory,
             storage_dir: None,
@@ -385,6 +400,7 @@ impl BrokerConfig {
             max_awaiting_connect_per_address: driver.max_awaiting_connect_per_address,
             password_file: driver.password_file,
             acl_file: driver.acl_file,
+            scram_file: driver.scram_file,
             allow_anonymous: driver.allow_anonymous,
             storage: driver.storage,
             storage_dir: driver.storage_dir,
@@ -418,10 +434,13 @@ impl BrokerConfig {
                 return Err(invalid("key", &message));
             }
         }
-        if self.allow_anonymous == Some(false) && self.password_file.is_none() {
+        if self.allow_anonymous == Some(false)
+            && self.password_file.is_none()
+            && self.scram_file.is_none()
+        {
             return Err(invalid(
                 "allow_anonymous",
-                "false needs password_file (nobody could be authenticated)",
+                "false needs password_file or scram_file (nobody could be authenticated)",
             ));
         }
         if self.require_certificate && self.cafile.is_none() {
@@ -486,7 +505,7 @@ impl BrokerConfig {
             })?;
         // The local side of a bridge is an ordinary client of this broker: where anonymous
         // clients are refused it needs credentials, or it could never connect.
-        let anonymous = self.allow_anonymous.unwrap_or(self.password_file.is_none());
+        let anonymous = self.allow_anonymous.unwrap_or(!self.authenticates());
         if let Some(b) = bridges
             .iter()
             .find(|b| !anonymous && b.config.local_username.is_none())

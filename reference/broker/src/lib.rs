@@ -29,7 +29,8 @@
 //! - [`bridge`]: bridges to remote brokers: `[[bridge]]` tables, their checks, and the two
 //!   clients (local, in-process; remote) each bridge forwards between.
 //! - [`auth`]: password file (argon2id) and ACL file, the engine's authenticator and
-//!   authorizer built from them.
+//!   authorizer built from them; [`scram`]: SCRAM-SHA-256 enhanced authentication and its
+//!   credentials file.
 //! - [`Listener`] and its TCP implementation.
 //! - [`tls`]: the rustls server configuration from PEM files, [`tls::TlsListener`] over any
 //!   listener, with the handshake in the connection's task.
@@ -48,6 +49,7 @@ pub mod bridge;
 pub mod config;
 mod connection;
 pub mod listeners;
+pub mod scram;
 mod server;
 pub mod store;
 pub mod tls;
