@@ -26,6 +26,7 @@ use mqttref_broker::{Broker, BrokerConfig};
 mod bench;
 mod passwd;
 mod pubsub;
+mod scram;
 mod tls_args;
 
 /// The MQTT reference implementation.
@@ -50,6 +51,9 @@ enum Command {
     Broker(BrokerArgs),
     /// Manage a password file (argon2id), as mosquitto_passwd does.
     Passwd(passwd::PasswdArgs),
+    /// Manage a SCRAM-SHA-256 credentials file (the broker's --scram-file).
+    #[command(subcommand)]
+    Scram(scram::ScramCommand),
 }
 
 /// `mqttref broker`: flags override the config file's keys of the same name.
@@ -80,7 +84,12 @@ struct BrokerArgs {
     /// ACL file (Mosquitto's format: user, topic, pattern); what no rule allows is denied.
     #[arg(long, value_name = "FILE")]
     acl_file: Option<PathBuf>,
-    /// Let clients without a user name connect even with a password file.
+    /// SCRAM-SHA-256 credentials file (see `mqttref scram add`): 5.0 clients authenticate
+    /// with the Authentication Method SCRAM-SHA-256; clients without a method are then
+    /// refused unless --allow-anonymous (or a --password-file lets them in).
+    #[arg(long, value_name = "FILE")]
+    scram_file: Option<PathBuf>,
+    /// Let clients without a user name connect even with a password or SCRAM file.
     #[arg(long)]
     allow_anonymous: bool,
     /// Keep sessions, queued and in-flight messages, retained messages and wills in a file
@@ -111,6 +120,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sub(args) => pubsub::sub_cmd::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Passwd(args) => passwd::run(args),
+        Command::Scram(cmd) => scram::run(cmd),
     }
 }
 
@@ -128,6 +138,7 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     config.require_certificate |= args.require_certificate;
     config.password_file = args.password_file.or(config.password_file);
     config.acl_file = args.acl_file.or(config.acl_file);
+    config.scram_file = args.scram_file.or(config.scram_file);
     if args.allow_anonymous {
         config.allow_anonymous = Some(true);
     }
