@@ -395,6 +395,7 @@ async fn probe(opts: &RunOptions, version: Version) -> Result<Capabilities, RunE
     caps.apply_overrides(&opts.target_file.capabilities);
     caps.refused_topic = opts.target_file.refused_topic.clone();
     caps.credentials = opts.target_file.credentials.is_some();
+    caps.enhanced_auth = opts.target_file.auth.is_some();
     caps.websocket = matches!(
         opts.connector,
         raw_client::Connector::Ws { .. } | raw_client::Connector::Wss { .. }
