@@ -48,6 +48,7 @@ use mqttref_core::broker::{
 use mqttref_core::codec::ReasonCode;
 use mqttref_core::topic;
 
+use crate::jwt::{self, JwtAuth};
 use crate::scram::{self, ScramAuth, ScramFile};
 use crate::BrokerConfig;
 
@@ -71,6 +72,16 @@ pub enum AuthFileError {
     /// The system random generator failed (secrets of the SCRAM exchange).
     #[error("{0}")]
     Random(String),
+    /// A key of a JWK Set is wrong (`jwt_keys`).
+    #[error("{path}: key {key}: {message}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// 1-based position of the key in `keys`.
+        key: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A line is wrong.
     #[error("{path}:{line}: {message}")]
     Line {
@@ -477,12 +488,14 @@ impl Authorizer for Acl {
 /// The broker's [`Authenticator`]: a CONNECT without an Authentication Method goes to the
 /// password file (or, without one, `allow_anonymous` decides, as Mosquitto does: a User Name
 /// is then taken as given); `SCRAM-SHA-256` goes to the SCRAM file
-/// ([`crate::scram::ScramAuth`]); any other method gets 0x8C Bad authentication method
+/// ([`crate::scram::ScramAuth`]), `JWT` to the keys file ([`crate::jwt::JwtAuth`]); any other
+/// method gets 0x8C Bad authentication method
 /// ([MQTT-4.12.0-1] (5.0)).
 #[derive(Debug)]
 pub struct BrokerAuth {
     passwords: Option<PasswordAuth>,
     scram: Option<ScramAuth>,
+    jwt: Option<JwtAuth>,
     allow_anonymous: bool,
 }
 
@@ -490,6 +503,10 @@ impl Authenticator for BrokerAuth {
     fn authenticate(&mut self, req: &AuthRequest<'_>) -> AuthDecision {
         match (req.method, &mut self.scram, &self.passwords) {
             (Some(scram::METHOD), Some(s), _) => s.step(req.username, req.data),
+            (Some(jwt::METHOD), _, _) if self.jwt.is_some() => match &self.jwt {
+                Some(j) => j.check(req.username, req.data),
+                None => AuthDecision::Deny(ReasonCode::BadAuthenticationMethod),
+            },
             (Some(_), _, _) => AuthDecision::Deny(ReasonCode::BadAuthenticationMethod),
             (None, _, Some(p)) => p.judge(req),
             (None, _, None) if self.allow_anonymous => AuthDecision::Allow(None),
@@ -504,8 +521,10 @@ impl Authenticator for BrokerAuth {
         method: &str,
         data: Option<&[u8]>,
     ) -> AuthDecision {
-        match &mut self.scram {
-            Some(s) if method == scram::METHOD => s.continue_auth(who, data),
+        match (&mut self.scram, &self.jwt) {
+            (Some(s), _) if method == scram::METHOD => s.continue_auth(who, data),
+            // A re-authentication (AUTH 0x19) with a fresh token.
+            (_, Some(j)) if method == jwt::METHOD => j.check(who.username, data),
             _ => AuthDecision::Deny(ReasonCode::NotAuthorized),
         }
     }
@@ -518,6 +537,7 @@ impl Authenticator for BrokerAuth {
 pub struct AuthSetup {
     passwords: Option<PasswordAuth>,
     scram: Option<ScramAuth>,
+    jwt: Option<JwtAuth>,
     allow_anonymous: bool,
     acl: Option<Acl>,
 }
@@ -546,9 +566,14 @@ impl AuthSetup {
             Some(path) => Some(Acl::load(path)?),
             None => None,
         };
+        let jwt = match &config.jwt {
+            Some(j) => Some(JwtAuth::load(j)?),
+            None => None,
+        };
         Ok(AuthSetup {
             passwords,
             scram,
+            jwt,
             allow_anonymous,
             acl,
         })
@@ -561,11 +586,12 @@ impl AuthSetup {
 
     /// The engine over `store`, with these checks.
     pub fn engine_with<S: Storage>(self, config: Config, store: S) -> Broker<S> {
-        let auth: Box<dyn Authenticator + Send> = match (self.passwords, self.scram) {
-            (None, None) => Box::new(NoAuth),
-            (passwords, scram) => Box::new(BrokerAuth {
+        let auth: Box<dyn Authenticator + Send> = match (self.passwords, self.scram, self.jwt) {
+            (None, None, None) => Box::new(NoAuth),
+            (passwords, scram, jwt) => Box::new(BrokerAuth {
                 passwords,
                 scram,
+                jwt,
                 allow_anonymous: self.allow_anonymous,
             }),
         };
@@ -665,6 +691,7 @@ mod tests {
         let mut auth = BrokerAuth {
             passwords: Some(PasswordAuth::new(f, false)),
             scram: None,
+            jwt: None,
             allow_anonymous: false,
         };
         let req = |u: Option<&'static str>, p: &'static [u8]| AuthRequest {
@@ -711,6 +738,7 @@ mod tests {
             let mut auth = BrokerAuth {
                 passwords: None,
                 scram: Some(ScramAuth::new(scram.clone()).unwrap()),
+                jwt: None,
                 allow_anonymous: anonymous,
             };
             assert!(matches!(
@@ -743,6 +771,7 @@ mod tests {
         let mut auth = BrokerAuth {
             passwords: Some(PasswordAuth::new(PasswordFile::default(), true)),
             scram: None,
+            jwt: None,
             allow_anonymous: true,
         };
         assert_eq!(

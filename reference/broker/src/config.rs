@@ -172,6 +172,9 @@ pub struct BrokerConfig {
     /// SCRAM-SHA-256 credentials file (see [`crate::scram`]); with it, 5.0 clients can
     /// authenticate with the Authentication Method `SCRAM-SHA-256`.
     pub scram_file: Option<PathBuf>,
+    /// JWT authentication (`jwt_keys`, `jwt_issuer`, `jwt_audience`; see [`crate::jwt`]):
+    /// 5.0 clients authenticate with the Authentication Method `JWT`.
+    pub jwt: Option<crate::jwt::JwtConfig>,
     /// Whether clients without a User Name (and without an Authentication Method) may
     /// connect; unset: false with a password or SCRAM file, true without either.
     pub allow_anonymous: Option<bool>,
@@ -231,6 +234,9 @@ struct DriverKeys {
     password_file: Option<PathBuf>,
     acl_file: Option<PathBuf>,
     scram_file: Option<PathBuf>,
+    jwt_keys: Option<PathBuf>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
     allow_anonymous: Option<bool>,
     storage: StorageKind,
     storage_dir: Option<PathBuf>,
@@ -254,6 +260,9 @@ impl Default for DriverKeys {
             password_file: b.password_file,
             acl_file: b.acl_file,
             scram_file: b.scram_file,
+            jwt_keys: b.jwt.as_ref().map(|j| j.keys.clone()),
+            jwt_issuer: b.jwt.as_ref().and_then(|j| j.issuer.clone()),
+            jwt_audience: b.jwt.as_ref().and_then(|j| j.audience.clone()),
             allow_anonymous: b.allow_anonymous,
             storage: b.storage,
             storage_dir: b.storage_dir,
@@ -268,7 +277,7 @@ impl BrokerConfig {
     /// Whether a password or SCRAM file is configured, which makes `allow_anonymous`
     /// default to false.
     pub fn authenticates(&self) -> bool {
-        self.password_file.is_some() || self.scram_file.is_some()
+        self.password_file.is_some() || self.scram_file.is_some() || self.jwt.is_some()
     }
 }
 
@@ -286,6 +295,7 @@ impl Default for BrokerConfig {
             password_file: None,
             acl_file: None,
             scram_file: None,
+            jwt: None,
             allow_anonymous: None,
             storage: StorageKind::Memory,
             storage_dir: None,
@@ -401,6 +411,11 @@ impl BrokerConfig {
             password_file: driver.password_file,
             acl_file: driver.acl_file,
             scram_file: driver.scram_file,
+            jwt: driver.jwt_keys.map(|keys| crate::jwt::JwtConfig {
+                keys,
+                issuer: driver.jwt_issuer,
+                audience: driver.jwt_audience,
+            }),
             allow_anonymous: driver.allow_anonymous,
             storage: driver.storage,
             storage_dir: driver.storage_dir,
@@ -437,10 +452,11 @@ impl BrokerConfig {
         if self.allow_anonymous == Some(false)
             && self.password_file.is_none()
             && self.scram_file.is_none()
+            && self.jwt.is_none()
         {
             return Err(invalid(
                 "allow_anonymous",
-                "false needs password_file or scram_file (nobody could be authenticated)",
+                "false needs password_file, scram_file or jwt_keys (nobody could be authenticated)",
             ));
         }
         if self.require_certificate && self.cafile.is_none() {

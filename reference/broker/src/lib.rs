@@ -30,7 +30,7 @@
 //!   clients (local, in-process; remote) each bridge forwards between.
 //! - [`auth`]: password file (argon2id) and ACL file, the engine's authenticator and
 //!   authorizer built from them; [`scram`]: SCRAM-SHA-256 enhanced authentication and its
-//!   credentials file.
+//!   credentials file; [`jwt`]: JWT enhanced authentication and its keys file.
 //! - [`Listener`] and its TCP implementation.
 //! - [`tls`]: the rustls server configuration from PEM files, [`tls::TlsListener`] over any
 //!   listener, with the handshake in the connection's task.
@@ -48,6 +48,7 @@ pub mod auth;
 pub mod bridge;
 pub mod config;
 mod connection;
+pub mod jwt;
 pub mod listeners;
 pub mod scram;
 mod server;

@@ -89,6 +89,16 @@ struct BrokerArgs {
     /// refused unless --allow-anonymous (or a --password-file lets them in).
     #[arg(long, value_name = "FILE")]
     scram_file: Option<PathBuf>,
+    /// JWT keys (a JWK Set of HS256, RS256 or ES256 keys): 5.0 clients authenticate with the
+    /// Authentication Method JWT, the token in Authentication Data.
+    #[arg(long, value_name = "FILE.json")]
+    jwt_keys: Option<PathBuf>,
+    /// The `iss` a JWT must carry.
+    #[arg(long, value_name = "ISSUER", requires = "jwt_keys")]
+    jwt_issuer: Option<String>,
+    /// An `aud` a JWT must carry.
+    #[arg(long, value_name = "AUDIENCE", requires = "jwt_keys")]
+    jwt_audience: Option<String>,
     /// Let clients without a user name connect even with a password or SCRAM file.
     #[arg(long)]
     allow_anonymous: bool,
@@ -139,6 +149,13 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     config.password_file = args.password_file.or(config.password_file);
     config.acl_file = args.acl_file.or(config.acl_file);
     config.scram_file = args.scram_file.or(config.scram_file);
+    if let Some(keys) = args.jwt_keys {
+        config.jwt = Some(mqttref_broker::jwt::JwtConfig {
+            keys,
+            issuer: args.jwt_issuer,
+            audience: args.jwt_audience,
+        });
+    }
     if args.allow_anonymous {
         config.allow_anonymous = Some(true);
     }

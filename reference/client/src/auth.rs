@@ -31,3 +31,45 @@ pub trait Authenticator: Send + 'static {
         Ok(())
     }
 }
+
+/// JWT authentication (Authentication Method `JWT`): the token goes in CONNECT's
+/// Authentication Data, in one step; [`Client::reauthenticate`](crate::Client::reauthenticate)
+/// presents the same token again in AUTH 0x19 (for a fresh token, implement [`Authenticator`]
+/// with your own token source).
+#[derive(Clone)]
+pub struct JwtClient {
+    token: String,
+}
+
+impl std::fmt::Debug for JwtClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A bearer token: whoever reads it can use it.
+        f.debug_struct("JwtClient").finish_non_exhaustive()
+    }
+}
+
+impl JwtClient {
+    /// The Authentication Method name.
+    pub const METHOD: &'static str = "JWT";
+
+    /// Presents `token` (a compact JWS, `header.payload.signature`).
+    pub fn new(token: impl Into<String>) -> Self {
+        JwtClient {
+            token: token.into(),
+        }
+    }
+}
+
+impl Authenticator for JwtClient {
+    fn method(&self) -> String {
+        Self::METHOD.to_owned()
+    }
+
+    fn initial_data(&mut self) -> Option<Vec<u8>> {
+        Some(self.token.clone().into_bytes())
+    }
+
+    fn step(&mut self, _challenge: Option<&[u8]>) -> Result<Option<Vec<u8>>, String> {
+        Err("JWT is one step: the server sent a challenge".into())
+    }
+}

@@ -49,7 +49,7 @@ pub mod tls;
 pub mod url;
 pub mod ws;
 
-pub use auth::Authenticator;
+pub use auth::{Authenticator, JwtClient};
 pub use backoff::ReconnectPolicy;
 pub use client::{
     Client, ConnectionState, Incoming, PendingPublish, PublishOutcome, SubscribeOutcome,
