@@ -14,8 +14,9 @@
 //! KiB, t = 2, p = 1: OWASP's argon2id baseline, about 20-40 ms on one current core), and the
 //! loader refuses hashes costing more than twice that (`m × t ≤` [`MAX_WORK_KIB`]), so one
 //! CONNECT stalls the engine for at most one such verification. An unknown user costs the same
-//! (a dummy hash is verified), so timing does not tell which users exist. Still to do (issue
-//! 14): rate-limiting failed attempts per address, which also caps the stall a flood can cause.
+//! (a dummy hash is verified), so timing does not tell which users exist. Failed attempts are
+//! limited per client address by the driver (`max_login_failures_per_address`, counted
+//! through [`AuthSetup::failures`]), which also caps the stall a flood can cause.
 //!
 //! # ACL file (Mosquitto's format)
 //! ```text
@@ -38,6 +39,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -497,10 +500,38 @@ pub struct BrokerAuth {
     scram: Option<ScramAuth>,
     jwt: Option<JwtAuth>,
     allow_anonymous: bool,
+    /// Refusals so far, read by the driver's per-address login limit.
+    failures: Arc<AtomicU64>,
+}
+
+impl BrokerAuth {
+    fn count(&self, d: AuthDecision) -> AuthDecision {
+        if matches!(d, AuthDecision::Deny(_)) {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        d
+    }
 }
 
 impl Authenticator for BrokerAuth {
     fn authenticate(&mut self, req: &AuthRequest<'_>) -> AuthDecision {
+        let d = self.decide(req);
+        self.count(d)
+    }
+
+    fn continue_auth(
+        &mut self,
+        who: &Subject<'_>,
+        method: &str,
+        data: Option<&[u8]>,
+    ) -> AuthDecision {
+        let d = self.decide_more(who, method, data);
+        self.count(d)
+    }
+}
+
+impl BrokerAuth {
+    fn decide(&mut self, req: &AuthRequest<'_>) -> AuthDecision {
         match (req.method, &mut self.scram, &self.passwords) {
             (Some(scram::METHOD), Some(s), _) => s.step(req.username, req.data),
             (Some(jwt::METHOD), _, _) if self.jwt.is_some() => match &self.jwt {
@@ -515,7 +546,7 @@ impl Authenticator for BrokerAuth {
         }
     }
 
-    fn continue_auth(
+    fn decide_more(
         &mut self,
         who: &Subject<'_>,
         method: &str,
@@ -538,6 +569,7 @@ pub struct AuthSetup {
     passwords: Option<PasswordAuth>,
     scram: Option<ScramAuth>,
     jwt: Option<JwtAuth>,
+    failures: Arc<AtomicU64>,
     allow_anonymous: bool,
     acl: Option<Acl>,
 }
@@ -574,9 +606,17 @@ impl AuthSetup {
             passwords,
             scram,
             jwt,
+            failures: Arc::default(),
             allow_anonymous,
             acl,
         })
+    }
+
+    /// The count of refused authentications (wrong passwords, SCRAM proofs, tokens, missing
+    /// credentials) the engine's authenticator will keep; `None` without authentication.
+    pub fn failures(&self) -> Option<Arc<AtomicU64>> {
+        (self.passwords.is_some() || self.scram.is_some() || self.jwt.is_some())
+            .then(|| self.failures.clone())
     }
 
     /// The engine over in-memory storage, with these checks.
@@ -592,6 +632,7 @@ impl AuthSetup {
                 passwords,
                 scram,
                 jwt,
+                failures: self.failures,
                 allow_anonymous: self.allow_anonymous,
             }),
         };
@@ -692,6 +733,7 @@ mod tests {
             passwords: Some(PasswordAuth::new(f, false)),
             scram: None,
             jwt: None,
+            failures: Arc::default(),
             allow_anonymous: false,
         };
         let req = |u: Option<&'static str>, p: &'static [u8]| AuthRequest {
@@ -739,6 +781,7 @@ mod tests {
                 passwords: None,
                 scram: Some(ScramAuth::new(scram.clone()).unwrap()),
                 jwt: None,
+                failures: Arc::default(),
                 allow_anonymous: anonymous,
             };
             assert!(matches!(
@@ -772,6 +815,7 @@ mod tests {
             passwords: Some(PasswordAuth::new(PasswordFile::default(), true)),
             scram: None,
             jwt: None,
+            failures: Arc::default(),
             allow_anonymous: true,
         };
         assert_eq!(

@@ -163,6 +163,12 @@ pub struct BrokerConfig {
     /// Connections from one IP address that have not completed CONNECT; a new one past it
     /// closes the oldest from that address (the engine's `max_awaiting_connect` caps them all).
     pub max_awaiting_connect_per_address: usize,
+    /// Refused authentications from one IP address, within `login_failure_window_secs` of
+    /// its first, after which its new connections are closed on arrival until the window
+    /// ends (0: no limit). Only with a password, SCRAM or JWT file.
+    pub max_login_failures_per_address: u32,
+    /// The window of `max_login_failures_per_address`, seconds.
+    pub login_failure_window_secs: u64,
     /// Password file (`user:argon2id-PHC` lines, see [`crate::auth`]); with it, clients
     /// authenticate with User Name and Password.
     pub password_file: Option<PathBuf>,
@@ -231,6 +237,8 @@ struct DriverKeys {
     shutdown_grace_secs: u64,
     write_timeout_ms: u64,
     max_awaiting_connect_per_address: usize,
+    max_login_failures_per_address: u32,
+    login_failure_window_secs: u64,
     password_file: Option<PathBuf>,
     acl_file: Option<PathBuf>,
     scram_file: Option<PathBuf>,
@@ -257,6 +265,8 @@ impl Default for DriverKeys {
             shutdown_grace_secs: b.shutdown_grace_secs,
             write_timeout_ms: b.write_timeout_ms,
             max_awaiting_connect_per_address: b.max_awaiting_connect_per_address,
+            max_login_failures_per_address: b.max_login_failures_per_address,
+            login_failure_window_secs: b.login_failure_window_secs,
             password_file: b.password_file,
             acl_file: b.acl_file,
             scram_file: b.scram_file,
@@ -292,6 +302,8 @@ impl Default for BrokerConfig {
             shutdown_grace_secs: 5,
             write_timeout_ms: 30_000,
             max_awaiting_connect_per_address: 128,
+            max_login_failures_per_address: 10,
+            login_failure_window_secs: 60,
             password_file: None,
             acl_file: None,
             scram_file: None,
@@ -408,6 +420,8 @@ impl BrokerConfig {
             shutdown_grace_secs: driver.shutdown_grace_secs,
             write_timeout_ms: driver.write_timeout_ms,
             max_awaiting_connect_per_address: driver.max_awaiting_connect_per_address,
+            max_login_failures_per_address: driver.max_login_failures_per_address,
+            login_failure_window_secs: driver.login_failure_window_secs,
             password_file: driver.password_file,
             acl_file: driver.acl_file,
             scram_file: driver.scram_file,

@@ -210,14 +210,15 @@ async fn serve_with<L: Listener>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let engine_config = config.engine_config();
+    let failures = auth.failures();
     match store {
         Some(fs) => {
             let engine = auth.engine_with(engine_config, fs);
-            server::serve(listener, config, engine, spawn, shutdown).await
+            server::serve(listener, config, engine, failures, spawn, shutdown).await
         }
         None => {
             let engine = auth.engine(engine_config);
-            server::serve(listener, config, engine, spawn, shutdown).await
+            server::serve(listener, config, engine, failures, spawn, shutdown).await
         }
     }
 }
@@ -263,7 +264,15 @@ pub async fn run_with_engine<L: Listener, S: store::Durable + Send + 'static>(
     engine: mqttref_core::broker::Broker<S>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    server::serve(listener, config, engine, server::Spawn::Runtime, shutdown).await
+    server::serve(
+        listener,
+        config,
+        engine,
+        None,
+        server::Spawn::Runtime,
+        shutdown,
+    )
+    .await
 }
 
 /// A broker bound to its listeners, ready to [`run`](Broker::run). The entry point for

@@ -338,3 +338,42 @@ impl Authenticator for Switch {
         self.current().success(data)
     }
 }
+
+/// After `max_login_failures_per_address` refused logins from 127.0.0.1, even a correct one
+/// is closed on arrival until the window ends; with the limit off (0) it is not.
+#[tokio::test]
+async fn failed_logins_are_limited_per_address() {
+    for limit in [3, 0] {
+        let b = start(BrokerConfig {
+            max_login_failures_per_address: limit,
+            login_failure_window_secs: 600,
+            ..scram_config(&format!("limit-{limit}"))
+        })
+        .await;
+        for i in 0..3 {
+            let r = Client::connect(
+                options(b.addr, &format!("guess-{i}"))
+                    .with_authenticator(ScramClient::new("alice", "guess")),
+            )
+            .await;
+            assert_eq!(refused_with(r), ReasonCode::NotAuthorized);
+        }
+        let r = Client::connect(
+            options(b.addr, "alice-late")
+                .with_credentials("alice", None)
+                .with_authenticator(ScramClient::new("alice", "alice-pw")),
+        )
+        .await;
+        if limit == 0 {
+            assert!(r.is_ok(), "no limit: {:?}", r.err());
+        } else {
+            match r {
+                Err(ClientError::Refused { .. }) | Ok(_) => {
+                    panic!("expected the connection closed on arrival")
+                }
+                Err(_) => {}
+            }
+        }
+        b.stop().await;
+    }
+}
