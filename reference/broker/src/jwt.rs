@@ -215,9 +215,8 @@ impl JwtAuth {
         let mut v = Validation::new(key.alg);
         v.leeway = LEEWAY_SECS;
         v.set_required_spec_claims(&["exp", "sub"]);
-        match &self.issuer {
-            Some(i) => v.set_issuer(&[i]),
-            None => {}
+        if let Some(i) = &self.issuer {
+            v.set_issuer(&[i]);
         }
         match &self.audience {
             Some(a) => v.set_audience(&[a]),
