@@ -11,6 +11,8 @@
 //!
 //! `mqttref broker --password-file FILE --acl-file FILE [--allow-anonymous]` authenticates
 //! and authorizes clients; `mqttref passwd` manages the password file; see [`passwd`].
+//! `--scram-file` and `--jwt-keys` add SCRAM-SHA-256 and JWT (5.0 enhanced authentication);
+//! `mqttref scram` manages the SCRAM file ([`scram`]), `mqttref acl` the ACL file ([`acl`]).
 //!
 //! `mqttref bench` is a load generator and broker comparison (`--compare URL URL`); see [`bench`].
 //!
@@ -23,6 +25,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use mqttref_broker::{Broker, BrokerConfig};
 
+mod acl;
 mod bench;
 mod passwd;
 mod pubsub;
@@ -54,6 +57,9 @@ enum Command {
     /// Manage a SCRAM-SHA-256 credentials file (the broker's --scram-file).
     #[command(subcommand)]
     Scram(scram::ScramCommand),
+    /// Edit an ACL file (add, remove, list) or judge one access (check: exit 1 on deny).
+    #[command(subcommand)]
+    Acl(acl::AclCommand),
 }
 
 /// `mqttref broker`: flags override the config file's keys of the same name.
@@ -131,6 +137,12 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Passwd(args) => passwd::run(args),
         Command::Scram(cmd) => scram::run(cmd),
+        Command::Acl(cmd) => {
+            if !acl::run(cmd)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 
