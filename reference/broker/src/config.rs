@@ -411,6 +411,21 @@ impl BrokerConfig {
         }
         let driver: DriverKeys = toml::from_str(text).map_err(parse_error)?;
         let engine: Config = toml::from_str(text).map_err(parse_error)?;
+        if driver.jwt_keys.is_none() {
+            // An issuer or audience with no keys would be silently ignored.
+            for (field, set) in [
+                ("jwt_issuer", driver.jwt_issuer.is_some()),
+                ("jwt_audience", driver.jwt_audience.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::Invalid {
+                        path: path.to_owned(),
+                        field,
+                        message: "needs jwt_keys".to_owned(),
+                    });
+                }
+            }
+        }
         let config = BrokerConfig {
             listen: driver.listen,
             cert: driver.cert,
@@ -732,6 +747,49 @@ mod tests {
         let err =
             BrokerConfig::from_toml("\nfsync = \"sometimes\"\n", Path::new("s.toml")).unwrap_err();
         assert!(err.to_string().starts_with("s.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn authentication_keys() {
+        let c = BrokerConfig::from_toml(
+            "scram_file = \"scram\"\njwt_keys = \"keys.json\"\njwt_issuer = \"https://i\"\n\
+             max_login_failures_per_address = 5\nlogin_failure_window_secs = 30\n",
+            Path::new("a.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.scram_file.as_deref(), Some(Path::new("scram")));
+        let jwt = c.jwt.as_ref().unwrap();
+        assert_eq!(
+            (
+                jwt.keys.as_path(),
+                jwt.issuer.as_deref(),
+                jwt.audience.as_deref()
+            ),
+            (Path::new("keys.json"), Some("https://i"), None)
+        );
+        assert_eq!(
+            (
+                c.max_login_failures_per_address,
+                c.login_failure_window_secs
+            ),
+            (5, 30)
+        );
+        // With an authentication file, anonymous clients are refused unless allowed.
+        assert!(c.authenticates());
+        let err = BrokerConfig::from_toml("jwt_audience = \"mqtt\"\n", Path::new("a.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("jwt_audience") && err.contains("needs jwt_keys"),
+            "{err}"
+        );
+        let err = BrokerConfig::from_toml("allow_anonymous = false\n", Path::new("a.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("password_file, scram_file or jwt_keys"),
+            "{err}"
+        );
     }
 
     #[test]
