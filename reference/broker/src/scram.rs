@@ -28,7 +28,7 @@
 //! ([MQTT-4.12.1-2] (5.0)). A re-authentication (AUTH 0x19 carrying a new client-first) must
 //! prove the same user as the CONNECT's User Name.
 //!
-//! Exchanges in progress are keyed by their combined nonce (random, 24 bytes from each side)
+//! Exchanges in progress are keyed by their combined nonce (18 random bytes from each side, base64)
 //! and capped at [`MAX_PENDING`]; past it the oldest is forgotten (its client-final then gets
 //! 0x87). The engine's connect timeout ends abandoned exchanges on the wire; the cap bounds
 //! their memory here. Verification is a few HMACs: it runs on the engine task without
