@@ -29,6 +29,8 @@ pub enum Capability {
     Credentials,
     /// The target is reached over WebSocket (`ws://`).
     WebSocket,
+    /// The target file names an enhanced authentication method the broker offers (`[auth]`).
+    EnhancedAuth,
 }
 
 impl fmt::Display for Capability {
@@ -45,6 +47,9 @@ impl fmt::Display for Capability {
             }
             Capability::Credentials => f.write_str("credentials (target file `[credentials]`)"),
             Capability::WebSocket => f.write_str("a WebSocket transport"),
+            Capability::EnhancedAuth => {
+                f.write_str("an enhanced authentication method (target file `[auth]`)")
+            }
         }
     }
 }
@@ -84,6 +89,9 @@ pub struct Capabilities {
     pub refused_topic: Option<String>,
     /// Credentials were given in the target file.
     pub credentials: bool,
+    /// The target file names an enhanced authentication method (`[auth]`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub enhanced_auth: bool,
     /// The target is reached over WebSocket (`ws://`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub websocket: bool,
@@ -105,6 +113,7 @@ impl Default for Capabilities {
             maximum_packet_size: None,
             refused_topic: None,
             credentials: false,
+            enhanced_auth: false,
             websocket: false,
             sources: Default::default(),
         }
@@ -135,6 +144,9 @@ impl Capabilities {
                 "the target file names no refused_topic",
             ),
             Capability::Credentials => (self.credentials, "the target file gives no credentials"),
+            Capability::EnhancedAuth => {
+                (self.enhanced_auth, "the target file names no [auth] method")
+            }
             // Not a property of the broker but of how it is reached: said plainly.
             Capability::WebSocket if !self.websocket => {
                 return Err("target is not a WebSocket transport".into())
@@ -164,9 +176,10 @@ impl Capabilities {
             Capability::SubscriptionIdentifiers => "subscription_identifiers",
             Capability::MaxQos(_) => "max_qos",
             Capability::TopicAliases => "topic_alias_maximum",
-            Capability::RefusedTopic | Capability::Credentials | Capability::WebSocket => {
-                return None
-            }
+            Capability::RefusedTopic
+            | Capability::Credentials
+            | Capability::WebSocket
+            | Capability::EnhancedAuth => return None,
         };
         self.sources.get(field).copied()
     }

@@ -332,13 +332,13 @@ pub async fn run_scenarios(all: Vec<Scenario>, opts: &RunOptions) -> Result<RunR
     Ok(verdict::join(meta, &manifests, &statements, results))
 }
 
-/// Connects once per version with a plain CONNECT to learn what the target announces.
-async fn probe(opts: &RunOptions, version: Version) -> Result<Capabilities, RunError> {
-    let err = |message: String| RunError::Probe {
-        address: opts.target.host_port.clone(),
-        version,
-        message,
-    };
+/// One probe connection: CONNECT (with the target file's credentials, or through `auth`'s
+/// SCRAM exchange) and its CONNACK.
+async fn probe_connack(
+    opts: &RunOptions,
+    version: Version,
+    auth: Option<&crate::target::AuthSettings>,
+) -> Result<(RawClient, wire::Connack), String> {
     let v5 = version == Version::V5_0;
     let mut raw = RawClient::connect(
         &opts.target.host_port,
@@ -347,7 +347,7 @@ async fn probe(opts: &RunOptions, version: Version) -> Result<Capabilities, RunE
         "probe",
     )
     .await
-    .map_err(|e| err(format!("cannot connect: {e}")))?;
+    .map_err(|e| format!("cannot connect: {e}"))?;
     let id = format!("{}probe", ctx::run_token());
     let mut connect = build::Connect::new(ctx::protocol(version), id);
     if let Some(c) = &opts.target_file.credentials {
@@ -358,15 +358,62 @@ async fn probe(opts: &RunOptions, version: Version) -> Result<Capabilities, RunE
             connect = connect.password(p);
         }
     }
+    let mut scram = None;
+    if let Some(a) = auth {
+        let mut s = mqttref_client::ScramClient::new(&a.user, &a.password);
+        let first = s.client_first()?;
+        connect = connect
+            .username(&a.user)
+            .property(build::prop::authentication_method(&a.method))
+            .property(build::prop::authentication_data(first));
+        scram = Some((s, a));
+    }
     raw.send_bytes(&connect.build())
         .await
-        .map_err(|e| err(e.to_string()))?;
-    let got = raw
+        .map_err(|e| e.to_string())?;
+    let mut got = raw
         .recv(Duration::from_secs(5))
         .await
-        .map_err(|e| err(format!("no CONNACK: {e}")))?;
+        .map_err(|e| format!("no CONNACK: {e}"))?;
+    if let (Some((s, a)), Ok(challenge)) = (&mut scram, wire::auth(&got.bytes)) {
+        let server_first = challenge
+            .property_bytes(build::prop::AUTHENTICATION_DATA)
+            .unwrap_or_default();
+        let fin = s
+            .client_final(server_first)
+            .map_err(|e| format!("[auth] exchange: {e}"))?;
+        let answer = build::Auth::v5()
+            .reason(0x18)
+            .property(build::prop::authentication_method(&a.method))
+            .property(build::prop::authentication_data(fin))
+            .build();
+        raw.send_bytes(&answer).await.map_err(|e| e.to_string())?;
+        got = raw
+            .recv(Duration::from_secs(5))
+            .await
+            .map_err(|e| format!("no CONNACK after the [auth] exchange: {e}"))?;
+    }
     let ack = wire::connack(&got.bytes, v5)
-        .map_err(|e| err(format!("{}: {e}", wire::describe(&got.bytes))))?;
+        .map_err(|e| format!("{}: {e}", wire::describe(&got.bytes)))?;
+    Ok((raw, ack))
+}
+
+/// Connects once per version with a plain CONNECT to learn what the target announces. A 5.0
+/// target that refuses it with 0x86, 0x87 or 0x8C while the target file names an `[auth]`
+/// method is probed again through that method's exchange (a broker that admits only
+/// enhanced authentication: the scenarios that connect without it will then be refused).
+async fn probe(opts: &RunOptions, version: Version) -> Result<Capabilities, RunError> {
+    let err = |message: String| RunError::Probe {
+        address: opts.target.host_port.clone(),
+        version,
+        message,
+    };
+    let v5 = version == Version::V5_0;
+    let (mut raw, mut ack) = probe_connack(opts, version, None).await.map_err(err)?;
+    if let (true, Some(a), 0x86 | 0x87 | 0x8C) = (v5, &opts.target_file.auth, ack.code) {
+        raw.close().await;
+        (raw, ack) = probe_connack(opts, version, Some(a)).await.map_err(err)?;
+    }
     if ack.code != 0 {
         return Err(err(format!(
             "CONNACK refused the connection with code 0x{:02X} ({}){}",
@@ -397,6 +444,7 @@ async fn probe(opts: &RunOptions, version: Version) -> Result<Capabilities, RunE
     caps.apply_overrides(&opts.target_file.capabilities);
     caps.refused_topic = opts.target_file.refused_topic.clone();
     caps.credentials = opts.target_file.credentials.is_some();
+    caps.enhanced_auth = opts.target_file.auth.is_some();
     caps.websocket = matches!(
         opts.connector,
         raw_client::Connector::Ws { .. } | raw_client::Connector::Wss { .. }

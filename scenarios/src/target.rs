@@ -9,6 +9,11 @@
 //! username = "conformance"
 //! password = "secret"
 //!
+//! [auth]                          # an enhanced authentication method the broker offers (5.0)
+//! method = "SCRAM-SHA-256"        # the only one the suite speaks
+//! user = "conformance"            # credentials of that method, for the section 4.12 and
+//! password = "secret"             # 3.15 scenarios only (other scenarios use [credentials])
+//!
 //! [capabilities]                  # overrides what the 5.0 CONNACK announces
 //! shared_subscriptions = false
 //! max_qos = 1
@@ -243,6 +248,8 @@ pub struct TargetFile {
     pub target: Option<String>,
     /// Credentials sent by `ctx.connected`.
     pub credentials: Option<Credentials>,
+    /// An enhanced authentication method and its credentials (the 4.12 and 3.15 scenarios).
+    pub auth: Option<AuthSettings>,
     /// Overrides of what the CONNACK announces.
     #[serde(default)]
     pub capabilities: CapabilityOverrides,
@@ -282,6 +289,21 @@ pub struct Credentials {
     /// Password (sent as bytes of this UTF-8 string).
     pub password: Option<String>,
 }
+
+/// `[auth]`: an enhanced authentication method the broker offers, and its credentials.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Authentication Method; the suite speaks [`AUTH_METHODS`].
+    pub method: String,
+    /// The method's user name (also sent as the CONNECT's User Name).
+    pub user: String,
+    /// The method's password.
+    pub password: String,
+}
+
+/// The Authentication Methods the scenarios can run.
+pub const AUTH_METHODS: &[&str] = &["SCRAM-SHA-256"];
 
 /// Capability overrides; an absent field keeps what the probe found.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -406,6 +428,18 @@ impl TargetFile {
         }
         if let Some(t) = &self.target {
             TargetAddr::parse(t).map_err(|m| err("target", m))?;
+        }
+        if let Some(a) = &self.auth {
+            if !AUTH_METHODS.contains(&a.method.as_str()) {
+                return Err(err(
+                    "auth.method",
+                    format!(
+                        "`{}`: the scenarios speak {}",
+                        a.method,
+                        AUTH_METHODS.join(", ")
+                    ),
+                ));
+            }
         }
         if let Some(n) = &self.name {
             if n.is_empty() || n.contains(['/', '\\']) || n == "." || n == ".." {

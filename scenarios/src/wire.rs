@@ -373,6 +373,44 @@ pub fn connack(bytes: &[u8], v5: bool) -> Result<Connack, ReadError> {
     })
 }
 
+/// An AUTH as read from its bytes (5.0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Auth {
+    /// The first byte (0xF0 unless the sender set reserved flags).
+    pub first_byte: u8,
+    /// Reason Code (0x00 when the body is empty, as the spec says).
+    pub code: u8,
+    /// Properties as in [`Connack::properties`].
+    pub properties: Vec<(u8, Prop)>,
+}
+
+impl Auth {
+    /// The string or binary value of property `id`, if present.
+    pub fn property_bytes(&self, id: u8) -> Option<&[u8]> {
+        self.properties.iter().find_map(|(i, p)| match p {
+            Prop::Bytes(v) if *i == id => Some(v.as_slice()),
+            _ => None,
+        })
+    }
+}
+
+/// Reads an AUTH.
+pub fn auth(bytes: &[u8]) -> Result<Auth, ReadError> {
+    let (first, mut c) = frame(bytes)?;
+    expect_type(first, 15)?;
+    let code = if c.b.is_empty() { 0 } else { c.u8()? };
+    let properties = if c.at < c.b.len() {
+        c.properties()?
+    } else {
+        Vec::new()
+    };
+    Ok(Auth {
+        first_byte: first,
+        code,
+        properties,
+    })
+}
+
 /// Reads the reason code of a DISCONNECT (0 when the body is empty, as the spec says).
 pub fn disconnect_reason(bytes: &[u8]) -> Result<u8, ReadError> {
     let (first, mut c) = frame(bytes)?;

@@ -179,6 +179,10 @@ fn run(args: Args) -> anyhow::Result<u8> {
             if target_file.refused_topic.is_none() {
                 target_file.refused_topic = Some(reference::REFUSED_TOPIC.to_string());
             }
+            if target_file.auth.is_none() {
+                // The in-process broker offers SCRAM-SHA-256: the enhanced-auth scenarios run.
+                target_file.auth = Some(reference::auth());
+            }
             eprintln!(
                 "no --target: testing the in-process reference broker on {}",
                 broker.url
@@ -427,6 +431,7 @@ pub(crate) fn compare_with_baseline(
 pub(crate) mod reference {
     use std::path::PathBuf;
 
+    use mqttref_broker::scram::ScramFile;
     use mqttref_broker::{Broker, BrokerConfig};
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
@@ -445,28 +450,35 @@ pub(crate) mod reference {
     /// A topic space the in-process broker refuses (0x87), so the scenarios that need a refused
     /// topic run against it too.
     pub const REFUSED_TOPIC: &str = "mqttconf-refused/topic";
+    /// The SCRAM-SHA-256 user of the in-process broker (anonymous clients are let in too, so
+    /// every other scenario runs as before).
+    pub const SCRAM_USER: &str = "conformance";
+    /// Its password.
+    pub const SCRAM_PASSWORD: &str = "conformance-scram";
+
+    /// The target file's `[auth]` for the in-process broker.
+    pub fn auth() -> scenarios::target::AuthSettings {
+        scenarios::target::AuthSettings {
+            method: "SCRAM-SHA-256".into(),
+            user: SCRAM_USER.into(),
+            password: SCRAM_PASSWORD.into(),
+        }
+    }
 
     pub struct Running {
         pub url: String,
         /// The throwaway CA of a `tls`, `wss` or `quic` run.
         pub cafile: Option<PathBuf>,
-        /// Where the throwaway certificates are (removed by [`Running::stop`]).
-        dir: Option<PathBuf>,
+        /// Where the throwaway certificates and the SCRAM file are (removed by
+        /// [`Running::stop`]).
+        dir: PathBuf,
         stop: oneshot::Sender<()>,
         task: JoinHandle<std::io::Result<()>>,
     }
 
     /// A CA and a server certificate for [`SERVER_NAME`] in a fresh temp dir: (dir, CA file,
     /// certificate file, key file).
-    fn throwaway_pki() -> anyhow::Result<(PathBuf, PathBuf, PathBuf, PathBuf)> {
-        let dir = std::env::temp_dir().join(format!(
-            "mqttref-conformance-tls-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        std::fs::create_dir_all(&dir)?;
+    fn throwaway_pki(dir: &std::path::Path) -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
@@ -484,7 +496,7 @@ pub(crate) mod reference {
         let ca_file = write("ca.pem", ca.pem())?;
         let cert_file = write("server.pem", cert.pem())?;
         let key_file = write("server.key", key.serialize_pem())?;
-        Ok((dir, ca_file, cert_file, key_file))
+        Ok((ca_file, cert_file, key_file))
     }
 
     /// Binds a free loopback port with a listener of `transport` and serves on it until
@@ -501,16 +513,38 @@ pub(crate) mod reference {
             listen: vec![listen.into()],
             ..BrokerConfig::default()
         };
-        let (mut dir, mut cafile) = (None, None);
+        let dir = std::env::temp_dir().join(format!(
+            "mqttref-conformance-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let mut cafile = None;
         if matches!(
             transport,
             InProcessTransport::Tls | InProcessTransport::Wss | InProcessTransport::Quic
         ) {
-            let (d, ca, cert, key) = throwaway_pki()?;
+            let (ca, cert, key) = throwaway_pki(&dir)?;
             config.cert = Some(cert);
             config.key = Some(key);
-            (dir, cafile) = (Some(d), Some(ca));
+            cafile = Some(ca);
         }
+        // SCRAM-SHA-256 for the enhanced-auth scenarios; 4096 iterations (RFC 7677's floor)
+        // keep each exchange cheap.
+        let mut scram = ScramFile::default();
+        scram
+            .set(SCRAM_USER, SCRAM_PASSWORD, 4096)
+            .map_err(anyhow::Error::msg)?;
+        let scram_file = dir.join("scram");
+        scram.save(&scram_file)?;
+        config.scram_file = Some(scram_file);
+        config.allow_anonymous = Some(true);
+        // Every scenario connects from 127.0.0.1, and several are refused on purpose (a
+        // wrong SCRAM proof, an unknown method): the per-address login limit would shut the
+        // suite out of its own broker.
+        config.max_login_failures_per_address = 0;
         config.engine.denied_topics = vec!["mqttconf-refused/#".into()];
         let broker = Broker::bind(config).await?;
         let endpoint = broker
@@ -535,9 +569,7 @@ pub(crate) mod reference {
     impl Running {
         /// Graceful shutdown; a broker error is reported, not fatal to the run.
         pub async fn stop(self) {
-            if let Some(dir) = &self.dir {
-                let _ = std::fs::remove_dir_all(dir);
-            }
+            let _ = std::fs::remove_dir_all(&self.dir);
             let _ = self.stop.send(());
             match self.task.await {
                 Ok(Ok(())) => {}

@@ -361,6 +361,7 @@ fn mqttref(env: &Env<'_>) -> matrix::Column {
             let file = TargetFile {
                 name: Some(reference::NAME.into()),
                 refused_topic: Some(reference::REFUSED_TOPIC.into()),
+                auth: Some(reference::auth()),
                 ..TargetFile::default()
             };
             let r = suite(env, &[(Version::ALL.to_vec(), broker.url.clone())], &file);

@@ -14,8 +14,9 @@
 //! KiB, t = 2, p = 1: OWASP's argon2id baseline, about 20-40 ms on one current core), and the
 //! loader refuses hashes costing more than twice that (`m × t ≤` [`MAX_WORK_KIB`]), so one
 //! CONNECT stalls the engine for at most one such verification. An unknown user costs the same
-//! (a dummy hash is verified), so timing does not tell which users exist. Still to do (issue
-//! 14): rate-limiting failed attempts per address, which also caps the stall a flood can cause.
+//! (a dummy hash is verified), so timing does not tell which users exist. Failed attempts are
+//! limited per client address by the driver (`max_login_failures_per_address`, counted
+//! through [`AuthSetup::failures`]), which also caps the stall a flood can cause.
 //!
 //! # ACL file (Mosquitto's format)
 //! ```text
@@ -38,6 +39,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -48,6 +51,8 @@ use mqttref_core::broker::{
 use mqttref_core::codec::ReasonCode;
 use mqttref_core::topic;
 
+use crate::jwt::{self, JwtAuth};
+use crate::scram::{self, ScramAuth, ScramFile};
 use crate::BrokerConfig;
 
 /// Ceiling of an accepted hash's cost, memory (KiB) × iterations: twice the default's
@@ -66,6 +71,19 @@ pub enum AuthFileError {
         path: PathBuf,
         /// Why.
         error: std::io::Error,
+    },
+    /// The system random generator failed (secrets of the SCRAM exchange).
+    #[error("{0}")]
+    Random(String),
+    /// A key of a JWK Set is wrong (`jwt_keys`).
+    #[error("{path}: key {key}: {message}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// 1-based position of the key in `keys`.
+        key: usize,
+        /// What is wrong.
+        message: String,
     },
     /// A line is wrong.
     #[error("{path}:{line}: {message}")]
@@ -267,12 +285,9 @@ impl PasswordAuth {
     }
 }
 
-impl Authenticator for PasswordAuth {
-    fn authenticate(&mut self, req: &AuthRequest<'_>) -> AuthDecision {
-        if req.method.is_some() {
-            // No enhanced authentication method yet ([MQTT-4.12.0-1]).
-            return AuthDecision::Deny(ReasonCode::BadAuthenticationMethod);
-        }
+impl PasswordAuth {
+    /// Judges a CONNECT without an Authentication Method.
+    fn judge(&self, req: &AuthRequest<'_>) -> AuthDecision {
         match req.username {
             // 0x87 Not authorized / 3.1.1 return code 5: a user name is required.
             None if !self.allow_anonymous => AuthDecision::Deny(ReasonCode::NotAuthorized),
@@ -473,11 +488,89 @@ impl Authorizer for Acl {
     }
 }
 
-/// What the configuration's `password_file`, `acl_file` and `allow_anonymous` load into:
-/// checked at startup, so a file that fails to load stops the broker before it listens.
+/// The broker's [`Authenticator`]: a CONNECT without an Authentication Method goes to the
+/// password file (or, without one, `allow_anonymous` decides, as Mosquitto does: a User Name
+/// is then taken as given); `SCRAM-SHA-256` goes to the SCRAM file
+/// ([`crate::scram::ScramAuth`]), `JWT` to the keys file ([`crate::jwt::JwtAuth`]); any other
+/// method gets 0x8C Bad authentication method
+/// ([MQTT-4.12.0-1] (5.0)).
+#[derive(Debug)]
+pub struct BrokerAuth {
+    passwords: Option<PasswordAuth>,
+    scram: Option<ScramAuth>,
+    jwt: Option<JwtAuth>,
+    allow_anonymous: bool,
+    /// Refusals so far, read by the driver's per-address login limit.
+    failures: Arc<AtomicU64>,
+}
+
+impl BrokerAuth {
+    fn count(&self, d: AuthDecision) -> AuthDecision {
+        if matches!(d, AuthDecision::Deny(_)) {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        d
+    }
+}
+
+impl Authenticator for BrokerAuth {
+    fn authenticate(&mut self, req: &AuthRequest<'_>) -> AuthDecision {
+        let d = self.decide(req);
+        self.count(d)
+    }
+
+    fn continue_auth(
+        &mut self,
+        who: &Subject<'_>,
+        method: &str,
+        data: Option<&[u8]>,
+    ) -> AuthDecision {
+        let d = self.decide_more(who, method, data);
+        self.count(d)
+    }
+}
+
+impl BrokerAuth {
+    fn decide(&mut self, req: &AuthRequest<'_>) -> AuthDecision {
+        match (req.method, &mut self.scram, &self.passwords) {
+            (Some(scram::METHOD), Some(s), _) => s.step(req.username, req.data),
+            (Some(jwt::METHOD), _, _) if self.jwt.is_some() => match &self.jwt {
+                Some(j) => j.check(req.username, req.data),
+                None => AuthDecision::Deny(ReasonCode::BadAuthenticationMethod),
+            },
+            (Some(_), _, _) => AuthDecision::Deny(ReasonCode::BadAuthenticationMethod),
+            (None, _, Some(p)) => p.judge(req),
+            (None, _, None) if self.allow_anonymous => AuthDecision::Allow(None),
+            // Only SCRAM is configured: 0x87 Not authorized / 3.1.1 return code 5.
+            (None, _, None) => AuthDecision::Deny(ReasonCode::NotAuthorized),
+        }
+    }
+
+    fn decide_more(
+        &mut self,
+        who: &Subject<'_>,
+        method: &str,
+        data: Option<&[u8]>,
+    ) -> AuthDecision {
+        match (&mut self.scram, &self.jwt) {
+            (Some(s), _) if method == scram::METHOD => s.continue_auth(who, data),
+            // A re-authentication (AUTH 0x19) with a fresh token.
+            (_, Some(j)) if method == jwt::METHOD => j.check(who.username, data),
+            _ => AuthDecision::Deny(ReasonCode::NotAuthorized),
+        }
+    }
+}
+
+/// What the configuration's `password_file`, `acl_file`, `scram_file` and `allow_anonymous`
+/// load into: checked at startup, so a file that fails to load stops the broker before it
+/// listens.
 #[derive(Debug, Default)]
 pub struct AuthSetup {
     passwords: Option<PasswordAuth>,
+    scram: Option<ScramAuth>,
+    jwt: Option<JwtAuth>,
+    failures: Arc<AtomicU64>,
+    allow_anonymous: bool,
     acl: Option<Acl>,
 }
 
@@ -487,18 +580,43 @@ impl AuthSetup {
     /// # Errors
     /// [`AuthFileError`] naming the file and line.
     pub fn load(config: &BrokerConfig) -> Result<Self, AuthFileError> {
+        let allow_anonymous = config.allow_anonymous.unwrap_or(!config.authenticates());
         let passwords = match &config.password_file {
             Some(path) => Some(PasswordAuth::new(
                 PasswordFile::load(path)?,
-                config.allow_anonymous.unwrap_or(false),
+                allow_anonymous,
             )),
+            None => None,
+        };
+        let scram = match &config.scram_file {
+            Some(path) => {
+                Some(ScramAuth::new(ScramFile::load(path)?).map_err(AuthFileError::Random)?)
+            }
             None => None,
         };
         let acl = match &config.acl_file {
             Some(path) => Some(Acl::load(path)?),
             None => None,
         };
-        Ok(AuthSetup { passwords, acl })
+        let jwt = match &config.jwt {
+            Some(j) => Some(JwtAuth::load(j)?),
+            None => None,
+        };
+        Ok(AuthSetup {
+            passwords,
+            scram,
+            jwt,
+            failures: Arc::default(),
+            allow_anonymous,
+            acl,
+        })
+    }
+
+    /// The count of refused authentications (wrong passwords, SCRAM proofs, tokens, missing
+    /// credentials) the engine's authenticator will keep; `None` without authentication.
+    pub fn failures(&self) -> Option<Arc<AtomicU64>> {
+        (self.passwords.is_some() || self.scram.is_some() || self.jwt.is_some())
+            .then(|| self.failures.clone())
     }
 
     /// The engine over in-memory storage, with these checks.
@@ -508,9 +626,15 @@ impl AuthSetup {
 
     /// The engine over `store`, with these checks.
     pub fn engine_with<S: Storage>(self, config: Config, store: S) -> Broker<S> {
-        let auth: Box<dyn Authenticator + Send> = match self.passwords {
-            Some(p) => Box::new(p),
-            None => Box::new(NoAuth),
+        let auth: Box<dyn Authenticator + Send> = match (self.passwords, self.scram, self.jwt) {
+            (None, None, None) => Box::new(NoAuth),
+            (passwords, scram, jwt) => Box::new(BrokerAuth {
+                passwords,
+                scram,
+                jwt,
+                failures: self.failures,
+                allow_anonymous: self.allow_anonymous,
+            }),
         };
         let mut engine = Broker::with_parts(config, store, auth);
         if let Some(acl) = self.acl {
@@ -605,7 +729,13 @@ mod tests {
         f.set("alice", b"secret");
         let text = f.to_text();
         let f = PasswordFile::parse(&text, Path::new("p"), true).unwrap();
-        let mut auth = PasswordAuth::new(f, false);
+        let mut auth = BrokerAuth {
+            passwords: Some(PasswordAuth::new(f, false)),
+            scram: None,
+            jwt: None,
+            failures: Arc::default(),
+            allow_anonymous: false,
+        };
         let req = |u: Option<&'static str>, p: &'static [u8]| AuthRequest {
             client_id: "c",
             username: u,
@@ -628,6 +758,69 @@ mod tests {
         assert_eq!(
             auth.authenticate(&req(None, b"")),
             AuthDecision::Deny(ReasonCode::NotAuthorized)
+        );
+    }
+
+    #[test]
+    fn methods_are_dispatched() {
+        let scram = ScramFile::parse(
+            "user:W22ZaJ0SNY7soEsUEjb6gQ==:4096:WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:\
+             wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
+            Path::new("s"),
+        )
+        .unwrap();
+        let req = |method: Option<&'static str>, username: Option<&'static str>| AuthRequest {
+            client_id: "c",
+            username,
+            password: None,
+            method,
+            data: Some(b"n,,n=user,r=abc"),
+        };
+        for anonymous in [false, true] {
+            let mut auth = BrokerAuth {
+                passwords: None,
+                scram: Some(ScramAuth::new(scram.clone()).unwrap()),
+                jwt: None,
+                failures: Arc::default(),
+                allow_anonymous: anonymous,
+            };
+            assert!(matches!(
+                auth.authenticate(&req(Some("SCRAM-SHA-256"), None)),
+                AuthDecision::Continue(_)
+            ));
+            // [MQTT-4.12.0-1]: any other method, 0x8C.
+            assert_eq!(
+                auth.authenticate(&req(Some("SCRAM-SHA-1"), None)),
+                AuthDecision::Deny(ReasonCode::BadAuthenticationMethod)
+            );
+            // Without a method and without a password file, `allow_anonymous` decides.
+            let plain = auth.authenticate(&req(None, Some("user")));
+            if anonymous {
+                assert_eq!(plain, AuthDecision::Allow(None));
+            } else {
+                assert_eq!(plain, AuthDecision::Deny(ReasonCode::NotAuthorized));
+            }
+            // An AUTH for another method than SCRAM's never continues anything.
+            let who = Subject {
+                client_id: "c",
+                username: None,
+            };
+            assert_eq!(
+                auth.continue_auth(&who, "OTHER", Some(b"x")),
+                AuthDecision::Deny(ReasonCode::NotAuthorized)
+            );
+        }
+        // A password file alone knows no method.
+        let mut auth = BrokerAuth {
+            passwords: Some(PasswordAuth::new(PasswordFile::default(), true)),
+            scram: None,
+            jwt: None,
+            failures: Arc::default(),
+            allow_anonymous: true,
+        };
+        assert_eq!(
+            auth.authenticate(&req(Some("SCRAM-SHA-256"), None)),
+            AuthDecision::Deny(ReasonCode::BadAuthenticationMethod)
         );
     }
 }

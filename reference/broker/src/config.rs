@@ -3,7 +3,7 @@
 //!
 //! The file is flat: the driver's own keys (`listen`, `cert`, `key`, `cafile`,
 //! `require_certificate`, `shutdown_grace_secs`, `write_timeout_ms`, `password_file`,
-//! `acl_file`, `allow_anonymous`, `storage`, `storage_dir`, `fsync`, `fsync_interval_ms`) beside every field of the
+//! `acl_file`, `scram_file`, `allow_anonymous`, `storage`, `storage_dir`, `fsync`, `fsync_interval_ms`) beside every field of the
 //! engine's [`Config`], which is defined once, in the core, and deserialized from the same text. Every key is optional and defaults to
 //! [`BrokerConfig::default`] / [`Config::default`]; unknown keys are errors, so a typo never
 //! silently leaves a default in place.
@@ -29,6 +29,7 @@
 //! queue_overflow = "discard-session"
 //! password_file = "passwd"       # `mqttref passwd passwd alice`; anonymous refused by default
 //! acl_file = "acl"               # Mosquitto's format; default deny
+//! scram_file = "scram"           # `mqttref scram add scram alice`: SCRAM-SHA-256 (5.0)
 //!
 //! [redirect]
 //! reference = "other.example:1883"
@@ -212,14 +213,26 @@ pub struct BrokerConfig {
     /// Connections from one IP address that have not completed CONNECT; a new one past it
     /// closes the oldest from that address (the engine's `max_awaiting_connect` caps them all).
     pub max_awaiting_connect_per_address: usize,
+    /// Refused authentications from one IP address, within `login_failure_window_secs` of
+    /// its first, after which its new connections are closed on arrival until the window
+    /// ends (0: no limit). Only with a password, SCRAM or JWT file.
+    pub max_login_failures_per_address: u32,
+    /// The window of `max_login_failures_per_address`, seconds.
+    pub login_failure_window_secs: u64,
     /// Password file (`user:argon2id-PHC` lines, see [`crate::auth`]); with it, clients
     /// authenticate with User Name and Password.
     pub password_file: Option<PathBuf>,
     /// ACL file (Mosquitto's format, see [`crate::auth`]); with it, what no rule allows is
     /// denied.
     pub acl_file: Option<PathBuf>,
-    /// Whether clients without a User Name may connect; unset: false with a password file,
-    /// true without one.
+    /// SCRAM-SHA-256 credentials file (see [`crate::scram`]); with it, 5.0 clients can
+    /// authenticate with the Authentication Method `SCRAM-SHA-256`.
+    pub scram_file: Option<PathBuf>,
+    /// JWT authentication (`jwt_keys`, `jwt_issuer`, `jwt_audience`; see [`crate::jwt`]):
+    /// 5.0 clients authenticate with the Authentication Method `JWT`.
+    pub jwt: Option<crate::jwt::JwtConfig>,
+    /// Whether clients without a User Name (and without an Authentication Method) may
+    /// connect; unset: false with a password or SCRAM file, true without either.
     pub allow_anonymous: Option<bool>,
     /// Where sessions and retained messages live: `"memory"` (lost on restart) or `"file"`
     /// (in `storage_dir`, see [`crate::store`]).
@@ -274,8 +287,14 @@ struct DriverKeys {
     shutdown_grace_secs: u64,
     write_timeout_ms: u64,
     max_awaiting_connect_per_address: usize,
+    max_login_failures_per_address: u32,
+    login_failure_window_secs: u64,
     password_file: Option<PathBuf>,
     acl_file: Option<PathBuf>,
+    scram_file: Option<PathBuf>,
+    jwt_keys: Option<PathBuf>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
     allow_anonymous: Option<bool>,
     storage: StorageKind,
     storage_dir: Option<PathBuf>,
@@ -296,8 +315,14 @@ impl Default for DriverKeys {
             shutdown_grace_secs: b.shutdown_grace_secs,
             write_timeout_ms: b.write_timeout_ms,
             max_awaiting_connect_per_address: b.max_awaiting_connect_per_address,
+            max_login_failures_per_address: b.max_login_failures_per_address,
+            login_failure_window_secs: b.login_failure_window_secs,
             password_file: b.password_file,
             acl_file: b.acl_file,
+            scram_file: b.scram_file,
+            jwt_keys: b.jwt.as_ref().map(|j| j.keys.clone()),
+            jwt_issuer: b.jwt.as_ref().and_then(|j| j.issuer.clone()),
+            jwt_audience: b.jwt.as_ref().and_then(|j| j.audience.clone()),
             allow_anonymous: b.allow_anonymous,
             storage: b.storage,
             storage_dir: b.storage_dir,
@@ -305,6 +330,14 @@ impl Default for DriverKeys {
             fsync_interval_ms: b.fsync_interval_ms,
             bridge: b.bridges,
         }
+    }
+}
+
+impl BrokerConfig {
+    /// Whether a password or SCRAM file is configured, which makes `allow_anonymous`
+    /// default to false.
+    pub fn authenticates(&self) -> bool {
+        self.password_file.is_some() || self.scram_file.is_some() || self.jwt.is_some()
     }
 }
 
@@ -319,8 +352,12 @@ impl Default for BrokerConfig {
             shutdown_grace_secs: 5,
             write_timeout_ms: 30_000,
             max_awaiting_connect_per_address: 128,
+            max_login_failures_per_address: 10,
+            login_failure_window_secs: 60,
             password_file: None,
             acl_file: None,
+            scram_file: None,
+            jwt: None,
             allow_anonymous: None,
             storage: StorageKind::Memory,
             storage_dir: None,
@@ -424,6 +461,21 @@ impl BrokerConfig {
         }
         let driver: DriverKeys = toml::from_str(text).map_err(parse_error)?;
         let engine: Config = toml::from_str(text).map_err(parse_error)?;
+        if driver.jwt_keys.is_none() {
+            // An issuer or audience with no keys would be silently ignored.
+            for (field, set) in [
+                ("jwt_issuer", driver.jwt_issuer.is_some()),
+                ("jwt_audience", driver.jwt_audience.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::Invalid {
+                        path: path.to_owned(),
+                        field,
+                        message: "needs jwt_keys".to_owned(),
+                    });
+                }
+            }
+        }
         let config = BrokerConfig {
             listen: driver.listen,
             cert: driver.cert,
@@ -433,8 +485,16 @@ impl BrokerConfig {
             shutdown_grace_secs: driver.shutdown_grace_secs,
             write_timeout_ms: driver.write_timeout_ms,
             max_awaiting_connect_per_address: driver.max_awaiting_connect_per_address,
+            max_login_failures_per_address: driver.max_login_failures_per_address,
+            login_failure_window_secs: driver.login_failure_window_secs,
             password_file: driver.password_file,
             acl_file: driver.acl_file,
+            scram_file: driver.scram_file,
+            jwt: driver.jwt_keys.map(|keys| crate::jwt::JwtConfig {
+                keys,
+                issuer: driver.jwt_issuer,
+                audience: driver.jwt_audience,
+            }),
             allow_anonymous: driver.allow_anonymous,
             storage: driver.storage,
             storage_dir: driver.storage_dir,
@@ -471,10 +531,14 @@ impl BrokerConfig {
                 return Err(invalid("key", &message));
             }
         }
-        if self.allow_anonymous == Some(false) && self.password_file.is_none() {
+        if self.allow_anonymous == Some(false)
+            && self.password_file.is_none()
+            && self.scram_file.is_none()
+            && self.jwt.is_none()
+        {
             return Err(invalid(
                 "allow_anonymous",
-                "false needs password_file (nobody could be authenticated)",
+                "false needs password_file, scram_file or jwt_keys (nobody could be authenticated)",
             ));
         }
         if self.require_certificate && self.cafile.is_none() {
@@ -539,7 +603,7 @@ impl BrokerConfig {
             })?;
         // The local side of a bridge is an ordinary client of this broker: where anonymous
         // clients are refused it needs credentials, or it could never connect.
-        let anonymous = self.allow_anonymous.unwrap_or(self.password_file.is_none());
+        let anonymous = self.allow_anonymous.unwrap_or(!self.authenticates());
         if let Some(b) = bridges
             .iter()
             .find(|b| !anonymous && b.config.local_username.is_none())
@@ -751,6 +815,49 @@ mod tests {
         let err =
             BrokerConfig::from_toml("\nfsync = \"sometimes\"\n", Path::new("s.toml")).unwrap_err();
         assert!(err.to_string().starts_with("s.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn authentication_keys() {
+        let c = BrokerConfig::from_toml(
+            "scram_file = \"scram\"\njwt_keys = \"keys.json\"\njwt_issuer = \"https://i\"\n\
+             max_login_failures_per_address = 5\nlogin_failure_window_secs = 30\n",
+            Path::new("a.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.scram_file.as_deref(), Some(Path::new("scram")));
+        let jwt = c.jwt.as_ref().unwrap();
+        assert_eq!(
+            (
+                jwt.keys.as_path(),
+                jwt.issuer.as_deref(),
+                jwt.audience.as_deref()
+            ),
+            (Path::new("keys.json"), Some("https://i"), None)
+        );
+        assert_eq!(
+            (
+                c.max_login_failures_per_address,
+                c.login_failure_window_secs
+            ),
+            (5, 30)
+        );
+        // With an authentication file, anonymous clients are refused unless allowed.
+        assert!(c.authenticates());
+        let err = BrokerConfig::from_toml("jwt_audience = \"mqtt\"\n", Path::new("a.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("jwt_audience") && err.contains("needs jwt_keys"),
+            "{err}"
+        );
+        let err = BrokerConfig::from_toml("allow_anonymous = false\n", Path::new("a.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("password_file, scram_file or jwt_keys"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -29,7 +29,8 @@
 //! - [`bridge`]: bridges to remote brokers: `[[bridge]]` tables, their checks, and the two
 //!   clients (local, in-process; remote) each bridge forwards between.
 //! - [`auth`]: password file (argon2id) and ACL file, the engine's authenticator and
-//!   authorizer built from them.
+//!   authorizer built from them; [`scram`]: SCRAM-SHA-256 enhanced authentication and its
+//!   credentials file; [`jwt`]: JWT enhanced authentication and its keys file.
 //! - [`Listener`] and its TCP implementation.
 //! - [`tls`]: the rustls server configuration from PEM files, [`tls::TlsListener`] over any
 //!   listener, with the handshake in the connection's task.
@@ -49,9 +50,11 @@ pub mod auth;
 pub mod bridge;
 pub mod config;
 mod connection;
+pub mod jwt;
 pub mod listeners;
 #[cfg(feature = "quic")]
 pub mod quic;
+pub mod scram;
 mod server;
 pub mod store;
 pub mod tls;
@@ -215,14 +218,15 @@ async fn serve_with<L: Listener>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let engine_config = config.engine_config();
+    let failures = auth.failures();
     match store {
         Some(fs) => {
             let engine = auth.engine_with(engine_config, fs);
-            server::serve(listener, config, engine, spawn, shutdown).await
+            server::serve(listener, config, engine, failures, spawn, shutdown).await
         }
         None => {
             let engine = auth.engine(engine_config);
-            server::serve(listener, config, engine, spawn, shutdown).await
+            server::serve(listener, config, engine, failures, spawn, shutdown).await
         }
     }
 }
@@ -268,7 +272,15 @@ pub async fn run_with_engine<L: Listener, S: store::Durable + Send + 'static>(
     engine: mqttref_core::broker::Broker<S>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    server::serve(listener, config, engine, server::Spawn::Runtime, shutdown).await
+    server::serve(
+        listener,
+        config,
+        engine,
+        None,
+        server::Spawn::Runtime,
+        shutdown,
+    )
+    .await
 }
 
 /// A broker bound to its listeners, ready to [`run`](Broker::run). The entry point for

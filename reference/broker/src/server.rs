@@ -63,6 +63,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -160,6 +161,7 @@ pub(crate) async fn serve<L: Listener, S: Durable + Send + 'static>(
     mut listener: L,
     config: BrokerConfig,
     engine: Broker<S>,
+    login_failures: Option<Arc<AtomicU64>>,
     spawn: Spawn,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
@@ -173,7 +175,12 @@ pub(crate) async fn serve<L: Listener, S: Durable + Send + 'static>(
         .max_connections
         .saturating_add(engine.config().max_awaiting_connect);
     let awaiting = Awaiting::new(config.max_awaiting_connect_per_address);
-    let engine_task = spawn.spawn(engine_loop(engine, ev_rx, write_timeout, awaiting));
+    let logins = LoginLimit::new(
+        login_failures,
+        config.max_login_failures_per_address,
+        Duration::from_secs(config.login_failure_window_secs),
+    );
+    let engine_task = spawn.spawn(engine_loop(engine, ev_rx, write_timeout, awaiting, logins));
     // Caps sockets: connected clients plus those still to complete CONNECT. The engine caps
     // CONNECTed clients at `max_connections` and answers the excess with CONNACK 0x97 (Quota
     // exceeded); the slack lets that answer reach a few of them instead of leaving every extra
@@ -269,6 +276,7 @@ async fn engine_loop<S: Durable>(
     mut rx: mpsc::Receiver<Event>,
     write_timeout: Duration,
     mut awaiting: Awaiting,
+    mut logins: LoginLimit,
 ) {
     let epoch = tokio::time::Instant::now();
     let now = move || {
@@ -322,6 +330,7 @@ async fn engine_loop<S: Durable>(
                     event,
                     &mut conns,
                     &mut awaiting,
+                    &mut logins,
                     &mut shutting_down,
                     now(),
                 );
@@ -365,12 +374,18 @@ fn apply_event<S: Storage>(
     event: Event,
     conns: &mut BTreeMap<ConnectionId, EngineEnd>,
     awaiting: &mut Awaiting,
+    logins: &mut LoginLimit,
     shutting_down: &mut bool,
     now: Instant,
 ) {
     match event {
         Event::Accepted { id, tx, peer } => {
             if *shutting_down {
+                let _ = tx.send(Cmd::Close);
+                return;
+            }
+            if logins.blocked(peer, tokio::time::Instant::now()) {
+                tracing::debug!(conn = id.0, %peer, "closed: too many failed logins from this address");
                 let _ = tx.send(Cmd::Close);
                 return;
             }
@@ -385,7 +400,18 @@ fn apply_event<S: Storage>(
                 engine.handle_close(old, now);
             }
         }
-        Event::Bytes { id, data, .. } => engine.handle_bytes(id, now, &data),
+        Event::Bytes { id, data, .. } => {
+            let before = logins.failures();
+            engine.handle_bytes(id, now, &data);
+            // Authentication runs inside `handle_bytes` for this connection's input only, so a
+            // refusal counted meanwhile is this connection's (its address is known until its
+            // CONNECT completes or fails, which `log_events` records after this).
+            if logins.failures() != before {
+                if let Some(peer) = awaiting.addr_of.get(&id) {
+                    logins.failed(*peer, tokio::time::Instant::now());
+                }
+            }
+        }
         Event::Written { id, n } => engine.handle_written(id, now, n),
         Event::Closed { id } => {
             // Dropping the sender ends the writer once it has written what it holds.
@@ -437,6 +463,68 @@ impl StatsReport {
         }
         self.at = tokio::time::Instant::now();
         self.last = Some(now);
+    }
+}
+
+/// Failed logins per client address: after `max` refused authentications within `window` of
+/// the first, the address's new connections are closed on arrival until the window ends
+/// (`max_login_failures_per_address`, `login_failure_window_secs`; 0 turns it off). Counts
+/// what the authenticator refused (`AuthSetup::failures`): wrong passwords, SCRAM proofs,
+/// tokens. This caps online guessing, and the engine-task time argon2 verification of a flood
+/// would take.
+struct LoginLimit {
+    /// The authenticator's refusal count; `None` without authentication (nothing to limit).
+    failures: Option<Arc<AtomicU64>>,
+    max: u32,
+    window: Duration,
+    /// Address → (first failure of the window, failures since).
+    by_addr: BTreeMap<std::net::IpAddr, (tokio::time::Instant, u32)>,
+}
+
+/// Addresses tracked before expired windows are swept.
+const LOGIN_SWEEP_AT: usize = 4096;
+
+impl LoginLimit {
+    fn new(failures: Option<Arc<AtomicU64>>, max: u32, window: Duration) -> Self {
+        LoginLimit {
+            failures: failures.filter(|_| max > 0),
+            max,
+            window,
+            by_addr: BTreeMap::new(),
+        }
+    }
+
+    fn failures(&self) -> u64 {
+        self.failures
+            .as_ref()
+            .map_or(0, |f| f.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn failed(&mut self, peer: std::net::IpAddr, now: tokio::time::Instant) {
+        if self.by_addr.len() >= LOGIN_SWEEP_AT {
+            let window = self.window;
+            self.by_addr
+                .retain(|_, (start, _)| now.duration_since(*start) < window);
+        }
+        let e = self.by_addr.entry(peer).or_insert((now, 0));
+        if now.duration_since(e.0) >= self.window {
+            *e = (now, 0);
+        }
+        e.1 = e.1.saturating_add(1);
+        if e.1 == self.max {
+            tracing::warn!(%peer, failures = e.1, window_secs = self.window.as_secs(), "refusing connections from this address: too many failed logins");
+        }
+    }
+
+    fn blocked(&mut self, peer: std::net::IpAddr, now: tokio::time::Instant) -> bool {
+        match self.by_addr.get(&peer) {
+            Some((start, n)) if now.duration_since(*start) < self.window => *n >= self.max,
+            Some(_) => {
+                self.by_addr.remove(&peer);
+                false
+            }
+            None => false,
+        }
     }
 }
 
@@ -586,6 +674,29 @@ fn log_events<S: Storage>(engine: &mut Broker<S>, awaiting: &mut Awaiting) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn login_limit_blocks_an_address_for_the_window() {
+        let counter = Arc::new(AtomicU64::new(0));
+        let mut l = LoginLimit::new(Some(counter), 3, Duration::from_secs(60));
+        let t0 = tokio::time::Instant::now();
+        let a: std::net::IpAddr = [10, 0, 0, 1].into();
+        let b: std::net::IpAddr = [10, 0, 0, 2].into();
+        for i in 0..3 {
+            assert!(!l.blocked(a, t0), "before failure {i}");
+            l.failed(a, t0 + Duration::from_secs(i));
+        }
+        assert!(l.blocked(a, t0 + Duration::from_secs(59)));
+        assert!(!l.blocked(b, t0), "another address is not affected");
+        // The window ends 60 s after its first failure.
+        assert!(!l.blocked(a, t0 + Duration::from_secs(60)));
+        // Off with max 0, or without authentication.
+        let mut off = LoginLimit::new(Some(Arc::default()), 0, Duration::from_secs(60));
+        assert_eq!(off.failures(), 0);
+        assert!(off.failures.is_none());
+        let mut none = LoginLimit::new(None, 3, Duration::from_secs(60));
+        assert!(!none.blocked(a, t0) && !off.blocked(a, t0));
+    }
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -669,6 +780,7 @@ mod tests {
             Duplexes(accept_rx),
             config,
             engine,
+            None,
             Spawn::Runtime,
             std::future::pending(),
         ));

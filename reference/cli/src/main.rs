@@ -12,6 +12,8 @@
 //!
 //! `mqttref broker --password-file FILE --acl-file FILE [--allow-anonymous]` authenticates
 //! and authorizes clients; `mqttref passwd` manages the password file; see [`passwd`].
+//! `--scram-file` and `--jwt-keys` add SCRAM-SHA-256 and JWT (5.0 enhanced authentication);
+//! `mqttref scram` manages the SCRAM file ([`scram`]), `mqttref acl` the ACL file ([`acl`]).
 //!
 //! `mqttref bench` is a load generator and broker comparison (`--compare URL URL`); see [`bench`].
 //!
@@ -24,9 +26,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use mqttref_broker::{Broker, BrokerConfig};
 
+mod acl;
 mod bench;
 mod passwd;
 mod pubsub;
+mod scram;
 mod tls_args;
 
 /// The MQTT reference implementation.
@@ -51,6 +55,12 @@ enum Command {
     Broker(BrokerArgs),
     /// Manage a password file (argon2id), as mosquitto_passwd does.
     Passwd(passwd::PasswdArgs),
+    /// Manage a SCRAM-SHA-256 credentials file (the broker's --scram-file).
+    #[command(subcommand)]
+    Scram(scram::ScramCommand),
+    /// Edit an ACL file (add, remove, list) or judge one access (check: exit 1 on deny).
+    #[command(subcommand)]
+    Acl(acl::AclCommand),
 }
 
 /// `mqttref broker`: flags override the config file's keys of the same name.
@@ -83,7 +93,22 @@ struct BrokerArgs {
     /// ACL file (Mosquitto's format: user, topic, pattern); what no rule allows is denied.
     #[arg(long, value_name = "FILE")]
     acl_file: Option<PathBuf>,
-    /// Let clients without a user name connect even with a password file.
+    /// SCRAM-SHA-256 credentials file (see `mqttref scram add`): 5.0 clients authenticate
+    /// with the Authentication Method SCRAM-SHA-256; clients without a method are then
+    /// refused unless --allow-anonymous (or a --password-file lets them in).
+    #[arg(long, value_name = "FILE")]
+    scram_file: Option<PathBuf>,
+    /// JWT keys (a JWK Set of HS256, RS256 or ES256 keys): 5.0 clients authenticate with the
+    /// Authentication Method JWT, the token in Authentication Data.
+    #[arg(long, value_name = "FILE.json")]
+    jwt_keys: Option<PathBuf>,
+    /// The `iss` a JWT must carry.
+    #[arg(long, value_name = "ISSUER", requires = "jwt_keys")]
+    jwt_issuer: Option<String>,
+    /// An `aud` a JWT must carry.
+    #[arg(long, value_name = "AUDIENCE", requires = "jwt_keys")]
+    jwt_audience: Option<String>,
+    /// Let clients without a user name connect even with a password or SCRAM file.
     #[arg(long)]
     allow_anonymous: bool,
     /// Keep sessions, queued and in-flight messages, retained messages and wills in a file
@@ -114,6 +139,13 @@ fn main() -> anyhow::Result<()> {
         Command::Sub(args) => pubsub::sub_cmd::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Passwd(args) => passwd::run(args),
+        Command::Scram(cmd) => scram::run(cmd),
+        Command::Acl(cmd) => {
+            if !acl::run(cmd)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -131,6 +163,14 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     config.require_certificate |= args.require_certificate;
     config.password_file = args.password_file.or(config.password_file);
     config.acl_file = args.acl_file.or(config.acl_file);
+    config.scram_file = args.scram_file.or(config.scram_file);
+    if let Some(keys) = args.jwt_keys {
+        config.jwt = Some(mqttref_broker::jwt::JwtConfig {
+            keys,
+            issuer: args.jwt_issuer,
+            audience: args.jwt_audience,
+        });
+    }
     if args.allow_anonymous {
         config.allow_anonymous = Some(true);
     }

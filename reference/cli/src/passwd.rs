@@ -92,7 +92,7 @@ fn load_existing(path: &Path) -> anyhow::Result<PasswordFile> {
 }
 
 /// Twice from the terminal without echo, or the first line of stdin.
-fn read_password() -> anyhow::Result<String> {
+pub(crate) fn read_password() -> anyhow::Result<String> {
     if std::io::stdin().is_terminal() {
         let a = rpassword::prompt_password("Password: ").context("reading the password")?;
         let b = rpassword::prompt_password("Reenter password: ").context("reading the password")?;

@@ -383,6 +383,19 @@ impl Client {
         self.disconnect_with(ReasonCode::Success, None).await
     }
 
+    /// Re-authenticates on the live connection (5.0 §4.12.1): AUTH 0x19 with the
+    /// authenticator's first data, its exchange, then AUTH 0x00 from the server, whose data
+    /// the authenticator judges. Messages keep flowing meanwhile.
+    ///
+    /// # Errors
+    /// [`ClientError::Unsupported`] without an authenticator or with one in progress;
+    /// [`ClientError::Auth`] when the authenticator refuses the server's answer (the client
+    /// then disconnects with 0x87); [`ClientError::Disconnected`] when the server refuses
+    /// (DISCONNECT) or the connection drops first.
+    pub async fn reauthenticate(&self) -> Result<(), ClientError> {
+        self.call(Command::Reauthenticate).await
+    }
+
     /// [`Client::disconnect`] with a reason code (0x04 asks the server to publish the Will) and
     /// an optional new Session Expiry Interval (5.0). Cancel-safe as `disconnect`.
     ///

@@ -68,6 +68,7 @@ pub(crate) enum Command {
         session_expiry: Option<u32>,
         reply: Reply<()>,
     },
+    Reauthenticate(Reply<()>),
 }
 
 /// What woke the connection loop.
@@ -127,6 +128,8 @@ pub(crate) struct Driver<D: Dialer> {
     stop: Option<ClientError>,
     /// A CONNACK Success came since the last dial (resets the backoff).
     connected_this_round: bool,
+    /// The waiter of the re-authentication in progress (AUTH 0x19 sent, no AUTH 0x00 yet).
+    reauth_reply: Option<Reply<()>>,
 }
 
 impl<D: Dialer> Driver<D> {
@@ -167,6 +170,7 @@ impl<D: Dialer> Driver<D> {
             user_disconnect: false,
             stop: None,
             connected_this_round: false,
+            reauth_reply: None,
         }
     }
 
@@ -419,6 +423,7 @@ impl<D: Dialer> Driver<D> {
                 }
             }
             Command::Request(msg, reply) => self.start_request(msg, reply),
+            Command::Reauthenticate(reply) => self.start_reauth(reply),
             Command::Disconnect {
                 reason_code,
                 session_expiry,
@@ -430,6 +435,44 @@ impl<D: Dialer> Driver<D> {
                     .disconnect(reason_code, session_expiry, AckProperties::default());
             }
         }
+    }
+
+    /// AUTH 0x19 with the authenticator's first data; `reply` waits for AUTH 0x00.
+    fn start_reauth(&mut self, reply: Reply<()>) {
+        if self.reauth_reply.is_some() {
+            let _ = reply.send(Err(ClientError::Unsupported(
+                "a re-authentication is already in progress",
+            )));
+            return;
+        }
+        let Some(a) = self.authenticator.as_mut() else {
+            let _ = reply.send(Err(ClientError::Unsupported(
+                "re-authentication needs an authenticator",
+            )));
+            return;
+        };
+        let data = a.initial_data();
+        match self.session.reauthenticate(data) {
+            Ok(()) => self.reauth_reply = Some(reply),
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+            }
+        }
+    }
+
+    /// The server's acceptance (CONNACK 0x00 or AUTH 0x00): the authenticator checks its data;
+    /// on failure the client leaves with DISCONNECT 0x87 and stops with the reason.
+    fn judge_success(&mut self, data: Option<&[u8]>) -> Result<(), ClientError> {
+        let Some(a) = self.authenticator.as_mut() else {
+            return Ok(());
+        };
+        a.success(data).map_err(|e| {
+            let err = ClientError::Auth(e);
+            self.stop = Some(err.clone());
+            self.session
+                .disconnect(ReasonCode::NotAuthorized, None, AckProperties::default());
+            err
+        })
     }
 
     fn start_request(&mut self, mut msg: OutgoingMessage, reply: Reply<Message>) {
@@ -479,6 +522,13 @@ impl<D: Dialer> Driver<D> {
             match event {
                 Event::Connected(info) => {
                     tracing::debug!(session_present = info.session_present, "connected");
+                    if self
+                        .judge_success(info.authentication_data.as_deref())
+                        .is_err()
+                    {
+                        // `finish` answers the first connect with the error.
+                        continue;
+                    }
                     self.connected_this_round = true;
                     if let Some(first) = self.first_connect.take() {
                         let _ = first.send(Ok(info.clone()));
@@ -553,7 +603,12 @@ impl<D: Dialer> Driver<D> {
                         }
                     }
                 }
-                Event::Reauthenticated => {}
+                Event::Reauthenticated { data } => {
+                    let outcome = self.judge_success(data.as_deref());
+                    if let Some(reply) = self.reauth_reply.take() {
+                        let _ = reply.send(outcome);
+                    }
+                }
                 Event::Disconnected(reason) => self.on_disconnected(&reason),
                 other => tracing::debug!(?other, "unhandled session event"),
             }
@@ -563,6 +618,9 @@ impl<D: Dialer> Driver<D> {
 
     fn on_disconnected(&mut self, reason: &DisconnectReason) {
         let text = ClientError::describe(reason);
+        if let Some(reply) = self.reauth_reply.take() {
+            let _ = reply.send(Err(ClientError::Disconnected(text.clone())));
+        }
         tracing::debug!(%text, "connection ended");
         if let DisconnectReason::Refused {
             reason_code,

@@ -31,7 +31,8 @@
 //! - `quic` (feature `quic`, on by default): `QuicDialer`, the QUIC connection and its one
 //!   bidirectional stream as a byte stream (`QuicStream`, also the broker's).
 //! - [`options`]: [`ClientOptions`], [`Transport`]; [`backoff`]: [`ReconnectPolicy`].
-//! - [`auth`]: [`Authenticator`] for MQTT 5.0 enhanced authentication.
+//! - [`auth`]: [`Authenticator`] for MQTT 5.0 enhanced authentication; [`scram`]: SCRAM-SHA-256
+//!   ([`ScramClient`], and the messages and keys the broker's side uses too).
 //! - [`url`]: `mqtt://`, `mqtts://`, `ws://`, `wss://` and `quic://` URLs.
 //! - [`error`]: [`ClientError`], every failure by cause.
 
@@ -47,11 +48,12 @@ pub mod error;
 pub mod options;
 #[cfg(feature = "quic")]
 pub mod quic;
+pub mod scram;
 pub mod tls;
 pub mod url;
 pub mod ws;
 
-pub use auth::Authenticator;
+pub use auth::{Authenticator, JwtClient};
 pub use backoff::ReconnectPolicy;
 pub use client::{
     Client, ConnectionState, Incoming, PendingPublish, PublishOutcome, SubscribeOutcome,
@@ -59,6 +61,7 @@ pub use client::{
 pub use dialer::{Dialer, TcpDialer, TlsDialer, WsDialer};
 pub use error::ClientError;
 pub use options::{ClientOptions, Transport};
+pub use scram::ScramClient;
 pub use tls::{TlsConfigError, TlsOptions, TlsVersion};
 pub use url::{MqttUrl, Scheme};
 

@@ -131,6 +131,11 @@ pub struct ConnectArgs {
     /// Password.
     #[arg(short = 'P', long = "pw")]
     pub password: Option<String>,
+    /// Enhanced authentication (5.0, needs -V mqttv5): SCRAM-SHA-256 proves -u and -P to the
+    /// broker (and the broker to us) without sending the password; JWT sends -P as the token
+    /// (-u, if given, must be its subject).
+    #[arg(long = "auth-method", value_name = "METHOD", value_parser = ["SCRAM-SHA-256", "JWT"])]
+    pub auth_method: Option<String>,
     /// Protocol version: mqttv5 (or 5), mqttv311 (or 311).
     #[arg(short = 'V', long = "protocol-version", default_value = "mqttv311", value_parser = parse_version)]
     pub version: ProtocolVersion,
@@ -381,8 +386,36 @@ pub fn client_options(
         .with_clean_start(!args.persistent)
         .with_reconnect(ReconnectPolicy::disabled())
         .with_seed(u64::from(pid));
-    o.session.username = username;
-    o.session.password = password.map(String::into_bytes);
+    match args.auth_method.as_deref() {
+        Some(method) => {
+            if args.version != ProtocolVersion::V5 {
+                return Err(Failure::usage(format!(
+                    "--auth-method {method} needs -V mqttv5 (enhanced authentication is 5.0)"
+                )));
+            }
+            if method == "JWT" {
+                let Some(token) = &password else {
+                    return Err(Failure::usage("--auth-method JWT needs the token as -P"));
+                };
+                o = o.with_authenticator(mqttref_client::JwtClient::new(token.clone()));
+                o.session.username = username;
+            } else {
+                let (Some(user), Some(pw)) = (&username, &password) else {
+                    return Err(Failure::usage(format!(
+                        "--auth-method {method} needs -u and -P"
+                    )));
+                };
+                // The password stays here: only the SCRAM proof goes out. The User Name is
+                // sent too, as the identity the broker's ACL judges (it must be the SCRAM user).
+                o = o.with_authenticator(mqttref_client::ScramClient::new(user, pw));
+                o.session.username = username;
+            }
+        }
+        None => {
+            o.session.username = username;
+            o.session.password = password.map(String::into_bytes);
+        }
+    }
     if args.version == ProtocolVersion::V5 {
         let expiry = match args.session_expiry {
             Some(-1) => u32::MAX,

@@ -47,15 +47,20 @@ pub trait Authenticator {
     fn authenticate(&mut self, req: &AuthRequest<'_>) -> AuthDecision;
 
     /// Judges one AUTH from the client (0x18 during CONNECT, 0x18 or 0x19 afterwards) for the
-    /// method it started with. The default refuses: an authenticator that never answers
-    /// `Continue` never gets here, except for a client that starts a re-authentication.
+    /// method it started with. `who`: the client identifier and User Name of the CONNECT (as
+    /// sent, before CONNACK; as accepted, after it), so every step, re-authentication
+    /// included, can be held to the user the CONNECT named. Exchange state cannot be keyed
+    /// by `who` (two connections may use one client identifier): key it by something the
+    /// method's own messages carry (SCRAM's nonce). The default refuses: an authenticator
+    /// that never answers `Continue` never gets here, except for a client that starts a
+    /// re-authentication.
     fn continue_auth(
         &mut self,
-        client_id: &str,
+        who: &Subject<'_>,
         method: &str,
         data: Option<&[u8]>,
     ) -> AuthDecision {
-        let _ = (client_id, method, data);
+        let _ = (who, method, data);
         AuthDecision::Deny(ReasonCode::NotAuthorized)
     }
 }

@@ -308,7 +308,10 @@ pub enum Event {
         data: Option<Vec<u8>>,
     },
     /// A re-authentication finished (AUTH 0x00 after [`ClientSession::reauthenticate`]).
-    Reauthenticated,
+    Reauthenticated {
+        /// Authentication Data of the AUTH 0x00 (e.g. SCRAM's server-final).
+        data: Option<Vec<u8>>,
+    },
     /// The connection ended. In-flight messages stay in the session for the next connection.
     Disconnected(DisconnectReason),
 }
@@ -1550,7 +1553,7 @@ impl ClientSession {
             }),
             ReasonCode::Success if self.reauthenticating => {
                 self.reauthenticating = false;
-                self.events.push_back(Event::Reauthenticated);
+                self.events.push_back(Event::Reauthenticated { data });
             }
             _ => self.protocol_error(
                 ReasonCode::ProtocolError,

@@ -15,7 +15,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::super::auth::{AuthDecision, AuthRequest};
+use super::super::auth::{AuthDecision, AuthRequest, Subject};
 use super::super::config::DollarPublish;
 use super::super::storage::{Message, MessageProps, OutState, Queued, Session, Storage};
 use super::deliver::encode_vec;
@@ -212,8 +212,21 @@ impl<S: Storage> Broker<S> {
             }
             return;
         }
-        let client = c.client_id.clone();
-        let decision = self.auth.continue_auth(&client, &method, data);
+        // Who asks: the User Name of the CONNECT (the one waiting, or the accepted one), so
+        // every step can be held to it (5.0 §4.12.1 lets the server refuse a
+        // re-authentication that changes the user).
+        let pending = c.pending_connect.as_ref().map(PacketBuf::view);
+        let who = match &pending {
+            Some(codec::Packet::Connect(p)) => Subject {
+                client_id: p.client_id,
+                username: p.username,
+            },
+            _ => Subject {
+                client_id: &c.client_id,
+                username: c.username.as_deref(),
+            },
+        };
+        let decision = self.auth.continue_auth(&who, &method, data);
         match (decision, connected) {
             (AuthDecision::Continue(data), _) => {
                 let props = [

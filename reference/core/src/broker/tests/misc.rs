@@ -20,7 +20,12 @@ impl Authenticator for ChallengeAuth {
         }
     }
 
-    fn continue_auth(&mut self, _client: &str, _method: &str, data: Option<&[u8]>) -> AuthDecision {
+    fn continue_auth(
+        &mut self,
+        _who: &Subject<'_>,
+        _method: &str,
+        data: Option<&[u8]>,
+    ) -> AuthDecision {
         match data {
             Some(b"r") => AuthDecision::Allow(Some(b"ok".to_vec())),
             Some(b"again") => AuthDecision::Continue(b"c".to_vec()),
