@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use super::super::auth::{AuthDecision, AuthRequest};
 use super::super::config::DollarPublish;
 use super::super::storage::{Message, MessageProps, OutState, Queued, Session, Storage};
-use super::deliver::encode_vec;
+use super::outgoing::encode_vec;
 use super::*;
 use crate::codec::{Properties, Property};
 use crate::time::Instant;

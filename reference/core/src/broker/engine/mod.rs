@@ -8,6 +8,8 @@
 //! - `publish`: PUBLISH and acknowledgements in, routing to matching sessions.
 //! - `subscribe`: SUBSCRIBE and UNSUBSCRIBE.
 //! - `deliver`: session queues and sending from them within the client's limits.
+//! - `outgoing`: encoding into each connection's buffer; deliveries as a shared body and a
+//!   small per-receiver header.
 //!
 //! This file holds the state and the `handle_*` / `poll_*` API, timers, and how connections
 //! and sessions end.
@@ -16,11 +18,12 @@ mod connect;
 mod deliver;
 mod flow;
 mod input;
+mod outgoing;
 mod publish;
 mod retained;
 mod subscribe;
 
-use deliver::{send_delivery, send_on, Delivered};
+use outgoing::{send_delivery, send_on, Delivered};
 use subscribe::split_share;
 
 use alloc::boxed::Box;
