@@ -581,7 +581,7 @@ impl<S: Storage> Broker<S> {
                     alias: None,
                     max_len: usize::MAX,
                 };
-                send_delivery(&mut self.tx, conn, c, &item, how, now);
+                send_delivery(&mut self.tx, conn, c, item.as_out(), how, now);
             }
         }
     }

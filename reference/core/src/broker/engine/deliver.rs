@@ -13,8 +13,10 @@
 use alloc::string::String;
 
 use super::super::config::QueueOverflow;
-use super::super::storage::{InFlight, OutState, Queued, Session, SessionKey, Storage};
-use super::outgoing::{send_delivery, Delivered};
+use super::super::storage::{
+    InFlight, OutState, Queued, Session, SessionKey, SharedMessage, Storage,
+};
+use super::outgoing::{send_delivery, Delivered, OutItem, Tx};
 use super::*;
 use crate::time::Instant;
 
@@ -168,6 +170,45 @@ impl<S: Storage> Broker<S> {
         }
     }
 
+    /// Sends a QoS 0 message to the connected session `key` (on `conn`) at once when nothing
+    /// waits before it: no queued message, no retained backlog, room in the connection's
+    /// unwritten-bytes budget. The result is what queueing it and flushing would give (it
+    /// would be the queue's only message, sent at once), without the queue's bookkeeping: no
+    /// shared reference taken and dropped, no session change for the store to write. Returns
+    /// `false`, having sent nothing, when the message must take the queue's path instead
+    /// (including when it is too large for the client: the queue's path drops and counts it).
+    pub(super) fn deliver_directly(
+        &mut self,
+        conn: ConnectionId,
+        key: SessionKey,
+        msg: &SharedMessage,
+        retain: bool,
+        sub_ids: &[u32],
+        now: Instant,
+    ) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        if c.state != State::Connected || c.unwritten >= self.config.max_outbound_bytes {
+            return false;
+        }
+        let Some(s) = self.store.session_by_key(key) else {
+            return false;
+        };
+        if !s.queue.is_empty() || !s.retained_backlog.is_empty() {
+            return false;
+        }
+        let item = OutItem {
+            msg,
+            qos: 0,
+            // [MQTT-3.3.1-9] (3.1.1): no Retain As Published there; forwarded with RETAIN 0.
+            retain: retain && s.version.is_v5(),
+            sub_ids,
+        };
+        let aliases = self.config.outbound_topic_aliases;
+        send_now(&mut self.tx, conn, c, aliases, item, 0, now)
+    }
+
     /// Moves queued messages of `conn`'s session to the wire while the client's in-flight
     /// window and the connection's unwritten-bytes budget allow.
     pub(super) fn flush(&mut self, conn: ConnectionId, now: Instant) {
@@ -224,35 +265,12 @@ impl<S: Storage> Broker<S> {
                 s.queue_bytes += item.msg.cost();
             }
             let pid = if item.qos > 0 { next_pid(s) } else { 0 };
-            // Outbound Topic Alias (5.0 §3.3.2.3.4), if enabled and the client accepts them:
-            // reuse a known alias (empty topic), or set up a new one while there is room
-            // ([MQTT-3.1.2-26] (5.0): never above the client's Topic Alias Maximum).
-            let mut alias = None;
-            let mut new_alias = false;
-            if self.config.outbound_topic_aliases && c.alias_max_out > 0 {
-                if let Some(a) = c.out_aliases.get(&item.msg.topic) {
-                    alias = Some((*a, true));
-                } else if c.out_aliases.len() < usize::from(c.alias_max_out) {
-                    let a = u16::try_from(c.out_aliases.len() + 1).unwrap_or(u16::MAX);
-                    alias = Some((a, false));
-                    new_alias = true;
-                }
-            }
-            let how = Delivered {
-                pid,
-                dup: false,
-                alias,
-                max_len: c.max_packet as usize,
-            };
-            if !send_delivery(&mut self.tx, conn, c, &item, how, now) {
+            let aliases = self.config.outbound_topic_aliases;
+            if !send_now(&mut self.tx, conn, c, aliases, item.as_out(), pid, now) {
                 // [MQTT-3.1.2-25] (5.0): too large for the client; discard it for this client.
                 s.dropped += 1;
                 too_large = (too_large.0 + 1, item.qos);
                 continue;
-            }
-            if let (true, Some((a, _))) = (new_alias, alias) {
-                // Only now: a discarded PUBLISH must not leave an alias the client never saw.
-                c.out_aliases.insert(item.msg.topic.clone(), a);
             }
             if item.qos > 0 {
                 // [MQTT-2.2.1-4]: the identifier stays taken until the handshake completes.
@@ -289,6 +307,49 @@ impl<S: Storage> Broker<S> {
         }
         more
     }
+}
+
+/// Sends `item` to `c` now with packet identifier `pid` (0 for QoS 0), with an outbound Topic
+/// Alias if `aliases` is on; `false`, and nothing sent, when it is larger than the client's
+/// Maximum Packet Size.
+///
+/// Outbound Topic Alias (5.0 §3.3.2.3.4), if enabled and the client accepts them: reuse a
+/// known alias (empty topic), or set up a new one while there is room ([MQTT-3.1.2-26] (5.0):
+/// never above the client's Topic Alias Maximum).
+pub(super) fn send_now(
+    tx: &mut Tx,
+    conn: ConnectionId,
+    c: &mut Conn,
+    aliases: bool,
+    item: OutItem<'_>,
+    pid: u16,
+    now: Instant,
+) -> bool {
+    let mut alias = None;
+    let mut new_alias = false;
+    if aliases && c.alias_max_out > 0 {
+        if let Some(a) = c.out_aliases.get(&item.msg.topic) {
+            alias = Some((*a, true));
+        } else if c.out_aliases.len() < usize::from(c.alias_max_out) {
+            let a = u16::try_from(c.out_aliases.len() + 1).unwrap_or(u16::MAX);
+            alias = Some((a, false));
+            new_alias = true;
+        }
+    }
+    let how = Delivered {
+        pid,
+        dup: false,
+        alias,
+        max_len: c.max_packet as usize,
+    };
+    if !send_delivery(tx, conn, c, item, how, now) {
+        return false;
+    }
+    if let (true, Some((a, _))) = (new_alias, alias) {
+        // Only now: a discarded PUBLISH must not leave an alias the client never saw.
+        c.out_aliases.insert(item.msg.topic.clone(), a);
+    }
+    true
 }
 
 /// A packet identifier not in use by an in-flight message ([MQTT-2.2.1-4] (5.0) /

@@ -21,7 +21,7 @@
 //!
 //! [`SharedMessage::forwarded_properties`]: super::super::storage::SharedMessage::forwarded_properties
 
-use super::super::storage::Queued;
+use super::super::storage::{Queued, SharedMessage};
 use super::*;
 use crate::codec::{vbi_len, Property, SeqItem, Writer, VBI_MAX};
 use crate::time::Instant;
@@ -127,17 +127,43 @@ pub(super) struct Delivered {
     pub(super) max_len: usize,
 }
 
+/// One delivery's message and what the receiver is owed of it: a [`Queued`] entry, or the
+/// same parts borrowed when a message goes out without waiting in the queue.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OutItem<'a> {
+    /// The message.
+    pub msg: &'a SharedMessage,
+    /// Delivery QoS.
+    pub qos: u8,
+    /// RETAIN flag to send.
+    pub retain: bool,
+    /// Subscription identifiers to send.
+    pub sub_ids: &'a [u32],
+}
+
+impl Queued {
+    /// Its parts, for [`send_delivery`].
+    pub(super) fn as_out(&self) -> OutItem<'_> {
+        OutItem {
+            msg: &self.msg,
+            qos: self.qos,
+            retain: self.retain,
+            sub_ids: &self.sub_ids,
+        }
+    }
+}
+
 /// Encodes the PUBLISH that delivers `item` straight into `conn`'s pending transmit (see
 /// [`Delivery`]); `false`, and nothing queued, when it is larger than `how.max_len`.
 pub(super) fn send_delivery(
     tx: &mut Tx,
     conn: ConnectionId,
     c: &mut Conn,
-    item: &Queued,
+    item: OutItem<'_>,
     how: Delivered,
     now: Instant,
 ) -> bool {
-    let msg = &item.msg;
+    let msg = item.msg;
     let d = Delivery {
         topic: match how.alias {
             Some((_, true)) => "",
@@ -145,7 +171,7 @@ pub(super) fn send_delivery(
         },
         payload: &msg.payload,
         forwarded: msg.forwarded_properties(),
-        sub_ids: &item.sub_ids,
+        sub_ids: item.sub_ids,
         // [MQTT-3.3.2-6] (5.0): forward the remaining lifetime.
         message_expiry: msg.expires_at.map(|t| {
             u32::try_from(t.millis_since(now).div_ceil(1000))

@@ -386,6 +386,16 @@ impl<S: Storage> Broker<S> {
         // One allocation for every session it goes to.
         let msg = SharedMessage::new(msg);
         for (key, (client, t)) in plain {
+            let online = self.online_keys.get(&key).copied();
+            if let Some(conn) = online {
+                // The common case of a fan-out: straight to the wire.
+                let retain = t.rap && msg.retain;
+                if msg.qos.min(t.qos) == 0
+                    && self.deliver_directly(conn, key, &msg, retain, &t.ids, now)
+                {
+                    continue;
+                }
+            }
             let item = Queued {
                 qos: msg.qos.min(t.qos), // [MQTT-3.8.4-8]: downgrade to the granted QoS.
                 // [MQTT-3.3.1-12], [MQTT-3.3.1-13] (5.0) Retain As Published; `enqueue`
@@ -394,7 +404,6 @@ impl<S: Storage> Broker<S> {
                 sub_ids: t.ids,
                 msg: msg.clone(),
             };
-            let online = self.online_keys.get(&key).copied();
             if online.is_none() && item.qos == 0 && !self.config.queue_qos0_offline {
                 continue;
             }
