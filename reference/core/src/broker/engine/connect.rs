@@ -158,8 +158,9 @@ impl<S: Storage> Broker<S> {
                     };
                     c.state = State::Authenticating(deadline);
                     c.version = v;
-                    c.auth_method = Some(String::from(method));
-                    c.pending_connect = Some(pending);
+                    let rare = c.rare_mut();
+                    rare.auth_method = Some(String::from(method));
+                    rare.pending_connect = Some(pending);
                 }
                 let props = [
                     Property::AuthenticationMethod(method),
@@ -184,7 +185,7 @@ impl<S: Storage> Broker<S> {
             return;
         };
         let connected = c.state == State::Connected;
-        let Some(method) = c.auth_method.clone() else {
+        let Some(method) = c.auth_method().map(String::from) else {
             // [MQTT-4.12.0-7]: no AUTH without an Authentication Method in CONNECT.
             self.fail(
                 conn,
@@ -242,7 +243,7 @@ impl<S: Storage> Broker<S> {
                 let Some(pending) = self
                     .conns
                     .get_mut(&conn)
-                    .and_then(|c| c.pending_connect.take())
+                    .and_then(|c| c.rare.as_mut()?.pending_connect.take())
                 else {
                     return;
                 };
@@ -317,8 +318,13 @@ impl<S: Storage> Broker<S> {
         c.connect_expiry = expiry;
         let live = c.will.as_deref().map(|w| (w.delay, &w.msg));
         self.store.set_live_will(&client_id, live);
-        c.auth_method = auth.as_ref().map(|(m, _)| m.clone());
-        c.username = connect.username.map(String::from);
+        let method = auth.as_ref().map(|(m, _)| m.clone());
+        let username = connect.username.map(String::from);
+        if method.is_some() || username.is_some() || c.rare.is_some() {
+            let rare = c.rare_mut();
+            rare.auth_method = method;
+            rare.username = username;
+        }
         if let Some(d) = c.keep_alive_deadline() {
             self.arm(d);
         }

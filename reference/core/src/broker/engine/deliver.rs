@@ -328,10 +328,10 @@ pub(super) fn send_now(
     let mut alias = None;
     let mut new_alias = false;
     if aliases && c.alias_max_out > 0 {
-        if let Some(a) = c.out_aliases.get(&item.msg.topic) {
-            alias = Some((*a, true));
-        } else if c.out_aliases.len() < usize::from(c.alias_max_out) {
-            let a = u16::try_from(c.out_aliases.len() + 1).unwrap_or(u16::MAX);
+        if let Some(a) = c.out_alias(&item.msg.topic) {
+            alias = Some((a, true));
+        } else if c.out_alias_count() < usize::from(c.alias_max_out) {
+            let a = u16::try_from(c.out_alias_count() + 1).unwrap_or(u16::MAX);
             alias = Some((a, false));
             new_alias = true;
         }
@@ -347,7 +347,7 @@ pub(super) fn send_now(
     }
     if let (true, Some((a, _))) = (new_alias, alias) {
         // Only now: a discarded PUBLISH must not leave an alias the client never saw.
-        c.out_aliases.insert(item.msg.topic.clone(), a);
+        c.rare_mut().out_aliases.insert(item.msg.topic.clone(), a);
     }
     true
 }

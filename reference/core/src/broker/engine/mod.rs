@@ -564,7 +564,7 @@ impl<S: Storage> Broker<S> {
         }
         self.conns
             .get(&conn)
-            .is_some_and(|c| self.allowed(&c.client_id, c.username.as_deref(), topic, access))
+            .is_some_and(|c| self.allowed(&c.client_id, c.username(), topic, access))
     }
 
     /// Raises no deadline, only brings the timer forward to `t`.

@@ -142,7 +142,7 @@ impl<S: Storage> Broker<S> {
                 return false;
             }
             if p.topic.is_empty() {
-                match c.aliases.get(&alias) {
+                match c.inbound_alias(alias) {
                     Some(t) => p.topic = t.clone(),
                     None => {
                         self.fail(conn, now, ReasonCode::ProtocolError, "unknown topic alias");
@@ -150,7 +150,7 @@ impl<S: Storage> Broker<S> {
                     }
                 }
             } else {
-                c.aliases.insert(alias, p.topic.clone());
+                c.rare_mut().aliases.insert(alias, p.topic.clone());
             }
         }
         if topic::validate_topic_name(&p.topic).is_err() {
