@@ -11,7 +11,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::super::storage::{Message, SessionKey};
-use super::flow;
+use super::{flow, SharedStr};
 use crate::codec::{PacketBuf, ProtocolVersion};
 use crate::time::Instant;
 
@@ -39,7 +39,7 @@ pub(super) struct Conn {
     pub(super) state: State,
     /// Version of the CONNECT; 3.1.1 until one arrives (only used for encoding after CONNECT).
     pub(super) version: ProtocolVersion,
-    pub(super) client_id: String,
+    pub(super) client_id: SharedStr,
     /// Its session's key, once connected: the hot paths find the session by it.
     pub(super) session: Option<SessionKey>,
     /// Bytes received and not yet a whole packet; bounded by the maximum packet size.
@@ -87,7 +87,7 @@ impl Conn {
         Conn {
             state: State::AwaitConnect(deadline),
             version: ProtocolVersion::V3_1_1,
-            client_id: String::new(),
+            client_id: SharedStr::from(""),
             session: None,
             inbuf: Vec::new(),
             keep_alive_ms: 0,

@@ -308,7 +308,8 @@ impl<S: Storage> Broker<S> {
         };
         c.state = State::Connected;
         c.version = v;
-        c.client_id = client_id.clone();
+        let shared = SharedStr::from(client_id.as_str());
+        c.client_id = shared.clone();
         c.session = self.store.session_key(&client_id);
         c.keep_alive_ms = u64::from(ka) * 1000;
         c.recv_max = props.receive_maximum.unwrap_or(u16::MAX);
@@ -329,7 +330,7 @@ impl<S: Storage> Broker<S> {
             self.arm(d);
         }
         self.connected += 1;
-        self.online.insert(client_id.clone(), conn);
+        self.online.insert(shared, conn);
         if let Some(k) = self.conns.get(&conn).and_then(|c| c.session) {
             self.online_keys.insert(k, conn);
         }
@@ -435,7 +436,7 @@ impl<S: Storage> Broker<S> {
         }
         // Unique among live sessions ([MQTT-3.1.3-6] (both): "a unique ClientID").
         let mut id = format!("mqttref-{:016x}", self.rng.next_u64());
-        while self.store.session(&id).is_some() || self.online.contains_key(&id) {
+        while self.store.session(&id).is_some() || self.online.contains_key(id.as_str()) {
             id = format!("mqttref-{:016x}", self.rng.next_u64());
         }
         Ok((id.clone(), Some(id)))

@@ -290,7 +290,7 @@ impl<S: Storage> Broker<S> {
         self.store.session_updated(&c.client_id);
         if drained {
             // `flow::queue_drained`, with `c` still borrowed.
-            if let Some(waiting) = self.blocked_on.remove(&c.client_id) {
+            if let Some(waiting) = self.blocked_on.remove(&*c.client_id) {
                 self.wake.extend(waiting);
             }
         }

@@ -258,7 +258,8 @@ impl<S: Storage> Broker<S> {
                 let at = now.add_secs(u64::from(w.delay.min(expiry)));
                 self.store
                     .set_pending_will(&c.client_id, Some((at, &w.msg)));
-                self.pending_wills.insert(c.client_id.clone(), (at, w.msg));
+                self.pending_wills
+                    .insert(String::from(&*c.client_id), (at, w.msg));
                 self.arm(at);
             }
         }

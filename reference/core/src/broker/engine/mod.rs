@@ -192,7 +192,8 @@ struct DropReport {
     qos: u8,
 }
 
-/// A client identifier held by many subscriptions: cloned without copying.
+/// A client identifier held by many holders (subscriptions, the connection, the online index):
+/// cloned without copying.
 #[cfg(target_has_atomic = "ptr")]
 type SharedStr = alloc::sync::Arc<str>;
 /// A client identifier held by many subscriptions (see the atomic-target definition).
@@ -241,7 +242,7 @@ pub struct Broker<S: Storage = MemoryStorage> {
     /// average, so inline a `Conn` cost half again its size in every idle connection.
     conns: BTreeMap<ConnectionId, Box<Conn>>,
     /// Which connection a client id is on.
-    online: BTreeMap<String, ConnectionId>,
+    online: BTreeMap<SharedStr, ConnectionId>,
     /// The same, by session key (routing's view of `online`).
     online_keys: BTreeMap<SessionKey, ConnectionId>,
     /// Subscription index over every session's subscriptions (inner filter for shared ones).
