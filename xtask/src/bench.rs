@@ -81,6 +81,10 @@ pub struct Args {
     /// $XTASK_PEERS_DIR, else target/peers].
     #[arg(long, value_name = "DIR")]
     peers_dir: Option<PathBuf>,
+    /// Run this `mqttref` binary instead of building one (`cargo build --release -p
+    /// mqttref-cli`): to measure an older build beside the current one, in the same conditions.
+    #[arg(long, value_name = "PATH")]
+    mqttref_bin: Option<PathBuf>,
 }
 
 /// The brokers, in the order of the table; the reference first.
@@ -297,7 +301,11 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
 
-    let mqttref = build_mqttref(&root, &target)?;
+    let mqttref = match &args.mqttref_bin {
+        Some(bin) if bin.is_file() => bin.clone(),
+        Some(bin) => bail!("--mqttref-bin {}: no such file", bin.display()),
+        None => build_mqttref(&root, &target)?,
+    };
     let rumqttd = if skip("rumqttd") {
         println!("rumqttd: left out (--skip-peer rumqttd)");
         None

@@ -6,6 +6,7 @@
 //! topic queries. Everything is in `BTreeMap`s so iteration order, and with it behaviour, is
 //! deterministic.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -56,14 +57,108 @@ pub struct MessageProps {
     pub user: Vec<(String, String)>,
 }
 
-/// A [`Message`] shared by every session it is queued for: one allocation per message, not a
-/// copy of its topic and properties per subscriber. `Arc` or `Rc` as for
-/// [`Payload`].
+/// Shared ownership: `Arc` or `Rc`, as for [`Payload`].
 #[cfg(target_has_atomic = "ptr")]
-pub type SharedMessage = alloc::sync::Arc<Message>;
-/// A shared [`Message`] (see the atomic-target definition).
+type Shared<T> = alloc::sync::Arc<T>;
+/// Shared ownership (see the atomic-target definition).
 #[cfg(not(target_has_atomic = "ptr"))]
-pub type SharedMessage = alloc::rc::Rc<Message>;
+type Shared<T> = alloc::rc::Rc<T>;
+
+/// A [`Message`] shared by every session it is queued for: one allocation per message, not a
+/// copy of its topic and properties per subscriber. It also holds the message's forwarded
+/// properties already encoded the way MQTT 5.0 writes them, so that a delivery to a thousand
+/// subscribers encodes them once, not a thousand times: every delivery appends these bytes
+/// after its own few properties (see the engine's `outgoing`). Dereferences to the message.
+#[derive(Clone)]
+pub struct SharedMessage(Shared<Forwarded>);
+
+/// What a [`SharedMessage`] shares.
+struct Forwarded {
+    msg: Message,
+    /// [`MessageProps::encode_forwarded`] of `msg.props`.
+    props: Vec<u8>,
+}
+
+impl SharedMessage {
+    /// Shares `msg`, encoding its forwarded properties once.
+    pub fn new(msg: Message) -> Self {
+        let props = msg.props.encode_forwarded();
+        SharedMessage(Shared::new(Forwarded { msg, props }))
+    }
+
+    /// The forwarded properties as MQTT 5.0 encodes them, without the Property Length:
+    /// [`MessageProps::encode_forwarded`].
+    pub fn forwarded_properties(&self) -> &[u8] {
+        &self.0.props
+    }
+}
+
+impl core::ops::Deref for SharedMessage {
+    type Target = Message;
+    fn deref(&self) -> &Message {
+        &self.0.msg
+    }
+}
+
+impl core::fmt::Debug for SharedMessage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.msg.fmt(f)
+    }
+}
+
+impl PartialEq for SharedMessage {
+    fn eq(&self, other: &Self) -> bool {
+        // The encoded properties follow from the message.
+        self.0.msg == other.0.msg
+    }
+}
+
+impl Eq for SharedMessage {}
+
+impl MessageProps {
+    /// The properties forwarded unchanged (everything but `message_expiry`), encoded as MQTT
+    /// 5.0 writes a property list, without its Property Length: by ascending identifier, the
+    /// User Properties last and in their order.
+    ///
+    /// Their values came from decoded packets, so they fit the wire's limits; should one not
+    /// (an engine bug), the properties are left out rather than a malformed packet sent (and
+    /// debug builds panic).
+    pub fn encode_forwarded(&self) -> Vec<u8> {
+        use crate::codec::{Properties, Property, ProtocolVersion, Writer};
+        let mut list = Vec::new();
+        if let Some(x) = self.payload_format {
+            list.push(Property::PayloadFormatIndicator(x));
+        }
+        if let Some(x) = &self.content_type {
+            list.push(Property::ContentType(x));
+        }
+        if let Some(x) = &self.response_topic {
+            list.push(Property::ResponseTopic(x));
+        }
+        if let Some(x) = &self.correlation_data {
+            list.push(Property::CorrelationData(x));
+        }
+        for (k, v) in &self.user {
+            list.push(Property::UserProperty((k, v)));
+        }
+        if list.is_empty() {
+            return Vec::new();
+        }
+        let props = Properties::Slice(&list);
+        let encoded = props.encoded_len(ProtocolVersion::V5).and_then(|n| {
+            let mut out = alloc::vec![0u8; n];
+            props.write(&mut Writer::new(&mut out), ProtocolVersion::V5)?;
+            Ok(out)
+        });
+        match encoded {
+            Ok(out) => out,
+            Err(e) => {
+                debug_assert!(false, "unencodable message properties: {e} ({self:?})");
+                Vec::new()
+            }
+        }
+    }
+}
 
 /// An application message as the broker stores and forwards it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,8 +384,10 @@ pub trait Storage {
 /// indexed by client identifier, retained messages in a `BTreeMap`.
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
-    /// Each slot's generation and occupant.
-    slots: Vec<(u32, Option<Session>)>,
+    /// Each slot's generation and occupant. Boxed: the slots grow by doubling, and an empty
+    /// slot of a 216-byte session cost as much as a full one (with 10,000 sessions, about 140
+    /// bytes of slack per session inline, 8 boxed).
+    slots: Vec<(u32, Option<Box<Session>>)>,
     /// Empty slots, reused last-freed first.
     free: Vec<u32>,
     /// The slot of each client identifier's session.
@@ -308,16 +405,16 @@ impl MemoryStorage {
 impl Storage for MemoryStorage {
     fn session(&self, client_id: &str) -> Option<&Session> {
         let slot = *self.index.get(client_id)?;
-        self.slots.get(slot as usize)?.1.as_ref()
+        self.slots.get(slot as usize)?.1.as_deref()
     }
     fn session_mut(&mut self, client_id: &str) -> Option<&mut Session> {
         let slot = *self.index.get(client_id)?;
-        self.slots.get_mut(slot as usize)?.1.as_mut()
+        self.slots.get_mut(slot as usize)?.1.as_deref_mut()
     }
     fn put_session(&mut self, session: Session) {
         if let Some(&slot) = self.index.get(session.client_id.as_str()) {
             if let Some(entry) = self.slots.get_mut(slot as usize) {
-                entry.1 = Some(session);
+                entry.1 = Some(Box::new(session));
                 return;
             }
         }
@@ -330,7 +427,7 @@ impl Storage for MemoryStorage {
         };
         self.index.insert(session.client_id.clone(), slot);
         if let Some(entry) = self.slots.get_mut(slot as usize) {
-            entry.1 = Some(session);
+            entry.1 = Some(Box::new(session));
         }
     }
     fn remove_session(&mut self, client_id: &str) -> Option<Session> {
@@ -339,7 +436,7 @@ impl Storage for MemoryStorage {
         // Keys to the session that leaves no longer find anything here.
         entry.0 = entry.0.wrapping_add(1);
         self.free.push(slot);
-        entry.1.take()
+        entry.1.take().map(|s| *s)
     }
     fn session_count(&self) -> usize {
         self.index.len()
@@ -351,13 +448,13 @@ impl Storage for MemoryStorage {
     }
     fn session_by_key(&self, key: SessionKey) -> Option<&Session> {
         match self.slots.get(key.slot as usize)? {
-            (g, s) if *g == key.generation => s.as_ref(),
+            (g, s) if *g == key.generation => s.as_deref(),
             _ => None,
         }
     }
     fn session_by_key_mut(&mut self, key: SessionKey) -> Option<&mut Session> {
         match self.slots.get_mut(key.slot as usize)? {
-            (g, s) if *g == key.generation => s.as_mut(),
+            (g, s) if *g == key.generation => s.as_deref_mut(),
             _ => None,
         }
     }

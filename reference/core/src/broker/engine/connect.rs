@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use super::super::auth::{AuthDecision, AuthRequest, Subject};
 use super::super::config::DollarPublish;
 use super::super::storage::{Message, MessageProps, OutState, Queued, Session, Storage};
-use super::deliver::encode_vec;
+use super::outgoing::encode_vec;
 use super::*;
 use crate::codec::{Properties, Property};
 use crate::time::Instant;
@@ -158,8 +158,9 @@ impl<S: Storage> Broker<S> {
                     };
                     c.state = State::Authenticating(deadline);
                     c.version = v;
-                    c.auth_method = Some(String::from(method));
-                    c.pending_connect = Some(pending);
+                    let rare = c.rare_mut();
+                    rare.auth_method = Some(String::from(method));
+                    rare.pending_connect = Some(pending);
                 }
                 let props = [
                     Property::AuthenticationMethod(method),
@@ -184,7 +185,7 @@ impl<S: Storage> Broker<S> {
             return;
         };
         let connected = c.state == State::Connected;
-        let Some(method) = c.auth_method.clone() else {
+        let Some(method) = c.auth_method().map(String::from) else {
             // [MQTT-4.12.0-7]: no AUTH without an Authentication Method in CONNECT.
             self.fail(
                 conn,
@@ -255,7 +256,7 @@ impl<S: Storage> Broker<S> {
                 let Some(pending) = self
                     .conns
                     .get_mut(&conn)
-                    .and_then(|c| c.pending_connect.take())
+                    .and_then(|c| c.rare.as_mut()?.pending_connect.take())
                 else {
                     return;
                 };
@@ -320,7 +321,8 @@ impl<S: Storage> Broker<S> {
         };
         c.state = State::Connected;
         c.version = v;
-        c.client_id = client_id.clone();
+        let shared = SharedStr::from(client_id.as_str());
+        c.client_id = shared.clone();
         c.session = self.store.session_key(&client_id);
         c.keep_alive_ms = u64::from(ka) * 1000;
         c.recv_max = props.receive_maximum.unwrap_or(u16::MAX);
@@ -330,13 +332,18 @@ impl<S: Storage> Broker<S> {
         c.connect_expiry = expiry;
         let live = c.will.as_deref().map(|w| (w.delay, &w.msg));
         self.store.set_live_will(&client_id, live);
-        c.auth_method = auth.as_ref().map(|(m, _)| m.clone());
-        c.username = connect.username.map(String::from);
+        let method = auth.as_ref().map(|(m, _)| m.clone());
+        let username = connect.username.map(String::from);
+        if method.is_some() || username.is_some() || c.rare.is_some() {
+            let rare = c.rare_mut();
+            rare.auth_method = method;
+            rare.username = username;
+        }
         if let Some(d) = c.keep_alive_deadline() {
             self.arm(d);
         }
         self.connected += 1;
-        self.online.insert(client_id.clone(), conn);
+        self.online.insert(shared, conn);
         if let Some(k) = self.conns.get(&conn).and_then(|c| c.session) {
             self.online_keys.insert(k, conn);
         }
@@ -442,7 +449,7 @@ impl<S: Storage> Broker<S> {
         }
         // Unique among live sessions ([MQTT-3.1.3-6] (both): "a unique ClientID").
         let mut id = format!("mqttref-{:016x}", self.rng.next_u64());
-        while self.store.session(&id).is_some() || self.online.contains_key(&id) {
+        while self.store.session(&id).is_some() || self.online.contains_key(id.as_str()) {
             id = format!("mqttref-{:016x}", self.rng.next_u64());
         }
         Ok((id.clone(), Some(id)))
@@ -594,7 +601,7 @@ impl<S: Storage> Broker<S> {
                     alias: None,
                     max_len: usize::MAX,
                 };
-                send_delivery(&mut self.tx, conn, c, &item, how, now);
+                send_delivery(&mut self.tx, conn, c, item.as_out(), how, now);
             }
         }
     }

@@ -14,8 +14,9 @@ use alloc::string::String;
 
 use super::super::config::QueueOverflow;
 use super::super::storage::{
-    InFlight, MessageProps, OutState, Queued, Session, SessionKey, Storage,
+    InFlight, OutState, Queued, Session, SessionKey, SharedMessage, Storage,
 };
+use super::outgoing::{send_delivery, Delivered, OutItem, Tx};
 use super::*;
 use crate::time::Instant;
 
@@ -169,6 +170,45 @@ impl<S: Storage> Broker<S> {
         }
     }
 
+    /// Sends a QoS 0 message to the connected session `key` (on `conn`) at once when nothing
+    /// waits before it: no queued message, no retained backlog, room in the connection's
+    /// unwritten-bytes budget. The result is what queueing it and flushing would give (it
+    /// would be the queue's only message, sent at once), without the queue's bookkeeping: no
+    /// shared reference taken and dropped, no session change for the store to write. Returns
+    /// `false`, having sent nothing, when the message must take the queue's path instead
+    /// (including when it is too large for the client: the queue's path drops and counts it).
+    pub(super) fn deliver_directly(
+        &mut self,
+        conn: ConnectionId,
+        key: SessionKey,
+        msg: &SharedMessage,
+        retain: bool,
+        sub_ids: &[u32],
+        now: Instant,
+    ) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        if c.state != State::Connected || c.unwritten >= self.config.max_outbound_bytes {
+            return false;
+        }
+        let Some(s) = self.store.session_by_key(key) else {
+            return false;
+        };
+        if !s.queue.is_empty() || !s.retained_backlog.is_empty() {
+            return false;
+        }
+        let item = OutItem {
+            msg,
+            qos: 0,
+            // [MQTT-3.3.1-9] (3.1.1): no Retain As Published there; forwarded with RETAIN 0.
+            retain: retain && s.version.is_v5(),
+            sub_ids,
+        };
+        let aliases = self.config.outbound_topic_aliases;
+        send_now(&mut self.tx, conn, c, aliases, item, 0, now)
+    }
+
     /// Moves queued messages of `conn`'s session to the wire while the client's in-flight
     /// window and the connection's unwritten-bytes budget allow.
     pub(super) fn flush(&mut self, conn: ConnectionId, now: Instant) {
@@ -225,35 +265,12 @@ impl<S: Storage> Broker<S> {
                 s.queue_bytes += item.msg.cost();
             }
             let pid = if item.qos > 0 { next_pid(s) } else { 0 };
-            // Outbound Topic Alias (5.0 §3.3.2.3.4), if enabled and the client accepts them:
-            // reuse a known alias (empty topic), or set up a new one while there is room
-            // ([MQTT-3.1.2-26] (5.0): never above the client's Topic Alias Maximum).
-            let mut alias = None;
-            let mut new_alias = false;
-            if self.config.outbound_topic_aliases && c.alias_max_out > 0 {
-                if let Some(a) = c.out_aliases.get(&item.msg.topic) {
-                    alias = Some((*a, true));
-                } else if c.out_aliases.len() < usize::from(c.alias_max_out) {
-                    let a = u16::try_from(c.out_aliases.len() + 1).unwrap_or(u16::MAX);
-                    alias = Some((a, false));
-                    new_alias = true;
-                }
-            }
-            let how = Delivered {
-                pid,
-                dup: false,
-                alias,
-                max_len: c.max_packet as usize,
-            };
-            if !send_delivery(&mut self.tx, conn, c, &item, how, now) {
+            let aliases = self.config.outbound_topic_aliases;
+            if !send_now(&mut self.tx, conn, c, aliases, item.as_out(), pid, now) {
                 // [MQTT-3.1.2-25] (5.0): too large for the client; discard it for this client.
                 s.dropped += 1;
                 too_large = (too_large.0 + 1, item.qos);
                 continue;
-            }
-            if let (true, Some((a, _))) = (new_alias, alias) {
-                // Only now: a discarded PUBLISH must not leave an alias the client never saw.
-                c.out_aliases.insert(item.msg.topic.clone(), a);
             }
             if item.qos > 0 {
                 // [MQTT-2.2.1-4]: the identifier stays taken until the handshake completes.
@@ -273,7 +290,7 @@ impl<S: Storage> Broker<S> {
         self.store.session_updated(&c.client_id);
         if drained {
             // `flow::queue_drained`, with `c` still borrowed.
-            if let Some(waiting) = self.blocked_on.remove(&c.client_id) {
+            if let Some(waiting) = self.blocked_on.remove(&*c.client_id) {
                 self.wake.extend(waiting);
             }
         }
@@ -292,92 +309,47 @@ impl<S: Storage> Broker<S> {
     }
 }
 
-/// Queues `packet`, encoded for `c`'s version, for `conn`: appended to its buffer of this step
-/// ([`Broker::tx`]), so a burst of replies (a PINGREQ flood, a fan-out) is one buffer, not one
-/// allocation per packet, and the packet is encoded once, in place.
-pub(super) fn send_on(tx: &mut Tx, conn: ConnectionId, c: &mut Conn, packet: &codec::Packet<'_>) {
-    let version = c.version;
-    if let Some(n) = append_transmit(tx, conn, c, |data| {
-        encode_append(packet, version, usize::MAX, data)
-    }) {
-        c.unwritten += n;
-        c.queued_for_write(n, !matches!(packet, codec::Packet::Publish(_)));
-    }
-}
-
-/// The bytes for each connection this step ([`Broker::tx`]).
-pub(super) type Tx = Vec<(ConnectionId, Vec<u8>)>;
-
-/// Runs `encode` on `conn`'s buffer of this step, or on a new one, kept only if something
-/// was encoded; returns what `encode` did.
-fn append_transmit(
+/// Sends `item` to `c` now with packet identifier `pid` (0 for QoS 0), with an outbound Topic
+/// Alias if `aliases` is on; `false`, and nothing sent, when it is larger than the client's
+/// Maximum Packet Size.
+///
+/// Outbound Topic Alias (5.0 §3.3.2.3.4), if enabled and the client accepts them: reuse a
+/// known alias (empty topic), or set up a new one while there is room ([MQTT-3.1.2-26] (5.0):
+/// never above the client's Topic Alias Maximum).
+pub(super) fn send_now(
     tx: &mut Tx,
     conn: ConnectionId,
     c: &mut Conn,
-    encode: impl FnOnce(&mut Vec<u8>) -> Option<usize>,
-) -> Option<usize> {
-    match c.tx_slot.and_then(|i| tx.get_mut(i as usize)) {
-        Some((owner, data)) if *owner == conn => encode(data),
-        _ => {
-            let mut data = Vec::new();
-            let n = encode(&mut data);
-            if n.is_some() {
-                c.tx_slot = u32::try_from(tx.len()).ok();
-                tx.push((conn, data));
-            }
-            n
+    aliases: bool,
+    item: OutItem<'_>,
+    pid: u16,
+    now: Instant,
+) -> bool {
+    let mut alias = None;
+    let mut new_alias = false;
+    if aliases && c.alias_max_out > 0 {
+        if let Some(a) = c.out_alias(&item.msg.topic) {
+            alias = Some((a, true));
+        } else if c.out_alias_count() < usize::from(c.alias_max_out) {
+            let a = u16::try_from(c.out_alias_count() + 1).unwrap_or(u16::MAX);
+            alias = Some((a, false));
+            new_alias = true;
         }
     }
-}
-
-/// Appends `packet` encoded for `version` to `out` when it is at most `max_len` bytes, and
-/// returns its length; `None` (nothing appended) when it is larger.
-///
-/// The engine only builds packets the codec can represent; should one not be (an engine bug),
-/// nothing is sent rather than something malformed (and debug builds panic).
-pub(super) fn encode_append(
-    packet: &codec::Packet<'_>,
-    version: ProtocolVersion,
-    max_len: usize,
-    out: &mut Vec<u8>,
-) -> Option<usize> {
-    let len = match packet.encoded_len(version) {
-        Ok(n) => n,
-        Err(e) => {
-            debug_assert!(
-                false,
-                "engine built an unencodable packet: {e} ({packet:?})"
-            );
-            return None;
-        }
+    let how = Delivered {
+        pid,
+        dup: false,
+        alias,
+        max_len: c.max_packet as usize,
     };
-    if len > max_len {
-        return None;
+    if !send_delivery(tx, conn, c, item, how, now) {
+        return false;
     }
-    let start = out.len();
-    out.resize(start + len, 0);
-    match packet.encode(version, &mut out[start..]) {
-        Ok(n) => {
-            out.truncate(start + n);
-            Some(n)
-        }
-        Err(e) => {
-            debug_assert!(
-                false,
-                "engine built an unencodable packet: {e} ({packet:?})"
-            );
-            out.truncate(start);
-            None
-        }
+    if let (true, Some((a, _))) = (new_alias, alias) {
+        // Only now: a discarded PUBLISH must not leave an alias the client never saw.
+        c.rare_mut().out_aliases.insert(item.msg.topic.clone(), a);
     }
-}
-
-/// A whole packet encoded for `version` in a buffer of its own: for the CONNACK that refuses a
-/// connection, which is closed right after (nothing else is queued for it).
-pub(super) fn encode_vec(packet: &codec::Packet<'_>, version: ProtocolVersion) -> Vec<u8> {
-    let mut data = Vec::new();
-    encode_append(packet, version, usize::MAX, &mut data);
-    data
+    true
 }
 
 /// A packet identifier not in use by an in-flight message ([MQTT-2.2.1-4] (5.0) /
@@ -388,243 +360,6 @@ pub(super) fn next_pid(s: &mut Session) -> u16 {
         s.next_pid = if pid == u16::MAX { 1 } else { pid + 1 };
         if pid != 0 && !s.inflight.contains_key(&pid) {
             return pid;
-        }
-    }
-}
-
-/// How one delivery of a queued message goes out.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Delivered {
-    /// Packet identifier (QoS 1/2).
-    pub(super) pid: u16,
-    /// DUP flag (a resend after reconnecting).
-    pub(super) dup: bool,
-    /// Topic Alias, and whether the client already knows it (the topic is then left out).
-    pub(super) alias: Option<(u16, bool)>,
-    /// Largest packet the client accepts.
-    pub(super) max_len: usize,
-}
-
-/// Encodes the PUBLISH that delivers `item` straight into `conn`'s pending transmit (see
-/// [`Delivery`]); `false`, and nothing queued, when it is larger than `how.max_len`.
-pub(super) fn send_delivery(
-    tx: &mut Tx,
-    conn: ConnectionId,
-    c: &mut Conn,
-    item: &Queued,
-    how: Delivered,
-    now: Instant,
-) -> bool {
-    let msg = &item.msg;
-    let d = Delivery {
-        topic: match how.alias {
-            Some((_, true)) => "",
-            _ => &msg.topic,
-        },
-        payload: &msg.payload,
-        props: &msg.props,
-        sub_ids: &item.sub_ids,
-        // [MQTT-3.3.2-6] (5.0): forward the remaining lifetime.
-        message_expiry: msg.expires_at.map(|t| {
-            u32::try_from(t.millis_since(now).div_ceil(1000))
-                .unwrap_or(u32::MAX)
-                .max(1)
-        }),
-        topic_alias: how.alias.map(|(a, _)| a),
-        dup: how.dup,
-        qos: item.qos,
-        retain: item.retain,
-        pid: how.pid,
-    };
-    let version = c.version;
-    let appended = append_transmit(tx, conn, c, |data| {
-        d.encode_into(version, how.max_len, data)
-    });
-    let Some(n) = appended else {
-        return false;
-    };
-    c.unwritten += n;
-    c.queued_for_write(n, false);
-    true
-}
-
-/// Properties a delivery encodes from the stack; more go to the heap.
-const INLINE_PROPERTIES: usize = 8;
-
-/// A PUBLISH that delivers a stored message, encoded straight from borrowed parts: no owned
-/// packet is built, the message's topic and properties are not cloned, and the bytes go
-/// directly where they will be written (one encode per delivery, no intermediate buffer).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Delivery<'a> {
-    /// Topic name; empty when `topic_alias` names an alias the receiver already has.
-    pub topic: &'a str,
-    /// Payload.
-    pub payload: &'a [u8],
-    /// The message's forwarded properties (payload format, content type, response topic,
-    /// correlation data, user properties); the others are taken from the fields below.
-    pub props: &'a MessageProps,
-    /// Subscription identifiers for this receiver.
-    pub sub_ids: &'a [u32],
-    /// Message Expiry Interval left, if the message expires.
-    pub message_expiry: Option<u32>,
-    /// Topic Alias to send.
-    pub topic_alias: Option<u16>,
-    /// DUP flag.
-    pub dup: bool,
-    /// Delivery QoS.
-    pub qos: u8,
-    /// RETAIN flag.
-    pub retain: bool,
-    /// Packet identifier (QoS 1/2).
-    pub pid: u16,
-}
-
-impl<'a> Delivery<'a> {
-    /// The 5.0 properties, by ascending property identifier: one fixed order for every
-    /// PUBLISH the engine sends (`delivery_tests` pins it), each handed to `push`.
-    fn each_property(&self, mut push: impl FnMut(codec::Property<'a>)) {
-        let p = self.props;
-        if let Some(x) = p.payload_format {
-            push(codec::Property::PayloadFormatIndicator(x));
-        }
-        if let Some(x) = self.message_expiry {
-            push(codec::Property::MessageExpiryInterval(x));
-        }
-        if let Some(x) = &p.content_type {
-            push(codec::Property::ContentType(x));
-        }
-        if let Some(x) = &p.response_topic {
-            push(codec::Property::ResponseTopic(x));
-        }
-        if let Some(x) = &p.correlation_data {
-            push(codec::Property::CorrelationData(x));
-        }
-        for id in self.sub_ids {
-            push(codec::Property::SubscriptionIdentifier(*id));
-        }
-        if let Some(x) = self.topic_alias {
-            push(codec::Property::TopicAlias(x));
-        }
-        for (k, val) in &p.user {
-            push(codec::Property::UserProperty((k, val)));
-        }
-    }
-
-    /// Appends the encoded PUBLISH to `out` when it is at most `max_len` bytes, and returns its
-    /// length; `None` (nothing appended) when it is larger.
-    pub fn encode_into(
-        &self,
-        version: ProtocolVersion,
-        max_len: usize,
-        out: &mut Vec<u8>,
-    ) -> Option<usize> {
-        // On the stack when there are few (there usually are none): this runs once per
-        // delivery, and a list on the heap was one allocation per delivery under fan-out.
-        let mut count = 0;
-        if version.is_v5() {
-            self.each_property(|_| count += 1);
-        }
-        if count <= INLINE_PROPERTIES {
-            let mut inline = [codec::Property::PayloadFormatIndicator(0); INLINE_PROPERTIES];
-            let mut at = 0;
-            if count > 0 {
-                self.each_property(|p| {
-                    if let Some(slot) = inline.get_mut(at) {
-                        *slot = p;
-                        at += 1;
-                    }
-                });
-            }
-            self.encode_with(&inline[..at], version, max_len, out)
-        } else {
-            let mut props = Vec::with_capacity(count);
-            self.each_property(|p| props.push(p));
-            self.encode_with(&props, version, max_len, out)
-        }
-    }
-
-    fn encode_with(
-        &self,
-        props: &[codec::Property<'_>],
-        version: ProtocolVersion,
-        max_len: usize,
-        out: &mut Vec<u8>,
-    ) -> Option<usize> {
-        let view = codec::Packet::Publish(codec::Publish {
-            dup: self.dup,
-            qos: codec::QoS::from_u8(self.qos).unwrap_or(codec::QoS::AtMostOnce),
-            retain: self.retain,
-            topic: self.topic,
-            packet_id: (self.qos > 0).then_some(self.pid),
-            properties: codec::Properties::Slice(props),
-            payload: self.payload,
-        });
-        encode_append(&view, version, max_len, out)
-    }
-}
-
-#[cfg(test)]
-mod delivery_tests {
-    use super::*;
-    use crate::broker::testwire::{self, Payload, Props, Publish};
-    use alloc::vec;
-
-    /// A `Delivery` encodes to exactly the bytes of the test client's owned PUBLISH with the
-    /// same fields (the property order earlier versions of the engine sent).
-    #[test]
-    fn delivery_bytes_equal_the_owned_packet() {
-        let props = MessageProps {
-            payload_format: Some(1),
-            content_type: Some("text/plain".into()),
-            response_topic: Some("r".into()),
-            correlation_data: Some(vec![1, 2]),
-            user: vec![("k".into(), "v".into()), ("k".into(), "w".into())],
-            message_expiry: None,
-        };
-        for (version, qos, expiry, alias, ids) in [
-            (ProtocolVersion::V5, 1, Some(30), Some(3), vec![7u32, 9]),
-            (ProtocolVersion::V5, 0, None, None, vec![]),
-            (ProtocolVersion::V3_1_1, 2, Some(5), None, vec![1]),
-        ] {
-            let d = Delivery {
-                topic: "a/b",
-                payload: b"hello",
-                props: &props,
-                sub_ids: &ids,
-                message_expiry: expiry,
-                topic_alias: alias,
-                dup: true,
-                qos,
-                retain: true,
-                pid: 42,
-            };
-            let mut got = vec![0xEE];
-            let n = d.encode_into(version, usize::MAX, &mut got).unwrap();
-            let owned = testwire::Packet::Publish(Publish {
-                dup: true,
-                qos,
-                retain: true,
-                topic: "a/b".into(),
-                pid: 42,
-                props: Props {
-                    payload_format: props.payload_format,
-                    message_expiry: expiry,
-                    content_type: props.content_type.clone(),
-                    response_topic: props.response_topic.clone(),
-                    correlation_data: props.correlation_data.clone(),
-                    topic_alias: alias,
-                    subscription_ids: ids.clone(),
-                    user: props.user.clone(),
-                    ..Props::default()
-                },
-                payload: Payload::from(&b"hello"[..]),
-            });
-            let want = testwire::encode(&owned, version);
-            assert_eq!(&got[1..], &want[..], "{version:?} qos {qos}");
-            assert_eq!(n, want.len());
-            // Too large: nothing appended.
-            assert_eq!(d.encode_into(version, n - 1, &mut got), None);
-            assert_eq!(got.len(), 1 + n);
         }
     }
 }

@@ -297,7 +297,7 @@ impl<S: Storage> Broker<S> {
             if !self.blocking(&client) {
                 continue;
             }
-            if let Some(conn) = self.online.get(&client).copied() {
+            if let Some(conn) = self.online.get(client.as_str()).copied() {
                 self.fail(
                     conn,
                     now,

@@ -10,7 +10,7 @@
 use alloc::format;
 
 use super::super::storage::Storage;
-use super::deliver::encode_vec;
+use super::outgoing::encode_vec;
 use super::publish::InPublish;
 use super::*;
 use crate::codec::{self, DecodeError, Decoded, Packet, PacketType, ProtocolVersion};

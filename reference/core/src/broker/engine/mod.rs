@@ -8,19 +8,28 @@
 //! - `publish`: PUBLISH and acknowledgements in, routing to matching sessions.
 //! - `subscribe`: SUBSCRIBE and UNSUBSCRIBE.
 //! - `deliver`: session queues and sending from them within the client's limits.
+//! - `conn`: what the engine keeps per connection.
+//! - `lifecycle`: how connections and sessions end (wills, expiry), timers, and restoring
+//!   from a durable store.
+//! - `outgoing`: encoding into each connection's buffer; deliveries as a shared body and a
+//!   small per-receiver header.
 //!
-//! This file holds the state and the `handle_*` / `poll_*` API, timers, and how connections
-//! and sessions end.
+//! This file holds the state and the `handle_*` / `poll_*` API.
 
+mod conn;
 mod connect;
 mod deliver;
 mod flow;
 mod input;
+mod lifecycle;
+mod outgoing;
 mod publish;
 mod retained;
 mod subscribe;
 
-use deliver::{send_delivery, send_on, Delivered};
+use conn::{Conn, State, Will};
+use lifecycle::WillFate;
+use outgoing::{send_delivery, send_on, Delivered};
 use subscribe::split_share;
 
 use alloc::boxed::Box;
@@ -183,152 +192,8 @@ struct DropReport {
     qos: u8,
 }
 
-/// The will of a connected client.
-#[derive(Debug, Clone)]
-struct Will {
-    msg: Message,
-    delay: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Waiting for CONNECT until the deadline.
-    AwaitConnect(Instant),
-    /// Enhanced authentication in progress (AUTH exchanges before CONNACK), until the deadline.
-    Authenticating(Instant),
-    Connected,
-}
-
-/// Per-connection state.
-#[derive(Debug)]
-struct Conn {
-    state: State,
-    /// Version of the CONNECT; 3.1.1 until one arrives (only used for encoding after CONNECT).
-    version: ProtocolVersion,
-    client_id: String,
-    /// Its session's key, once connected: the hot paths find the session by it.
-    session: Option<SessionKey>,
-    /// Bytes received and not yet a whole packet; bounded by the maximum packet size.
-    inbuf: Vec<u8>,
-    /// Keep alive in ms (0: none), and when the last packet arrived.
-    keep_alive_ms: u64,
-    last_rx: Instant,
-    /// The client's Receive Maximum and Maximum Packet Size.
-    recv_max: u16,
-    max_packet: u32,
-    /// Inbound topic aliases.
-    aliases: BTreeMap<u16, String>,
-    /// The client's Topic Alias Maximum, and the outbound aliases set up on this connection.
-    alias_max_out: u16,
-    out_aliases: BTreeMap<String, u16>,
-    /// Boxed: most connections have none, and a `Message` is large.
-    will: Option<Box<Will>>,
-    /// Its entry in [`Broker::tx`] while it has bytes to go out this step.
-    tx_slot: Option<u32>,
-    /// Bytes handed to the driver and not reported written.
-    unwritten: usize,
-    /// What the unwritten bytes are, oldest first: (bytes, whether they are replies rather
-    /// than deliveries), runs of one kind merged. Writes complete in order, so this tells how
-    /// many unwritten bytes are replies: a peer that sends without reading its replies is
-    /// paused on those alone (see `flow`).
-    unwritten_runs: VecDeque<(usize, bool)>,
-    /// Unwritten bytes that are replies (the `true` runs).
-    unwritten_replies: usize,
-    /// Session Expiry Interval from CONNECT (for the DISCONNECT rule [MQTT-3.14.2-2]).
-    connect_expiry: u32,
-    /// Authentication Method of CONNECT, for AUTH exchanges.
-    auth_method: Option<String>,
-    /// User Name of the accepted CONNECT: the [`Authorizer`]'s subject.
-    username: Option<String>,
-    /// The CONNECT waiting for enhanced authentication to finish, as the bytes it arrived in
-    /// (validated; [`PacketBuf::view`] gives it back), not a copy of its fields: it is only
-    /// read again when the exchange succeeds.
-    pending_connect: Option<PacketBuf>,
-    /// Acknowledgements of its PUBLISHes withheld while subscriber queues are full, in arrival
-    /// order (see `flow`).
-    held: VecDeque<flow::HeldAck>,
-    /// Whether the driver was told to stop reading it ([`Output::Pause`]); its input is kept
-    /// unparsed meanwhile.
-    paused: bool,
-    /// When it last took a delivery off our hands: bytes written, or an acknowledgement of
-    /// an outbound QoS 1/2 message. A subscriber that holds publishers back and makes no
-    /// progress for `slow_subscriber_timeout_ms` is cut off (`flow`).
-    last_progress: Instant,
-}
-
-impl Conn {
-    fn new(now: Instant, deadline: Instant) -> Self {
-        Conn {
-            state: State::AwaitConnect(deadline),
-            version: ProtocolVersion::V3_1_1,
-            client_id: String::new(),
-            session: None,
-            inbuf: Vec::new(),
-            keep_alive_ms: 0,
-            last_rx: now,
-            recv_max: u16::MAX,
-            max_packet: u32::MAX,
-            aliases: BTreeMap::new(),
-            alias_max_out: 0,
-            out_aliases: BTreeMap::new(),
-            will: None,
-            tx_slot: None,
-            unwritten: 0,
-            unwritten_runs: VecDeque::new(),
-            unwritten_replies: 0,
-            connect_expiry: 0,
-            auth_method: None,
-            username: None,
-            pending_connect: None,
-            held: VecDeque::new(),
-            paused: false,
-            last_progress: now,
-        }
-    }
-
-    /// Records `n` bytes handed to the driver; `reply`: not a delivery.
-    fn queued_for_write(&mut self, n: usize, reply: bool) {
-        if reply {
-            self.unwritten_replies += n;
-        }
-        match self.unwritten_runs.back_mut() {
-            Some((len, kind)) if *kind == reply => *len += n,
-            _ => self.unwritten_runs.push_back((n, reply)),
-        }
-    }
-
-    /// The driver wrote `n` more bytes, oldest first.
-    fn written(&mut self, mut n: usize) {
-        while n > 0 {
-            let Some((len, reply)) = self.unwritten_runs.front_mut() else {
-                break;
-            };
-            let k = n.min(*len);
-            *len -= k;
-            n -= k;
-            if *reply {
-                self.unwritten_replies -= k;
-            }
-            if *len == 0 {
-                self.unwritten_runs.pop_front();
-            }
-        }
-        if self.unwritten_runs.is_empty() {
-            // All written: an idle connection keeps no buffer (one per connection adds up).
-            self.unwritten_runs = VecDeque::new();
-        }
-    }
-
-    fn keep_alive_deadline(&self) -> Option<Instant> {
-        // [MQTT-3.1.2-22] (5.0) / [MQTT-3.1.2-24] (3.1.1): one and a half keep alive periods.
-        (self.keep_alive_ms > 0).then(|| {
-            self.last_rx
-                .add_millis(self.keep_alive_ms + self.keep_alive_ms / 2)
-        })
-    }
-}
-
-/// A client identifier held by many subscriptions: cloned without copying.
+/// A client identifier held by many holders (subscriptions, the connection, the online index):
+/// cloned without copying.
 #[cfg(target_has_atomic = "ptr")]
 type SharedStr = alloc::sync::Arc<str>;
 /// A client identifier held by many subscriptions (see the atomic-target definition).
@@ -357,15 +222,6 @@ struct Target {
     ids: Vec<u32>,
 }
 
-/// How a connection ends, which decides what happens to its will.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WillFate {
-    /// Abnormal end, or DISCONNECT 0x04: publish (after the delay).
-    Publish,
-    /// Normal DISCONNECT: delete it ([MQTT-3.1.2-10] (5.0) / [MQTT-3.1.2-10] (3.1.1)).
-    Discard,
-}
-
 const PROTOCOL_MAX_PACKET: u32 = 268_435_460;
 
 /// The broker engine: every session, subscription, retained message and connection.
@@ -386,7 +242,7 @@ pub struct Broker<S: Storage = MemoryStorage> {
     /// average, so inline a `Conn` cost half again its size in every idle connection.
     conns: BTreeMap<ConnectionId, Box<Conn>>,
     /// Which connection a client id is on.
-    online: BTreeMap<String, ConnectionId>,
+    online: BTreeMap<SharedStr, ConnectionId>,
     /// The same, by session key (routing's view of `online`).
     online_keys: BTreeMap<SessionKey, ConnectionId>,
     /// Subscription index over every session's subscriptions (inner filter for shared ones).
@@ -464,71 +320,6 @@ impl<S: Storage> Broker<S> {
         };
         b.index_retained();
         b
-    }
-
-    /// Rebuilds what the engine keeps beside a store that came back full (a durable store
-    /// after a restart): the subscription index, when offline sessions end, and wills waiting
-    /// for their delay. Call it once, before any other input; `now` is the engine's clock then.
-    ///
-    /// A session with no stored deadline and a finite expiry was online when the broker
-    /// stopped: its connection ended at a moment the store does not know, so its expiry is
-    /// counted from `now` (later, never earlier, than the spec's count), or it ends now if its
-    /// expiry was 0 ([MQTT-3.1.2-23] (5.0)). Deadlines and will delays that passed while the
-    /// broker was down fire here, before any client can connect.
-    pub fn restore(&mut self, now: Instant) {
-        let deadlines: BTreeMap<String, Instant> =
-            self.store.saved_session_deadlines().into_iter().collect();
-        for id in self.store.session_ids() {
-            let (Some(key), Some(s)) = (self.store.session_key(&id), self.store.session(&id))
-            else {
-                continue;
-            };
-            let expiry = s.expiry_interval;
-            let subs: Vec<(String, SubOpts, Option<u32>)> = s
-                .subscriptions
-                .iter()
-                .map(|(f, sub)| (f.clone(), sub.opts, sub.id))
-                .collect();
-            for (filter, opts, sub_id) in subs {
-                let (inner, share) = split_share(&filter);
-                let entry = SubEntry {
-                    client: SharedStr::from(id.as_str()),
-                    session: key,
-                    share: share.map(String::from),
-                    opts,
-                    id: sub_id,
-                };
-                // Stored filters were checked when they were granted.
-                let _ = self.subs.insert(inner, entry);
-            }
-            match deadlines.get(&id) {
-                Some(&at) => self.set_expiry(&id, Some(at)),
-                None if expiry == 0 => self.drop_session(&id),
-                None if expiry == u32::MAX => {}
-                None => self.set_expiry(&id, Some(now.add_secs(u64::from(expiry)))),
-            }
-        }
-        for (client, at, msg) in self.store.saved_pending_wills() {
-            self.pending_wills.insert(client, (at, msg));
-            self.arm(at);
-        }
-        // Connections open when the broker died ended without DISCONNECT: their wills go out
-        // as for any abnormal end, the delay counted from now (5.0 §3.1.2.5).
-        for (client, delay, msg) in self.store.saved_live_wills() {
-            self.store.set_live_will(&client, None);
-            let expiry = self.store.session(&client).map_or(0, |s| s.expiry_interval);
-            if delay == 0 || expiry == 0 {
-                self.route(msg, now);
-            } else {
-                let at = now.add_secs(u64::from(delay.min(expiry)));
-                self.store.set_pending_will(&client, Some((at, &msg)));
-                self.pending_wills.insert(client, (at, msg));
-                self.arm(at);
-            }
-        }
-        // What fell due while the broker was down happens before any client can connect: a
-        // session that expired meanwhile is not resumed.
-        self.handle_timeout(now);
     }
 
     /// Checks every PUBLISH, SUBSCRIBE filter, delivery and will against `authz` from now on.
@@ -681,50 +472,9 @@ impl<S: Storage> Broker<S> {
     /// Time has passed: keep alive and CONNECT deadlines, will delays, session expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.cut_off_slow_subscribers(now);
-        let mut expired = Vec::new();
-        for (id, c) in &self.conns {
-            match c.state {
-                State::AwaitConnect(d) | State::Authenticating(d) if d <= now => {
-                    expired.push((*id, false))
-                }
-                State::Connected if c.keep_alive_deadline().is_some_and(|d| d <= now) => {
-                    expired.push((*id, true))
-                }
-                _ => {}
-            }
-        }
-        for (id, connected) in expired {
-            if connected {
-                // 5.0 §4.13: DISCONNECT 0x8D Keep Alive timeout, then close; the will goes out.
-                self.fail(id, now, ReasonCode::KeepAliveTimeout, "keep alive timeout");
-            } else {
-                self.close(id, now, WillFate::Discard, "no CONNECT in time");
-            }
-        }
-        let due: Vec<String> = self
-            .pending_wills
-            .iter()
-            .filter(|(_, (t, _))| *t <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for client in due {
-            if let Some(msg) = self.take_will(&client) {
-                self.route(msg, now);
-            }
-        }
-        let gone: Vec<String> = self
-            .expiries
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for client in gone {
-            // [MQTT-3.1.2-8] (5.0): a will still waiting goes out when the session ends.
-            if let Some(msg) = self.take_will(&client) {
-                self.route(msg, now);
-            }
-            self.drop_session(&client);
-        }
+        self.expire_connections(now);
+        self.publish_due_wills(now);
+        self.expire_sessions(now);
         self.settle(now);
         self.timer = self.next_deadline();
     }
@@ -815,7 +565,7 @@ impl<S: Storage> Broker<S> {
         }
         self.conns
             .get(&conn)
-            .is_some_and(|c| self.allowed(&c.client_id, c.username.as_deref(), topic, access))
+            .is_some_and(|c| self.allowed(&c.client_id, c.username(), topic, access))
     }
 
     /// Raises no deadline, only brings the timer forward to `t`.
@@ -846,167 +596,6 @@ impl<S: Storage> Broker<S> {
     fn send_packet(&mut self, conn: ConnectionId, packet: &codec::Packet<'_>) {
         if let Some(c) = self.conns.get_mut(&conn) {
             send_on(&mut self.tx, conn, c, packet);
-        }
-    }
-
-    /// A protocol failure: DISCONNECT (5.0, after CONNACK) with `code`, then close; the will is
-    /// published. Before CONNACK, or for 3.1.1, just close.
-    fn fail(&mut self, conn: ConnectionId, now: Instant, code: ReasonCode, why: &str) {
-        let Some(c) = self.conns.get(&conn) else {
-            return;
-        };
-        // [MQTT-3.14.2-1] (5.0): a DISCONNECT Reason Code. A decode error can carry one that
-        // only CONNACK has (0x84 from a second CONNECT with another protocol level): that is a
-        // Protocol Error here.
-        let code = if code.allowed_in(codec::PacketType::Disconnect) {
-            code
-        } else {
-            ReasonCode::ProtocolError
-        };
-        if c.state == State::Connected && c.version.is_v5() {
-            let d = codec::Disconnect {
-                reason_code: code,
-                ..codec::Disconnect::new()
-            };
-            self.send_packet(conn, &codec::Packet::Disconnect(d));
-        }
-        self.close_with(conn, now, WillFate::Publish, Some(code), why);
-    }
-
-    fn close(&mut self, conn: ConnectionId, now: Instant, fate: WillFate, why: &str) {
-        self.close_with(conn, now, fate, None, why);
-    }
-
-    /// Closes `conn` (see `close_quiet`), recording `code` as what ended it.
-    fn close_with(
-        &mut self,
-        conn: ConnectionId,
-        now: Instant,
-        fate: WillFate,
-        code: Option<ReasonCode>,
-        why: &str,
-    ) {
-        // What was queued for it goes first.
-        self.flush_tx(conn);
-        self.close_quiet(conn, now, fate, code, why);
-        self.out.push_back(Output::Close { conn });
-    }
-
-    /// Moves `conn`'s bytes of this step to the outputs now, ahead of what follows.
-    fn flush_tx(&mut self, conn: ConnectionId) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        if let Some((_, data)) = c.tx_slot.take().and_then(|i| self.tx.get_mut(i as usize)) {
-            let data = core::mem::take(data);
-            if !data.is_empty() {
-                self.out.push_back(Output::Transmit { conn, data });
-            }
-        }
-    }
-
-    /// Queues `data` for `conn` after what was queued before it.
-    fn transmit(&mut self, conn: ConnectionId, data: Vec<u8>) {
-        self.flush_tx(conn);
-        self.out.push_back(Output::Transmit { conn, data });
-    }
-
-    /// Forgets `conn`, deals with its will and session. Does not emit `Output::Close` (the
-    /// peer is already gone) — `close` does.
-    fn close_quiet(
-        &mut self,
-        conn: ConnectionId,
-        now: Instant,
-        fate: WillFate,
-        code: Option<ReasonCode>,
-        why: &str,
-    ) {
-        let Some(c) = self.conns.remove(&conn) else {
-            return;
-        };
-        // Unflushed bytes have nowhere to go now.
-        if let Some((_, data)) = c.tx_slot.and_then(|i| self.tx.get_mut(i as usize)) {
-            *data = Vec::new();
-        }
-        self.events.push_back(Event::Closed {
-            conn,
-            code,
-            reason: String::from(why),
-        });
-        if c.state != State::Connected {
-            return;
-        }
-        if c.will.is_some() {
-            self.store.set_live_will(&c.client_id, None);
-        }
-        self.connected -= 1;
-        if self.online.get(&c.client_id) == Some(&conn) {
-            self.online.remove(&c.client_id);
-            if let Some(k) = c.session {
-                self.online_keys.remove(&k);
-            }
-            self.final_drop_report(&c.client_id);
-            // Without a connection it holds nobody back (see `flow`).
-            self.queue_drained(&c.client_id);
-        }
-        let expiry = self
-            .store
-            .session(&c.client_id)
-            .map_or(0, |s| s.expiry_interval);
-        if let (Some(w), WillFate::Publish) = (c.will, fate) {
-            if w.delay == 0 || expiry == 0 {
-                self.route(w.msg, now);
-            } else {
-                let at = now.add_secs(u64::from(w.delay.min(expiry)));
-                self.store
-                    .set_pending_will(&c.client_id, Some((at, &w.msg)));
-                self.pending_wills.insert(c.client_id.clone(), (at, w.msg));
-                self.arm(at);
-            }
-        }
-        if expiry == 0 {
-            // [MQTT-3.1.2-23] (5.0) / [MQTT-3.1.2-6] (3.1.1): the session ends with the connection.
-            self.drop_session(&c.client_id);
-        } else if expiry != u32::MAX {
-            let at = now.add_secs(u64::from(expiry));
-            self.set_expiry(&c.client_id, Some(at));
-        }
-    }
-
-    /// Removes and returns `client`'s will waiting for its delay, in the store too.
-    fn take_will(&mut self, client: &str) -> Option<Message> {
-        let (_, msg) = self.pending_wills.remove(client)?;
-        self.store.set_pending_will(client, None);
-        Some(msg)
-    }
-
-    /// Sets (and arms) or clears when `client`'s offline session ends, in the store too.
-    fn set_expiry(&mut self, client: &str, at: Option<Instant>) {
-        match at {
-            Some(at) => {
-                self.expiries.insert(String::from(client), at);
-                self.arm(at);
-            }
-            None => {
-                if self.expiries.remove(client).is_none() {
-                    return;
-                }
-            }
-        }
-        self.store.set_session_deadline(client, at);
-    }
-
-    fn drop_session(&mut self, client: &str) {
-        self.set_expiry(client, None);
-        self.final_drop_report(client);
-        self.queue_drained(client);
-        if let Some(s) = self.store.remove_session(client) {
-            for filter in s.subscriptions.keys() {
-                let (inner, share) = split_share(filter);
-                self.subs.remove(inner, |e| {
-                    *e.client == *client && e.share.as_deref() == share
-                });
-            }
         }
     }
 }

@@ -75,10 +75,38 @@ impl InPublish {
 
 impl<S: Storage> Broker<S> {
     pub(super) fn on_publish(&mut self, conn: ConnectionId, now: Instant, mut p: InPublish) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        if !self.check_publish(conn, now, &mut p) {
+            return;
+        }
+        let Some(c) = self.conns.get(&conn) else {
             return;
         };
         let v5 = c.version.is_v5();
+        let client = c.client_id.clone();
+        if p.qos > 0 && !self.check_inbound_quota(conn, now, &client, &p) {
+            return;
+        }
+        let qos = p.qos;
+        let pid = p.pid;
+        let (code, blockers) = self.accept_publish(conn, now, p, &client, v5);
+        if qos == 2 && !code.is_error() {
+            if let Some(s) = self.store.session_mut(&client) {
+                s.inbound_qos2.insert(pid);
+            }
+            self.store.session_updated(&client);
+        }
+        if qos > 0 {
+            // PUBACK / PUBREC now, or once full subscriber queues drain (`flow`).
+            self.acknowledge(conn, now, pid, qos, code, blockers);
+        }
+    }
+
+    /// Checks what the client may not send in a PUBLISH (and resolves its Topic Alias into
+    /// `p.topic`); on a violation the connection is failed and `false` returned.
+    fn check_publish(&mut self, conn: ConnectionId, now: Instant, p: &mut InPublish) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
         if p.has_sub_ids {
             // [MQTT-3.3.4-6]: only the server sends Subscription Identifiers (the codec allows
             // the property in PUBLISH, which goes both ways).
@@ -88,11 +116,11 @@ impl<S: Storage> Broker<S> {
                 ReasonCode::ProtocolError,
                 "Subscription Identifier from a client",
             );
-            return;
+            return false;
         }
         if p.qos > self.config.maximum_qos {
             self.fail(conn, now, ReasonCode::QoSNotSupported, "QoS not supported"); // [MQTT-3.2.2-11]
-            return;
+            return false;
         }
         if p.retain && !self.config.retain_available {
             self.fail(
@@ -101,7 +129,7 @@ impl<S: Storage> Broker<S> {
                 ReasonCode::RetainNotSupported,
                 "retain not supported",
             ); // [MQTT-3.2.2-14]
-            return;
+            return false;
         }
         if let Some(alias) = p.topic_alias.take() {
             if alias == 0 || alias > self.config.topic_alias_maximum {
@@ -111,18 +139,18 @@ impl<S: Storage> Broker<S> {
                     ReasonCode::TopicAliasInvalid,
                     "topic alias invalid",
                 ); // [MQTT-3.3.2-9], [MQTT-3.3.2-10]
-                return;
+                return false;
             }
             if p.topic.is_empty() {
-                match c.aliases.get(&alias) {
+                match c.inbound_alias(alias) {
                     Some(t) => p.topic = t.clone(),
                     None => {
                         self.fail(conn, now, ReasonCode::ProtocolError, "unknown topic alias");
-                        return;
+                        return false;
                     }
                 }
             } else {
-                c.aliases.insert(alias, p.topic.clone());
+                c.rare_mut().aliases.insert(alias, p.topic.clone());
             }
         }
         if topic::validate_topic_name(&p.topic).is_err() {
@@ -137,36 +165,61 @@ impl<S: Storage> Broker<S> {
                 },
                 "topic name invalid",
             );
-            return;
+            return false;
         }
-        let client = c.client_id.clone();
-        if p.qos > 0 {
-            let Some(s) = self.store.session(&client) else {
-                return;
-            };
-            if p.qos == 2 && s.inbound_qos2.contains(&p.pid) {
-                // [MQTT-4.3.3-10]: already received; acknowledge again, do not forward again.
-                // A PUBREC still withheld for it will come in its turn.
-                if !self.pubrec_held(conn, p.pid) {
-                    self.send_packet(conn, &codec::Packet::PubRec(codec::PubRec::new(p.pid)));
-                }
-                return;
+        true
+    }
+
+    /// For a QoS 1/2 PUBLISH: answers a QoS 2 duplicate again without forwarding it, and
+    /// fails a client past our Receive Maximum. `false`: nothing more to do with it.
+    fn check_inbound_quota(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        client: &str,
+        p: &InPublish,
+    ) -> bool {
+        let v5 = self.conns.get(&conn).is_some_and(|c| c.version.is_v5());
+        let Some(s) = self.store.session(client) else {
+            return false;
+        };
+        if p.qos == 2 && s.inbound_qos2.contains(&p.pid) {
+            // [MQTT-4.3.3-10]: already received; acknowledge again, do not forward again.
+            // A PUBREC still withheld for it will come in its turn.
+            if !self.pubrec_held(conn, p.pid) {
+                self.send_packet(conn, &codec::Packet::PubRec(codec::PubRec::new(p.pid)));
             }
-            // 5.0 §3.3.4: more unacknowledged QoS 1/2 PUBLISHes than our Receive Maximum (the
-            // client's obligation, [MQTT-3.3.4-7]) is DISCONNECT 0x93. QoS 1 counts while its
-            // PUBACK is withheld (`flow`); 3.1.1 has no such quota (it is paused instead), only
-            // the bound on unreleased QoS 2.
-            let held = if v5 { self.held_qos1(conn) } else { 0 };
-            if s.inbound_qos2.len() + held >= usize::from(self.config.receive_maximum) {
-                self.fail(
-                    conn,
-                    now,
-                    ReasonCode::ReceiveMaximumExceeded,
-                    "receive maximum exceeded",
-                );
-                return;
-            }
+            return false;
         }
+        // 5.0 §3.3.4: more unacknowledged QoS 1/2 PUBLISHes than our Receive Maximum (the
+        // client's obligation, [MQTT-3.3.4-7]) is DISCONNECT 0x93. QoS 1 counts while its
+        // PUBACK is withheld (`flow`); 3.1.1 has no such quota (it is paused instead), only
+        // the bound on unreleased QoS 2.
+        let held = if v5 { self.held_qos1(conn) } else { 0 };
+        if s.inbound_qos2.len() + held >= usize::from(self.config.receive_maximum) {
+            self.fail(
+                conn,
+                now,
+                ReasonCode::ReceiveMaximumExceeded,
+                "receive maximum exceeded",
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Decides what becomes of an accepted PUBLISH — refused (with the reason code a 5.0
+    /// client is told), or forwarded to every matching session — and returns the reason code
+    /// for its acknowledgement and the sessions whose full queues hold that acknowledgement
+    /// back (see `flow`).
+    fn accept_publish(
+        &mut self,
+        conn: ConnectionId,
+        now: Instant,
+        p: InPublish,
+        client: &str,
+        v5: bool,
+    ) -> (ReasonCode, Vec<String>) {
         let mut blockers = Vec::new();
         let code = if p.props.payload_format == Some(1) && core::str::from_utf8(&p.payload).is_err()
         {
@@ -199,7 +252,7 @@ impl<S: Storage> Broker<S> {
                 retain: p.retain,
                 expires_at: p.message_expiry.map(|e| now.add_secs(u64::from(e))),
                 props: p.props,
-                publisher: Some(client.clone()),
+                publisher: Some(String::from(client)),
             };
             let routed = self.route(msg, now);
             blockers = routed.blockers;
@@ -209,16 +262,7 @@ impl<S: Storage> Broker<S> {
                 ReasonCode::NoMatchingSubscribers
             }
         };
-        if p.qos == 2 && !code.is_error() {
-            if let Some(s) = self.store.session_mut(&client) {
-                s.inbound_qos2.insert(p.pid);
-            }
-            self.store.session_updated(&client);
-        }
-        if p.qos > 0 {
-            // PUBACK / PUBREC now, or once full subscriber queues drain (`flow`).
-            self.acknowledge(conn, now, p.pid, p.qos, code, blockers);
-        }
+        (code, blockers)
     }
 
     /// A PUBACK, PUBREC, PUBREL or PUBCOMP (`kind`) from the client, for `pid`, with `code`
@@ -315,6 +359,50 @@ impl<S: Storage> Broker<S> {
         if msg.retain {
             self.store_retained(&msg);
         }
+        let (plain, matched) = self.matching_sessions(&msg);
+        let mut blockers = Vec::new();
+        // One allocation for every session it goes to.
+        let msg = SharedMessage::new(msg);
+        for (key, (client, t)) in plain {
+            let online = self.online_keys.get(&key).copied();
+            if let Some(conn) = online {
+                // The common case of a fan-out: straight to the wire.
+                let retain = t.rap && msg.retain;
+                if msg.qos.min(t.qos) == 0
+                    && self.deliver_directly(conn, key, &msg, retain, &t.ids, now)
+                {
+                    continue;
+                }
+            }
+            let item = Queued {
+                qos: msg.qos.min(t.qos), // [MQTT-3.8.4-8]: downgrade to the granted QoS.
+                // [MQTT-3.3.1-12], [MQTT-3.3.1-13] (5.0) Retain As Published; `enqueue`
+                // clears it for a 3.1.1 session ([MQTT-3.3.1-9] (3.1.1)).
+                retain: t.rap && msg.retain,
+                sub_ids: t.ids,
+                msg: msg.clone(),
+            };
+            if online.is_none() && item.qos == 0 && !self.config.queue_qos0_offline {
+                continue;
+            }
+            let qos = item.qos;
+            self.enqueue(key, &client, online, item, now);
+            if let Some(conn) = online {
+                self.flush(conn, now);
+                if qos > 0 && self.blocking(&client) {
+                    blockers.push(String::from(&*client));
+                }
+            }
+        }
+        Routed { matched, blockers }
+    }
+
+    /// Every session `msg` goes to, with what each is owed (merged over its matching
+    /// subscriptions; one member per shared group), and whether any subscription matched.
+    fn matching_sessions(
+        &mut self,
+        msg: &Message,
+    ) -> (BTreeMap<SessionKey, (SharedStr, Target)>, bool) {
         // By session key: merging and lookups compare integers, not client ids.
         let mut plain: BTreeMap<SessionKey, (SharedStr, Target)> = BTreeMap::new();
         let mut shared: BTreeMap<(String, String), Vec<SubEntry>> = BTreeMap::new();
@@ -382,31 +470,6 @@ impl<S: Storage> Broker<S> {
                 t.ids.push(id);
             }
         }
-        let mut blockers = Vec::new();
-        // One allocation for every session it goes to.
-        let msg = SharedMessage::new(msg);
-        for (key, (client, t)) in plain {
-            let item = Queued {
-                qos: msg.qos.min(t.qos), // [MQTT-3.8.4-8]: downgrade to the granted QoS.
-                // [MQTT-3.3.1-12], [MQTT-3.3.1-13] (5.0) Retain As Published; `enqueue`
-                // clears it for a 3.1.1 session ([MQTT-3.3.1-9] (3.1.1)).
-                retain: t.rap && msg.retain,
-                sub_ids: t.ids,
-                msg: msg.clone(),
-            };
-            let online = self.online_keys.get(&key).copied();
-            if online.is_none() && item.qos == 0 && !self.config.queue_qos0_offline {
-                continue;
-            }
-            let qos = item.qos;
-            self.enqueue(key, &client, online, item, now);
-            if let Some(conn) = online {
-                self.flush(conn, now);
-                if qos > 0 && self.blocking(&client) {
-                    blockers.push(String::from(&*client));
-                }
-            }
-        }
-        Routed { matched, blockers }
+        (plain, matched)
     }
 }

@@ -99,7 +99,7 @@ impl<S: Storage> Broker<S> {
             self.subs
                 .remove(&inner, |e| *e.client == *client && e.share == share);
             let entry = SubEntry {
-                client: SharedStr::from(client.as_str()),
+                client: client.clone(),
                 session: key,
                 share: share.clone(),
                 opts,

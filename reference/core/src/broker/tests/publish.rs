@@ -588,3 +588,32 @@ fn one_step_is_one_transmit_per_receiver() {
         p.assert_empty(s);
     }
 }
+
+/// A QoS 0 message goes straight to a subscriber only when nothing waits before it: behind a
+/// QoS 1 message held by a full in-flight window it waits its turn, in order.
+#[test]
+fn qos0_does_not_overtake_queued_messages() {
+    let mut p = Pair::new(Config {
+        max_inflight: 1,
+        ..Config::default()
+    });
+    let publisher = p.connect(v5(), "pub");
+    let s = p.connect(v5(), "sub");
+    p.subscribe(s, "t", 1);
+    p.send(publisher, &publish("t", 1, 1, b"a"));
+    p.send(publisher, &publish("t", 1, 2, b"b"));
+    p.send(publisher, &publish("t", 0, 0, b"c"));
+    let first = p.recv_publish(s);
+    assert_eq!(&first.payload[..], b"a");
+    p.assert_empty(s);
+    p.send(s, &ack(kind::PUBACK, first.pid));
+    let second = p.recv_publish(s);
+    assert_eq!(&second.payload[..], b"b");
+    let third = p.recv_publish(s);
+    assert_eq!((&third.payload[..], third.qos), (&b"c"[..], 0));
+    // With nothing waiting, the next QoS 0 message goes out at once.
+    p.send(s, &ack(kind::PUBACK, second.pid));
+    p.send(publisher, &publish("t", 0, 0, b"d"));
+    assert_eq!(&p.recv_publish(s).payload[..], b"d");
+    p.assert_empty(s);
+}
