@@ -1,7 +1,11 @@
-//! The auditor: checks a [`History`] against what MQTT promises, given what in-memory storage
-//! promises. A broker crash legitimately loses sessions, retained messages, in-flight state and
-//! pending wills; a client crash loses what the client had received but not acknowledged and
-//! its own in-flight state. The auditor knows this and only asserts what must hold anyway.
+//! The auditor: checks a [`History`] against what MQTT promises, given what the broker's
+//! storage promises ([`Params::durable`]). In memory, a broker crash legitimately loses
+//! sessions, retained messages, in-flight state and pending wills. With the file store
+//! (`fsync = "always"`) it loses nothing that was acknowledged: a broker crash is then no
+//! excuse for any property below but the will properties (a will's timing across a broker
+//! restart is counted from the restart, which the will checks do not model). A client crash
+//! loses what the client had received but not acknowledged and its own in-flight state. The
+//! auditor knows this and only asserts what must hold anyway.
 //!
 //! Properties (each [`Violation::property`] is one of these names):
 //! - `qos1-acked-delivered`: a QoS ≥ 1 publish acknowledged after a subscriber's SUBACK reaches
@@ -36,7 +40,7 @@ use mqttref_core::topic::matches;
 use serde::{Deserialize, Serialize};
 
 use crate::history::{Event, History, Kind, Op};
-use crate::plan::{Plan, BROKER, OBSERVER};
+use crate::plan::{Plan, StorageKind, BROKER, OBSERVER};
 
 /// Sessions with a shorter expiry may expire during a run (runs last well under an hour).
 const SHORT_EXPIRY_SECS: u32 = 3_600;
@@ -63,6 +67,9 @@ pub struct Params {
     pub drain_end_ms: u64,
     /// Keep alive of each client (s).
     pub keep_alive: BTreeMap<String, u16>,
+    /// The broker's state survives a broker crash (file storage): acknowledged messages,
+    /// subscriptions, sessions, in-flight QoS 2 state and retained values must outlive it.
+    pub durable: bool,
 }
 
 impl Params {
@@ -79,6 +86,7 @@ impl Params {
             safety_ms: plan.options.safety_ms,
             drain_end_ms: plan.options.drain_end_ms(),
             keep_alive,
+            durable: plan.options.storage == StorageKind::File,
         }
     }
 }
@@ -286,7 +294,14 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
             witness: w.into_iter().cloned().collect(),
         });
     };
+    // Broker crashes that may lose state: every one in memory, none with a durable store.
+    let losing_crashes: &[&Event] = if p.durable {
+        &[]
+    } else {
+        &ix.broker_crashes
+    };
     let broker_crash_in = |a: u64, b: u64| ix.broker_crashes.iter().any(|c| c.t >= a && c.t <= b);
+    let losing_crash_in = |a: u64, b: u64| losing_crashes.iter().any(|c| c.t >= a && c.t <= b);
     // Whether the session a connection found may not be the one the client had. Session
     // Present 1 is not proof for a session that can expire within the run: a reconnect whose
     // CONNACK was lost may have created a fresh, empty session, which the next connection then
@@ -296,7 +311,7 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
     let break_after = |process: &str, t: u64| -> Option<u64> {
         let mut b: Option<u64> = None;
         let mut note = |x: u64| b = Some(b.map_or(x, |y: u64| y.min(x)));
-        for c in &ix.broker_crashes {
+        for c in losing_crashes {
             if c.t > t {
                 note(c.t);
             }
@@ -316,7 +331,7 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
     // The first time after `t` the broker-side session of `process` certainly ended (a client
     // crash loses the client's state, not the broker's session).
     let broker_session_end_after = |process: &str, t: u64| -> Option<u64> {
-        let crashes = ix.broker_crashes.iter().map(|c| c.t);
+        let crashes = losing_crashes.iter().map(|c| c.t);
         let conns = ix
             .conns
             .get(process)
@@ -329,7 +344,7 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
     // The last time the session of `process` may have ended before `t`.
     let last_break_before = |process: &str, t: u64| -> u64 {
         let mut b = 0;
-        for c in &ix.broker_crashes {
+        for c in losing_crashes {
             if c.t < t {
                 b = b.max(c.t);
             }
@@ -414,7 +429,7 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
                 // the application's messages): exactly-once holds within a session only.
                 let publisher_lost =
                     break_after(&pb.invoke.process, pb.invoke.t).is_some_and(|b| b <= d.ev.t);
-                if !broker_crash_in(pb.invoke.t, d.ev.t) && !publisher_lost {
+                if !losing_crash_in(pb.invoke.t, d.ev.t) && !publisher_lost {
                     v(
                         &mut out,
                         "qos2-no-duplicate",
@@ -585,7 +600,12 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
         .iter()
         .find(|ep| ep.process == OBSERVER && ep.filter == "r/#");
     if let (Some(read), Some(sub_r)) = (read, sub_r) {
-        let last_restart = ix.broker_restarts.iter().copied().max().unwrap_or(0);
+        // A durable broker keeps retained values across restarts.
+        let last_restart = if p.durable {
+            0
+        } else {
+            ix.broker_restarts.iter().copied().max().unwrap_or(0)
+        };
         let mut topics: BTreeSet<&str> = BTreeSet::new();
         for pb in ix.pubs.values().filter(|pb| pb.retain) {
             topics.insert(pb.topic);
@@ -817,7 +837,7 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
                 .into_iter()
                 .flatten()
                 .any(|c| c.t >= a.ev.t && c.t <= b.ev.t);
-            if !broker_crash_in(a.ev.t.saturating_sub(p.max_delay_ms), b.ev.t)
+            if !losing_crash_in(a.ev.t.saturating_sub(p.max_delay_ms), b.ev.t)
                 && gap + p.max_delay_ms + 100 < u64::from(a.expiry) * 1000
                 && !(crashed && a.expiry < 60)
             {

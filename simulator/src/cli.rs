@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::plan::Planted;
+use crate::plan::{Planted, StorageSelection};
 use crate::replay::{self, Build, ReplayFile};
 use crate::{FaultSelection, Outcome, Plan, Settings};
 use anyhow::{anyhow, bail, Result};
@@ -38,6 +38,11 @@ pub struct SimArgs {
     /// partition-oneway, hold, broker-crash, client-crash, latency.
     #[arg(long, default_value = "swarm")]
     faults: String,
+    /// Where the broker keeps its state: `swarm` (each seed draws memory or file), `memory`,
+    /// or `file` (the file store on a simulated disk; the auditor then forgives no broker
+    /// crash). `--faults swarm+broker-crash` turns broker crashes on in every seed.
+    #[arg(long, default_value = "swarm")]
+    storage: String,
     /// Write a replay file for every seed, not only failing ones.
     #[arg(long)]
     record: bool,
@@ -62,6 +67,12 @@ pub enum Plant {
     /// Deliver the first QoS 2 message twice.
     #[value(name = "qos2-duplicate")]
     Qos2Duplicate,
+    /// The file store acknowledges before it syncs (use with `--storage file`).
+    #[value(name = "store-ack-before-sync")]
+    StoreAckBeforeSync,
+    /// The file store forgets QoS 2 state on recovery (use with `--storage file`).
+    #[value(name = "store-forgets-qos2")]
+    StoreForgetsQos2,
 }
 
 impl Plant {
@@ -69,6 +80,8 @@ impl Plant {
         match self {
             Plant::Qos1DropOnResume => "qos1-drop-on-resume",
             Plant::Qos2Duplicate => "qos2-duplicate",
+            Plant::StoreAckBeforeSync => "store-ack-before-sync",
+            Plant::StoreForgetsQos2 => "store-forgets-qos2",
         }
     }
 
@@ -80,6 +93,14 @@ impl Plant {
             },
             Plant::Qos2Duplicate => Planted {
                 duplicate_qos2: true,
+                ..Planted::default()
+            },
+            Plant::StoreAckBeforeSync => Planted {
+                store_ack_before_sync: true,
+                ..Planted::default()
+            },
+            Plant::StoreForgetsQos2 => Planted {
+                store_forgets_qos2: true,
                 ..Planted::default()
             },
         }
@@ -129,8 +150,9 @@ fn reproduce(a: &SimArgs, seed: u64) -> String {
         .map(|p| format!(" --plant {}", p.name()))
         .unwrap_or_default();
     format!(
-        "cargo xtask sim --seed {seed} --clients {} --duration {} --liveness {} --faults {}{plant}",
-        a.clients, a.duration, a.liveness, a.faults
+        "cargo xtask sim --seed {seed} --clients {} --duration {} --liveness {} --faults {} \
+         --storage {}{plant}",
+        a.clients, a.duration, a.liveness, a.faults, a.storage
     )
 }
 
@@ -146,6 +168,7 @@ pub fn workspace_root() -> PathBuf {
 /// Bad arguments, or failing seeds.
 pub fn sim(a: SimArgs) -> Result<()> {
     let faults: FaultSelection = a.faults.parse().map_err(|e: String| anyhow!(e))?;
+    let storage: StorageSelection = a.storage.parse().map_err(|e: String| anyhow!(e))?;
     let (seeds, label) = parse_seeds(&a)?;
     println!("SEED={label}");
     let settings = Settings {
@@ -153,6 +176,7 @@ pub fn sim(a: SimArgs) -> Result<()> {
         duration_secs: a.duration,
         liveness_secs: a.liveness,
         faults,
+        storage,
     };
     let root = workspace_root();
     let out = a
@@ -238,14 +262,21 @@ fn report(a: &SimArgs, o: &Outcome, wall_ms: u128, out: &std::path::Path, build:
         .collect();
     let pass = o.violations.is_empty();
     println!(
-        "seed {seed}: {} faults=[{}] events={} sim={:.1}s wall={}ms digest={:016x}",
+        "seed {seed}: {} faults=[{}] storage={} events={} sim={:.1}s wall={}ms digest={:016x}",
         if pass { "ok" } else { "FAIL" },
         kinds.join(","),
+        o.plan.options.storage.name(),
         h.events.len(),
         o.result.sim_ms as f64 / 1000.0,
         wall_ms,
         h.digest()
     );
+    if let Some(d) = &o.result.disk {
+        println!(
+            "  disk: {} B written, {} syncs, {} crashes, {} unsynced B lost, {} torn",
+            d.written, d.syncs, d.crashes, d.lost, d.torn
+        );
+    }
     let mut path = None;
     if !pass || a.record {
         let file = ReplayFile::new(o, build.clone(), reproduce(a, seed));

@@ -1,5 +1,6 @@
 //! The auditor on hand-written histories: for each property a history that keeps it and one
-//! that breaks it (and, where in-memory storage excuses a loss, one where the loss is excused).
+//! that breaks it (and, where in-memory storage excuses a loss, one where the loss is excused,
+//! and the same history with a durable store, where it is not).
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ fn params() -> Params {
         safety_ms: 10_000,
         drain_end_ms: END,
         keep_alive: BTreeMap::from([("c0".into(), 2), ("c1".into(), 2), ("c2".into(), 2)]),
+        durable: false,
     }
 }
 
@@ -108,15 +110,25 @@ fn end() -> Vec<Ev> {
 }
 
 fn run(middle: Vec<Ev>) -> Vec<String> {
+    audit(middle, false)
+}
+
+/// As [`run`], with a broker whose store survives a crash (file storage).
+fn run_durable(middle: Vec<Ev>) -> Vec<String> {
+    audit(middle, true)
+}
+
+fn audit(middle: Vec<Ev>, durable: bool) -> Vec<String> {
     let mut all = base();
     all.extend(middle);
     all.extend(end());
     all.sort_by_key(|e| e.0);
     let h = History::from_events(all);
-    audit_with(&params(), &h)
-        .into_iter()
-        .map(|v| v.property)
-        .collect()
+    let p = Params {
+        durable,
+        ..params()
+    };
+    audit_with(&p, &h).into_iter().map(|v| v.property).collect()
 }
 
 fn published(id: &str, qos: u8, t: u64) -> Vec<Ev> {
@@ -148,7 +160,9 @@ fn qos1_acked_must_reach_a_surviving_subscriber() {
     let mut h = published("c0-0", 1, 100);
     h.push(crash("broker", 500));
     h.push((900, "broker", Kind::Info, Op::Restart));
-    assert_eq!(run(h), Vec::<String>::new());
+    assert_eq!(run(h.clone()), Vec::<String>::new());
+    // A durable broker keeps the session and the message through the crash: no excuse.
+    assert_eq!(run_durable(h), ["qos1-acked-delivered"]);
     // Published before the subscription existed: no obligation.
     assert_eq!(run(published("c0-0", 1, 0)), Vec::<String>::new());
 }
@@ -162,7 +176,9 @@ fn qos2_never_twice() {
     // The broker crashed in between (the publisher resent to the new broker): excused.
     h.push(crash("broker", 105));
     h.push((106, "broker", Kind::Info, Op::Restart));
-    assert_eq!(run(h), Vec::<String>::new());
+    assert_eq!(run(h.clone()), Vec::<String>::new());
+    // A durable broker remembers the packet ids it received and the deliveries in flight.
+    assert_eq!(run_durable(h), ["qos2-no-duplicate"]);
 }
 
 #[test]
@@ -200,6 +216,10 @@ fn no_message_that_nobody_published() {
 }
 
 fn retained(read: Option<&str>, crash_between: bool) -> Vec<String> {
+    retained_with(read, crash_between, false)
+}
+
+fn retained_with(read: Option<&str>, crash_between: bool, durable: bool) -> Vec<String> {
     use Kind::*;
     let mut h = vec![
         (100, "c0", Invoke, publish("c0-0", "r/0", 1, true)),
@@ -217,7 +237,7 @@ fn retained(read: Option<&str>, crash_between: bool) -> Vec<String> {
         h.push(crash("broker", 300));
         h.push((400, "broker", Info, Op::Restart));
     }
-    run(h)
+    audit(h, durable)
 }
 
 #[test]
@@ -227,6 +247,10 @@ fn retained_value_is_the_last_acknowledged() {
     assert_eq!(retained(None, false), ["retained"]);
     // A broker crash after the last publish loses retained messages: excused.
     assert_eq!(retained(None, true), Vec::<String>::new());
+    // Not with a durable store.
+    assert_eq!(retained_with(None, true, true), ["retained"]);
+    assert_eq!(retained_with(Some("c0-0"), true, true), ["retained"]);
+    assert_eq!(retained_with(Some("c0-1"), true, true), Vec::<String>::new());
 }
 
 /// c2 with a will (`delay` s), connected at 100; `tail` adds what happens next.
@@ -311,14 +335,14 @@ fn session_present_is_right() {
     assert_eq!(run(vec![reconnected(true)]), Vec::<String>::new());
     assert_eq!(run(vec![reconnected(false)]), ["session-present"]);
     // After a broker crash the session is legitimately gone.
-    assert_eq!(
-        run(vec![
-            crash("broker", 3_000),
-            (3_500, "broker", Kind::Info, Op::Restart),
-            reconnected(false)
-        ]),
-        Vec::<String>::new()
-    );
+    let crashed = vec![
+        crash("broker", 3_000),
+        (3_500, "broker", Kind::Info, Op::Restart),
+        reconnected(false),
+    ];
+    assert_eq!(run(crashed.clone()), Vec::<String>::new());
+    // Unless the broker's store is durable: the session resumes with Session Present 1.
+    assert_eq!(run_durable(crashed), ["session-present"]);
     // Clean Start 1 must never find a session.
     assert_eq!(
         run(vec![
