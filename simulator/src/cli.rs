@@ -112,6 +112,22 @@ impl Plant {
 pub struct ReplayArgs {
     /// A replay file written by `cargo xtask sim`.
     file: PathBuf,
+    /// Print the broker's and clients' logs (`RUST_LOG` syntax, e.g. `debug` or
+    /// `mqttref_broker=info`), each line stamped with the simulated time, on stderr.
+    #[arg(long, value_name = "FILTER")]
+    trace: Option<String>,
+}
+
+/// Log lines stamped with the simulated time (ms since the start of the run).
+struct SimTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match turmoil::sim_elapsed() {
+            Some(d) => write!(w, "t={}ms", d.as_millis()),
+            None => write!(w, "t=?"),
+        }
+    }
 }
 
 fn parse_seeds(a: &SimArgs) -> Result<(Vec<u64>, String)> {
@@ -308,6 +324,15 @@ fn report(a: &SimArgs, o: &Outcome, wall_ms: u128, out: &std::path::Path, build:
 /// # Errors
 /// An unreadable file, or a diverging replay.
 pub fn replay_file(a: ReplayArgs) -> Result<()> {
+    if let Some(filter) = &a.trace {
+        let filter = tracing_subscriber::EnvFilter::try_new(filter)
+            .map_err(|e| anyhow!("--trace {filter:?}: {e}"))?;
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_timer(SimTime)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let file = ReplayFile::read(&a.file).map_err(|e| anyhow!(e))?;
     println!("SEED={}", file.seed);
     let here = Build::detect(&workspace_root());

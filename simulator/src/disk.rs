@@ -99,7 +99,9 @@ impl SimDisk {
     fn state(&self) -> MutexGuard<'_, State> {
         // One simulation runs on one thread; a poisoned lock means a host panicked, and the
         // simulation reports that already.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A power loss: every file keeps its synced bytes and a seeded random prefix of the rest
@@ -228,7 +230,9 @@ impl SimFile {
         let mut st = self.disk.state();
         let st = &mut *st;
         if st.generation != self.generation {
-            return Err(io::Error::other("the disk crashed since this file was opened"));
+            return Err(io::Error::other(
+                "the disk crashed since this file was opened",
+            ));
         }
         let inode = st
             .inodes
@@ -281,7 +285,10 @@ mod tests {
             assert!(log.starts_with(b"durable"), "{log:?}");
             assert!(b"durable-volatile".starts_with(&log[..]), "{log:?}");
             assert_eq!(d.read(&p("/s/new")).unwrap(), None, "name never synced");
-            assert!(f.write_all(b"late").is_err(), "handle from before the crash");
+            assert!(
+                f.write_all(b"late").is_err(),
+                "handle from before the crash"
+            );
         }
         let kept: std::collections::BTreeSet<usize> = (0..40)
             .map(|seed| {

@@ -136,7 +136,7 @@ impl fmt::Display for FaultSelection {
 }
 
 /// Where the simulated broker keeps its state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StorageKind {
     /// In memory: a broker crash loses everything, and the auditor forgives that.

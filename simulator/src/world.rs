@@ -22,10 +22,10 @@ use std::time::Duration;
 use mqttref_broker::config::{FsyncMode, StorageKind as BrokerStorage};
 use mqttref_broker::store::FileStorage;
 use mqttref_broker::{BrokerConfig, Listener};
-use mqttref_core::broker::{Broker, NoAuth, OutState, Storage};
 use mqttref_client::{
     Client, ClientError, ClientOptions, ConnectionState, Dialer, QoS, ReconnectPolicy, Will,
 };
+use mqttref_core::broker::{Broker, NoAuth, OutState, Storage};
 
 use crate::disk::{DiskStats, SimDisk};
 use crate::history::{History, Kind, Op};
