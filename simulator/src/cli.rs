@@ -277,8 +277,20 @@ fn report(a: &SimArgs, o: &Outcome, wall_ms: u128, out: &std::path::Path, build:
         .map(|k| k.name())
         .collect();
     let pass = o.violations.is_empty();
+    // File storage: what the simulated disk saw (syncs, crashes, unsynced bytes lost, torn).
+    let disk = o
+        .result
+        .disk
+        .map(|d| {
+            format!(
+                " disk={}syncs/{}crashes/{}lost/{}torn",
+                d.syncs, d.crashes, d.lost, d.torn
+            )
+        })
+        .unwrap_or_default();
     println!(
-        "seed {seed}: {} faults=[{}] storage={} events={} sim={:.1}s wall={}ms digest={:016x}",
+        "seed {seed}: {} faults=[{}] storage={}{disk} events={} sim={:.1}s wall={}ms \
+         digest={:016x}",
         if pass { "ok" } else { "FAIL" },
         kinds.join(","),
         o.plan.options.storage.name(),
@@ -287,12 +299,6 @@ fn report(a: &SimArgs, o: &Outcome, wall_ms: u128, out: &std::path::Path, build:
         wall_ms,
         h.digest()
     );
-    if let Some(d) = &o.result.disk {
-        println!(
-            "  disk: {} B written, {} syncs, {} crashes, {} unsynced B lost, {} torn",
-            d.written, d.syncs, d.crashes, d.lost, d.torn
-        );
-    }
     let mut path = None;
     if !pass || a.record {
         let file = ReplayFile::new(o, build.clone(), reproduce(a, seed));
