@@ -227,29 +227,6 @@ async fn serve_with<L: Listener, D: store::Disk>(
     }
 }
 
-/// As [`run`], with the file store (if `config` selects it, `storage = "file"`) on `disk`
-/// with its clock starting at `origin` (see [`open_store_on`]): how the simulator runs the
-/// broker on its simulated disk.
-///
-/// Under turmoil, a host crash drops the broker's tasks in an order that depends on
-/// process-global tokio task ids; the simulator cuts the crashed broker's links around the
-/// crash (a power loss sends nothing), so that order never reaches the network.
-///
-/// # Errors
-/// As [`run`].
-pub async fn run_on<L: Listener, D: store::Disk>(
-    listener: L,
-    config: BrokerConfig,
-    disk: D,
-    origin: u64,
-    shutdown: impl Future<Output = ()> + Send,
-) -> io::Result<()> {
-    let auth = AuthSetup::load(&config)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, BindError::Auth(e)))?;
-    let store = open_store_on(&config, disk, origin)?;
-    serve_with(listener, config, auth, store, shutdown).await
-}
-
 /// As [`run`], with an engine built by the caller: another [`Storage`] or an
 /// [`Authenticator`](mqttref_core::broker::Authenticator) (see
 /// [`mqttref_core::broker::Broker::with_parts`]). `config` still gives the driver's own
