@@ -2,8 +2,9 @@
 //! storage promises ([`Params::durable`]). In memory, a broker crash legitimately loses
 //! sessions, retained messages, in-flight state and pending wills. With the file store
 //! (`fsync = "always"`) it loses nothing that was acknowledged: a broker crash is then no
-//! excuse for any property below but the will properties (a will's timing across a broker
-//! restart is counted from the restart, which the will checks do not model). A client crash
+//! excuse for any property below; it only moves a will later (the delay of a connection that
+//! was open when the broker died counts from the restart), which `will-missing` allows for, and
+//! `will-spurious` still forgives a will of a connection the crash ended. A client crash
 //! loses what the client had received but not acknowledged and its own in-flight state. The
 //! auditor knows this and only asserts what must hold anyway.
 //!
@@ -693,6 +694,21 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
         .epochs
         .iter()
         .find(|ep| ep.process == OBSERVER && ep.filter == "w/#");
+    // Each broker crash with its restart (the end of the run if it never restarted).
+    let outages: Vec<(u64, u64)> = ix
+        .broker_crashes
+        .iter()
+        .map(|c| {
+            let up = ix
+                .broker_restarts
+                .iter()
+                .copied()
+                .filter(|r| *r >= c.t)
+                .min()
+                .unwrap_or(p.drain_end_ms);
+            (c.t, up)
+        })
+        .collect();
     for (will_id, cev) in &ix.wills {
         let Op::Connect {
             instance,
@@ -779,15 +795,26 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
         }
         // will-missing
         if let (Some(c), Some(ok), Some(obs)) = (crashed, connected_ok, observer_sub) {
-            let resumed_in_time = next_connect.is_some_and(|n| {
-                !*clean_start && n.t < c.t + ka_ms * 3 / 2 + eff_ms + p.max_delay_ms + 1_000
-            });
+            // By when the broker knows the connection is gone: its keep-alive grace, or, if
+            // the broker was down then, its restart (a durable broker counts the will's delay
+            // from the restart for a connection that was open when it died).
+            let mut detected = c.t + ka_ms * 3 / 2 + p.max_delay_ms;
+            for &(down, up) in &outages {
+                if down <= detected && up >= c.t {
+                    detected = detected.max(up + p.max_delay_ms);
+                }
+            }
+            let resumed_in_time =
+                next_connect.is_some_and(|n| !*clean_start && n.t < detected + eff_ms + 1_000);
+            // In memory a broker crash loses the will; a durable broker keeps it.
+            let crash_excuses =
+                !p.durable && broker_crash_in(cev.t.saturating_sub(p.max_delay_ms), u64::MAX);
             let obligation = ok.t < c.t
                 && obs.ok.t < cev.t
                 && break_after(OBSERVER, obs.ok.t).is_none()
-                && !broker_crash_in(cev.t.saturating_sub(p.max_delay_ms), u64::MAX)
+                && !crash_excuses
                 && (eff_ms == 0 || !resumed_in_time)
-                && c.t + ka_ms * 3 / 2 + eff_ms + p.max_delay_ms + 2_000 < p.drain_end_ms;
+                && detected + eff_ms + 2_000 < p.drain_end_ms;
             if obligation && fired.is_empty() {
                 v(
                     &mut out,
@@ -905,7 +932,17 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
             if let (Some(end), Some(invoke)) = (end, invoke) {
                 let limit =
                     end.t + ka_ms * 3 / 2 + u64::from(prev.expiry) * 1000 + p.max_delay_ms + 500;
-                if prev.expiry < 3_600 && invoke.t > limit {
+                // The session may be the one this instance's own first attempt created (Session
+                // Present 0) when that CONNACK was lost and the client tried again: possible
+                // when the broker crashed (a durable one keeps that session) or the client's
+                // link was faulted while it connected.
+                let retried = broker_crash_in(invoke.t, b.ev.t)
+                    || ix.faults.iter().any(|f| {
+                        f.t + p.max_delay_ms >= invoke.t
+                            && f.t <= b.ev.t
+                            && matches!(&f.op, Op::Fault { fault } if fault.contains(&format!("\"{process}\"")))
+                    });
+                if prev.expiry < 3_600 && invoke.t > limit && !retried {
                     v(
                         &mut out,
                         "session-present",

@@ -291,6 +291,10 @@ fn retained_excuses_a_publish_that_inherited_unreleased_ids() {
 
 /// c2 with a will (`delay` s), connected at 100; `tail` adds what happens next.
 fn will(delay: u32, tail: Vec<Ev>) -> Vec<String> {
+    will_with(delay, tail, false)
+}
+
+fn will_with(delay: u32, tail: Vec<Ev>, durable: bool) -> Vec<String> {
     use Kind::*;
     let w = Some("will:c2:0");
     let mut h = vec![
@@ -303,7 +307,7 @@ fn will(delay: u32, tail: Vec<Ev>) -> Vec<String> {
         ),
     ];
     h.extend(tail);
-    run(h)
+    audit(h, durable)
 }
 
 fn will_fired(t: u64) -> Ev {
@@ -343,6 +347,20 @@ fn will_fires_after_a_crash() {
         will(0, vec![crash("c2", 1_000), will_fired(1_200)]),
         Vec::<String>::new()
     );
+    // The broker crashed too: in memory the will is lost with it; a durable broker keeps it
+    // (and counts its delay from the restart).
+    let both = || {
+        vec![
+            crash("c2", 1_000),
+            crash("broker", 1_500),
+            (4_000, "broker", Kind::Info, Op::Restart),
+        ]
+    };
+    assert_eq!(will(5, both()), Vec::<String>::new());
+    assert_eq!(will_with(5, both(), true), ["will-missing"]);
+    let mut fired = both();
+    fired.push(will_fired(9_100));
+    assert_eq!(will_with(5, fired, true), Vec::<String>::new());
 }
 
 #[test]
@@ -405,6 +423,30 @@ fn session_present_is_right() {
         ]),
         ["session-present"]
     );
+}
+
+/// A new instance finding a session that should have expired is wrong, unless its own first
+/// attempt may have created it (Session Present 0 lost with the broker crash that a durable
+/// broker keeps the new session through).
+#[test]
+fn session_present_after_expiry_unless_the_first_attempt_created_it() {
+    use Kind::*;
+    let history = |broker_crash: bool| {
+        let mut h = vec![
+            (50, "c2", Invoke, connect(0, false, 2, None, 0, None)),
+            (100, "c2", Ok, connect(0, false, 2, None, 0, Some(false))),
+            crash("c2", 1_000),
+            (9_000, "c2", Invoke, connect(1, false, 2, None, 0, None)),
+            (9_600, "c2", Ok, connect(1, false, 2, None, 0, Some(true))),
+        ];
+        if broker_crash {
+            h.push(crash("broker", 9_100));
+            h.push((9_500, "broker", Info, Op::Restart));
+        }
+        h
+    };
+    assert_eq!(run_durable(history(false)), ["session-present"]);
+    assert_eq!(run_durable(history(true)), Vec::<String>::new());
 }
 
 #[test]
