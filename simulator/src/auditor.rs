@@ -1,7 +1,12 @@
-//! The auditor: checks a [`History`] against what MQTT promises, given what in-memory storage
-//! promises. A broker crash legitimately loses sessions, retained messages, in-flight state and
-//! pending wills; a client crash loses what the client had received but not acknowledged and
-//! its own in-flight state. The auditor knows this and only asserts what must hold anyway.
+//! The auditor: checks a [`History`] against what MQTT promises, given what the broker's
+//! storage promises ([`Params::durable`]). In memory, a broker crash legitimately loses
+//! sessions, retained messages, in-flight state and pending wills. With the file store
+//! (`fsync = "always"`) it loses nothing that was acknowledged: a broker crash is then no
+//! excuse for any property below; it only moves a will later (the delay of a connection that
+//! was open when the broker died counts from the restart), which `will-missing` allows for, and
+//! `will-spurious` still forgives a will of a connection the crash ended. A client crash
+//! loses what the client had received but not acknowledged and its own in-flight state. The
+//! auditor knows this and only asserts what must hold anyway.
 //!
 //! Properties (each [`Violation::property`] is one of these names):
 //! - `qos1-acked-delivered`: a QoS ≥ 1 publish acknowledged after a subscriber's SUBACK reaches
@@ -21,10 +26,13 @@
 //!   after it was published.
 //! - `retained`: the retained value read at the end is not older than an acknowledged retained
 //!   publish that began after it completed, and is present if one was acknowledged by the final
-//!   broker incarnation.
+//!   broker incarnation (by any incarnation, with a durable store). Excused as for
+//!   `qos1-acked-delivered`: a QoS 2 publish of a new client instance that inherited unreleased
+//!   packet ids (the broker took it for a duplicate; issue 18 item 6).
 //! - `will-spurious`, `will-missing`, `will-early`: a will fires only after an abnormal
 //!   disconnect, fires after a client crash once its delay elapsed without the session
-//!   resuming, and never before its delay.
+//!   resuming, and never before its delay (not judged for a will delivered as the observer
+//!   came back: it may have waited in the observer's session since long before).
 //! - `session-present`: Session Present 0 only when the session could have ended (broker crash,
 //!   expiry, Clean Start); 1 never after Clean Start 1, nor long after the session expired.
 //! - `liveness`: after the faults heal, every client is connected and every operation completed
@@ -36,7 +44,7 @@ use mqttref_core::topic::matches;
 use serde::{Deserialize, Serialize};
 
 use crate::history::{Event, History, Kind, Op};
-use crate::plan::{Plan, BROKER, OBSERVER};
+use crate::plan::{Plan, StorageKind, BROKER, OBSERVER};
 
 /// Sessions with a shorter expiry may expire during a run (runs last well under an hour).
 const SHORT_EXPIRY_SECS: u32 = 3_600;
@@ -63,6 +71,9 @@ pub struct Params {
     pub drain_end_ms: u64,
     /// Keep alive of each client (s).
     pub keep_alive: BTreeMap<String, u16>,
+    /// The broker's state survives a broker crash (file storage): acknowledged messages,
+    /// subscriptions, sessions, in-flight QoS 2 state and retained values must outlive it.
+    pub durable: bool,
 }
 
 impl Params {
@@ -79,6 +90,7 @@ impl Params {
             safety_ms: plan.options.safety_ms,
             drain_end_ms: plan.options.drain_end_ms(),
             keep_alive,
+            durable: plan.options.storage == StorageKind::File,
         }
     }
 }
@@ -286,7 +298,10 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
             witness: w.into_iter().cloned().collect(),
         });
     };
+    // Broker crashes that may lose state: every one in memory, none with a durable store.
+    let losing_crashes: &[&Event] = if p.durable { &[] } else { &ix.broker_crashes };
     let broker_crash_in = |a: u64, b: u64| ix.broker_crashes.iter().any(|c| c.t >= a && c.t <= b);
+    let losing_crash_in = |a: u64, b: u64| losing_crashes.iter().any(|c| c.t >= a && c.t <= b);
     // Whether the session a connection found may not be the one the client had. Session
     // Present 1 is not proof for a session that can expire within the run: a reconnect whose
     // CONNACK was lost may have created a fresh, empty session, which the next connection then
@@ -296,7 +311,7 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
     let break_after = |process: &str, t: u64| -> Option<u64> {
         let mut b: Option<u64> = None;
         let mut note = |x: u64| b = Some(b.map_or(x, |y: u64| y.min(x)));
-        for c in &ix.broker_crashes {
+        for c in losing_crashes {
             if c.t > t {
                 note(c.t);
             }
@@ -316,7 +331,7 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
     // The first time after `t` the broker-side session of `process` certainly ended (a client
     // crash loses the client's state, not the broker's session).
     let broker_session_end_after = |process: &str, t: u64| -> Option<u64> {
-        let crashes = ix.broker_crashes.iter().map(|c| c.t);
+        let crashes = losing_crashes.iter().map(|c| c.t);
         let conns = ix
             .conns
             .get(process)
@@ -329,7 +344,7 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
     // The last time the session of `process` may have ended before `t`.
     let last_break_before = |process: &str, t: u64| -> u64 {
         let mut b = 0;
-        for c in &ix.broker_crashes {
+        for c in losing_crashes {
             if c.t < t {
                 b = b.max(c.t);
             }
@@ -414,7 +429,7 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
                 // the application's messages): exactly-once holds within a session only.
                 let publisher_lost =
                     break_after(&pb.invoke.process, pb.invoke.t).is_some_and(|b| b <= d.ev.t);
-                if !broker_crash_in(pb.invoke.t, d.ev.t) && !publisher_lost {
+                if !losing_crash_in(pb.invoke.t, d.ev.t) && !publisher_lost {
                     v(
                         &mut out,
                         "qos2-no-duplicate",
@@ -585,7 +600,12 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
         .iter()
         .find(|ep| ep.process == OBSERVER && ep.filter == "r/#");
     if let (Some(read), Some(sub_r)) = (read, sub_r) {
-        let last_restart = ix.broker_restarts.iter().copied().max().unwrap_or(0);
+        // A durable broker keeps retained values across restarts.
+        let last_restart = if p.durable {
+            0
+        } else {
+            ix.broker_restarts.iter().copied().max().unwrap_or(0)
+        };
         let mut topics: BTreeSet<&str> = BTreeSet::new();
         for pb in ix.pubs.values().filter(|pb| pb.retain) {
             topics.insert(pb.topic);
@@ -611,6 +631,9 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
                         && pb.qos > 0
                         && pb.invoke.t > last_restart
                         && pb.acked().is_some()
+                        // Dropped as a duplicate of its predecessor's unreleased packet id (see
+                        // `inherits_unreleased`): it never replaced the retained value.
+                        && !inherits_unreleased(pb)
                 })
                 .collect();
             match got.last() {
@@ -652,10 +675,40 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
     }
 
     // ---- wills ----
+    // When the observer (re)connected: a will delivered right then may have been published
+    // at any moment while it was away (queued in its session, which a durable broker keeps
+    // through a crash), so its delivery time says nothing about when it fired.
+    let observer_back: Vec<u64> = ix
+        .conns
+        .get(OBSERVER)
+        .into_iter()
+        .flatten()
+        .map(|c| c.ev.t)
+        .collect();
+    let queued_for_observer = |t: u64| {
+        observer_back
+            .iter()
+            .any(|b| *b <= t && t <= b + p.max_delay_ms + 100)
+    };
     let observer_sub = ix
         .epochs
         .iter()
         .find(|ep| ep.process == OBSERVER && ep.filter == "w/#");
+    // Each broker crash with its restart (the end of the run if it never restarted).
+    let outages: Vec<(u64, u64)> = ix
+        .broker_crashes
+        .iter()
+        .map(|c| {
+            let up = ix
+                .broker_restarts
+                .iter()
+                .copied()
+                .filter(|r| *r >= c.t)
+                .min()
+                .unwrap_or(p.drain_end_ms);
+            (c.t, up)
+        })
+        .collect();
     for (will_id, cev) in &ix.wills {
         let Op::Connect {
             instance,
@@ -742,15 +795,26 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
         }
         // will-missing
         if let (Some(c), Some(ok), Some(obs)) = (crashed, connected_ok, observer_sub) {
-            let resumed_in_time = next_connect.is_some_and(|n| {
-                !*clean_start && n.t < c.t + ka_ms * 3 / 2 + eff_ms + p.max_delay_ms + 1_000
-            });
+            // By when the broker knows the connection is gone: its keep-alive grace, or, if
+            // the broker was down then, its restart (a durable broker counts the will's delay
+            // from the restart for a connection that was open when it died).
+            let mut detected = c.t + ka_ms * 3 / 2 + p.max_delay_ms;
+            for &(down, up) in &outages {
+                if down <= detected && up >= c.t {
+                    detected = detected.max(up + p.max_delay_ms);
+                }
+            }
+            let resumed_in_time =
+                next_connect.is_some_and(|n| !*clean_start && n.t < detected + eff_ms + 1_000);
+            // In memory a broker crash loses the will; a durable broker keeps it.
+            let crash_excuses =
+                !p.durable && broker_crash_in(cev.t.saturating_sub(p.max_delay_ms), u64::MAX);
             let obligation = ok.t < c.t
                 && obs.ok.t < cev.t
                 && break_after(OBSERVER, obs.ok.t).is_none()
-                && !broker_crash_in(cev.t.saturating_sub(p.max_delay_ms), u64::MAX)
+                && !crash_excuses
                 && (eff_ms == 0 || !resumed_in_time)
-                && c.t + ka_ms * 3 / 2 + eff_ms + p.max_delay_ms + 2_000 < p.drain_end_ms;
+                && detected + eff_ms + 2_000 < p.drain_end_ms;
             if obligation && fired.is_empty() {
                 v(
                     &mut out,
@@ -766,7 +830,7 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
         // will-early
         if eff_ms > 0 {
             for d in &fired {
-                if next_connect.is_some_and(|n| n.t <= d.ev.t) {
+                if next_connect.is_some_and(|n| n.t <= d.ev.t) || queued_for_observer(d.ev.t) {
                     continue;
                 }
                 let last_connected = events.iter().rfind(|e| {
@@ -817,7 +881,7 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
                 .into_iter()
                 .flatten()
                 .any(|c| c.t >= a.ev.t && c.t <= b.ev.t);
-            if !broker_crash_in(a.ev.t.saturating_sub(p.max_delay_ms), b.ev.t)
+            if !losing_crash_in(a.ev.t.saturating_sub(p.max_delay_ms), b.ev.t)
                 && gap + p.max_delay_ms + 100 < u64::from(a.expiry) * 1000
                 && !(crashed && a.expiry < 60)
             {
@@ -868,7 +932,17 @@ pub fn audit_with(p: &Params, h: &History) -> Vec<Violation> {
             if let (Some(end), Some(invoke)) = (end, invoke) {
                 let limit =
                     end.t + ka_ms * 3 / 2 + u64::from(prev.expiry) * 1000 + p.max_delay_ms + 500;
-                if prev.expiry < 3_600 && invoke.t > limit {
+                // The session may be the one this instance's own first attempt created (Session
+                // Present 0) when that CONNACK was lost and the client tried again: possible
+                // when the broker crashed (a durable one keeps that session) or the client's
+                // link was faulted while it connected.
+                let retried = broker_crash_in(invoke.t, b.ev.t)
+                    || ix.faults.iter().any(|f| {
+                        f.t + p.max_delay_ms >= invoke.t
+                            && f.t <= b.ev.t
+                            && matches!(&f.op, Op::Fault { fault } if fault.contains(&format!("\"{process}\"")))
+                    });
+                if prev.expiry < 3_600 && invoke.t > limit && !retried {
                     v(
                         &mut out,
                         "session-present",

@@ -2,12 +2,14 @@
 //! (turmoil), VOPR style. One `u64` seed expands into the options, the fault schedule (swarm:
 //! each run draws which fault kinds are on) and the workload; the real `mqttref-broker` and
 //! `mqttref-client` run on it; every operation and delivery goes into a Jepsen-style history;
-//! an auditor checks the history against what MQTT promises given in-memory storage; a failing
+//! an auditor checks the history against what MQTT promises given the broker's storage (memory
+//! forgives a broker crash, the file store does not); a failing
 //! run writes a replay file that reproduces it.
 //!
 //! # Layout
 //! - [`plan`]: [`Plan`] = [`Options`] + explicit fault and workload schedules, from a seed.
 //! - [`world`]: the turmoil world, hosts, nemesis loop; [`world::run`].
+//! - [`disk`]: the simulated disk under the broker's file store (power loss, torn writes).
 //! - [`history`]: events (invoke / ok / fail / unknown / info) and FNV-1a trace digests.
 //! - [`auditor`]: the properties and their checks.
 //! - [`replay`]: replay files (write, read, re-run and compare).
@@ -16,6 +18,7 @@
 
 pub mod auditor;
 pub mod cli;
+pub mod disk;
 pub mod history;
 pub mod plan;
 pub mod replay;

@@ -29,7 +29,9 @@ pub enum FaultKind {
     PartitionOneway,
     /// Hold the link's messages, then release them (delay and reordering between links).
     Hold,
-    /// Crash the broker, restart it later (in-memory storage: everything is lost).
+    /// Crash the broker (a power loss: it sends nothing more, and its disk keeps only what was
+    /// synced), restart it later. In memory everything is lost; with file storage nothing
+    /// acknowledged may be.
     BrokerCrash,
     /// Crash a client host, restart it later.
     ClientCrash,
@@ -61,12 +63,15 @@ impl FaultKind {
     }
 }
 
-/// Which faults a run uses: drawn per seed (`swarm`), none, or a fixed list.
+/// Which faults a run uses: drawn per seed (`swarm`), drawn per seed with some kinds always on
+/// (`swarm+broker-crash`), none, or a fixed list.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum FaultSelection {
     /// Each kind is on with probability 1/2, drawn from the seed.
     #[default]
     Swarm,
+    /// As [`FaultSelection::Swarm`] (the same draws), with these kinds on in every run.
+    SwarmWith(Vec<FaultKind>),
     /// No faults.
     None,
     /// Exactly these kinds.
@@ -79,6 +84,17 @@ impl FromStr for FaultSelection {
         match s {
             "swarm" => Ok(FaultSelection::Swarm),
             "none" => Ok(FaultSelection::None),
+            with if with.starts_with("swarm+") => {
+                let rest = &with["swarm+".len()..];
+                match rest.replace('+', ",").parse::<FaultSelection>()? {
+                    FaultSelection::List(kinds) if !kinds.is_empty() => {
+                        Ok(FaultSelection::SwarmWith(kinds))
+                    }
+                    _ => Err(format!(
+                        "`{with}`: after `swarm+` give fault kinds joined by `+`"
+                    )),
+                }
+            }
             list => {
                 let mut kinds = Vec::new();
                 for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -106,11 +122,70 @@ impl fmt::Display for FaultSelection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FaultSelection::Swarm => f.write_str("swarm"),
+            FaultSelection::SwarmWith(k) => {
+                let names: Vec<_> = k.iter().map(|k| k.name()).collect();
+                write!(f, "swarm+{}", names.join("+"))
+            }
             FaultSelection::None => f.write_str("none"),
             FaultSelection::List(k) => {
                 let names: Vec<_> = k.iter().map(|k| k.name()).collect();
                 f.write_str(&names.join(","))
             }
+        }
+    }
+}
+
+/// Where the simulated broker keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StorageKind {
+    /// In memory: a broker crash loses everything, and the auditor forgives that.
+    #[default]
+    Memory,
+    /// The file store (`fsync = "always"`) on the simulated disk: a broker crash must lose
+    /// nothing acknowledged.
+    File,
+}
+
+impl StorageKind {
+    /// The name used on the command line and in summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            StorageKind::Memory => "memory",
+            StorageKind::File => "file",
+        }
+    }
+}
+
+/// Which storage a run uses: drawn per seed (`swarm`) or fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StorageSelection {
+    /// Memory or file, 1/2 each, drawn from the seed.
+    #[default]
+    Swarm,
+    /// Always this one.
+    Fixed(StorageKind),
+}
+
+impl FromStr for StorageSelection {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "swarm" => Ok(StorageSelection::Swarm),
+            "memory" => Ok(StorageSelection::Fixed(StorageKind::Memory)),
+            "file" => Ok(StorageSelection::Fixed(StorageKind::File)),
+            other => Err(format!(
+                "unknown storage `{other}`: use swarm, memory or file"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for StorageSelection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageSelection::Swarm => f.write_str("swarm"),
+            StorageSelection::Fixed(k) => f.write_str(k.name()),
         }
     }
 }
@@ -126,6 +201,8 @@ pub struct Settings {
     pub liveness_secs: u64,
     /// Which faults.
     pub faults: FaultSelection,
+    /// Which storage.
+    pub storage: StorageSelection,
 }
 
 impl Default for Settings {
@@ -135,24 +212,36 @@ impl Default for Settings {
             duration_secs: 20,
             liveness_secs: 25,
             faults: FaultSelection::Swarm,
+            storage: StorageSelection::Swarm,
         }
     }
 }
 
-/// Bugs planted in the broker engine (feature `fault-injection`), recorded so a replay plants
-/// the same ones.
+/// Bugs planted in the broker engine or its store (feature `fault-injection`), recorded so a
+/// replay plants the same ones.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Planted {
     /// Forget one unacknowledged QoS 1 message on every session resume.
     pub drop_qos1_on_resume: bool,
     /// Deliver the first QoS 2 message twice.
     pub duplicate_qos2: bool,
+    /// File storage: the store acknowledges before it syncs (it runs with `fsync = "never"`
+    /// while the auditor holds it to `"always"`), so a crash loses acknowledged state.
+    #[serde(default)]
+    pub store_ack_before_sync: bool,
+    /// File storage: on recovery the store forgets every session's QoS 2 state (inbound packet
+    /// ids not yet released, outbound QoS 2 messages in flight).
+    #[serde(default)]
+    pub store_forgets_qos2: bool,
 }
 
 impl Planted {
     /// Whether any bug is planted.
     pub fn any(self) -> bool {
-        self.drop_qos1_on_resume || self.duplicate_qos2
+        self.drop_qos1_on_resume
+            || self.duplicate_qos2
+            || self.store_ack_before_sync
+            || self.store_forgets_qos2
     }
 }
 
@@ -186,6 +275,12 @@ pub struct Options {
     pub topics: u32,
     /// Turmoil tick (ms).
     pub tick_ms: u64,
+    /// Where the broker keeps its state (replay files from before storage was drawn: memory).
+    #[serde(default)]
+    pub storage: StorageKind,
+    /// Seed of the simulated disk's crash choices (how much of an unsynced write survives).
+    #[serde(default)]
+    pub disk_seed: u64,
     /// Planted broker bugs (tests only).
     #[serde(default)]
     pub planted: Planted,
@@ -368,6 +463,10 @@ impl Plan {
                 .into_iter()
                 .filter(|_| opt_rng.chance(Ratio::new(1, 2)))
                 .collect(),
+            FaultSelection::SwarmWith(always) => FaultKind::ALL
+                .into_iter()
+                .filter(|k| opt_rng.chance(Ratio::new(1, 2)) || always.contains(k))
+                .collect(),
         };
         let min_lat = opt_rng.range(0, 2);
         let options = Options {
@@ -384,6 +483,14 @@ impl Plan {
             max_hold_ms: 2_500,
             topics: opt_rng.range(1, 3) as u32,
             tick_ms: 5,
+            // Drawn after everything else, so the plans of seeds from before storage was drawn
+            // are unchanged but for it.
+            storage: match (opt_rng.chance(Ratio::new(1, 2)), settings.storage) {
+                (_, StorageSelection::Fixed(k)) => k,
+                (true, StorageSelection::Swarm) => StorageKind::File,
+                (false, StorageSelection::Swarm) => StorageKind::Memory,
+            },
+            disk_seed: opt_rng.next_u64(),
             planted: Planted::default(),
         };
         let faults = fault_schedule(&options, &mut fault_rng);
@@ -621,6 +728,30 @@ mod tests {
             FaultSelection::List(vec![FaultKind::Partition, FaultKind::Hold])
         );
         assert!("bogus".parse::<FaultSelection>().is_err());
+        let with: FaultSelection = "swarm+broker-crash".parse().expect("swarm+");
+        assert_eq!(
+            with,
+            FaultSelection::SwarmWith(vec![FaultKind::BrokerCrash])
+        );
+        assert_eq!(with.to_string(), "swarm+broker-crash");
+        assert!("swarm+".parse::<FaultSelection>().is_err());
+        for seed in 0..20 {
+            let p = Plan::generate(
+                seed,
+                &Settings {
+                    faults: with.clone(),
+                    storage: StorageSelection::Fixed(StorageKind::File),
+                    ..Settings::default()
+                },
+            );
+            assert!(p.options.fault_kinds.contains(&FaultKind::BrokerCrash));
+            assert_eq!(p.options.storage, StorageKind::File);
+        }
+        // Swarm storage draws both kinds.
+        let kinds: std::collections::BTreeSet<_> = (0..20)
+            .map(|seed| Plan::generate(seed, &s).options.storage)
+            .collect();
+        assert_eq!(kinds.len(), 2);
         let none = Plan::generate(
             3,
             &Settings {

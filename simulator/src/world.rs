@@ -3,10 +3,14 @@
 //! observer host. The nemesis (this module's main loop) steps the simulation and applies the
 //! plan's fault schedule between steps. Everything the hosts do is recorded in one [`History`].
 //!
+//! The broker keeps its state in memory or, when the plan says file storage, in the real file
+//! store on a [`SimDisk`] that outlives its incarnations: a broker crash is a power loss (its
+//! links are cut, see [`crash`], and the disk keeps only what was synced, tearing the rest).
+//!
 //! Determinism: turmoil is seeded from the plan, the broker and every client get their seeds
 //! from the plan, time is turmoil's simulated clock (read through `tokio::time` by the code
 //! under test, and [`turmoil::sim_elapsed`] for timestamps here), every `select!` on the path
-//! is `biased;`, and every map is a `BTreeMap`.
+//! is `biased;`, every map is a `BTreeMap`, and the disk's crash choices come from the plan.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,15 +19,26 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+use mqttref_broker::config::{FsyncMode, StorageKind as BrokerStorage};
+use mqttref_broker::store::FileStorage;
 use mqttref_broker::{BrokerConfig, Listener};
 use mqttref_client::{
     Client, ClientError, ClientOptions, ConnectionState, Dialer, QoS, ReconnectPolicy, Will,
 };
+use mqttref_core::broker::{Broker, NoAuth, OutState, Storage};
 
+use crate::disk::{DiskStats, SimDisk};
 use crate::history::{History, Kind, Op};
 use crate::plan::{
-    ClientPlan, Fault, Op as PlanOp, Options, Plan, SessionKind, BROKER, BROKER_PORT, OBSERVER,
+    ClientPlan, Fault, Op as PlanOp, Options, Plan, Planted, SessionKind, StorageKind, BROKER,
+    BROKER_PORT, OBSERVER,
 };
+
+/// Where the simulated broker's file store lives on its disk.
+const STORE_DIR: &str = "/var/lib/mqttref";
+/// The simulated wall clock at the start of a run (Unix ms): the file store keeps deadlines in
+/// wall-clock time, so each broker incarnation opens it at this plus the simulated time.
+const SIM_EPOCH_MS: u64 = 1_800_000_000_000;
 
 /// A turmoil listener as the broker's [`Listener`].
 pub struct SimListener(pub turmoil::net::TcpListener);
@@ -63,6 +78,8 @@ pub struct RunResult {
     pub steps: u64,
     /// A host's software failed or the simulation stopped early.
     pub error: Option<String>,
+    /// What the simulated disk saw (file storage only).
+    pub disk: Option<DiskStats>,
 }
 
 /// Simulated ms since the start, from inside a host.
@@ -403,8 +420,50 @@ pub fn run(plan: &Plan) -> Result<RunResult, String> {
     let o = Rc::new(plan.options.clone());
     let mut config = BrokerConfig::default();
     config.engine.seed = o.broker_seed;
+    if o.storage == StorageKind::File {
+        config.storage = BrokerStorage::File;
+        config.storage_dir = Some(STORE_DIR.into());
+        config.fsync = if o.planted.store_ack_before_sync {
+            FsyncMode::Never
+        } else {
+            FsyncMode::Always
+        };
+    }
     plant(&mut config, o.planted)?;
     Ok(run_inner(plan, o.clone(), config))
+}
+
+/// The broker host's software: the broker on a turmoil listener, in memory or with its file
+/// store on `disk` (opened again at every start: what the last incarnation made durable).
+async fn broker_software(config: BrokerConfig, disk: SimDisk, planted: Planted) -> turmoil::Result {
+    let listener =
+        turmoil::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, BROKER_PORT)).await?;
+    let listener = SimListener(listener);
+    let origin = SIM_EPOCH_MS + now_ms();
+    match mqttref_broker::open_store_on(&config, disk, origin)? {
+        None => mqttref_broker::run(listener, config, std::future::pending()).await?,
+        Some(mut store) => {
+            if planted.store_forgets_qos2 {
+                forget_qos2(&mut store);
+            }
+            let engine = Broker::with_parts(config.engine_config(), store, Box::new(NoAuth));
+            mqttref_broker::run_with_engine(listener, config, engine, std::future::pending())
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The planted recovery bug: every session forgets its QoS 2 state, inbound (packet ids
+/// received and not yet released) and outbound (QoS 2 messages in flight).
+fn forget_qos2(store: &mut FileStorage<SimDisk>) {
+    for id in store.session_ids() {
+        if let Some(s) = store.session_mut(&id) {
+            s.inbound_qos2.clear();
+            s.inflight
+                .retain(|_, f| !matches!(f.state, OutState::Qos2Sent | OutState::Released));
+        }
+    }
 }
 
 /// Puts the plan's planted bugs into the broker's engine configuration.
@@ -414,6 +473,7 @@ fn plant(config: &mut BrokerConfig, p: crate::plan::Planted) -> Result<(), Strin
         drop_qos1_on_resume: p.drop_qos1_on_resume,
         duplicate_qos2: p.duplicate_qos2,
     };
+    // The store's bugs are planted by the simulator itself (`run`, `broker_software`).
     Ok(())
 }
 
@@ -437,17 +497,13 @@ fn run_inner(plan: &Plan, o: Rc<Options>, config: BrokerConfig) -> RunResult {
         .max_message_latency(ms(o.latency_ms.1))
         .build();
     let rec: Rec = Rc::new(RefCell::new(Recorder::default()));
-
-    sim.host(BROKER, move || {
-        let config = config.clone();
-        async move {
-            let listener =
-                turmoil::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, BROKER_PORT))
-                    .await?;
-            mqttref_broker::run(SimListener(listener), config, std::future::pending()).await?;
-            Ok(())
-        }
-    });
+    let disk = SimDisk::new(o.disk_seed);
+    {
+        let (disk, planted) = (disk.clone(), o.planted);
+        sim.host(BROKER, move || {
+            broker_software(config.clone(), disk.clone(), planted)
+        });
+    }
     {
         let (o, rec) = (o.clone(), rec.clone());
         sim.host(OBSERVER, move || observer_software(o.clone(), rec.clone()));
@@ -461,7 +517,10 @@ fn run_inner(plan: &Plan, o: Rc<Options>, config: BrokerConfig) -> RunResult {
         });
     }
 
-    let mut net = Net::default();
+    let mut net = Net {
+        disk: disk.clone(),
+        ..Net::default()
+    };
     let mut next = 0;
     let mut steps = 0u64;
     let mut error = None;
@@ -500,15 +559,27 @@ fn run_inner(plan: &Plan, o: Rc<Options>, config: BrokerConfig) -> RunResult {
         sim_ms,
         steps,
         error,
+        disk: (o.storage == StorageKind::File).then(|| disk.stats()),
     }
 }
 
 /// What the nemesis has done to the network and hosts, so a broker crash can restore it.
-#[derive(Default)]
 struct Net {
     crashed: BTreeSet<String>,
     /// Active fault on each broker ↔ client link.
     links: BTreeMap<String, Fault>,
+    /// The broker's disk, which a broker crash hits too.
+    disk: SimDisk,
+}
+
+impl Default for Net {
+    fn default() -> Self {
+        Net {
+            crashed: BTreeSet::new(),
+            links: BTreeMap::new(),
+            disk: SimDisk::new(0),
+        }
+    }
 }
 
 fn apply(sim: &mut turmoil::Sim<'_>, plan: &Plan, rec: &Rec, net: &mut Net, now: u64, f: &Fault) {
@@ -560,9 +631,13 @@ fn link_fault(sim: &mut turmoil::Sim<'_>, f: &Fault) {
     }
 }
 
-/// Crashes a host. A crashed broker sends nothing (power loss): dropping its runtime closes
-/// its sockets in an order that depends on tokio's process-wide task ids, and the FINs would
-/// draw turmoil's RNG in that order, so its links are cut around the crash and then restored.
+/// Crashes a host. A crashed broker is a power loss: it sends nothing more, and its disk keeps
+/// only what it had synced (a seeded prefix of the rest, see [`SimDisk::crash`]). Its links are
+/// cut around the crash and then restored, which is also what keeps the run deterministic:
+/// dropping its runtime closes its sockets in an order that depends on tokio's process-wide
+/// task ids, and the FINs would otherwise draw turmoil's RNG in that order. (This is the one
+/// way the simulator runs the broker: `mqttref_broker::run`, or `run_with_engine` over the file
+/// store, like any embedder; no simulation-only spawn mode.)
 fn crash(sim: &mut turmoil::Sim<'_>, plan: &Plan, rec: &Rec, net: &mut Net, now: u64, host: &str) {
     if !net.crashed.insert(host.to_string()) {
         return;
@@ -578,6 +653,7 @@ fn crash(sim: &mut turmoil::Sim<'_>, plan: &Plan, rec: &Rec, net: &mut Net, now:
             sim.partition(BROKER, *p);
         }
         sim.crash(host);
+        net.disk.crash();
         for p in &peers {
             sim.repair(BROKER, *p);
             if let Some(f) = net.links.get(*p) {

@@ -66,6 +66,10 @@ enum Command {
     /// Re-run a replay file written by `sim`; reports identical trace digests or the first
     /// event that diverged (exit 1).
     Replay(sim::Args),
+    /// Join the summaries of a sharded sweep (`sim --seeds A..B --shard K/N --summary FILE` on
+    /// each worker): checks that the shards agree and cover the range exactly once, lists every
+    /// failing seed with its replay file, exits 1 if any failed.
+    SimMerge(sim::Args),
     /// Run each cargo-fuzz target of the core (reference/core/fuzz) for --secs seconds (default
     /// 60) on stable Rust; fails naming the input file when a target crashes or hangs. Needs
     /// `cargo install cargo-fuzz --locked`; installs nothing itself.
@@ -139,6 +143,7 @@ fn main() -> anyhow::Result<()> {
         Command::Coverage(args) => coverage::run(args),
         Command::Sim(args) => sim::run("run", args),
         Command::Replay(args) => sim::run("replay", args),
+        Command::SimMerge(args) => sim::run("merge", args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Soak(args) => soak::run(args),
         Command::Bench(args) => bench::run(args),

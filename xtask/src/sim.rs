@@ -13,8 +13,9 @@ use anyhow::{bail, Context, Result};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// `--seed N | --seeds A..B`, `--clients N`, `--duration SECS`, `--liveness SECS`,
-    /// `--faults swarm|none|LIST`, `--record`, `--out DIR`, `--jobs N`,
-    /// `--plant qos1-drop-on-resume|qos2-duplicate` (for `replay`: FILE).
+    /// `--faults swarm|swarm+KIND|none|LIST`, `--storage swarm|memory|file`, `--record`,
+    /// `--out DIR`, `--jobs N`, `--plant qos1-drop-on-resume|qos2-duplicate|
+    /// store-ack-before-sync|store-forgets-qos2` (for `replay`: FILE).
     /// `--debug` (xtask's own) runs the simulator in the dev profile instead of release: no
     /// release build, but runs about 30 times slower.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

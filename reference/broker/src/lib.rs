@@ -167,15 +167,7 @@ pub async fn run<L: Listener>(
     let auth = AuthSetup::load(&config)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, BindError::Auth(e)))?;
     let store = open_store(&config)?;
-    serve_with(
-        listener,
-        config,
-        auth,
-        store,
-        server::Spawn::Runtime,
-        shutdown,
-    )
-    .await
+    serve_with(listener, config, auth, store, shutdown).await
 }
 
 /// Opens the file store if `config` selects it, logging what recovery found.
@@ -184,10 +176,27 @@ pub async fn run<L: Listener>(
 /// [`BindError::Store`]: the store cannot be opened (damage is not an error: it is logged
 /// and everything before it kept).
 pub fn open_store(config: &BrokerConfig) -> Result<Option<store::FileStorage>, BindError> {
+    let origin = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    open_store_on(config, store::StdDisk, origin)
+}
+
+/// As [`open_store`], on `disk` (the simulator's simulated disk), with the engine's clock
+/// starting at `origin` (Unix ms; the store keeps deadlines in wall-clock time, so a restart
+/// counts the downtime).
+///
+/// # Errors
+/// As [`open_store`].
+pub fn open_store_on<D: store::Disk>(
+    config: &BrokerConfig,
+    disk: D,
+    origin: u64,
+) -> Result<Option<store::FileStorage<D>>, BindError> {
     let (config::StorageKind::File, Some(dir)) = (config.storage, &config.storage_dir) else {
         return Ok(None);
     };
-    let (fs, recovery) = store::FileStorage::open(dir, config.fsync_policy())?;
+    let (fs, recovery) = store::FileStorage::open_on(disk, dir, config.fsync_policy(), origin)?;
     if let Some(damage) = &recovery.damage {
         tracing::error!(%damage, "store damaged; the damaged file is kept as store.log.damaged");
     }
@@ -209,12 +218,11 @@ pub fn open_store(config: &BrokerConfig) -> Result<Option<store::FileStorage>, B
 }
 
 /// Serves with the engine over `store` (file) or in memory.
-async fn serve_with<L: Listener>(
+async fn serve_with<L: Listener, D: store::Disk>(
     listener: L,
     config: BrokerConfig,
     auth: AuthSetup,
-    store: Option<store::FileStorage>,
-    spawn: server::Spawn,
+    store: Option<store::FileStorage<D>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let engine_config = config.engine_config();
@@ -222,41 +230,13 @@ async fn serve_with<L: Listener>(
     match store {
         Some(fs) => {
             let engine = auth.engine_with(engine_config, fs);
-            server::serve(listener, config, engine, failures, spawn, shutdown).await
+            server::serve(listener, config, engine, failures, shutdown).await
         }
         None => {
             let engine = auth.engine(engine_config);
-            server::serve(listener, config, engine, failures, spawn, shutdown).await
+            server::serve(listener, config, engine, failures, shutdown).await
         }
     }
-}
-
-/// As [`run`], for deterministic simulation: every task of the broker is spawned on the
-/// current [`tokio::task::LocalSet`] (turmoil runs each host's software in one), so when the
-/// host crashes its connections are dropped, and their peers see the resets, in the same order
-/// every run. (Tasks on the runtime itself are dropped in an order that depends on
-/// process-global task ids, which differ from run to run.) Must be called inside a `LocalSet`;
-/// panics otherwise, as `spawn_local` does.
-///
-/// # Errors
-/// As [`run`].
-pub async fn run_local<L: Listener>(
-    listener: L,
-    config: BrokerConfig,
-    shutdown: impl Future<Output = ()> + Send,
-) -> io::Result<()> {
-    let auth = AuthSetup::load(&config)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, BindError::Auth(e)))?;
-    let store = open_store(&config)?;
-    serve_with(
-        listener,
-        config,
-        auth,
-        store,
-        server::Spawn::Local,
-        shutdown,
-    )
-    .await
 }
 
 /// As [`run`], with an engine built by the caller: another [`Storage`] or an
@@ -272,15 +252,7 @@ pub async fn run_with_engine<L: Listener, S: store::Durable + Send + 'static>(
     engine: mqttref_core::broker::Broker<S>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    server::serve(
-        listener,
-        config,
-        engine,
-        None,
-        server::Spawn::Runtime,
-        shutdown,
-    )
-    .await
+    server::serve(listener, config, engine, None, shutdown).await
 }
 
 /// A broker bound to its listeners, ready to [`run`](Broker::run). The entry point for
@@ -418,14 +390,6 @@ impl Broker {
                 }
             }
         };
-        serve_with(
-            listener,
-            self.config,
-            self.auth,
-            self.store,
-            server::Spawn::Runtime,
-            shutdown,
-        )
-        .await
+        serve_with(listener, self.config, self.auth, self.store, shutdown).await
     }
 }

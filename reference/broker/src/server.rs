@@ -133,36 +133,11 @@ fn write_bound(keep_alive_ms: Option<u64>, default: Duration) -> Duration {
     .max(Duration::from_millis(1))
 }
 
-/// Where the driver's tasks go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Spawn {
-    /// `tokio::spawn`: the runtime's scheduler, every core.
-    Runtime,
-    /// `tokio::task::spawn_local`: the current `LocalSet`. Dropping it drops the tasks in the
-    /// order they were spawned, so a simulated crash closes the sockets in the same order
-    /// every run (the runtime's own task list is sharded by a process-global task id).
-    Local,
-}
-
-impl Spawn {
-    fn spawn<F>(self, f: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        match self {
-            Spawn::Runtime => tokio::spawn(f),
-            Spawn::Local => tokio::task::spawn_local(f),
-        }
-    }
-}
-
 pub(crate) async fn serve<L: Listener, S: Durable + Send + 'static>(
     mut listener: L,
     config: BrokerConfig,
     engine: Broker<S>,
     login_failures: Option<Arc<AtomicU64>>,
-    spawn: Spawn,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let (ev_tx, ev_rx) = mpsc::channel::<Event>(EVENT_QUEUE);
@@ -180,7 +155,7 @@ pub(crate) async fn serve<L: Listener, S: Durable + Send + 'static>(
         config.max_login_failures_per_address,
         Duration::from_secs(config.login_failure_window_secs),
     );
-    let engine_task = spawn.spawn(engine_loop(engine, ev_rx, write_timeout, awaiting, logins));
+    let engine_task = tokio::spawn(engine_loop(engine, ev_rx, write_timeout, awaiting, logins));
     // Caps sockets: connected clients plus those still to complete CONNECT. The engine caps
     // CONNECTed clients at `max_connections` and answers the excess with CONNACK 0x97 (Quota
     // exceeded); the slack lets that answer reach a few of them instead of leaving every extra
@@ -232,7 +207,7 @@ pub(crate) async fn serve<L: Listener, S: Durable + Send + 'static>(
             _slot: permit,
             _done: done_tx.clone(),
         };
-        spawn.spawn(
+        tokio::spawn(
             Connection::new(
                 id,
                 stream,
@@ -293,10 +268,7 @@ async fn engine_loop<S: Durable>(
         let deadline = engine
             .poll_timeout()
             .map(|t| epoch + Duration::from_millis(t.as_millis()));
-        let sync_at = engine
-            .storage()
-            .sync_due_at()
-            .map(tokio::time::Instant::from_std);
+        let sync_at = engine.storage().sync_due_at();
         let mut next = tokio::select! {
             biased;
             ev = rx.recv() => match ev {
@@ -781,7 +753,6 @@ mod tests {
             config,
             engine,
             None,
-            Spawn::Runtime,
             std::future::pending(),
         ));
         // a: 3.1.1, keep alive 0, will "w"/"hi"; subscribes to "t", then stops reading.

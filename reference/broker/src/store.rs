@@ -26,6 +26,11 @@
 //! it, renames it over `store.log` and syncs the directory: at every moment one of the two
 //! files is complete.
 //!
+//! # The disk underneath
+//! Every file operation goes through a [`Disk`]: [`StdDisk`] (`std::fs`) in the broker, a
+//! simulated disk in the simulator (writes buffered until synced, lost or torn by a simulated
+//! power loss), so the same store code is what the simulator proves durable.
+//!
 //! # Time
 //! The engine's [`Instant`] is milliseconds since the driver's epoch (process start), which
 //! means nothing after a restart. Deadlines and message expiry are stored as wall-clock
@@ -34,10 +39,13 @@
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant as ClockInstant;
 
 use mqttref_core::broker::{
     InFlight, MemoryStorage, Message, MessageProps, OutState, Queued, RetainedPending, Session,
@@ -68,6 +76,133 @@ pub enum FsyncPolicy {
     /// Never: written to the OS before acknowledgements leave (a `kill -9` loses nothing);
     /// a power loss loses whatever the OS had not written.
     Never,
+}
+
+/// The file operations [`FileStorage`] needs, so that it can run on a real file system
+/// ([`StdDisk`]) or on a simulated disk that loses what was not synced when the simulator
+/// crashes the broker. The store only ever appends to its log, writes a snapshot to a new file,
+/// renames it over the log and syncs the directory; a disk must keep POSIX's promises for
+/// those: data written and then synced ([`DiskFile::sync_data`]) survives a crash, a rename
+/// survives once its directory is synced ([`Disk::sync_dir`]), anything else may be lost, and
+/// the last unsynced write may be torn.
+pub trait Disk: fmt::Debug + Send + 'static {
+    /// An open file, for writing.
+    type File: DiskFile;
+    /// Creates `dir` and its parents if missing.
+    ///
+    /// # Errors
+    /// Whatever the file system reports.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// The whole content of `path`; `None` if it does not exist.
+    ///
+    /// # Errors
+    /// Whatever the file system reports (other than a missing file).
+    fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>>;
+    /// Copies `from` to `to` (created or truncated).
+    ///
+    /// # Errors
+    /// Whatever the file system reports.
+    fn copy(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Creates `path` empty (truncating it if it exists), for writing.
+    ///
+    /// # Errors
+    /// Whatever the file system reports.
+    fn create(&self, path: &Path) -> io::Result<Self::File>;
+    /// Opens `path` for appending (creating it if missing).
+    ///
+    /// # Errors
+    /// Whatever the file system reports.
+    fn open_append(&self, path: &Path) -> io::Result<Self::File>;
+    /// Renames `from` over `to`, atomically.
+    ///
+    /// # Errors
+    /// Whatever the file system reports.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Makes the entries of `dir` (creations, renames) durable.
+    ///
+    /// # Errors
+    /// Whatever the file system reports.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+}
+
+/// A file open for writing on a [`Disk`].
+pub trait DiskFile: Send + 'static {
+    /// Writes all of `buf` at the end of the file.
+    ///
+    /// # Errors
+    /// Whatever the file system reports; the file may then hold part of `buf`.
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Makes what was written durable (`fdatasync`).
+    ///
+    /// # Errors
+    /// Whatever the file system reports; nothing written since the last sync may be taken as
+    /// durable.
+    fn sync_data(&mut self) -> io::Result<()>;
+    /// Makes what was written and the file's metadata durable (`fsync`).
+    ///
+    /// # Errors
+    /// As [`DiskFile::sync_data`].
+    fn sync_all(&mut self) -> io::Result<()> {
+        self.sync_data()
+    }
+}
+
+/// The real file system (`std::fs`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StdDisk;
+
+impl Disk for StdDisk {
+    type File = File;
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        match File::open(path) {
+            Ok(mut f) => {
+                let mut bytes = Vec::new();
+                f.read_to_end(&mut bytes)?;
+                Ok(Some(bytes))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn copy(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::copy(from, to).map(|_| ())
+    }
+
+    fn create(&self, path: &Path) -> io::Result<File> {
+        File::create(path)
+    }
+
+    fn open_append(&self, path: &Path) -> io::Result<File> {
+        OpenOptions::new().create(true).append(true).open(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir).and_then(|d| d.sync_all())
+    }
+}
+
+impl DiskFile for File {
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        Write::write_all(self, buf)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        File::sync_data(self)
+    }
+
+    fn sync_all(&mut self) -> io::Result<()> {
+        File::sync_all(self)
+    }
 }
 
 /// A store file that could not be opened, read or written.
@@ -125,12 +260,13 @@ pub struct StoreStats {
     pub compactions: u64,
 }
 
-/// The broker's [`Storage`] in an append-only log file (see the module documentation).
-#[derive(Debug)]
-pub struct FileStorage {
+/// The broker's [`Storage`] in an append-only log file (see the module documentation), on the
+/// [`Disk`] `D`.
+pub struct FileStorage<D: Disk = StdDisk> {
     mem: MemoryStorage,
+    disk: D,
     dir: PathBuf,
-    file: File,
+    file: D::File,
     policy: FsyncPolicy,
     /// Wall-clock ms (Unix epoch) of the engine's `Instant::ZERO`.
     origin: u64,
@@ -147,8 +283,23 @@ pub struct FileStorage {
     snapshot_len: u64,
     /// Written but not yet synced.
     unsynced: bool,
-    last_sync: std::time::Instant,
+    /// From `tokio::time` (the simulator's clock under simulation).
+    last_sync: ClockInstant,
     stats: StoreStats,
+}
+
+impl<D: Disk> fmt::Debug for FileStorage<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileStorage")
+            .field("disk", &self.disk)
+            .field("dir", &self.dir)
+            .field("policy", &self.policy)
+            .field("sessions", &self.mem.session_count())
+            .field("retained", &self.mem.retained_count())
+            .field("len", &self.len)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Record kinds.
@@ -171,8 +322,9 @@ fn wall_ms() -> u64 {
 }
 
 impl FileStorage {
-    /// Opens (or creates) the store in `dir`, loading what an earlier run left. The engine's
-    /// clock is taken to start now (its `Instant::ZERO` is this moment's wall clock).
+    /// Opens (or creates) the store in `dir` on the real file system, loading what an earlier
+    /// run left. The engine's clock is taken to start now (its `Instant::ZERO` is this
+    /// moment's wall clock).
     ///
     /// Damage is not an error: it is reported in [`Recovery::damage`] and everything before
     /// it is kept. The file is rewritten clean (compacted) before it is used.
@@ -193,6 +345,21 @@ impl FileStorage {
         policy: FsyncPolicy,
         origin: u64,
     ) -> Result<(Self, Recovery), StoreError> {
+        FileStorage::open_on(StdDisk, dir, policy, origin)
+    }
+}
+
+impl<D: Disk> FileStorage<D> {
+    /// As [`FileStorage::open_at`], on `disk`.
+    ///
+    /// # Errors
+    /// As [`FileStorage::open`].
+    pub fn open_on(
+        disk: D,
+        dir: &Path,
+        policy: FsyncPolicy,
+        origin: u64,
+    ) -> Result<(Self, Recovery), StoreError> {
         let io_err = |path: &Path| {
             let path = path.to_owned();
             move |error| StoreError::Io {
@@ -200,31 +367,22 @@ impl FileStorage {
                 error,
             }
         };
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        disk.create_dir_all(dir).map_err(io_err(dir))?;
         let path = dir.join(LOG_FILE);
         let mut loaded = Loaded::default();
         let mut recovery = Recovery::default();
-        match File::open(&path) {
-            Ok(mut f) => {
-                let mut bytes = Vec::new();
-                f.read_to_end(&mut bytes).map_err(io_err(&path))?;
-                recovery = load(&path, &bytes, origin, &mut loaded)?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&path)(e)),
+        if let Some(bytes) = disk.read(&path).map_err(io_err(&path))? {
+            recovery = load(&path, &bytes, origin, &mut loaded)?;
         }
         if recovery.damage.is_some() {
             // Kept for whoever wants to look at it; the clean file replaces it below.
             let aside = dir.join(format!("{LOG_FILE}.damaged"));
-            std::fs::copy(&path, &aside).map_err(io_err(&aside))?;
+            disk.copy(&path, &aside).map_err(io_err(&aside))?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let file = disk.open_append(&path).map_err(io_err(&path))?;
         let mut store = FileStorage {
             mem: loaded.mem,
+            disk,
             dir: dir.to_owned(),
             file,
             policy,
@@ -240,11 +398,16 @@ impl FileStorage {
             len: 0,
             snapshot_len: 0,
             unsynced: false,
-            last_sync: std::time::Instant::now(),
+            last_sync: ClockInstant::now(),
             stats: StoreStats::default(),
         };
         store.compact()?;
         Ok((store, recovery))
+    }
+
+    /// The disk underneath.
+    pub fn disk(&self) -> &D {
+        &self.disk
     }
 
     /// The log file's path.
@@ -352,13 +515,14 @@ impl FileStorage {
             .sync_data()
             .map_err(|error| StoreError::Io { path, error })?;
         self.unsynced = false;
-        self.last_sync = std::time::Instant::now();
+        self.last_sync = ClockInstant::now();
         self.stats.syncs += 1;
         Ok(())
     }
 
-    /// When the `interval` policy wants its next sync, if writes are waiting for one.
-    pub fn sync_due_at(&self) -> Option<std::time::Instant> {
+    /// When the `interval` policy wants its next sync, if writes are waiting for one
+    /// (`tokio::time`'s clock).
+    pub fn sync_due_at(&self) -> Option<ClockInstant> {
         match self.policy {
             FsyncPolicy::Interval(d) if self.unsynced => Some(self.last_sync + d),
             _ => None,
@@ -422,23 +586,18 @@ impl FileStorage {
             }
         };
         {
-            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+            let mut f = self.disk.create(&tmp).map_err(io_err(&tmp))?;
             f.write_all(&batch).map_err(io_err(&tmp))?;
             f.sync_all().map_err(io_err(&tmp))?;
         }
-        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        self.disk.rename(&tmp, &path).map_err(io_err(&path))?;
         // The rename itself is durable only once the directory is synced.
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(&self.dir))?;
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        self.disk.sync_dir(&self.dir).map_err(io_err(&self.dir))?;
+        self.file = self.disk.open_append(&path).map_err(io_err(&path))?;
         self.len = batch.len() as u64;
         self.snapshot_len = self.len;
         self.unsynced = false;
-        self.last_sync = std::time::Instant::now();
+        self.last_sync = ClockInstant::now();
         self.stats.compactions += 1;
         self.stats.syncs += 1;
         Ok(())
@@ -451,7 +610,7 @@ impl FileStorage {
     }
 }
 
-impl Storage for FileStorage {
+impl<D: Disk> Storage for FileStorage<D> {
     fn session(&self, client_id: &str) -> Option<&Session> {
         self.mem.session(client_id)
     }
@@ -562,8 +721,9 @@ pub trait Durable: Storage {
     fn group_commit(&self) -> bool {
         false
     }
-    /// When written but unsynced changes are due for a sync (the `interval` policy's timer).
-    fn sync_due_at(&self) -> Option<std::time::Instant> {
+    /// When written but unsynced changes are due for a sync (the `interval` policy's timer,
+    /// on `tokio::time`'s clock).
+    fn sync_due_at(&self) -> Option<ClockInstant> {
         None
     }
     /// Syncs written changes now.
@@ -586,14 +746,14 @@ impl Durable for MemoryStorage {
     }
 }
 
-impl Durable for FileStorage {
+impl<D: Disk> Durable for FileStorage<D> {
     fn commit(&mut self) -> Result<(), StoreError> {
         FileStorage::commit(self).map(|_| ())
     }
     fn group_commit(&self) -> bool {
         true
     }
-    fn sync_due_at(&self) -> Option<std::time::Instant> {
+    fn sync_due_at(&self) -> Option<ClockInstant> {
         FileStorage::sync_due_at(self)
     }
     fn sync_now(&mut self) -> Result<(), StoreError> {
@@ -1329,7 +1489,7 @@ mod tests {
             "the interval has not passed since the open"
         );
         let due = st.sync_due_at().expect("a sync is due later");
-        assert!(due > std::time::Instant::now());
+        assert!(due > ClockInstant::now());
         st.put_session(session("b", 1));
         assert!(!st.commit().unwrap());
         assert_eq!(st.stats().syncs, base);

@@ -17,12 +17,15 @@ enum Command {
     Run(simulator::cli::SimArgs),
     /// Re-run a replay file.
     Replay(simulator::cli::ReplayArgs),
+    /// Join the `--summary` files of a sharded sweep into one report.
+    Merge(simulator::cli::MergeArgs),
 }
 
 fn main() {
     let result = match Cli::parse().command {
         Command::Run(a) => simulator::cli::sim(a),
         Command::Replay(a) => simulator::cli::replay_file(a),
+        Command::Merge(a) => simulator::cli::merge(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -216,7 +216,11 @@ impl<S: Storage> Broker<S> {
         // Who asks: the User Name of the CONNECT (the one waiting, or the accepted one), so
         // every step can be held to it (5.0 §4.12.1 lets the server refuse a
         // re-authentication that changes the user).
-        let pending = c.pending_connect.as_ref().map(PacketBuf::view);
+        let pending = c
+            .rare
+            .as_ref()
+            .and_then(|r| r.pending_connect.as_ref())
+            .map(PacketBuf::view);
         let who = match &pending {
             Some(codec::Packet::Connect(p)) => Subject {
                 client_id: p.client_id,
@@ -224,7 +228,7 @@ impl<S: Storage> Broker<S> {
             },
             _ => Subject {
                 client_id: &c.client_id,
-                username: c.username.as_deref(),
+                username: c.username(),
             },
         };
         let decision = self.auth.continue_auth(&who, &method, data);
