@@ -69,6 +69,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             &["MQTT-2.3.1-4"],
             crate::v5::packet_format::server_packet_ids_wrap_without_reuse,
         )
+        .needs(crate::Capability::MaxQos(2))
         .exclusive(),
         Scenario::server(
             V3_1_1,
