@@ -10,7 +10,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         Scenario::server(
             V5_0,
             "v5.flow_control.server_receive_maximum_used_exactly",
-            &["MQTT-3.3.4-1"],
+            &["MQTT-3.3.4-7"],
             server_receive_maximum_used_exactly,
         )
         .needs(Capability::MaxQos(2)),
@@ -281,8 +281,10 @@ async fn unreleased_qos2(
 }
 
 /// The server's Receive Maximum R used exactly: R QoS 2 PUBLISHes left unreleased (PUBREC, no
-/// PUBREL) are each answered with a success PUBREC (3.3.4-1), the connection stays open, and
-/// once one is completed (PUBREL, PUBCOMP) one more is accepted. Skipped when R is above 4096.
+/// PUBREL) are what the client may send (the boundary of 3.3.4-7): each is answered with a
+/// success PUBREC, the connection stays open, and once one is completed (PUBREL, PUBCOMP) one
+/// more is accepted. Not lenient: refusing them is refusing what the client is allowed to send.
+/// Skipped when R is above 4096.
 async fn server_receive_maximum_used_exactly(ctx: &mut Ctx) -> Result<(), Fail> {
     let topic = ctx.topic("rm");
     let mut c = ctx.connected("client", |c| c).await?;
