@@ -459,6 +459,12 @@ impl RawClient {
         self.max_frame = bytes;
     }
 
+    /// Keeps only the first `head` and last `tail` transcript entries from now on (see
+    /// [`Transcript::limit`]).
+    pub fn limit_transcript(&mut self, head: usize, tail: usize) {
+        self.transcript.limit(head, tail);
+    }
+
     /// The record of everything sent, received and noticed.
     pub fn transcript(&self) -> &Transcript {
         &self.transcript

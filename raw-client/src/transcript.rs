@@ -2,6 +2,7 @@
 //! received and noticed, with the bytes in hex and a one-line decoding. It is the evidence a
 //! failed scenario puts in its report, so [`Transcript::render`] is plain text meant to be read.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -39,11 +40,18 @@ pub struct Entry {
     pub decoded: String,
 }
 
-/// Everything one client saw, in order.
+/// Everything one client saw, in order (or, once [`Transcript::limit`] is set, its first and
+/// last entries and how many were left out between them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transcript {
     label: String,
     entries: Vec<Entry>,
+    /// `(head, tail)`: keep the first `head` entries in `entries`, then only the last `tail` in
+    /// `tail`. `None`: keep everything.
+    limit: Option<(usize, usize)>,
+    tail: VecDeque<Entry>,
+    /// Entries dropped between `entries` and `tail`.
+    left_out: usize,
 }
 
 /// Bytes shown per hex line, and at most this many lines per entry.
@@ -55,8 +63,20 @@ impl Transcript {
     pub fn new(label: &str) -> Self {
         Self {
             label: label.to_owned(),
-            entries: Vec::new(),
+            ..Self::default()
         }
+    }
+
+    /// Keeps only the first `head` and the last `tail` entries from now on, counting the ones
+    /// left out between them: for a client that exchanges tens of thousands of packets (a
+    /// packet identifier wrap), whose whole record would be megabytes of evidence nobody reads.
+    pub fn limit(&mut self, head: usize, tail: usize) {
+        self.limit = Some((head, tail));
+    }
+
+    /// How many entries [`Transcript::limit`] has left out.
+    pub fn left_out(&self) -> usize {
+        self.left_out
     }
 
     /// The label every line carries.
@@ -64,19 +84,40 @@ impl Transcript {
         &self.label
     }
 
-    /// The entries, oldest first.
+    /// The entries, oldest first (with a [`Transcript::limit`]: the first ones only; see
+    /// [`Transcript::last_entries`]).
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
 
+    /// With a [`Transcript::limit`], the last entries kept after the ones left out (empty
+    /// until the first `head` are taken).
+    pub fn last_entries(&self) -> impl Iterator<Item = &Entry> {
+        self.tail.iter()
+    }
+
     /// Appends an entry.
     pub fn push(&mut self, at: Duration, direction: Direction, bytes: &[u8], decoded: String) {
-        self.entries.push(Entry {
+        let entry = Entry {
             at,
             direction,
             bytes: bytes.to_vec(),
             decoded,
-        });
+        };
+        match self.limit {
+            Some((head, tail)) if self.entries.len() >= head => {
+                if tail == 0 {
+                    self.left_out += 1;
+                    return;
+                }
+                if self.tail.len() == tail {
+                    self.tail.pop_front();
+                    self.left_out += 1;
+                }
+                self.tail.push_back(entry);
+            }
+            _ => self.entries.push(entry),
+        }
     }
 
     /// Appends a note.
@@ -89,7 +130,7 @@ impl Transcript {
     /// how many were left out).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for e in &self.entries {
+        let line = |out: &mut String, e: &Entry| {
             let _ = writeln!(
                 out,
                 "+{}.{:03}s  {} {} {}",
@@ -100,6 +141,19 @@ impl Transcript {
                 e.decoded
             );
             out.push_str(&hex_block(&e.bytes));
+        };
+        for e in &self.entries {
+            line(&mut out, e);
+        }
+        if self.left_out > 0 {
+            let _ = writeln!(
+                out,
+                "          {} ... {} entries left out ...",
+                self.label, self.left_out
+            );
+        }
+        for e in &self.tail {
+            line(&mut out, e);
         }
         out
     }
@@ -162,6 +216,24 @@ mod tests {
              +1.034s  c1 <- PINGRESP\n\
              \x20       d0 00\n\
              +2.500s  c1 -- connection closed by peer (EOF)\n"
+        );
+    }
+
+    #[test]
+    fn limit_keeps_head_and_tail() {
+        let mut t = Transcript::new("c");
+        t.limit(2, 2);
+        for i in 0..7u64 {
+            t.note(Duration::from_millis(i), format!("n{i}"));
+        }
+        assert_eq!(t.left_out(), 3);
+        assert_eq!(
+            t.render(),
+            "+0.000s  c -- n0\n\
+             +0.001s  c -- n1\n\
+             \x20         c ... 3 entries left out ...\n\
+             +0.005s  c -- n5\n\
+             +0.006s  c -- n6\n"
         );
     }
 

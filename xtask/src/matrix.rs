@@ -15,6 +15,9 @@
 //! - `mqttv5-0.29`: `mqttv5 broker` (mqttv5-cli) with anonymous access, in-memory storage and
 //!   `reports/mqttv5-0.29/acl`; target file `reports/mqttv5-0.29/target.toml`.
 //! - every `--target URL[=NAME]`: a broker already running, as `conformance --target`.
+//! - every `[[target]]` of a `--targets FILE` (see [`TargetsFile`]): a name, a URL, an optional
+//!   target file, and optional `start` (a shell command this command starts before the run and
+//!   stops after it) and `restart` (run before each `--isolate-failures` rerun) commands.
 //!
 //! rumqttd and mqttv5 are looked for in `<peers dir>/bin` as `cargo xtask bench` installs them
 //! (`--peers-dir`, `$XTASK_PEERS_DIR`, default `target/peers`); with `--install` what is missing
@@ -55,6 +58,11 @@ pub struct Args {
     /// column and report directory (default: host_port).
     #[arg(long, value_name = "URL[=NAME]")]
     target: Vec<String>,
+    /// Also test the brokers a TOML file lists, each a `[[target]]` with `name`, `url`, and
+    /// optionally `target_file` (relative to FILE), `start` (a shell command started before its
+    /// run and stopped after) and `restart` (run before each --isolate-failures rerun).
+    #[arg(long, value_name = "FILE")]
+    targets: Option<PathBuf>,
     /// Leave out a built-in broker (repeatable): mqttref, mosquitto, rumqttd, mqttv5. It is
     /// still a column, marked not run.
     #[arg(long, value_name = "NAME")]
@@ -133,6 +141,10 @@ pub fn run(args: Args) -> Result<()> {
         .map(|t| parse_target(t))
         .collect::<Result<_, _>>()
         .map_err(anyhow::Error::msg)?;
+    let listed = match &args.targets {
+        Some(path) => TargetsFile::load(path).map_err(anyhow::Error::msg)?.target,
+        None => Vec::new(),
+    };
     let root = crate::workspace_root();
     let target = target_dir(&root);
     let work = target.join("matrix");
@@ -189,6 +201,12 @@ pub fn run(args: Args) -> Result<()> {
             run: suite(&env, &[(env.versions.clone(), url.clone())], &file),
         };
         say(&col, t.elapsed());
+        columns.push(col);
+    }
+    for t in &listed {
+        let clock = Instant::now();
+        let col = listed_target(&env, t);
+        say(&col, clock.elapsed());
         columns.push(col);
     }
     let m = matrix::Matrix {
@@ -260,6 +278,135 @@ pub fn run(args: Args) -> Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// A `--targets` file: the brokers to test besides the built-in ones.
+///
+/// ```toml
+/// [[target]]
+/// name = "emqx-5"                         # column and report directory
+/// url = "mqtt://127.0.0.1:18830"
+/// target_file = "emqx/target.toml"        # optional; relative to this file
+/// start = "docker run --rm -p 18830:1883 emqx:5"   # optional: started before, stopped after
+/// restart = "docker restart emqx"         # optional: before each --isolate-failures rerun
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetsFile {
+    /// The brokers, in column order.
+    #[serde(default)]
+    pub target: Vec<ListedTarget>,
+}
+
+/// One `[[target]]` of a [`TargetsFile`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListedTarget {
+    /// Column and report directory name.
+    pub name: String,
+    /// `mqtt://host:port` (or any URL `conformance --target` takes).
+    pub url: String,
+    /// Its target file, resolved against the targets file's directory when loaded.
+    #[serde(default)]
+    pub target_file: Option<PathBuf>,
+    /// A shell command that starts the broker, run as `sh -c 'exec COMMAND'` so that the broker
+    /// is the process stopped when the run ends: one command (a script for more), in the
+    /// foreground.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// A shell command that restarts it, before each `--isolate-failures` rerun (overrides the
+    /// target file's `restart`).
+    #[serde(default)]
+    pub restart: Option<String>,
+}
+
+impl TargetsFile {
+    /// Reads and checks `path`: every URL parses, names are unique, usable as a directory and
+    /// not a built-in broker's; target files are resolved against `path`'s directory.
+    pub fn load(path: &Path) -> Result<TargetsFile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--targets {}: {e}", path.display()))?;
+        let mut file =
+            TargetsFile::parse(&text).map_err(|e| format!("--targets {}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for t in &mut file.target {
+            if let Some(f) = &t.target_file {
+                t.target_file = Some(base.join(f));
+            }
+        }
+        Ok(file)
+    }
+
+    /// Parses and checks the text of a targets file (see [`TargetsFile::load`]).
+    pub fn parse(text: &str) -> Result<TargetsFile, String> {
+        let file: TargetsFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        if file.target.is_empty() {
+            return Err("no [[target]]".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for t in &file.target {
+            TargetAddr::parse(&t.url).map_err(|e| format!("target {:?}: url: {e}", t.name))?;
+            if t.name.is_empty()
+                || !t
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            {
+                return Err(format!(
+                    "target {:?}: a name is letters, digits, '.', '-' and '_'",
+                    t.name
+                ));
+            }
+            if BUILT_IN.iter().any(|b| t.name.starts_with(b)) {
+                return Err(format!(
+                    "target {:?}: the name is taken by a built-in broker",
+                    t.name
+                ));
+            }
+            if !seen.insert(t.name.clone()) {
+                return Err(format!("target {:?}: the name is given twice", t.name));
+            }
+        }
+        Ok(file)
+    }
+}
+
+/// Tests one `[[target]]`: starts it if it has a `start` command (waiting up to 10 s for its
+/// port), runs the suite, stops what it started.
+fn listed_target(env: &Env<'_>, t: &ListedTarget) -> matrix::Column {
+    let software = match &t.start {
+        Some(cmd) => format!("{} (started with `{cmd}`)", t.url),
+        None => format!("running broker at {}", t.url),
+    };
+    let run = (|| {
+        let mut file = match &t.target_file {
+            Some(path) => TargetFile::load(path).map_err(|e| e.to_string())?,
+            None => TargetFile::default(),
+        };
+        file.name = Some(t.name.clone());
+        if t.restart.is_some() {
+            file.restart = t.restart.clone();
+        }
+        let parts = [(env.versions.clone(), t.url.clone())];
+        let Some(cmd) = &t.start else {
+            return suite(env, &parts, &file);
+        };
+        let addr = TargetAddr::parse(&t.url).map_err(|e| e.to_string())?;
+        let sock: SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&addr.host_port)
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| format!("{}: the address does not resolve", addr.host_port))?;
+        let dir = env.work.join(&t.name);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut sh = Command::new("sh");
+        sh.arg("-c").arg(format!("exec {cmd}"));
+        with_process(env, &t.name, sh, sock, &dir, &parts, &file)
+    })();
+    matrix::Column {
+        name: t.name.clone(),
+        software,
+        run,
+    }
 }
 
 /// `URL` or `URL=NAME` -> (URL, NAME); the name defaults to the URL's host_port.
@@ -337,11 +484,20 @@ fn suite(
         opts.scenario_timeout = Duration::from_secs(env.args.scenario_timeout);
         opts.progress = !env.args.quiet;
         opts.isolate_failures = env.args.isolate_failures;
-        match env.rt.block_on(scenarios::run(&opts)) {
-            Ok(r) => reports.push(r),
-            // A filter of another version's statements selects nothing from this listener.
-            Err(RunError::UnknownFilter(_)) if parts.len() > 1 => {}
-            Err(e) => return Err(e.to_string()),
+        // A filter of another version's statements selects nothing from this listener: drop
+        // it here and run what the others select (no part left to run when none do).
+        loop {
+            match env.rt.block_on(scenarios::run(&opts)) {
+                Ok(r) => reports.push(r),
+                Err(RunError::UnknownFilter(f)) if parts.len() > 1 => {
+                    opts.only.retain(|o| *o != f);
+                    if !opts.only.is_empty() {
+                        continue;
+                    }
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+            break;
         }
     }
     RunReport::merge(reports).ok_or_else(|| "nothing selected".to_string())
@@ -604,5 +760,121 @@ mod tests {
         );
         assert!(parse_target("localhost:1883").is_err());
         assert!(parse_target("mqtt://h:1=mosquitto-2.0").is_err());
+    }
+
+    #[test]
+    fn targets_file_lists_brokers_and_resolves_target_files() {
+        let dir = std::env::temp_dir().join(format!("xtask-targets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("targets.toml");
+        std::fs::write(
+            &path,
+            r#"
+[[target]]
+name = "emqx-5"
+url = "mqtt://127.0.0.1:18830"
+target_file = "emqx/target.toml"
+start = "emqx foreground"
+restart = "emqx restart"
+
+[[target]]
+name = "running"
+url = "mqtt://127.0.0.1:1883"
+"#,
+        )
+        .unwrap();
+        let f = TargetsFile::load(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(f.target.len(), 2);
+        assert_eq!(
+            f.target[0].target_file.as_deref(),
+            Some(dir.join("emqx/target.toml").as_path())
+        );
+        assert_eq!(f.target[0].start.as_deref(), Some("emqx foreground"));
+        assert_eq!(f.target[0].restart.as_deref(), Some("emqx restart"));
+        assert_eq!(f.target[1].target_file, None);
+        assert_eq!(f.target[1].start, None);
+    }
+
+    #[test]
+    fn targets_file_errors_name_the_target() {
+        let one = |body: &str| TargetsFile::parse(&format!("[[target]]\n{body}"));
+        assert!(one(r#"name = "a"
+url = "mqtt://h:1"
+colour = "red""#)
+        .unwrap_err()
+        .contains("colour"));
+        assert!(one(r#"name = "a""#).unwrap_err().contains("url"));
+        assert!(one(r#"name = "a"
+url = "h:1""#)
+        .unwrap_err()
+        .contains("target \"a\": url"));
+        assert!(one(r#"name = "a b"
+url = "mqtt://h:1""#)
+        .unwrap_err()
+        .contains("a name is"));
+        assert!(one(r#"name = "rumqttd-0.21"
+url = "mqtt://h:1""#)
+        .unwrap_err()
+        .contains("built-in"));
+        assert!(TargetsFile::parse(
+            "[[target]]\nname = \"a\"\nurl = \"mqtt://h:1\"\n\
+             [[target]]\nname = \"a\"\nurl = \"mqtt://h:2\"\n"
+        )
+        .unwrap_err()
+        .contains("twice"));
+        assert_eq!(TargetsFile::parse("").unwrap_err(), "no [[target]]");
+    }
+
+    /// A `start` command is started, waited for until its port listens, and stopped after the
+    /// run: here a listener that speaks no MQTT, so the column says the probe failed, and the
+    /// port is closed afterwards.
+    #[test]
+    fn a_listed_target_is_started_and_stopped() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let start = format!(
+            "python3 -c 'import socket,time; s=socket.socket(); \
+             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
+             s.bind((\"127.0.0.1\", {port})); s.listen(); c=s.accept()[0]; c.close(); \
+             time.sleep(60)'"
+        );
+        let args =
+            <Args as clap::FromArgMatches>::from_arg_matches(
+                &<Args as clap::Args>::augment_args(clap::Command::new("matrix"))
+                    .get_matches_from(["matrix", "--quiet", "--version", "5.0"]),
+            )
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let work = std::env::temp_dir().join(format!("xtask-listed-{}", std::process::id()));
+        let env = Env {
+            args: &args,
+            rt: &rt,
+            root: crate::workspace_root(),
+            work: work.clone(),
+            peers_dir: work.clone(),
+            versions: vec![Version::V5_0],
+        };
+        let t = ListedTarget {
+            name: "fake".into(),
+            url: format!("mqtt://127.0.0.1:{port}"),
+            target_file: None,
+            start: Some(start),
+            restart: None,
+        };
+        let col = listed_target(&env, &t);
+        let _ = std::fs::remove_dir_all(&work);
+        let why = col.run.unwrap_err();
+        assert!(why.contains("probing"), "{why}");
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "the started listener is stopped after the run"
+        );
     }
 }

@@ -65,6 +65,14 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         ),
         Scenario::server(
             V3_1_1,
+            "v311.packet_format.server_packet_ids_wrap_without_reuse",
+            &["MQTT-2.3.1-4"],
+            crate::v5::packet_format::server_packet_ids_wrap_without_reuse,
+        )
+        .needs(crate::Capability::MaxQos(2))
+        .exclusive(),
+        Scenario::server(
+            V3_1_1,
             "v311.packet_format.publish_acks_echo_packet_id",
             &["MQTT-2.3.1-6"],
             publish_acks_echo_packet_id,

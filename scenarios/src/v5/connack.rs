@@ -1,11 +1,25 @@
 //! MQTT 5.0 section 3.2: CONNACK.
 
 use super::connect::refused;
-use crate::{ensure, wire, Client, Ctx, Fail, Scenario, Version::V5_0};
-use raw_client::build::{packet_type, prop, Pingreq, Subscribe, Will};
+use crate::{ensure, wire, Capability, Client, Closing, Ctx, Fail, Scenario, Version::V5_0};
+use raw_client::build::{packet_type, prop, Pingreq, Publish, Subscribe, Will};
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
     vec![
+        Scenario::server(
+            V5_0,
+            "v5.connack.packet_at_server_maximum_accepted",
+            &["MQTT-3.2.2-15"],
+            packet_at_server_maximum_accepted,
+        )
+        .needs(Capability::MaxQos(1)),
+        Scenario::server(
+            V5_0,
+            "v5.connack.packet_one_over_server_maximum_closes",
+            &["MQTT-3.2.2-15"],
+            packet_one_over_server_maximum_closes,
+        )
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.connack.first_packet_after_pipelined_connect",
@@ -443,4 +457,115 @@ async fn no_reason_string_over_maximum_packet_size(ctx: &mut Ctx) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The largest server Maximum Packet Size the boundary scenarios send a packet of: a larger one
+/// is skipped (16 MiB on loopback takes long enough already).
+const LARGEST_TESTED_MAXIMUM: u32 = 16 * 1024 * 1024;
+
+/// The Maximum Packet Size of this connection's CONNACK, when the scenario can test it: a skip
+/// otherwise (none announced: the protocol's own limit, 256 MiB, is not a test; or too large).
+fn server_maximum(ctx: &Ctx, c: &Client) -> Result<usize, Fail> {
+    let announced = c.connack.as_ref().and_then(|a| a.property(0x27));
+    match announced {
+        None => Err(ctx.skip(
+            "the CONNACK announces no Maximum Packet Size: the only limit is the protocol's \
+             (a Remaining Length of 268,435,455 bytes), which is not sent in a test",
+        )),
+        Some(m) if m > LARGEST_TESTED_MAXIMUM => Err(ctx.skip(format!(
+            "Maximum Packet Size {m} is above the {LARGEST_TESTED_MAXIMUM} bytes this suite sends"
+        ))),
+        Some(m) => Ok(m as usize),
+    }
+}
+
+/// A QoS 1 PUBLISH to `topic` with identifier `id` whose whole packet is `size` bytes, or `None`
+/// when no payload makes it that size (smaller than an empty one).
+pub(super) fn publish_of_size(topic: &str, id: u16, size: usize) -> Option<Vec<u8>> {
+    let build = |n: usize| {
+        Publish::v5(topic, vec![b'x'; n])
+            .qos(1)
+            .packet_id(id)
+            .build()
+    };
+    let mut n = size.checked_sub(build(0).len())?;
+    // The Remaining Length's own size grows with the payload: at most a few corrections.
+    for _ in 0..4 {
+        let len = build(n).len();
+        if len == size {
+            return Some(build(n));
+        }
+        n = (n + size).checked_sub(len)?;
+    }
+    None
+}
+
+/// A QoS 1 PUBLISH exactly as large as the CONNACK's Maximum Packet Size does not exceed it: the
+/// client may send it (the boundary of 3.2.2-15), and the server answers it with PUBACK and keeps
+/// the connection. Not lenient: refusing it is refusing what the client is allowed to send.
+/// Tagged with the statement whose boundary it is rather than 3.3.4-1, which its skip (no
+/// Maximum Packet Size announced) would turn `skipped` on most brokers. Skipped without one.
+async fn packet_at_server_maximum_accepted(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("mps");
+    let mut c = ctx.connected("client", |c| c).await?;
+    let max = server_maximum(ctx, &c)?;
+    let Some(packet) = publish_of_size(&topic, 1, max) else {
+        return Err(ctx.skip(format!(
+            "Maximum Packet Size {max} is below an empty PUBLISH"
+        )));
+    };
+    c.note(format!(
+        "a {max}-byte QoS 1 PUBLISH: exactly the Maximum Packet Size"
+    ));
+    c.send_bytes(&packet).await?;
+    c.timeout = c.timeout.max(std::time::Duration::from_secs(5));
+    let (_, code) = c.next_ack(packet_type::PUBACK, 1).await.map_err(|f| {
+        f.context(&format!(
+            "a PUBLISH of exactly the Maximum Packet Size {max} bytes"
+        ))
+    })?;
+    if code != 0 {
+        ctx.choice(format!(
+            "PUBACK 0x{code:02X} ({}) for a PUBLISH at the Maximum Packet Size",
+            wire::reason_name(code)
+        ));
+    }
+    c.send_bytes(&Pingreq::new().build()).await?;
+    c.expect_type(packet_type::PINGRESP)
+        .await
+        .map_err(|f| f.context("the connection still open after it"))?;
+    c.disconnect().await
+}
+
+/// A QoS 1 PUBLISH one byte larger than the CONNACK's Maximum Packet Size, which the client must
+/// not send (3.2.2-15): a Protocol Error the server closes on, with DISCONNECT 0x95 (Packet too
+/// large) where it sends one (0x81/0x82 accepted and recorded). A lenient receiver may accept
+/// it. Skipped without a Maximum Packet Size.
+async fn packet_one_over_server_maximum_closes(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("mps");
+    let mut c = ctx.connected("client", |c| c).await?;
+    let max = server_maximum(ctx, &c)?;
+    let Some(packet) = publish_of_size(&topic, 1, max + 1) else {
+        return Err(ctx.skip(format!(
+            "Maximum Packet Size {max} is below an empty PUBLISH"
+        )));
+    };
+    c.note(format!(
+        "a {}-byte QoS 1 PUBLISH: one byte over the Maximum Packet Size",
+        max + 1
+    ));
+    // The server may close as soon as it reads the Remaining Length: a write cut short by that
+    // close is the answer, not an error of the scenario.
+    if let Err(e) = c.send_bytes(&packet).await {
+        c.note(format!("the write did not complete: {e}"));
+    }
+    c.timeout = c.timeout.max(std::time::Duration::from_secs(5));
+    c.expect_closed(Closing::silently().or_disconnect(&[0x95, 0x81, 0x82]))
+        .await
+        .map_err(|f| {
+            f.context(&format!(
+                "a PUBLISH of {} bytes, Maximum Packet Size {max}",
+                max + 1
+            ))
+        })
 }

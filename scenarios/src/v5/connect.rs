@@ -1,7 +1,9 @@
 //! MQTT 5.0 section 3.1: CONNECT.
 
 use crate::wire::ack_prop_ids;
-use crate::{ensure, wire, Capability, Client, Closing, Ctx, Fail, Scenario, Version::V5_0};
+use crate::{
+    ensure, require, wire, Capability, Client, Closing, Ctx, Fail, Scenario, Setup, Version::V5_0,
+};
 use raw_client::build::{
     packet_type, prop, Connect, Disconnect, Publish, Pubrel, Subscribe, Unsubscribe, Will,
 };
@@ -145,6 +147,19 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             &["MQTT-3.1.2-24", "MQTT-3.1.2-25"],
             maximum_packet_size_respected,
         ),
+        Scenario::server(
+            V5_0,
+            "v5.connect.packet_at_client_maximum_sent_one_over_discarded_qos0",
+            &["MQTT-3.1.2-24", "MQTT-3.1.2-25"],
+            packet_at_client_maximum_qos0,
+        ),
+        Scenario::server(
+            V5_0,
+            "v5.connect.packet_at_client_maximum_sent_one_over_discarded_qos1",
+            &["MQTT-3.1.2-24", "MQTT-3.1.2-25"],
+            packet_at_client_maximum_qos1,
+        )
+        .needs(Capability::MaxQos(1)),
         Scenario::server(
             V5_0,
             "v5.connect.topic_alias_within_maximum",
@@ -791,6 +806,154 @@ async fn maximum_packet_size_respected(ctx: &mut Ctx) -> Result<(), Fail> {
     c.expect_silence().await?;
     publisher.disconnect().await?;
     c.disconnect().await
+}
+
+/// The client's Maximum Packet Size in the boundary scenarios: large enough that the server's own
+/// additions to a PUBLISH fit, small enough that the Remaining Length of every message of the
+/// scenario takes two bytes.
+const CLIENT_MAXIMUM: usize = 1000;
+/// Payload of the message that measures what the server's PUBLISH adds to a payload.
+const MEASURE_PAYLOAD: usize = 600;
+
+async fn packet_at_client_maximum_qos0(ctx: &mut Ctx) -> Result<(), Fail> {
+    packet_at_client_maximum(ctx, 0).await
+}
+
+async fn packet_at_client_maximum_qos1(ctx: &mut Ctx) -> Result<(), Fail> {
+    packet_at_client_maximum(ctx, 1).await
+}
+
+/// Maximum Packet Size 1000 in CONNECT (and, at QoS 1, Receive Maximum 1 and a session). A first
+/// message measures how many bytes the server's PUBLISH adds to its payload; then one message
+/// whose PUBLISH is exactly 1000 bytes, one of 1001 and a small one follow. The 1000-byte one is
+/// sent (only a larger packet is too large), the 1001-byte one is not (3.1.2-24), and the
+/// server goes on as if it had sent it (3.1.2-25): no close, the small one comes, and at QoS 1
+/// the discarded message does not stay in flight — with Receive Maximum 1 it would hold the
+/// only slot, the small one could not come, and a resumed session would get it again.
+async fn packet_at_client_maximum(ctx: &mut Ctx, qos: u8) -> Result<(), Fail> {
+    let topic = ctx.topic("mps");
+    let mut sub = ctx
+        .connected("sub", |c| {
+            let c = c.property(prop::maximum_packet_size(CLIENT_MAXIMUM as u32));
+            if qos > 0 {
+                c.property(prop::receive_maximum(1))
+                    .property(prop::session_expiry_interval(60))
+            } else {
+                c
+            }
+        })
+        .await?;
+    require!(
+        sub.subscribed(&topic, qos).await? == qos,
+        format!("QoS {qos} granted (setup)"),
+        "a lower QoS granted"
+    );
+    let mut publisher = ctx.connected("pub", |c| c).await?;
+    let r = async {
+        publisher
+            .publish(&topic, &[b'm'; MEASURE_PAYLOAD], qos, false)
+            .await
+            .setup()?;
+        let (measured, _) = next_sized_publish(&mut sub, qos)
+            .await
+            .map_err(|f| f.context("the measuring message (setup)").setup(None))?;
+        let overhead = measured.saturating_sub(MEASURE_PAYLOAD);
+        require!(
+            measured <= CLIENT_MAXIMUM && overhead < CLIENT_MAXIMUM - 130,
+            format!(
+                "the measuring message ({MEASURE_PAYLOAD}-byte payload) forwarded within the \
+                 Maximum Packet Size {CLIENT_MAXIMUM} (setup)"
+            ),
+            format!("a {measured}-byte PUBLISH")
+        );
+        let exact = CLIENT_MAXIMUM - overhead;
+        ctx.choice(format!(
+            "adds {overhead} bytes to a payload in its PUBLISH (topic {} bytes)",
+            topic.len()
+        ));
+        for (fill, len) in [(b'e', exact), (b'o', exact + 1)] {
+            publisher
+                .publish(&topic, &vec![fill; len], qos, false)
+                .await
+                .setup()?;
+        }
+        publisher
+            .publish(&topic, b"end", qos, false)
+            .await
+            .setup()?;
+        let (size, p) = next_sized_publish(&mut sub, qos).await.map_err(|f| {
+            f.context(&format!(
+                "the message whose PUBLISH is exactly the Maximum Packet Size \
+                 {CLIENT_MAXIMUM} (only a larger one is too large to send)"
+            ))
+        })?;
+        ensure!(
+            size <= CLIENT_MAXIMUM && p.payload.first() == Some(&b'e'),
+            format!(
+                "the message whose PUBLISH is exactly the Maximum Packet Size {CLIENT_MAXIMUM} \
+                 (only a larger one is too large to send)"
+            ),
+            format!(
+                "a {size}-byte PUBLISH with a {}-byte payload",
+                p.payload.len()
+            )
+        );
+        let (size, p) = next_sized_publish(&mut sub, qos).await.map_err(|f| {
+            f.context(&format!(
+                "the small message after the one {} byte over the Maximum Packet Size \
+                 (discarded as if sent{})",
+                1,
+                if qos > 0 {
+                    ": with Receive Maximum 1 it must not hold the only slot"
+                } else {
+                    ""
+                }
+            ))
+        })?;
+        ensure!(
+            size <= CLIENT_MAXIMUM && p.payload == b"end",
+            format!(
+                "the small message next: the one of {} bytes discarded",
+                CLIENT_MAXIMUM + 1
+            ),
+            format!(
+                "a {size}-byte PUBLISH with a {}-byte payload",
+                p.payload.len()
+            )
+        );
+        sub.expect_silence().await?;
+        if qos > 0 {
+            sub.disconnect().await?;
+            let mut again = ctx.resumed("sub", 60).await?;
+            let found = again.expect_silence().await.map_err(|f| {
+                f.context("the resumed session: the discarded message is not pending")
+            });
+            again.end_session().await?;
+            found?;
+        }
+        Ok(())
+    }
+    .await;
+    if r.is_err() && qos > 0 {
+        ctx.end_session("sub").await.ok();
+    }
+    publisher.disconnect().await?;
+    r
+}
+
+/// The next packet, which must be a PUBLISH no larger than [`CLIENT_MAXIMUM`]; acknowledged by
+/// the QoS it arrived at. Returns its size and the PUBLISH.
+async fn next_sized_publish(c: &mut Client, qos: u8) -> Result<(usize, wire::Publish), Fail> {
+    let got = c.expect_type(packet_type::PUBLISH).await?;
+    ensure!(
+        got.len() <= CLIENT_MAXIMUM,
+        format!("no packet larger than the Maximum Packet Size {CLIENT_MAXIMUM}"),
+        format!("a {}-byte {}", got.len(), wire::describe(&got))
+    );
+    let p = wire::publish(&got, true).map_err(|e| Fail::new("a well-formed PUBLISH", e.0))?;
+    ensure!(p.qos == qos, format!("a PUBLISH at QoS {qos}"), p.show());
+    c.ack(&p).await?;
+    Ok((got.len(), p))
 }
 
 /// Topic Alias property values of a received PUBLISH.

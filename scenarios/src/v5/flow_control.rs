@@ -1,12 +1,27 @@
 //! MQTT 5.0 section 4.9: flow control.
 
-use crate::{ensure, wire, Capability, Client, Ctx, Fail, Scenario, Version::V5_0};
+use crate::{ensure, wire, Capability, Client, Closing, Ctx, Fail, Scenario, Setup, Version::V5_0};
 use raw_client::build::{
     packet_type, prop, Pingreq, Puback, Pubcomp, Publish, Pubrec, Pubrel, Subscribe,
 };
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
     vec![
+        Scenario::server(
+            V5_0,
+            "v5.flow_control.server_receive_maximum_used_exactly",
+            &["MQTT-3.3.4-7"],
+            server_receive_maximum_used_exactly,
+        )
+        .needs(Capability::MaxQos(2)),
+        Scenario::server(
+            V5_0,
+            "v5.flow_control.server_receive_maximum_exceeded_by_one_closes",
+            &["MQTT-3.3.4-7"],
+            server_receive_maximum_exceeded_by_one_closes,
+        )
+        .needs(Capability::MaxQos(2))
+        .lenient_receiver(),
         Scenario::server(
             V5_0,
             "v5.flow_control.receive_maximum_qos1",
@@ -208,4 +223,115 @@ async fn other_packets_while_quota_zero(ctx: &mut Ctx) -> Result<(), Fail> {
     }
     publisher.disconnect().await?;
     sub.disconnect().await
+}
+
+/// The largest server Receive Maximum the boundary scenarios fill: above it they are skipped
+/// (65,535 unreleased QoS 2 messages is a load test, not a boundary check).
+const LARGEST_FILLED_RECEIVE_MAXIMUM: u16 = 4096;
+
+/// The CONNACK's Receive Maximum (65,535 when absent), or a skip when it is too large to fill.
+fn server_receive_maximum(ctx: &Ctx, c: &Client) -> Result<u16, Fail> {
+    let r = c
+        .connack
+        .as_ref()
+        .and_then(|a| a.property(0x21))
+        .map_or(u16::MAX, |v| u16::try_from(v).unwrap_or(u16::MAX));
+    if r > LARGEST_FILLED_RECEIVE_MAXIMUM {
+        return Err(ctx.skip(format!(
+            "Receive Maximum {r}: more unreleased QoS 2 messages than this suite holds \
+             ({LARGEST_FILLED_RECEIVE_MAXIMUM})"
+        )));
+    }
+    Ok(r)
+}
+
+/// Sends QoS 2 PUBLISHes with identifiers `ids` and requires a PUBREC for each (Reason Code
+/// below 0x80), leaving them unreleased: each holds one unit of the server's receive quota.
+async fn unreleased_qos2(
+    c: &mut Client,
+    topic: &str,
+    ids: std::ops::RangeInclusive<u16>,
+) -> Result<(), Fail> {
+    let (first, last) = (*ids.start(), *ids.end());
+    let mut batch = Vec::new();
+    for id in ids.clone() {
+        batch.extend(
+            Publish::v5(topic, id.to_be_bytes())
+                .qos(2)
+                .packet_id(id)
+                .build(),
+        );
+    }
+    c.send_bytes(&batch).await?;
+    for id in ids {
+        let (got, code) = c.next_ack(packet_type::PUBREC, id).await.map_err(|f| {
+            f.context(&format!(
+                "QoS 2 PUBLISH {id} of {first}..={last}, none released"
+            ))
+        })?;
+        ensure!(
+            code < 0x80,
+            format!(
+                "PUBREC with a success code for QoS 2 PUBLISH {id} (within the Receive Maximum)"
+            ),
+            wire::describe(&got)
+        );
+    }
+    Ok(())
+}
+
+/// The server's Receive Maximum R used exactly: R QoS 2 PUBLISHes left unreleased (PUBREC, no
+/// PUBREL) are what the client may send (the boundary of 3.3.4-7): each is answered with a
+/// success PUBREC, the connection stays open, and once one is completed (PUBREL, PUBCOMP) one
+/// more is accepted. Not lenient: refusing them is refusing what the client is allowed to send.
+/// Skipped when R is above 4096.
+async fn server_receive_maximum_used_exactly(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("rm");
+    let mut c = ctx.connected("client", |c| c).await?;
+    let r = server_receive_maximum(ctx, &c)?;
+    c.limit_transcript(60, 60);
+    c.note(format!(
+        "{r} QoS 2 PUBLISHes, none released: the Receive Maximum {r} used exactly"
+    ));
+    unreleased_qos2(&mut c, &topic, 1..=r).await?;
+    c.send_bytes(&Pingreq::new().build()).await?;
+    c.expect_type(packet_type::PINGRESP).await.map_err(|f| {
+        f.context(&format!(
+            "the connection open with {r} QoS 2 messages unreleased"
+        ))
+    })?;
+    c.send_bytes(&Pubrel::v5(1).build()).await?;
+    c.next_ack(packet_type::PUBCOMP, 1).await?;
+    c.note("one completed: the quota has room for exactly one more");
+    unreleased_qos2(&mut c, &topic, 1..=1).await?;
+    for id in 1..=r {
+        c.send_bytes(&Pubrel::v5(id).build()).await?;
+        c.next_ack(packet_type::PUBCOMP, id).await?;
+    }
+    c.disconnect().await
+}
+
+/// The server's Receive Maximum R exceeded by one: R QoS 2 PUBLISHes unreleased, then one more,
+/// which the client must not send (3.3.4-7). The server closes, with DISCONNECT 0x93 (Receive
+/// Maximum exceeded) where it sends one (0x81/0x82 accepted and recorded); a lenient receiver
+/// may accept it. Skipped when R is above 4096.
+async fn server_receive_maximum_exceeded_by_one_closes(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("rm");
+    let mut c = ctx.connected("client", |c| c).await?;
+    let r = server_receive_maximum(ctx, &c)?;
+    c.limit_transcript(60, 60);
+    unreleased_qos2(&mut c, &topic, 1..=r).await.setup()?;
+    let over = r + 1; // r <= LARGEST_FILLED_RECEIVE_MAXIMUM
+    c.note(format!(
+        "QoS 2 PUBLISH {over}: one more than the Receive Maximum {r}"
+    ));
+    c.send_bytes(&Publish::v5(&topic, b"over").qos(2).packet_id(over).build())
+        .await?;
+    c.expect_closed(Closing::silently().or_disconnect(&[0x93, 0x81, 0x82]))
+        .await
+        .map_err(|f| {
+            f.context(&format!(
+                "QoS 2 PUBLISH {over} while {r} (the Receive Maximum) are unreleased"
+            ))
+        })
 }

@@ -11,7 +11,7 @@ mod errors;
 mod flow_control;
 mod network;
 mod ordering;
-mod packet_format;
+pub(crate) mod packet_format;
 mod pingreq;
 mod puback;
 mod pubcomp;

@@ -1,7 +1,9 @@
 //! MQTT 5.0 section 2: MQTT Control Packet format.
 
 use crate::wire::{prop_ids, read_vbi};
-use crate::{ensure, wire, Capability, Client, Closing, Ctx, Fail, Scenario, Version::V5_0};
+use crate::{
+    ensure, require, wire, Capability, Client, Closing, Ctx, Fail, Scenario, Setup, Version::V5_0,
+};
 use raw_client::build::{
     packet_type, prop, Custom, Pingreq, Puback, Pubcomp, Publish, Pubrec, Pubrel, Subscribe,
     Unsubscribe,
@@ -58,6 +60,14 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             server_packet_ids_distinct,
         )
         .needs(Capability::MaxQos(1)),
+        Scenario::server(
+            V5_0,
+            "v5.packet_format.server_packet_ids_wrap_without_reuse",
+            &["MQTT-2.2.1-4"],
+            server_packet_ids_wrap_without_reuse,
+        )
+        .needs(Capability::MaxQos(2))
+        .exclusive(),
         Scenario::server(
             V5_0,
             "v5.packet_format.acks_echo_packet_id",
@@ -303,6 +313,184 @@ async fn server_packet_ids_distinct(ctx: &mut Ctx) -> Result<(), Fail> {
     }
     publisher.disconnect().await?;
     sub.disconnect().await
+}
+
+/// QoS 1 messages forwarded to the subscriber while one PUBLISH is held unacknowledged: one more
+/// than there are non-zero packet identifiers besides the held one, so that a server counting
+/// its identifiers up passes 65,535, wraps to 1 and comes round to the held one once.
+const WRAP_MESSAGES: usize = 65_536;
+
+/// QoS 1 PUBLISHes the publisher keeps unacknowledged at most (and fewer when the server's
+/// Receive Maximum is lower).
+const WRAP_WINDOW: usize = 64;
+
+/// Both versions (3.1.1: MQTT-2.3.1-4). The subscriber keeps one QoS 2 delivery unfinished —
+/// PUBREC sent, the server's PUBREL received, no PUBCOMP — so its packet identifier stays in use,
+/// while 65,536 QoS 1 messages are forwarded to it and acknowledged at once: the server's
+/// identifiers run through the whole 16-bit space, past 65,535 and round again, and none may be
+/// the held one, 0, or another one not yet acknowledged. The held flow is QoS 2 because a client
+/// must send its PUBACKs in the order of the PUBLISHes (5.0 MQTT-4.6.0-2, 3.1.1 MQTT-4.6.0-2) and
+/// its PUBRECs too (-3), while no order binds its PUBCOMPs. Runs alone: about 260,000 packets.
+pub(crate) async fn server_packet_ids_wrap_without_reuse(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("wrap");
+    let version = ctx.protocol();
+    let mut sub = ctx.connected("sub", |c| c).await?;
+    require!(
+        sub.subscribed(&topic, 2).await? == 2,
+        "QoS 2 granted (setup)",
+        "a lower QoS granted"
+    );
+    let mut publisher = ctx.connected("pub", |c| c).await?;
+    let window = usize::from(ctx.caps().receive_maximum).clamp(1, WRAP_WINDOW);
+    for c in [&mut sub, &mut publisher] {
+        c.limit_transcript(40, 40);
+    }
+    // The first message, held at PUBREL: its identifier stays in use until the end.
+    publisher.publish(&topic, b"held", 2, false).await.setup()?;
+    let held = sub.next_publish().await.setup()?;
+    require!(
+        held.qos == 2 && held.packet_id.is_some(),
+        "the first message at QoS 2 (setup)",
+        held.show()
+    );
+    let held_id = held.packet_id.unwrap_or(0);
+    sub.send_bytes(&raw_client::build::Pubrec::new(version, held_id).build())
+        .await?;
+    sub.next_ack(packet_type::PUBREL, held_id).await.setup()?;
+    sub.note(format!(
+        "holding packet identifier {held_id} (PUBREL received, no PUBCOMP sent); \
+         {WRAP_MESSAGES} QoS 1 messages follow"
+    ));
+    let (sent, received) = tokio::join!(
+        pump_qos1(&mut publisher, &topic, version, WRAP_MESSAGES, window),
+        receive_ids(&mut sub, version, held_id, WRAP_MESSAGES)
+    );
+    // An identifier reused is the failure; messages that stopped coming (the subscriber's
+    // block) are better explained by the publisher's side when that failed too.
+    let (count, wrapped) = match (sent, received) {
+        (_, Err(f)) if !f.is_blocked() => return Err(f),
+        (Err(f), _) => return Err(f.setup(None)),
+        (Ok(()), received) => received?,
+    };
+    require!(
+        count >= usize::from(u16::MAX),
+        format!("{WRAP_MESSAGES} messages forwarded while one is held (setup)"),
+        format!("{count}: the rest dropped, the identifier space not run through")
+    );
+    ctx.choice(format!(
+        "packet identifiers: {}",
+        if wrapped {
+            "counted past 65535 and wrapped to low values"
+        } else {
+            "did not run up to 65535 in order (another allocation)"
+        }
+    ));
+    sub.send_bytes(&raw_client::build::Pubcomp::new(version, held_id).build())
+        .await?;
+    publisher.disconnect().await?;
+    sub.disconnect().await
+}
+
+/// Publishes `n` QoS 1 messages (payload: the index, 4 bytes) with at most `window`
+/// unacknowledged, packet identifiers 1, 2, ... wrapping past 65,535 (skipping 0 and any still
+/// unacknowledged); returns when every PUBACK is in.
+async fn pump_qos1(
+    c: &mut Client,
+    topic: &str,
+    version: raw_client::ProtocolVersion,
+    n: usize,
+    window: usize,
+) -> Result<(), Fail> {
+    let mut unacked: std::collections::VecDeque<u16> = std::collections::VecDeque::new();
+    let mut next: u16 = 0;
+    let mut sent = 0usize;
+    while sent < n || !unacked.is_empty() {
+        if sent < n && unacked.len() < window {
+            next = next.checked_add(1).unwrap_or(1);
+            while unacked.contains(&next) {
+                next = next.checked_add(1).unwrap_or(1);
+            }
+            let payload = (sent as u32).to_be_bytes();
+            let p = raw_client::build::Publish::new(version, topic, payload)
+                .qos(1)
+                .packet_id(next);
+            c.send_bytes(&p.build()).await?;
+            unacked.push_back(next);
+            sent += 1;
+            continue;
+        }
+        let got = c.expect_type(packet_type::PUBACK).await?;
+        let (id, _) = wire::ack(&got).map_err(|e| Fail::new("a PUBACK", e.0))?;
+        match unacked.iter().position(|&x| x == id) {
+            Some(i) => {
+                unacked.remove(i);
+            }
+            None => {
+                return Err(Fail::new(
+                    format!("a PUBACK for one of the unacknowledged identifiers {unacked:?}"),
+                    wire::describe(&got),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the QoS 1 PUBLISHes of [`pump_qos1`] (payload: the index) until the last one, `n - 1`,
+/// acknowledging each at once, and checks that none carries 0 or the `held` identifier
+/// (unacknowledged all along). Returns how many arrived and whether the identifiers wrapped (one
+/// of 65,535 followed by a lower one). Messages that stop coming block the scenario: that is not
+/// this statement's failure.
+async fn receive_ids(
+    c: &mut Client,
+    version: raw_client::ProtocolVersion,
+    held: u16,
+    n: usize,
+) -> Result<(usize, bool), Fail> {
+    let v5 = version == raw_client::ProtocolVersion::V5;
+    let mut wrapped = false;
+    let mut previous = held;
+    let mut count = 0usize;
+    loop {
+        let got = c.expect_type(packet_type::PUBLISH).await.map_err(|f| {
+            f.context(&format!(
+                "all {n} messages forwarded ({count} so far; setup)"
+            ))
+            .setup(None)
+        })?;
+        let p = wire::publish(&got, v5).map_err(|e| Fail::new("a well-formed PUBLISH", e.0))?;
+        let id = p.packet_id.unwrap_or(0);
+        count += 1;
+        // A QoS 1 message delivered at QoS 2 through the QoS 2 subscription breaks another
+        // statement, and would make the exchange one of PUBRECs: nothing learnt about this one.
+        require!(
+            p.qos == 1,
+            format!(
+                "a QoS 1 message delivered at QoS 1 (setup; message {count} after the held one)"
+            ),
+            wire::describe(&got),
+            if v5 { "MQTT-3.8.4-8" } else { "MQTT-3.8.4-6" }
+        );
+        ensure!(
+            id != 0 && id != held,
+            format!(
+                "a non-zero packet identifier other than {held}, which is still \
+                 in use (no PUBCOMP sent; message {count} after it)"
+            ),
+            wire::describe(&got)
+        );
+        if previous == u16::MAX && id < previous {
+            wrapped = true;
+        }
+        previous = id;
+        c.send_bytes(&Puback::new(version, id).build()).await?;
+        let index = <[u8; 4]>::try_from(p.payload.as_slice())
+            .ok()
+            .map(u32::from_be_bytes);
+        if index == Some(n as u32 - 1) {
+            return Ok((count, wrapped));
+        }
+    }
 }
 
 async fn expect_ack_id(c: &mut Client, ty: u8, id: u16) -> Result<(), Fail> {

@@ -21,6 +21,12 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         ),
         Scenario::server(
             V5_0,
+            "v5.sessions.session_expires_at_its_interval",
+            &["MQTT-4.1.0-2", "MQTT-3.1.2-23"],
+            session_expires_at_its_interval,
+        ),
+        Scenario::server(
+            V5_0,
             "v5.sessions.session_kept_before_expiry",
             &["MQTT-4.1.0-2"],
             session_kept_before_expiry,
@@ -155,4 +161,96 @@ async fn session_kept_before_expiry(ctx: &mut Ctx) -> Result<(), Fail> {
     .await;
     s.end_session().await?;
     r
+}
+
+/// The Session Expiry Interval of the boundary scenario (seconds), unless the server's CONNACK
+/// returns another.
+const BOUNDARY_EXPIRY: u32 = 2;
+/// How far before its interval the session must still be there, and how far after it must be
+/// gone (ms). The interval is counted in whole seconds; a server whose clock ticks in seconds
+/// may start counting up to a second late, so the "after" side allows that second and a little
+/// more for the two connections' own delays.
+const BEFORE_EXPIRY_MS: u64 = 500;
+const AFTER_EXPIRY_MS: u64 = 1300;
+
+/// Session Expiry Interval 2 s (or what the CONNACK returns, up to 5 s): reconnecting with
+/// Clean Start 0 0.5 s before it ran out finds the session (Session Present 1, the subscription
+/// delivering: 3.1.2-23); after a second DISCONNECT, reconnecting 1.3 s after it ran out finds
+/// none (Session Present 0, no subscription: 4.1.0-2). Both sides of the boundary, as close as
+/// a server counting whole seconds can be held to.
+async fn session_expires_at_its_interval(ctx: &mut Ctx) -> Result<(), Fail> {
+    let topic = ctx.topic("s");
+    let mut s = ctx.session("sub", true, BOUNDARY_EXPIRY).await?;
+    let expiry = s
+        .connack
+        .as_ref()
+        .and_then(|a| a.property(0x11))
+        .unwrap_or(BOUNDARY_EXPIRY);
+    if expiry == 0 || expiry > 5 {
+        s.end_session().await?;
+        return Err(ctx.skip(format!(
+            "the CONNACK sets Session Expiry Interval {expiry} s in place of {BOUNDARY_EXPIRY} s"
+        )));
+    }
+    if expiry != BOUNDARY_EXPIRY {
+        ctx.choice(format!(
+            "Session Expiry Interval {expiry} s returned in CONNACK"
+        ));
+    }
+    let interval = Duration::from_secs(u64::from(expiry));
+    s.subscribed(&topic, 1).await?;
+    s.disconnect().await?;
+    let closed = tokio::time::Instant::now();
+    tokio::time::sleep_until(closed + interval - Duration::from_millis(BEFORE_EXPIRY_MS)).await;
+    let mut s = ctx.session("sub", false, expiry).await?;
+    let present = s.connack.as_ref().is_some_and(|a| a.session_present());
+    let kept = async {
+        ensure!(
+            present,
+            format!(
+                "CONNACK Session Present 1: {BEFORE_EXPIRY_MS} ms before the Session Expiry \
+                 Interval of {expiry} s ran out the session is still kept"
+            ),
+            "Session Present 0"
+        );
+        let mut p = ctx.connected("pub", |c| c).await?;
+        p.publish(&topic, b"kept", 1, false).await?;
+        p.disconnect().await?;
+        let m = s
+            .expect_publish()
+            .await
+            .map_err(|f| f.context("the kept session's subscription delivers"))?;
+        ensure!(m.payload == b"kept", "the message \"kept\"", m.show());
+        Ok(())
+    }
+    .await;
+    if let Err(f) = kept {
+        s.end_session().await?;
+        return Err(f);
+    }
+    // The interval starts again at this second close.
+    s.disconnect().await?;
+    let closed = tokio::time::Instant::now();
+    tokio::time::sleep_until(closed + interval + Duration::from_millis(AFTER_EXPIRY_MS)).await;
+    let mut s = ctx.connected("sub", |c| c.clean_start(false)).await?;
+    let present = s.connack.as_ref().is_some_and(|a| a.session_present());
+    let gone = async {
+        ensure!(
+            !present,
+            format!(
+                "CONNACK Session Present 0: {AFTER_EXPIRY_MS} ms after the Session Expiry \
+                 Interval of {expiry} s ran out the session is discarded"
+            ),
+            "Session Present 1"
+        );
+        let mut p = ctx.connected("pub", |c| c).await?;
+        p.publish(&topic, b"gone", 1, false).await?;
+        p.disconnect().await?;
+        s.expect_silence()
+            .await
+            .map_err(|f| f.context("the expired session's subscription is gone"))
+    }
+    .await;
+    s.disconnect().await?;
+    gone
 }
