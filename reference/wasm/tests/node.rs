@@ -13,15 +13,12 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
 use web_sys::{MessageChannel, MessageEvent};
 
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(f: &Function, ms: f64) -> JsValue;
-}
-
 async fn sleep(ms: f64) {
+    // The global `setTimeout` (the library imports it too, under the same name: an import of
+    // its own here would clash at link time).
+    let set_timeout: Function = field(&js_sys::global(), "setTimeout").unchecked_into();
     let p = Promise::new(&mut |resolve, _| {
-        set_timeout(&resolve, ms);
+        let _ = set_timeout.call2(&JsValue::UNDEFINED, &resolve, &ms.into());
     });
     let _ = JsFuture::from(p).await;
 }
