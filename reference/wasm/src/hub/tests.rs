@@ -13,6 +13,11 @@ use mqttref_core::time::Instant;
 
 use super::{Hub, HubOutput};
 
+// The same tests on the host (`cargo test`) and in Node (`cargo xtask wasm test`), where the
+// engine runs as wasm.
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 struct Peer {
     conn: ConnectionId,
     session: ClientSession,
