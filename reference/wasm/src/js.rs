@@ -154,15 +154,27 @@ impl Timer {
     }
 }
 
-/// The bytes of a link message, or `None` for the end of the stream.
-fn chunk(data: &JsValue) -> Option<Vec<u8>> {
+/// What a link message is.
+enum Chunk {
+    /// Bytes of the stream.
+    Bytes(Vec<u8>),
+    /// `null` (or `undefined`): the other side ended the stream.
+    End,
+    /// Anything else (a string, an object): not this link's protocol. The receiver ends the
+    /// link rather than guess; nothing that could throw (a typed array constructor given a
+    /// huge number) is called on it.
+    Invalid,
+}
+
+fn chunk(data: &JsValue) -> Chunk {
     if data.is_null() || data.is_undefined() {
-        None
+        Chunk::End
+    } else if let Some(a) = data.dyn_ref::<Uint8Array>() {
+        Chunk::Bytes(a.to_vec())
     } else if data.is_instance_of::<js_sys::ArrayBuffer>() {
-        Some(Uint8Array::new(data).to_vec())
+        Chunk::Bytes(Uint8Array::new(data).to_vec())
     } else {
-        // A Uint8Array, or anything array-like of bytes.
-        Some(Uint8Array::new(data).to_vec())
+        Chunk::Invalid
     }
 }
 
@@ -221,11 +233,17 @@ impl InPageBroker {
             let outs = {
                 let mut b = inner.borrow_mut();
                 match chunk(&ev.data()) {
-                    Some(bytes) => b.hub.input(conn, now(), &bytes),
-                    None => {
+                    Chunk::Bytes(bytes) => b.hub.input(conn, now(), &bytes),
+                    Chunk::End => {
                         if let Some(link) = b.links.remove(&conn) {
                             link.port.set_onmessage(None);
                             link.port.close();
+                        }
+                        b.hub.detach(conn, now())
+                    }
+                    Chunk::Invalid => {
+                        if let Some(link) = b.links.remove(&conn) {
+                            end(&link.port);
                         }
                         b.hub.detach(conn, now())
                     }
@@ -473,8 +491,13 @@ impl MqttClient {
             {
                 let mut c = inner.borrow_mut();
                 match chunk(&ev.data()) {
-                    Some(bytes) => c.session.handle_bytes(now(), &bytes),
-                    None => c.session.handle_connection_lost(now()),
+                    Chunk::Bytes(bytes) => c.session.handle_bytes(now(), &bytes),
+                    Chunk::End => c.session.handle_connection_lost(now()),
+                    Chunk::Invalid => {
+                        // End the link for the other side too (`client_pump` closes the port).
+                        let _ = c.port.post_message(&JsValue::NULL);
+                        c.session.handle_connection_lost(now());
+                    }
                 }
             }
             client_pump(inner);

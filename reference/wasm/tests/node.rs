@@ -163,6 +163,48 @@ async fn the_broker_ends_a_link_that_sends_garbage() {
 }
 
 #[wasm_bindgen_test]
+async fn a_link_message_that_is_not_bytes_ends_the_link() {
+    // To the broker: it ends the link (and nothing throws inside it).
+    let broker = InPageBroker::new(2);
+    let channel = MessageChannel::new().unwrap();
+    broker.attach(channel.port2());
+    let ended = Rc::new(RefCell::new(false));
+    let flag = Rc::clone(&ended);
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        if ev.data().is_null() {
+            *flag.borrow_mut() = true;
+        }
+    });
+    let port = channel.port1();
+    port.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    port.post_message(&JsValue::from_f64(1e12)).unwrap();
+    assert!(until(|| *ended.borrow()).await);
+    assert_eq!(broker.connection_count(), 0);
+    port.set_onmessage(None);
+    port.close();
+    // The broker still serves others.
+    let c = client(&broker, "after", 5).await;
+    JsFuture::from(c.disconnect()).await.unwrap();
+    broker.close();
+
+    // To a client: connect rejects with TransportClosed.
+    let channel = MessageChannel::new().unwrap();
+    let server = channel.port2();
+    let reply = server.clone();
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        if !ev.data().is_null() {
+            let _ = reply.post_message(&JsValue::from_str("CONNACK"));
+        }
+    });
+    server.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    let (_, connected) = MqttClient::start(channel.port1(), "c".into(), None).unwrap();
+    let err = JsFuture::from(connected).await.unwrap_err();
+    assert_eq!(kind(&err), "TransportClosed");
+    server.set_onmessage(None);
+    server.close();
+}
+
+#[wasm_bindgen_test]
 async fn bad_arguments_are_rejected_with_typed_errors() {
     let broker = InPageBroker::new(3);
     let c = client(&broker, "", 5).await;
