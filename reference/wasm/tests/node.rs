@@ -205,6 +205,24 @@ async fn a_link_message_that_is_not_bytes_ends_the_link() {
 }
 
 #[wasm_bindgen_test]
+async fn ondisconnect_hears_the_broker_going_and_later_commands_reject() {
+    let broker = InPageBroker::new(4);
+    let c = client(&broker, "watched", 5).await;
+    let heard: Rc<RefCell<Option<String>>> = Rc::default();
+    let sink = Rc::clone(&heard);
+    let f = Closure::<dyn FnMut(JsValue)>::new(move |err: JsValue| {
+        *sink.borrow_mut() = Some(kind(&err));
+    });
+    c.set_ondisconnect(Some(f.into_js_value().unchecked_into()));
+    broker.close();
+    assert!(until(|| heard.borrow().is_some()).await);
+    assert_eq!(heard.borrow().as_deref(), Some("TransportClosed"));
+    assert!(!c.connected());
+    let err = JsFuture::from(c.unsubscribe("a".into())).await.unwrap_err();
+    assert_eq!(kind(&err), "NotConnected");
+}
+
+#[wasm_bindgen_test]
 async fn bad_arguments_are_rejected_with_typed_errors() {
     let broker = InPageBroker::new(3);
     let c = client(&broker, "", 5).await;
