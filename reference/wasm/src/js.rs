@@ -493,11 +493,8 @@ impl MqttClient {
                 match chunk(&ev.data()) {
                     Chunk::Bytes(bytes) => c.session.handle_bytes(now(), &bytes),
                     Chunk::End => c.session.handle_connection_lost(now()),
-                    Chunk::Invalid => {
-                        // End the link for the other side too (`client_pump` closes the port).
-                        let _ = c.port.post_message(&JsValue::NULL);
-                        c.session.handle_connection_lost(now());
-                    }
+                    // `client_pump` ends the link for the other side too.
+                    Chunk::Invalid => c.session.handle_connection_lost(now()),
                 }
             }
             client_pump(inner);
@@ -551,8 +548,8 @@ fn client_pump(inner: &Rc<RefCell<ClientInner>>) {
                 any = true;
                 client_event(inner, c, ev, &mut calls);
             }
-            if c.session.is_closing() && !c.done {
-                end(&c.port);
+            if c.session.is_closing() {
+                // What it had to send went out above; the link ends below (`done`).
                 c.session.handle_connection_lost(t);
                 continue;
             }
@@ -562,9 +559,10 @@ fn client_pump(inner: &Rc<RefCell<ClientInner>>) {
         }
         if c.done {
             c.timer.cancel();
-            c.port.set_onmessage(None);
-            c.port.close();
-            c.onmessage = None;
+            if c.onmessage.take().is_some() {
+                // Once: tell the other side (after the bytes posted before), then let go.
+                end(&c.port);
+            }
         } else {
             let weak = Rc::downgrade(inner);
             let at = c.session.poll_timeout();

@@ -120,9 +120,13 @@ async fn a_malformed_connack_rejects_connect_with_a_protocol_error() {
     let channel = MessageChannel::new().unwrap();
     let server = channel.port2();
     let reply = server.clone();
+    let ended = Rc::new(RefCell::new(false));
+    let flag = Rc::clone(&ended);
     // A fake server: answers the CONNECT with a packet of the reserved type 0.
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        if !ev.data().is_null() {
+        if ev.data().is_null() {
+            *flag.borrow_mut() = true;
+        } else {
             let _ = reply.post_message(&Uint8Array::from(&[0x00u8, 0x00][..]));
         }
     });
@@ -132,6 +136,8 @@ async fn a_malformed_connack_rejects_connect_with_a_protocol_error() {
     assert_eq!(kind(&err), "ProtocolError");
     assert_eq!(field(&err, "reasonCode").as_f64(), Some(f64::from(0x81u8)));
     assert!(!client.connected());
+    // The client ended the link: the fake server hears `null` after the CONNECT.
+    assert!(until(|| *ended.borrow()).await);
     server.set_onmessage(None);
     server.close();
 }
