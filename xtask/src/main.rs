@@ -13,6 +13,7 @@ mod nostd;
 mod qemu;
 mod sim;
 mod soak;
+mod wasm;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -37,6 +38,12 @@ enum Command {
     /// pass/fail counts; exits 1 on any failure or when QEMU runs past --timeout-secs (it is
     /// killed). Needs qemu-system-arm: `.ci/install-qemu`.
     Qemu(qemu::Args),
+    /// Build `mqttref-wasm` (the in-page broker and the Promise client) for
+    /// wasm32-unknown-unknown in release and generate its JavaScript bindings into
+    /// target/wasm/pkg, printing the .wasm size; `cargo xtask wasm test` runs its wasm tests in
+    /// Node. Needs wasm-bindgen-cli at the version of wasm-bindgen in Cargo.lock (the error
+    /// says which `cargo install` to run).
+    Wasm(wasm::Args),
     /// Run the conformance scenarios against a broker (`--target mqtt://host:port`) and write
     /// report.json, report.xml (JUnit), report.md, report.html and verdicts.json into the report
     /// directory.
@@ -137,6 +144,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Nostd => nostd::run(),
         Command::Qemu(args) => qemu::run(args),
+        Command::Wasm(args) => wasm::run(args),
         Command::Conformance(args) => conformance::main(args),
         Command::Matrix(args) => matrix::run(args),
         Command::Manifest { command } => manifest::run(command),
