@@ -235,16 +235,25 @@ impl PasswordFile {
     /// # Errors
     /// [`AuthFileError::Io`].
     pub fn save(&self, path: &Path) -> Result<(), AuthFileError> {
-        let io = |error| AuthFileError::Io {
-            path: path.to_owned(),
-            error,
-        };
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        std::fs::write(&tmp, self.to_text()).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        replace_file(path, &self.to_text())
     }
+}
+
+/// Replaces the file at `path` with `text`, through `<path>.tmp` renamed over it, so a crash
+/// never leaves half a file (the password, SCRAM and ACL files' writers).
+///
+/// # Errors
+/// [`AuthFileError::Io`] naming `path`.
+pub fn replace_file(path: &Path, text: &str) -> Result<(), AuthFileError> {
+    let io = |error| AuthFileError::Io {
+        path: path.to_owned(),
+        error,
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 /// The [`Authenticator`] of a password file (see the module notes on blocking).

@@ -176,10 +176,7 @@ pub async fn run<L: Listener>(
 /// [`BindError::Store`]: the store cannot be opened (damage is not an error: it is logged
 /// and everything before it kept).
 pub fn open_store(config: &BrokerConfig) -> Result<Option<store::FileStorage>, BindError> {
-    let origin = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    open_store_on(config, store::StdDisk, origin)
+    open_store_on(config, store::StdDisk, store::wall_ms())
 }
 
 /// As [`open_store`], on `disk` (the simulator's simulated disk), with the engine's clock

@@ -36,7 +36,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -200,15 +200,7 @@ impl ScramFile {
     /// # Errors
     /// [`AuthFileError::Io`].
     pub fn save(&self, path: &Path) -> Result<(), AuthFileError> {
-        let io = |error| AuthFileError::Io {
-            path: path.to_owned(),
-            error,
-        };
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        std::fs::write(&tmp, self.to_text()).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        crate::auth::replace_file(path, &self.to_text())
     }
 }
 

@@ -314,8 +314,8 @@ mod kind {
     pub const LIVE_WILL: u8 = 7;
 }
 
-/// Wall-clock ms now.
-fn wall_ms() -> u64 {
+/// Wall-clock ms now (the real store's clock origin; the simulator passes its own).
+pub(crate) fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -129,10 +129,7 @@ fn save(file: &Path, lines: &[String]) -> anyhow::Result<()> {
     let mut text = lines.join("\n");
     text.push('\n');
     Acl::parse(&text, file)?;
-    let mut tmp = file.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, &text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    std::fs::rename(&tmp, file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    mqttref_broker::auth::replace_file(file, &text)?;
     Ok(())
 }
 
