@@ -3,6 +3,7 @@
 //! the wrong ALPN protocol, a handshake that never completes, a client that never opens its
 //! stream, and the connection cap shared with the other listeners.
 
+mod listeners;
 mod pki;
 
 use std::io::Write;
@@ -10,56 +11,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mqttref_broker::{Broker, BrokerConfig, Endpoint, Transport};
+use listeners::start;
+use mqttref_broker::{Broker, Transport};
 use mqttref_client::quic::{QuicDialer, QuicError};
 use mqttref_client::{Client, ClientError, ClientOptions, Dialer, ReasonCode, ReconnectPolicy};
 use pki::Pki;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 
 const T: Duration = Duration::from_secs(5);
 /// 3.1.1 CONNECT, clean session, keep alive 0, client id `q`.
 const CONNECT: &[u8] = b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x00\x00\x01q";
 const CONNACK: &[u8] = b"\x20\x02\x00\x00";
-
-struct Running {
-    endpoints: Vec<Endpoint>,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    fn addr(&self, t: Transport) -> SocketAddr {
-        self.endpoints
-            .iter()
-            .find(|e| e.transport == t)
-            .expect("listener")
-            .addr
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(T, self.task)
-            .await
-            .expect("the broker stops in time")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-async fn start(config: BrokerConfig) -> Running {
-    let broker = Broker::bind(config).await.expect("bind");
-    let endpoints = broker.endpoints();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(broker.run(async {
-        let _ = stopped.await;
-    }));
-    Running {
-        endpoints,
-        stop,
-        task,
-    }
-}
 
 /// A QUIC dialer trusting the test CA, offering `alpn`.
 fn dialer(pki: &Pki, alpn: &[&[u8]]) -> QuicDialer {
@@ -169,7 +131,7 @@ async fn wrong_alpn_is_refused_with_a_typed_error_and_a_log_line() {
     assert_eq!(ack, CONNACK);
     s.shutdown().await.unwrap();
     drop(s);
-    b.stop().await;
+    b.stop_within(T).await;
     // Stopped, the broker leaves nothing running: not the endpoint's driver, not a connection.
     let left = settle_to(at_start).await;
     assert!(
@@ -249,7 +211,7 @@ async fn the_connect_timeout_bounds_a_handshake_that_never_completes() {
         Err(e) => assert!(e.to_string().contains("QUIC"), "{e}"),
     }
     assert!(started.elapsed() < Duration::from_secs(3));
-    b.stop().await;
+    b.stop_within(T).await;
 }
 
 /// `max_connections` counts connections of every listener together: with room for one, a TCP
@@ -284,7 +246,7 @@ async fn the_connection_cap_spans_tcp_and_quic() {
         }
         c.disconnect().await.unwrap();
     }
-    b.stop().await;
+    b.stop_within(T).await;
 }
 
 /// Whether a QUIC client trusting `pki`'s CA completes a handshake and gets its CONNACK.
@@ -319,16 +281,7 @@ async fn certificate_reload_applies_to_tls_and_quic() {
     let reloader = broker
         .cert_reloader()
         .expect("TLS listeners have a reloader");
-    let endpoints = broker.endpoints();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(broker.run(async {
-        let _ = stopped.await;
-    }));
-    let b = Running {
-        endpoints,
-        stop,
-        task,
-    };
+    let b = listeners::run(broker);
     let (tls, quic) = (b.addr(Transport::Mqtts), b.addr(Transport::Quic).port());
     assert!(tls_trusts(&old, tls).await && quic_trusts(&old, quic).await);
     assert!(!tls_trusts(&new, tls).await && !quic_trusts(&new, quic).await);
@@ -353,7 +306,7 @@ async fn certificate_reload_applies_to_tls_and_quic() {
         Err(mqttref_broker::TlsError::Refused { .. })
     ));
     assert!(tls_trusts(&new, tls).await && quic_trusts(&new, quic).await);
-    b.stop().await;
+    b.stop_within(T).await;
 }
 
 /// A listener with `?cert=FILE&key=FILE` serves its own certificate while the others serve the
@@ -376,15 +329,7 @@ async fn per_listener_certificates() {
         "{}",
         endpoints[1]
     );
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(broker.run(async {
-        let _ = stopped.await;
-    }));
-    let b = Running {
-        endpoints,
-        stop,
-        task,
-    };
+    let b = listeners::run(broker);
     let (tls, quic) = (b.addr(Transport::Mqtts), b.addr(Transport::Quic).port());
     assert!(tls_trusts(&main, tls).await && !tls_trusts(&own, tls).await);
     assert!(quic_trusts(&own, quic).await && !quic_trusts(&main, quic).await);
@@ -393,5 +338,5 @@ async fn per_listener_certificates() {
     std::fs::copy(&main.server_key, &own.server_key).unwrap();
     reloader.reload().unwrap();
     assert!(quic_trusts(&main, quic).await && tls_trusts(&main, tls).await);
-    b.stop().await;
+    b.stop_within(T).await;
 }

@@ -1,17 +1,18 @@
 //! `mqtts://` listeners with real parts: an rcgen CA and server certificate in a temp dir, the
 //! broker on a TLS and a plain listener at once, and a real rustls client.
 
+mod listeners;
 mod pki;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use mqttref_broker::{BindError, Broker, BrokerConfig, Endpoint, TlsError, Transport};
+use listeners::start;
+use mqttref_broker::{BindError, Broker, BrokerConfig, TlsError, Transport};
 use pki::Pki;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
 const T: Duration = Duration::from_secs(5);
 /// 3.1.1 CONNECT, clean session, keep alive 0, client id `id` (one byte).
@@ -24,41 +25,6 @@ const CONNACK: &[u8] = b"\x20\x02\x00\x00";
 const SUBSCRIBE_T: &[u8] = b"\x82\x06\x00\x01\x00\x01t\x00";
 const SUBACK: &[u8] = b"\x90\x03\x00\x01\x00";
 const PUBLISH_T_HI: &[u8] = b"\x30\x05\x00\x01thi";
-
-struct Running {
-    endpoints: Vec<Endpoint>,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    fn addr(&self, t: Transport) -> SocketAddr {
-        self.endpoints
-            .iter()
-            .find(|e| e.transport == t)
-            .expect("listener")
-            .addr
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-async fn start(config: BrokerConfig) -> Running {
-    let broker = Broker::bind(config).await.expect("bind");
-    let endpoints = broker.endpoints();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(broker.run(async {
-        let _ = stopped.await;
-    }));
-    Running {
-        endpoints,
-        stop,
-        task,
-    }
-}
 
 async fn expect<S: AsyncRead + Unpin>(s: &mut S, want: &[u8]) {
     let mut got = vec![0u8; want.len()];

@@ -1,14 +1,16 @@
 //! `ws://` listeners with real parts: the broker on a WebSocket and a plain listener at once,
 //! and a real WebSocket client (tokio-tungstenite).
 
+mod listeners;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use mqttref_broker::{Broker, BrokerConfig, Endpoint, Transport};
+use listeners::Running;
+use mqttref_broker::{BrokerConfig, Endpoint, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
@@ -30,43 +32,12 @@ const PINGRESP: &[u8] = b"\xd0\x00";
 
 type Ws = WebSocketStream<TcpStream>;
 
-struct Running {
-    endpoints: Vec<Endpoint>,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    fn addr(&self, t: Transport) -> SocketAddr {
-        self.endpoints
-            .iter()
-            .find(|e| e.transport == t)
-            .expect("listener")
-            .addr
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
-
 async fn start(listen: &[&str]) -> Running {
-    let config = BrokerConfig {
+    listeners::start(BrokerConfig {
         listen: listen.iter().map(|s| s.to_string()).collect(),
         ..BrokerConfig::default()
-    };
-    let broker = Broker::bind(config).await.expect("bind");
-    let endpoints = broker.endpoints();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(broker.run(async {
-        let _ = stopped.await;
-    }));
-    Running {
-        endpoints,
-        stop,
-        task,
-    }
+    })
+    .await
 }
 
 /// Opens `ws://addr{path}` offering `protocols` (none if empty).

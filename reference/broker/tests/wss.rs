@@ -1,17 +1,18 @@
 //! `wss://` listeners: the WebSocket layer over the TLS layer, with an rcgen PKI, a real rustls
 //! client and a real WebSocket client (tokio-tungstenite) on top of it.
 
+mod listeners;
 mod pki;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use mqttref_broker::{Broker, BrokerConfig, Endpoint, Transport};
+use listeners::start;
+use mqttref_broker::{BrokerConfig, Transport};
 use pki::Pki;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -31,41 +32,6 @@ const SUBACK: &[u8] = b"\x90\x03\x00\x01\x00";
 const PUBLISH_T_HI: &[u8] = b"\x30\x05\x00\x01thi";
 
 type Wss = WebSocketStream<TlsStream<TcpStream>>;
-
-struct Running {
-    endpoints: Vec<Endpoint>,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    fn addr(&self, t: Transport) -> SocketAddr {
-        self.endpoints
-            .iter()
-            .find(|e| e.transport == t)
-            .expect("listener")
-            .addr
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-async fn start(config: BrokerConfig) -> Running {
-    let broker = Broker::bind(config).await.expect("bind");
-    let endpoints = broker.endpoints();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(broker.run(async {
-        let _ = stopped.await;
-    }));
-    Running {
-        endpoints,
-        stop,
-        task,
-    }
-}
 
 /// TLS to `addr` (checked against the test CA), then the upgrade at `path` offering
 /// `protocols` (none if empty). The subprotocol the server selected comes back with the stream.
